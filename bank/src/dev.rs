@@ -1,0 +1,114 @@
+//! A development trust setup: a governance key, a set of attester keys with a threshold, one
+//! allowed measurement and one allowed app identity. Real deployments get these from governance
+//! and the attester service; the demo and tests make them up.
+use attestation_verifier::{AppIdentity, AttestationStatement, InitializeArgs, Policy, TcbStatus};
+use ironroot_sdk::attestation::{self, StatementFields};
+use ironroot_sdk::verifier;
+use solana_program_test::BanksClientError;
+use solana_sdk::hash::hashv;
+use solana_sdk::instruction::Instruction;
+use solana_sdk::signature::{Keypair, Signer};
+
+use crate::LocalBank;
+
+pub const DEV_KEY_LIFETIME_SECS: i64 = 30 * 24 * 3600;
+pub const DEV_STATEMENT_AGE_SECS: i64 = 600;
+
+pub struct DevTrust {
+    pub governance: Keypair,
+    pub attesters: Vec<Keypair>,
+    pub threshold: u8,
+    pub measurement: [u8; 32],
+    pub app: AppIdentity,
+}
+
+impl DevTrust {
+    pub fn new(attesters: usize, threshold: u8) -> Self {
+        DevTrust {
+            governance: Keypair::new(),
+            attesters: (0..attesters).map(|_| Keypair::new()).collect(),
+            threshold,
+            measurement: hashv(&[b"dev-measurement:MRTD|RTMR0|RTMR1|RTMR2"]).to_bytes(),
+            app: AppIdentity {
+                app_id: hashv(&[b"dev-app-id"]).to_bytes(),
+                compose_hash: hashv(&[b"dev-compose-hash"]).to_bytes(),
+            },
+        }
+    }
+
+    pub fn policy() -> Policy {
+        Policy {
+            accepted_tcb: TcbStatus::UpToDate.bit() | TcbStatus::SwHardeningNeeded.bit(),
+            max_key_lifetime_secs: DEV_KEY_LIFETIME_SECS,
+            max_statement_age_secs: DEV_STATEMENT_AGE_SECS,
+            nonce_floor: 0,
+        }
+    }
+
+    pub fn initialize_args(&self, bank: &LocalBank) -> InitializeArgs {
+        InitializeArgs {
+            authority: self.governance.pubkey(),
+            cluster_genesis_hash: bank.genesis_hash().to_bytes(),
+            attesters: self.attesters.iter().map(|k| k.pubkey()).collect(),
+            threshold: self.threshold,
+            policy: Self::policy(),
+        }
+    }
+
+    /// Initialise the verifier and allow the dev measurement and app (governance signs).
+    pub fn setup_instructions(&self, bank: &LocalBank) -> Vec<Instruction> {
+        let authority = self.governance.pubkey();
+        vec![
+            verifier::initialize(&authority, self.initialize_args(bank)),
+            verifier::add_measurement(&authority, self.measurement),
+            verifier::add_app(&authority, self.app),
+        ]
+    }
+
+    /// Starts a bank whose verifier this trust setup governs, initialised.
+    pub async fn start_bank(&self) -> Result<LocalBank, BanksClientError> {
+        let mut bank = LocalBank::start(&self.governance.pubkey()).await;
+        let ixs = self.setup_instructions(&bank);
+        bank.process(&ixs, &[&self.governance]).await?;
+        Ok(bank)
+    }
+
+    /// A statement for `tee` as the attesters would sign it after verifying its quote at `now`.
+    pub fn statement(&self, bank: &LocalBank, tee: &Keypair, nonce: u64, now: i64) -> AttestationStatement {
+        attestation::statement(StatementFields {
+            cluster_genesis_hash: bank.genesis_hash().to_bytes(),
+            tee_pubkey: tee.pubkey(),
+            app_id: self.app.app_id,
+            compose_hash: self.app.compose_hash,
+            measurement: self.measurement,
+            tcb_status: TcbStatus::UpToDate as u8,
+            quote_hash: hashv(&[b"dev-quote", tee.pubkey().as_ref()]).to_bytes(),
+            nonce,
+            verified_at: now,
+            expires_at: now + DEV_KEY_LIFETIME_SECS,
+        })
+    }
+
+    /// The precompile + `register_tee` instructions for `statement`, signed by the first
+    /// `threshold` attesters.
+    pub fn registration(&self, bank: &LocalBank, statement: &AttestationStatement) -> Vec<Instruction> {
+        let signers: Vec<&dyn Signer> =
+            self.attesters.iter().take(self.threshold as usize).map(|k| k as &dyn Signer).collect();
+        let signatures = attestation::sign_statement(statement, &signers);
+        verifier::register_tee_transaction_instructions(&bank.payer().pubkey(), statement, &signatures)
+            .expect("few signatures")
+    }
+
+    /// Registers `tee` with a fresh statement signed by `threshold` attesters.
+    pub async fn register(
+        &self,
+        bank: &mut LocalBank,
+        tee: &Keypair,
+        nonce: u64,
+    ) -> Result<(), BanksClientError> {
+        let now = bank.clock().await.unix_timestamp;
+        let statement = self.statement(bank, tee, nonce, now);
+        let ixs = self.registration(bank, &statement);
+        bank.process(&ixs, &[tee]).await
+    }
+}

@@ -1,0 +1,92 @@
+//! An in-process Solana bank (solana-program-test) running Ironroot's programs natively through
+//! their real entrypoints, plus a development governance/attester setup. Used by the native test
+//! suite and the demo; the keeper's in-process `Chain` builds on it.
+pub mod dev;
+pub mod programs;
+
+use std::collections::HashSet;
+
+use solana_program_test::{BanksClientError, ProgramTestContext};
+use solana_sdk::clock::Clock;
+use solana_sdk::hash::Hash;
+use solana_sdk::instruction::Instruction;
+use solana_sdk::native_token::LAMPORTS_PER_SOL;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::Signature;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+
+pub use programs::program_test;
+
+/// A running bank whose verifier is upgradeable by `governance`.
+pub struct LocalBank {
+    pub ctx: ProgramTestContext,
+    /// Signatures of transactions built so far: the bank answers a byte-identical transaction
+    /// with its earlier result instead of running it, so a repeat gets a fresh blockhash.
+    built: HashSet<Signature>,
+}
+
+impl LocalBank {
+    /// Starts a bank with every Ironroot program; `upgrade_authority` owns the verifier's
+    /// program-data account (so it may initialise the config) and is funded to pay for it.
+    pub async fn start(upgrade_authority: &Pubkey) -> Self {
+        let mut test = program_test();
+        programs::add_program_data(&mut test, &attestation_verifier::ID, upgrade_authority);
+        test.add_account(
+            *upgrade_authority,
+            solana_sdk::account::Account::new(10 * LAMPORTS_PER_SOL, 0, &solana_sdk::system_program::ID),
+        );
+        LocalBank { ctx: test.start_with_context().await, built: HashSet::new() }
+    }
+
+    pub fn payer(&self) -> &Keypair {
+        &self.ctx.payer
+    }
+
+    pub fn genesis_hash(&self) -> Hash {
+        self.ctx.genesis_config().hash()
+    }
+
+    pub async fn clock(&mut self) -> Clock {
+        self.ctx.banks_client.get_sysvar::<Clock>().await.expect("clock sysvar")
+    }
+
+    /// Moves the cluster clock forward by `secs` seconds.
+    pub async fn advance_clock(&mut self, secs: i64) {
+        let mut clock = self.clock().await;
+        clock.unix_timestamp += secs;
+        self.ctx.set_sysvar(&clock);
+    }
+
+    /// A transaction paid by the bank's payer and signed by it and `signers`.
+    pub async fn transaction(&mut self, ixs: &[Instruction], signers: &[&Keypair]) -> Transaction {
+        let mut blockhash = self.ctx.banks_client.get_latest_blockhash().await.expect("blockhash");
+        loop {
+            let mut all: Vec<&Keypair> = vec![&self.ctx.payer];
+            all.extend(signers.iter().copied().filter(|s| s.pubkey() != self.ctx.payer.pubkey()));
+            let tx = Transaction::new_signed_with_payer(ixs, Some(&self.ctx.payer.pubkey()), &all, blockhash);
+            if self.built.insert(tx.signatures[0]) {
+                return tx;
+            }
+            blockhash = self.ctx.get_new_latest_blockhash().await.expect("new blockhash");
+        }
+    }
+
+    pub async fn send(&mut self, tx: Transaction) -> Result<(), BanksClientError> {
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// Builds, signs and processes a transaction paid by the bank's payer.
+    pub async fn process(
+        &mut self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<(), BanksClientError> {
+        let tx = self.transaction(ixs, signers).await;
+        self.send(tx).await
+    }
+
+    pub async fn account(&mut self, address: &Pubkey) -> Option<solana_sdk::account::Account> {
+        self.ctx.banks_client.get_account(*address).await.expect("banks client")
+    }
+}

@@ -1,0 +1,53 @@
+//! Registering the programs natively. Anchor's `entry<'info>` ties the lifetimes of the account
+//! slice and its elements, which `processor!` cannot express; leaking a copy of the slice for the
+//! duration of the test process gives it the `'info` it asks for.
+use solana_program_test::{processor, ProgramTest};
+use solana_sdk::account::Account;
+use solana_sdk::account_info::AccountInfo;
+use solana_sdk::bpf_loader_upgradeable::{self, UpgradeableLoaderState};
+use solana_sdk::entrypoint::ProgramResult;
+use solana_sdk::pubkey::Pubkey;
+
+fn verifier_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
+    attestation_verifier::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
+}
+
+fn registry_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
+    tee_registry::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
+}
+
+fn compression_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
+    spl_account_compression::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
+}
+
+/// A `ProgramTest` with Ironroot's programs, spl-account-compression and spl-noop registered
+/// natively (SPL Token is bundled by solana-program-test).
+pub fn program_test() -> ProgramTest {
+    // Native entrypoints only: never pick up stale SBF builds from the environment.
+    std::env::remove_var("BPF_OUT_DIR");
+    std::env::remove_var("SBF_OUT_DIR");
+    let mut test = ProgramTest::default();
+    test.prefer_bpf(false);
+    test.add_program("attestation_verifier", attestation_verifier::ID, processor!(verifier_entry));
+    test.add_program("tee_registry", tee_registry::ID, processor!(registry_entry));
+    test.add_program("spl_account_compression", spl_account_compression::ID, processor!(compression_entry));
+    test.add_program("spl_noop", spl_noop::ID, processor!(spl_noop::noop));
+    test
+}
+
+/// Native programs have no loader state; give `program_id` the program-data account an
+/// upgradeable deployment would have, so "only the upgrade authority" checks work as on a cluster.
+pub fn add_program_data(test: &mut ProgramTest, program_id: &Pubkey, upgrade_authority: &Pubkey) {
+    let state =
+        UpgradeableLoaderState::ProgramData { slot: 0, upgrade_authority_address: Some(*upgrade_authority) };
+    test.add_account(
+        ironroot_sdk::pda::program_data(program_id),
+        Account {
+            lamports: 1_000_000_000,
+            data: bincode::serialize(&state).expect("loader state serializes"),
+            owner: bpf_loader_upgradeable::ID,
+            executable: false,
+            rent_epoch: 0,
+        },
+    );
+}

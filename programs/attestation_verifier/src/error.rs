@@ -1,0 +1,67 @@
+use anchor_lang::prelude::*;
+
+#[error_code]
+pub enum VerifierError {
+    #[msg("signer is not the program's upgrade authority")]
+    NotUpgradeAuthority,
+    #[msg("signer is not the governance authority")]
+    NotAuthority,
+    #[msg("signer is not the proposed authority")]
+    NotPendingAuthority,
+    #[msg("attester set is empty, too large, or contains duplicates")]
+    InvalidAttesterSet,
+    #[msg("threshold must be between 1 and the number of attesters")]
+    InvalidThreshold,
+    #[msg("allow-list is full")]
+    AllowListFull,
+    #[msg("entry is already on the allow-list")]
+    AlreadyAllowed,
+    #[msg("entry is not on the allow-list")]
+    NotAllowed,
+    #[msg("policy values are out of range")]
+    InvalidPolicy,
+    #[msg("the nonce floor can only be raised")]
+    NonceFloorDecrease,
+    #[msg("no Ed25519 precompile instruction carries an attestation statement")]
+    MissingAttestation,
+    #[msg("malformed Ed25519 precompile instruction")]
+    MalformedPrecompile,
+    #[msg("an Ed25519 signature refers to data outside its own precompile instruction")]
+    OffsetRedirection,
+    #[msg("the signed messages are not all the same attestation statement")]
+    StatementMismatch,
+    #[msg("the attestation statement does not decode")]
+    MalformedStatement,
+    #[msg("wrong statement domain tag")]
+    WrongDomain,
+    #[msg("unsupported statement version")]
+    UnsupportedVersion,
+    #[msg("statement is for another cluster")]
+    WrongCluster,
+    #[msg("statement is for another registry program")]
+    WrongProgram,
+    #[msg("statement's TEE key is not the signing TEE account")]
+    TeeKeyMismatch,
+    #[msg("a signer is not a member of the attester set")]
+    UnknownAttester,
+    #[msg("an attester signed more than once")]
+    DuplicateAttester,
+    #[msg("fewer distinct attesters than the threshold signed")]
+    InsufficientAttesters,
+    #[msg("measurement is not on the allow-list")]
+    MeasurementNotAllowed,
+    #[msg("app identity is not on the allow-list")]
+    AppNotAllowed,
+    #[msg("TCB status is not accepted")]
+    TcbNotAccepted,
+    #[msg("statement nonce is below the nonce floor")]
+    NonceBelowFloor,
+    #[msg("statement was verified too long ago")]
+    StatementStale,
+    #[msg("statement is dated in the future")]
+    StatementFromFuture,
+    #[msg("statement has expired")]
+    StatementExpired,
+    #[msg("arithmetic overflow")]
+    Overflow,
+}

@@ -1,0 +1,81 @@
+//! Ironroot attestation verifier.
+//!
+//! Off-chain attesters verify a TEE's quote and sign a fixed-layout [`AttestationStatement`];
+//! `register_tee` checks k-of-n of those signatures through the Ed25519 precompile, checks the
+//! statement against governance's configuration, requires the TEE key itself to sign the
+//! transaction, and then writes the TEE registry by CPI, signing with this program's PDA.
+// Anchor 0.31's `#[program]` expands to `AccountInfo::realloc`, deprecated in solana-program 2.2.
+#![allow(deprecated)]
+
+use anchor_lang::prelude::*;
+
+pub mod ed25519;
+pub mod error;
+pub mod events;
+pub mod instructions;
+pub mod state;
+
+pub use instructions::*;
+pub use state::*;
+
+declare_id!("57vDmhykDq4pCVjm4ZcsUhTwTkKk6kQDU5kkSHS1tvC2");
+
+#[program]
+pub mod attestation_verifier {
+    use super::*;
+
+    /// Create the governance config. Only the program's upgrade authority may call it, once.
+    pub fn initialize(ctx: Context<Initialize>, args: InitializeArgs) -> Result<()> {
+        instructions::initialize::handle_initialize(ctx, args)
+    }
+
+    /// Register (or refresh) a TEE key from a k-of-n attester statement.
+    pub fn register_tee(ctx: Context<RegisterTee>) -> Result<()> {
+        instructions::register_tee::handle_register_tee(ctx)
+    }
+
+    /// Governance: revoke a TEE key in the registry.
+    pub fn revoke_tee(ctx: Context<RevokeTee>) -> Result<()> {
+        instructions::revoke_tee::handle_revoke_tee(ctx)
+    }
+
+    /// Governance: replace the attester set and its threshold.
+    pub fn set_attesters(ctx: Context<Governed>, attesters: Vec<Pubkey>, threshold: u8) -> Result<()> {
+        instructions::governance::handle_set_attesters(ctx, attesters, threshold)
+    }
+
+    /// Governance: allow a measurement digest.
+    pub fn add_measurement(ctx: Context<Governed>, measurement: [u8; 32]) -> Result<()> {
+        instructions::governance::handle_add_measurement(ctx, measurement)
+    }
+
+    /// Governance: stop allowing a measurement digest (registered keys stay until revoked).
+    pub fn remove_measurement(ctx: Context<Governed>, measurement: [u8; 32]) -> Result<()> {
+        instructions::governance::handle_remove_measurement(ctx, measurement)
+    }
+
+    /// Governance: allow an app identity (dstack app id + compose hash).
+    pub fn add_app(ctx: Context<Governed>, app: AppIdentity) -> Result<()> {
+        instructions::governance::handle_add_app(ctx, app)
+    }
+
+    /// Governance: stop allowing an app identity.
+    pub fn remove_app(ctx: Context<Governed>, app: AppIdentity) -> Result<()> {
+        instructions::governance::handle_remove_app(ctx, app)
+    }
+
+    /// Governance: accepted TCB statuses, key lifetime, statement age and the nonce floor.
+    pub fn set_policy(ctx: Context<Governed>, policy: Policy) -> Result<()> {
+        instructions::governance::handle_set_policy(ctx, policy)
+    }
+
+    /// Governance: first step of an authority rotation.
+    pub fn propose_authority(ctx: Context<Governed>, new_authority: Pubkey) -> Result<()> {
+        instructions::governance::handle_propose_authority(ctx, new_authority)
+    }
+
+    /// Second step: the proposed authority signs to take over.
+    pub fn accept_authority(ctx: Context<AcceptAuthority>) -> Result<()> {
+        instructions::accept_authority::handle_accept_authority(ctx)
+    }
+}

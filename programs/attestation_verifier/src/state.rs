@@ -1,0 +1,170 @@
+use anchor_lang::prelude::*;
+
+use crate::error::VerifierError;
+
+pub use tee_registry::state::{TEE_ENTRY_SEED, VERIFIER_AUTHORITY_SEED};
+
+/// Seed of the single governance config account.
+pub const CONFIG_SEED: &[u8] = b"config";
+/// Domain tag that opens every attestation statement.
+pub const STATEMENT_DOMAIN: [u8; 16] = *b"IRONROOT-ATTEST1";
+/// Layout version of [`AttestationStatement`].
+pub const STATEMENT_VERSION: u8 = 1;
+pub const MAX_ATTESTERS: usize = 16;
+pub const MAX_MEASUREMENTS: usize = 32;
+pub const MAX_APPS: usize = 32;
+/// How far an attester's clock may run ahead of the cluster's.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 120;
+
+/// dstack app identity: app id and the compose hash it runs.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct AppIdentity {
+    pub app_id: [u8; 32],
+    pub compose_hash: [u8; 32],
+}
+
+/// Intel TCB status as reported by quote verification (bit `n` of `accepted_tcb` = status `n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TcbStatus {
+    UpToDate = 0,
+    SwHardeningNeeded = 1,
+    ConfigurationNeeded = 2,
+    ConfigurationAndSwHardeningNeeded = 3,
+    OutOfDate = 4,
+    OutOfDateConfigurationNeeded = 5,
+    Revoked = 6,
+}
+
+impl TcbStatus {
+    pub fn bit(self) -> u16 {
+        1 << (self as u8)
+    }
+}
+
+/// Policy knobs governance can change in one instruction.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct Policy {
+    /// Bitmask of accepted [`TcbStatus`] values; `Revoked` can never be accepted.
+    pub accepted_tcb: u16,
+    /// Upper bound on a registration's lifetime, in seconds.
+    pub max_key_lifetime_secs: i64,
+    /// How old a statement's `verified_at` may be when it is submitted, in seconds.
+    pub max_statement_age_secs: i64,
+    /// Statements with a smaller nonce are refused; only ever raised (invalidates outstanding ones).
+    pub nonce_floor: u64,
+}
+
+/// Governance configuration of the verifier (PDA `[CONFIG_SEED]`).
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct VerifierConfig {
+    pub authority: Pubkey,
+    /// Set by `propose_authority`, cleared by `accept_authority`.
+    pub pending_authority: Option<Pubkey>,
+    /// Genesis hash of the cluster this config serves; statements must name it.
+    pub cluster_genesis_hash: [u8; 32],
+    pub threshold: u8,
+    #[max_len(MAX_ATTESTERS)]
+    pub attesters: Vec<Pubkey>,
+    #[max_len(MAX_MEASUREMENTS)]
+    pub measurements: Vec<[u8; 32]>,
+    #[max_len(MAX_APPS)]
+    pub apps: Vec<AppIdentity>,
+    pub policy: Policy,
+    pub bump: u8,
+    /// Bump of the `[VERIFIER_AUTHORITY_SEED]` PDA, stored to avoid re-deriving it per call.
+    pub verifier_authority_bump: u8,
+}
+
+/// The statement attesters sign after verifying a quote. Fixed-size Borsh layout,
+/// [`AttestationStatement::LEN`] bytes; every field is covered by each attester's signature.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AttestationStatement {
+    pub domain: [u8; 16],
+    pub version: u8,
+    pub cluster_genesis_hash: [u8; 32],
+    /// The TEE registry program the statement is meant for.
+    pub registry_program: Pubkey,
+    pub tee_pubkey: Pubkey,
+    pub app_id: [u8; 32],
+    pub compose_hash: [u8; 32],
+    pub measurement: [u8; 32],
+    pub tcb_status: u8,
+    /// SHA-256 of the quote the attesters verified.
+    pub quote_hash: [u8; 32],
+    pub nonce: u64,
+    /// Unix time at which the attesters verified the quote.
+    pub verified_at: i64,
+    /// Unix time after which the statement (and a registration from it) is void.
+    pub expires_at: i64,
+}
+
+impl AttestationStatement {
+    pub const LEN: usize = 16 + 1 + 6 * 32 + 1 + 32 + 3 * 8;
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        // Writing into a Vec cannot fail.
+        self.serialize(&mut out).expect("serialize into Vec");
+        out
+    }
+}
+
+impl Policy {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.accepted_tcb & TcbStatus::Revoked.bit() == 0
+                && self.accepted_tcb < (TcbStatus::Revoked.bit() << 1)
+                && self.max_key_lifetime_secs > 0
+                && self.max_statement_age_secs > 0,
+            VerifierError::InvalidPolicy
+        );
+        Ok(())
+    }
+}
+
+/// An attester set is 1..=MAX_ATTESTERS distinct keys with 1 <= threshold <= len.
+pub fn validate_attesters(attesters: &[Pubkey], threshold: u8) -> Result<()> {
+    require!(!attesters.is_empty() && attesters.len() <= MAX_ATTESTERS, VerifierError::InvalidAttesterSet);
+    for (i, key) in attesters.iter().enumerate() {
+        require!(!attesters[..i].contains(key), VerifierError::InvalidAttesterSet);
+    }
+    require!(threshold >= 1 && threshold as usize <= attesters.len(), VerifierError::InvalidThreshold);
+    Ok(())
+}
+
+impl VerifierConfig {
+    /// Checks every statement field against this config at unix time `now`.
+    pub fn check_statement(&self, st: &AttestationStatement, tee: &Pubkey, now: i64) -> Result<()> {
+        require!(st.domain == STATEMENT_DOMAIN, VerifierError::WrongDomain);
+        require!(st.version == STATEMENT_VERSION, VerifierError::UnsupportedVersion);
+        require!(st.cluster_genesis_hash == self.cluster_genesis_hash, VerifierError::WrongCluster);
+        require_keys_eq!(st.registry_program, tee_registry::ID, VerifierError::WrongProgram);
+        require_keys_eq!(st.tee_pubkey, *tee, VerifierError::TeeKeyMismatch);
+        require!(self.measurements.contains(&st.measurement), VerifierError::MeasurementNotAllowed);
+        let app = AppIdentity { app_id: st.app_id, compose_hash: st.compose_hash };
+        require!(self.apps.contains(&app), VerifierError::AppNotAllowed);
+        require!(
+            st.tcb_status < 16 && self.policy.accepted_tcb & (1u16 << st.tcb_status) != 0,
+            VerifierError::TcbNotAccepted
+        );
+        require!(st.nonce >= self.policy.nonce_floor, VerifierError::NonceBelowFloor);
+        let latest = now.checked_add(MAX_CLOCK_SKEW_SECS).ok_or(VerifierError::Overflow)?;
+        require!(st.verified_at <= latest, VerifierError::StatementFromFuture);
+        let age = now.checked_sub(st.verified_at).ok_or(VerifierError::Overflow)?;
+        require!(age <= self.policy.max_statement_age_secs, VerifierError::StatementStale);
+        require!(st.expires_at > now, VerifierError::StatementExpired);
+        Ok(())
+    }
+
+    /// Every signer must be a distinct member, and at least `threshold` of them must have signed.
+    pub fn check_attesters(&self, signers: &[Pubkey]) -> Result<()> {
+        for (i, key) in signers.iter().enumerate() {
+            require!(self.attesters.contains(key), VerifierError::UnknownAttester);
+            require!(!signers[..i].contains(key), VerifierError::DuplicateAttester);
+        }
+        require!(signers.len() >= self.threshold as usize, VerifierError::InsufficientAttesters);
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+pub mod register;
+pub mod revoke;
+
+pub use register::*;
+pub use revoke::*;

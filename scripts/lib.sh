@@ -1,0 +1,25 @@
+# Shared set-up for the project's scripts: system packages and a build cache outside the clone.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironroot/target}"
+# Agave's precompiles would otherwise build OpenSSL from source (also set in .cargo/config.toml).
+export OPENSSL_NO_VENDOR=1
+
+# Debian packages the Solana crates need to build: pkg-config and libssl-dev (for openssl-sys).
+ensure_system_packages() {
+  local missing=()
+  for pkg in pkg-config libssl-dev; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "Installing ${missing[*]} ..."
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+}

@@ -1,0 +1,20 @@
+//! Program-derived addresses of every Ironroot account.
+use solana_sdk::pubkey::Pubkey;
+
+pub fn verifier_config() -> Pubkey {
+    Pubkey::find_program_address(&[attestation_verifier::CONFIG_SEED], &attestation_verifier::ID).0
+}
+
+pub fn verifier_authority() -> Pubkey {
+    Pubkey::find_program_address(&[attestation_verifier::VERIFIER_AUTHORITY_SEED], &attestation_verifier::ID)
+        .0
+}
+
+/// The upgradeable loader's program-data address of `program_id`.
+pub fn program_data(program_id: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[program_id.as_ref()], &solana_sdk::bpf_loader_upgradeable::ID).0
+}
+
+pub fn tee_entry(tee_pubkey: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[tee_registry::TEE_ENTRY_SEED, tee_pubkey.as_ref()], &tee_registry::ID).0
+}
