@@ -1,13 +1,16 @@
 //! A development trust setup: a governance key, a set of attester keys with a threshold, one
 //! allowed measurement and one allowed app identity. Real deployments get these from governance
 //! and the attester service; the demo and tests make them up.
+use app_roots::{AppPolicy, CreateAppArgs, TeeIdentity};
 use attestation_verifier::{AppIdentity, AttestationStatement, InitializeArgs, Policy, TcbStatus};
 use ironroot_sdk::attestation::{self, StatementFields};
-use ironroot_sdk::verifier;
+use ironroot_sdk::{app_roots as roots, verifier};
 use solana_program_test::BanksClientError;
 use solana_sdk::hash::hashv;
 use solana_sdk::instruction::Instruction;
+use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::system_instruction;
 
 use crate::LocalBank;
 
@@ -110,5 +113,60 @@ impl DevTrust {
         let statement = self.statement(bank, tee, nonce, now);
         let ixs = self.registration(bank, &statement);
         bank.process(&ixs, &[tee]).await
+    }
+}
+
+/// An app created on the bank by [`DevTrust::create_app`].
+pub struct DevApp {
+    pub app_id: [u8; 32],
+    pub address: Pubkey,
+    pub publisher: Keypair,
+    pub tree: Pubkey,
+    pub shard_count: u16,
+    pub max_depth: u32,
+    pub max_buffer_size: u32,
+}
+
+impl DevTrust {
+    /// A policy allowing exactly this trust setup's measurement and app identity.
+    pub fn app_policy(&self) -> AppPolicy {
+        AppPolicy {
+            measurements: vec![self.measurement],
+            identities: vec![TeeIdentity { app_id: self.app.app_id, compose_hash: self.app.compose_hash }],
+            min_key_validity_secs: 60,
+        }
+    }
+
+    /// Creates an app owned by a fresh funded publisher, with every shard initialised.
+    pub async fn create_app(
+        &self,
+        bank: &mut LocalBank,
+        app_id: [u8; 32],
+        shard_count: u16,
+        (max_depth, max_buffer_size): (u32, u32),
+    ) -> Result<DevApp, BanksClientError> {
+        let publisher = Keypair::new();
+        let tree = Keypair::new();
+        let fund = system_instruction::transfer(&bank.payer().pubkey(), &publisher.pubkey(), 10_000_000_000);
+        bank.process(&[fund], &[]).await?;
+        let rent = bank.rent().await;
+        let args =
+            CreateAppArgs { app_id, shard_count, max_depth, max_buffer_size, policy: self.app_policy() };
+        let ixs = roots::create_app(&publisher.pubkey(), &tree.pubkey(), &rent, args).expect("allowed shape");
+        bank.process(&ixs, &[&publisher, &tree]).await?;
+        for chunk in (0..shard_count).collect::<Vec<_>>().chunks(8) {
+            let ixs: Vec<Instruction> =
+                chunk.iter().map(|id| roots::init_shard(&publisher.pubkey(), &app_id, *id)).collect();
+            bank.process(&ixs, &[&publisher]).await?;
+        }
+        Ok(DevApp {
+            app_id,
+            address: ironroot_sdk::pda::app(&app_id),
+            publisher,
+            tree: tree.pubkey(),
+            shard_count,
+            max_depth,
+            max_buffer_size,
+        })
     }
 }

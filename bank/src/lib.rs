@@ -1,11 +1,14 @@
 //! An in-process Solana bank (solana-program-test) running Ironroot's programs natively through
 //! their real entrypoints, plus a development governance/attester setup. Used by the native test
 //! suite and the demo; the keeper's in-process `Chain` builds on it.
+pub mod costs;
 pub mod dev;
 pub mod programs;
 
 use std::collections::HashSet;
 
+use app_roots::events::ShardUpdated;
+use ironroot_sdk::history::decode_history_record;
 use solana_program_test::{BanksClientError, ProgramTestContext};
 use solana_sdk::clock::Clock;
 use solana_sdk::hash::Hash;
@@ -84,6 +87,45 @@ impl LocalBank {
     ) -> Result<(), BanksClientError> {
         let tx = self.transaction(ixs, signers).await;
         self.send(tx).await
+    }
+
+    /// Processes a transaction and returns the history records (`ShardUpdated`) it wrote through
+    /// spl-noop. Native programs' logs never reach the bank, but inner instructions do: the
+    /// transaction is simulated on the same bank state first to capture them, then processed.
+    pub async fn process_capturing_history(
+        &mut self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Vec<ShardUpdated>, BanksClientError> {
+        let tx = self.transaction(ixs, signers).await;
+        let records = self.simulated_history(&tx).await?;
+        self.send(tx).await?;
+        Ok(records)
+    }
+
+    /// The history records a transaction would write, from a simulation of it.
+    pub async fn simulated_history(
+        &mut self,
+        tx: &Transaction,
+    ) -> Result<Vec<ShardUpdated>, BanksClientError> {
+        let simulation = self.ctx.banks_client.simulate_transaction(tx.clone()).await?;
+        if let Some(Err(err)) = simulation.result {
+            return Err(BanksClientError::TransactionError(err));
+        }
+        let keys = &tx.message.account_keys;
+        Ok(simulation
+            .simulation_details
+            .and_then(|details| details.inner_instructions)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|inner| keys.get(inner.instruction.program_id_index as usize) == Some(&spl_noop::ID))
+            .filter_map(|inner| decode_history_record(&inner.instruction.data))
+            .collect())
+    }
+
+    pub async fn rent(&mut self) -> solana_sdk::rent::Rent {
+        self.ctx.banks_client.get_rent().await.expect("rent sysvar")
     }
 
     pub async fn account(&mut self, address: &Pubkey) -> Option<solana_sdk::account::Account> {

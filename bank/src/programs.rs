@@ -16,6 +16,10 @@ fn registry_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) ->
     tee_registry::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
 }
 
+fn app_roots_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
+    app_roots::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
+}
+
 fn compression_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
     spl_account_compression::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
 }
@@ -30,6 +34,7 @@ pub fn program_test() -> ProgramTest {
     test.prefer_bpf(false);
     test.add_program("attestation_verifier", attestation_verifier::ID, processor!(verifier_entry));
     test.add_program("tee_registry", tee_registry::ID, processor!(registry_entry));
+    test.add_program("app_roots", app_roots::ID, processor!(app_roots_entry));
     test.add_program("spl_account_compression", spl_account_compression::ID, processor!(compression_entry));
     test.add_program("spl_noop", spl_noop::ID, processor!(spl_noop::noop));
     test

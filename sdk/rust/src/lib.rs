@@ -1,11 +1,14 @@
 //! Ironroot Rust SDK: PDA helpers, instruction builders, account decoders and attestation helpers
 //! for the on-chain programs.
+pub mod app_roots;
 pub mod attestation;
 pub mod error;
+pub mod history;
 pub mod pda;
 pub mod registry;
 pub mod verifier;
 
+pub use app_roots as app_roots_program;
 pub use attestation_verifier;
 pub use error::SdkError;
 pub use tee_registry;

@@ -18,3 +18,15 @@ pub fn program_data(program_id: &Pubkey) -> Pubkey {
 pub fn tee_entry(tee_pubkey: &Pubkey) -> Pubkey {
     Pubkey::find_program_address(&[tee_registry::TEE_ENTRY_SEED, tee_pubkey.as_ref()], &tee_registry::ID).0
 }
+
+pub fn app(app_id: &[u8; 32]) -> Pubkey {
+    Pubkey::find_program_address(&[app_roots::APP_SEED, app_id], &app_roots::ID).0
+}
+
+pub fn shard(app: &Pubkey, shard_id: u16) -> Pubkey {
+    Pubkey::find_program_address(
+        &[app_roots::SHARD_SEED, app.as_ref(), &shard_id.to_le_bytes()],
+        &app_roots::ID,
+    )
+    .0
+}

@@ -22,7 +22,7 @@ impl TeeKeyStatus {
     }
 }
 
-fn decode<T: AccountDeserialize + Discriminator>(
+pub(crate) fn decode<T: AccountDeserialize + Discriminator>(
     address: &Pubkey,
     account: &Account,
     owner: &Pubkey,
