@@ -3,12 +3,18 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_system_packages
 ensure_rust
+ensure_node
 cd "$ROOT"
 
 echo "== rustfmt"
 cargo fmt --all --check
 echo "== clippy"
 cargo clippy --locked --workspace --all-targets -q -- -D warnings
+echo "== IPFS test node"
+# The keeper's IPFS tests need a node (under CI=true they fail without one): js-ipfs on 127.0.0.1.
+IRONROOT_IPFS_API="$(bash scripts/ipfs-node.sh start)"
+export IRONROOT_IPFS_API
+trap 'bash scripts/ipfs-node.sh stop' EXIT
 echo "== tests"
 # solana-program-test logs every instruction at debug level otherwise.
 export RUST_LOG="${RUST_LOG:-error}"

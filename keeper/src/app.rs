@@ -1,0 +1,166 @@
+//! One app served by this keeper: its shards (all or a subset), each serving or failed closed.
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use solana_sdk::signature::Keypair;
+use tokio::sync::RwLock;
+
+use crate::blobs::BlobStore;
+use crate::chain::Chain;
+use crate::keys::{AppId, KeySource};
+use crate::recovery::FailedClosed;
+use crate::shard::{KeeperError, ShardConfig, ShardKeeper};
+
+/// A shard's serving state.
+pub enum ShardSlot {
+    Serving(Arc<ShardKeeper>),
+    FailedClosed(Arc<FailedClosed>),
+}
+
+/// Tunables shared by every shard of the app.
+#[derive(Clone, Debug)]
+pub struct AppSettings {
+    pub commit_every_writes: u64,
+    pub commit_interval: std::time::Duration,
+    pub max_group: usize,
+}
+
+pub struct AppKeeper {
+    pub app: AppId,
+    pub shard_count: u16,
+    pub history_tree: solana_sdk::pubkey::Pubkey,
+    shards: RwLock<BTreeMap<u16, ShardSlot>>,
+    blobs: Arc<dyn BlobStore>,
+    keys: Arc<dyn KeySource>,
+    chain: Arc<dyn Chain>,
+    signer: Arc<Keypair>,
+    data_dir: std::path::PathBuf,
+    settings: AppSettings,
+}
+
+/// Shard of a record key: the first two bytes of SHA-256(key), modulo the app's shard count.
+pub fn shard_of(key: &[u8], shard_count: u16) -> u16 {
+    let digest = Sha256::digest(key);
+    u16::from_le_bytes([digest[0], digest[1]]) % shard_count.max(1)
+}
+
+impl AppKeeper {
+    /// Opens the given shards of `app` (all when `serve` is `None`); a shard that cannot be
+    /// reconciled with the chain is kept as failed closed, not fatal for the others.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open(
+        app: AppId,
+        serve: Option<Vec<u16>>,
+        data_dir: &Path,
+        settings: AppSettings,
+        blobs: Arc<dyn BlobStore>,
+        keys: Arc<dyn KeySource>,
+        chain: Arc<dyn Chain>,
+        signer: Arc<Keypair>,
+    ) -> Result<Arc<Self>, KeeperError> {
+        let onchain = chain.app(app.as_bytes()).await?.ok_or(KeeperError::ShardNotOnChain(0))?;
+        let keeper = Arc::new(AppKeeper {
+            app,
+            shard_count: onchain.shard_count,
+            history_tree: onchain.tree,
+            shards: RwLock::new(BTreeMap::new()),
+            blobs,
+            keys,
+            chain,
+            signer,
+            data_dir: data_dir.to_path_buf(),
+            settings,
+        });
+        for shard in serve.unwrap_or_else(|| (0..onchain.shard_count).collect()) {
+            keeper.reopen(shard).await?;
+        }
+        Ok(keeper)
+    }
+
+    fn shard_config(&self, shard: u16) -> ShardConfig {
+        let mut cfg = ShardConfig::new(
+            self.app,
+            shard,
+            self.history_tree,
+            self.data_dir.join(self.app.to_string()).join(format!("shard-{shard}.redb")),
+        );
+        cfg.commit_every_writes = self.settings.commit_every_writes;
+        cfg.commit_interval = self.settings.commit_interval;
+        cfg.max_group = self.settings.max_group;
+        cfg
+    }
+
+    /// (Re)opens one shard: reconcile with the chain, rebuilding if needed.
+    pub async fn reopen(&self, shard: u16) -> Result<(), KeeperError> {
+        if let Some(ShardSlot::Serving(old)) = self.shards.write().await.remove(&shard) {
+            old.shutdown().await;
+        }
+        let opened = ShardKeeper::open(
+            self.shard_config(shard),
+            self.blobs.clone(),
+            self.keys.clone(),
+            self.chain.clone(),
+            self.signer.clone(),
+        )
+        .await;
+        let slot = match opened {
+            Ok(keeper) => ShardSlot::Serving(keeper),
+            Err(KeeperError::FailedClosed(e)) => {
+                tracing::error!(shard, error = %e, "shard failed closed");
+                ShardSlot::FailedClosed(Arc::new(e))
+            }
+            Err(e) => return Err(e),
+        };
+        self.shards.write().await.insert(shard, slot);
+        Ok(())
+    }
+
+    /// The serving keeper of `key`'s shard.
+    pub async fn shard_for(&self, key: &[u8]) -> Result<Arc<ShardKeeper>, KeeperError> {
+        self.shard(shard_of(key, self.shard_count)).await
+    }
+
+    pub async fn shard(&self, shard: u16) -> Result<Arc<ShardKeeper>, KeeperError> {
+        match self.shards.read().await.get(&shard) {
+            Some(ShardSlot::Serving(k)) => Ok(k.clone()),
+            Some(ShardSlot::FailedClosed(e)) => Err(KeeperError::FailedClosed(e.as_ref().clone())),
+            None => Err(KeeperError::ShardNotServed(shard)),
+        }
+    }
+
+    /// Shards this keeper holds, serving or not.
+    pub async fn slots(&self) -> Vec<(u16, Result<Arc<ShardKeeper>, Arc<FailedClosed>>)> {
+        self.shards
+            .read()
+            .await
+            .iter()
+            .map(|(id, slot)| {
+                (
+                    *id,
+                    match slot {
+                        ShardSlot::Serving(k) => Ok(k.clone()),
+                        ShardSlot::FailedClosed(e) => Err(e.clone()),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    pub fn chain(&self) -> &Arc<dyn Chain> {
+        &self.chain
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    pub async fn shutdown(&self) {
+        for (_, slot) in self.shards.write().await.iter() {
+            if let ShardSlot::Serving(k) = slot {
+                k.shutdown().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The chain seam: reading shard state and submitting TEE-signed shard updates.
+//!
+//! [`BankChain`] runs the real programs in an in-process bank (tests, demo); [`RpcChain`] talks to
+//! a cluster over JSON-RPC. Both return program rejections as [`ChainError::Rejected`] with the
+//! program's error code, so callers can tell "the chain said no" from "the chain was unreachable".
+use std::sync::Arc;
+
+use app_roots::{App, UpdateShardArgs};
+use async_trait::async_trait;
+use ironroot_bank::LocalBank;
+use ironroot_sdk::app_roots::{decode_app, decode_shard, update_shard};
+use ironroot_sdk::registry::{tee_key_status, TeeKeyStatus};
+use ironroot_sdk::{pda, transaction_size};
+use solana_sdk::account::Account;
+use solana_sdk::instruction::InstructionError;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signature, Signer};
+use solana_sdk::transaction::{Transaction, TransactionError};
+use tokio::sync::Mutex;
+
+/// A shard's on-chain state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardOnChain {
+    pub seq: u64,
+    pub root: [u8; 32],
+    pub manifest_cid: Vec<u8>,
+    pub updated_slot: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateReceipt {
+    pub signature: Signature,
+    pub tx_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("the program rejected the transaction with custom error {code}")]
+    Rejected { code: u32 },
+    #[error("the transaction failed: {0}")]
+    Failed(String),
+    #[error("the chain is unreachable: {0}")]
+    Unavailable(String),
+    #[error("account {address} is not a valid {what}")]
+    BadAccount { address: Pubkey, what: &'static str },
+}
+
+impl ChainError {
+    fn from_transaction_error(err: TransactionError) -> Self {
+        match err {
+            TransactionError::InstructionError(_, InstructionError::Custom(code)) => {
+                ChainError::Rejected { code }
+            }
+            other => ChainError::Failed(other.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Chain: Send + Sync {
+    async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError>;
+    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError>;
+    async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError>;
+    /// Submits `update_shard` signed by `tee` and waits until it is confirmed or rejected.
+    async fn submit_update(
+        &self,
+        tee: &Keypair,
+        app_id: &[u8; 32],
+        tree: &Pubkey,
+        args: UpdateShardArgs,
+    ) -> Result<UpdateReceipt, ChainError>;
+}
+
+fn decode_shard_state(address: &Pubkey, account: &Account) -> Result<ShardOnChain, ChainError> {
+    let shard = decode_shard(address, account)
+        .map_err(|_| ChainError::BadAccount { address: *address, what: "shard" })?;
+    Ok(ShardOnChain {
+        seq: shard.seq,
+        root: shard.root,
+        manifest_cid: shard.manifest_cid,
+        updated_slot: shard.updated_slot,
+    })
+}
+
+/// The real programs in an in-process bank; its payer pays the fees.
+#[derive(Clone)]
+pub struct BankChain {
+    bank: Arc<Mutex<LocalBank>>,
+}
+
+impl BankChain {
+    pub fn new(bank: Arc<Mutex<LocalBank>>) -> Self {
+        BankChain { bank }
+    }
+
+    pub fn bank(&self) -> &Arc<Mutex<LocalBank>> {
+        &self.bank
+    }
+}
+
+#[async_trait]
+impl Chain for BankChain {
+    async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError> {
+        let address = pda::app(app_id);
+        let account = self.bank.lock().await.account(&address).await;
+        account
+            .map(|a| decode_app(&address, &a).map_err(|_| ChainError::BadAccount { address, what: "app" }))
+            .transpose()
+    }
+
+    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
+        let address = pda::shard(&pda::app(app_id), shard);
+        let account = self.bank.lock().await.account(&address).await;
+        account.map(|a| decode_shard_state(&address, &a)).transpose()
+    }
+
+    async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
+        let address = pda::tee_entry(tee);
+        let mut bank = self.bank.lock().await;
+        let now = bank.clock().await.unix_timestamp;
+        let account = bank.account(&address).await;
+        tee_key_status(&address, account.as_ref(), now)
+            .map_err(|_| ChainError::BadAccount { address, what: "registry entry" })
+    }
+
+    async fn submit_update(
+        &self,
+        tee: &Keypair,
+        app_id: &[u8; 32],
+        tree: &Pubkey,
+        args: UpdateShardArgs,
+    ) -> Result<UpdateReceipt, ChainError> {
+        let ix = update_shard(&tee.pubkey(), app_id, tree, args);
+        let mut bank = self.bank.lock().await;
+        let tx = bank.transaction(&[ix], &[tee]).await;
+        let receipt = UpdateReceipt { signature: tx.signatures[0], tx_bytes: transaction_size(&tx) };
+        match bank.send(tx).await {
+            Ok(()) => Ok(receipt),
+            Err(solana_program_test::BanksClientError::TransactionError(err)) => {
+                Err(ChainError::from_transaction_error(err))
+            }
+            Err(other) => Err(ChainError::Unavailable(other.to_string())),
+        }
+    }
+}
+
+/// A cluster over JSON-RPC (`solana-rpc-client`'s nonblocking client, which `solana-client`
+/// re-exports); `fee_payer` pays the fees, the TEE key signs as the instruction's signer.
+pub struct RpcChain {
+    client: solana_rpc_client::nonblocking::rpc_client::RpcClient,
+    fee_payer: Keypair,
+}
+
+impl RpcChain {
+    pub fn new(url: impl Into<String>, fee_payer: Keypair) -> Self {
+        let client = solana_rpc_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
+            url.into(),
+            solana_sdk::commitment_config::CommitmentConfig::confirmed(),
+        );
+        RpcChain { client, fee_payer }
+    }
+
+    async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
+        let response = self
+            .client
+            .get_account_with_commitment(address, self.client.commitment())
+            .await
+            .map_err(|e| ChainError::Unavailable(e.to_string()))?;
+        Ok(response.value)
+    }
+}
+
+fn rpc_error(err: solana_rpc_client_api::client_error::Error) -> ChainError {
+    use solana_rpc_client_api::request::{RpcError, RpcResponseErrorData};
+    if let Some(tx_err) = err.get_transaction_error() {
+        return ChainError::from_transaction_error(tx_err);
+    }
+    match err.kind() {
+        solana_rpc_client_api::client_error::ErrorKind::RpcError(RpcError::RpcResponseError {
+            data: RpcResponseErrorData::SendTransactionPreflightFailure(sim),
+            ..
+        }) => match &sim.err {
+            Some(tx_err) => ChainError::from_transaction_error(tx_err.clone()),
+            None => ChainError::Failed(err.to_string()),
+        },
+        solana_rpc_client_api::client_error::ErrorKind::Io(_)
+        | solana_rpc_client_api::client_error::ErrorKind::Reqwest(_) => {
+            ChainError::Unavailable(err.to_string())
+        }
+        _ => ChainError::Failed(err.to_string()),
+    }
+}
+
+#[async_trait]
+impl Chain for RpcChain {
+    async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError> {
+        let address = pda::app(app_id);
+        self.account(&address)
+            .await?
+            .map(|a| decode_app(&address, &a).map_err(|_| ChainError::BadAccount { address, what: "app" }))
+            .transpose()
+    }
+
+    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
+        let address = pda::shard(&pda::app(app_id), shard);
+        self.account(&address).await?.map(|a| decode_shard_state(&address, &a)).transpose()
+    }
+
+    async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
+        let address = pda::tee_entry(tee);
+        let account = self.account(&address).await?;
+        let clock = self
+            .account(&solana_sdk::sysvar::clock::ID)
+            .await?
+            .ok_or(ChainError::BadAccount { address: solana_sdk::sysvar::clock::ID, what: "clock sysvar" })?;
+        let clock: solana_sdk::clock::Clock = bincode::deserialize(&clock.data).map_err(|_| {
+            ChainError::BadAccount { address: solana_sdk::sysvar::clock::ID, what: "clock sysvar" }
+        })?;
+        tee_key_status(&address, account.as_ref(), clock.unix_timestamp)
+            .map_err(|_| ChainError::BadAccount { address, what: "registry entry" })
+    }
+
+    async fn submit_update(
+        &self,
+        tee: &Keypair,
+        app_id: &[u8; 32],
+        tree: &Pubkey,
+        args: UpdateShardArgs,
+    ) -> Result<UpdateReceipt, ChainError> {
+        let ix = update_shard(&tee.pubkey(), app_id, tree, args);
+        let blockhash = self.client.get_latest_blockhash().await.map_err(rpc_error)?;
+        let tx = Transaction::new_signed_with_payer(
+            &[ix],
+            Some(&self.fee_payer.pubkey()),
+            &[&self.fee_payer, tee],
+            blockhash,
+        );
+        let tx_bytes = transaction_size(&tx);
+        let signature = self.client.send_and_confirm_transaction(&tx).await.map_err(rpc_error)?;
+        Ok(UpdateReceipt { signature, tx_bytes })
+    }
+}

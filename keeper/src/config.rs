@@ -1,0 +1,151 @@
+//! Keeper configuration: a TOML file, then environment variables on top.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// The app this keeper serves: 32 bytes, hex.
+    pub app_id: String,
+    /// Shards to serve (default: all).
+    pub shards: Option<Vec<u16>>,
+    pub rpc_url: String,
+    /// Keypair file (JSON byte array, as solana-keygen writes) of the fee payer.
+    pub fee_payer_keypair: Option<PathBuf>,
+    /// Kubo RPC API; without it blobs go to a local content-addressed directory.
+    pub ipfs_api: Option<String>,
+    /// `sealed` (development: a key file) or `dstack` (the dstack guest agent).
+    pub key_source: String,
+    pub sealed_key_file: Option<PathBuf>,
+    pub dstack_endpoint: Option<String>,
+    pub commit_every_writes: u64,
+    pub commit_interval_ms: u64,
+    pub max_group: usize,
+    pub max_body_bytes: usize,
+    /// Admin bearer token; better given as IRONROOT_ADMIN_TOKEN than written in the file.
+    pub admin_token: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8787".into(),
+            data_dir: PathBuf::from(".ironroot/keeper"),
+            app_id: String::new(),
+            shards: None,
+            rpc_url: "http://127.0.0.1:8899".into(),
+            fee_payer_keypair: None,
+            ipfs_api: None,
+            key_source: "sealed".into(),
+            sealed_key_file: None,
+            dstack_endpoint: None,
+            commit_every_writes: 1024,
+            commit_interval_ms: 500,
+            max_group: 1024,
+            max_body_bytes: 9 * 1024 * 1024,
+            admin_token: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), then applies `IRONROOT_*` environment variables.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read { path: path.into(), reason: e.to_string() })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|name| std::env::var(name).ok())?;
+        Ok(cfg)
+    }
+
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let num = |name: &str, v: String| {
+            v.parse::<u64>().map_err(|_| ConfigError::Invalid(format!("{name} must be a number")))
+        };
+        if let Some(v) = var("IRONROOT_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("IRONROOT_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("IRONROOT_APP_ID") {
+            self.app_id = v;
+        }
+        if let Some(v) = var("IRONROOT_RPC_URL") {
+            self.rpc_url = v;
+        }
+        if let Some(v) = var("IRONROOT_FEE_PAYER") {
+            self.fee_payer_keypair = Some(v.into());
+        }
+        if let Some(v) = var("IRONROOT_IPFS_API") {
+            self.ipfs_api = Some(v);
+        }
+        if let Some(v) = var("IRONROOT_KEY_SOURCE") {
+            self.key_source = v;
+        }
+        if let Some(v) = var("DSTACK_SIMULATOR_ENDPOINT") {
+            self.dstack_endpoint = Some(v);
+        }
+        if let Some(v) = var("IRONROOT_BATCH_SIZE") {
+            self.commit_every_writes = num("IRONROOT_BATCH_SIZE", v)?;
+        }
+        if let Some(v) = var("IRONROOT_BATCH_INTERVAL_MS") {
+            self.commit_interval_ms = num("IRONROOT_BATCH_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("IRONROOT_ADMIN_TOKEN") {
+            self.admin_token = Some(v);
+        }
+        Ok(())
+    }
+
+    pub fn app_id_bytes(&self) -> Result<[u8; 32], ConfigError> {
+        hex::decode(&self.app_id)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ConfigError::Invalid("app_id must be 64 hex characters".into()))
+    }
+
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let mut cfg: Config =
+            toml::from_str("listen = \"0.0.0.0:1\"\napp_id = \"ab\"\ncommit_every_writes = 7").unwrap();
+        assert_eq!((cfg.listen.as_str(), cfg.commit_every_writes, cfg.max_group), ("0.0.0.0:1", 7, 1024));
+        cfg.apply_env(|name| match name {
+            "IRONROOT_BATCH_SIZE" => Some("99".into()),
+            "IRONROOT_IPFS_API" => Some("http://127.0.0.1:5101".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((cfg.commit_every_writes, cfg.ipfs_api.as_deref()), (99, Some("http://127.0.0.1:5101")));
+        assert!(cfg.app_id_bytes().is_err());
+        assert!(toml::from_str::<Config>("unknown_field = 1").is_err());
+        assert!(cfg.apply_env(|n| (n == "IRONROOT_BATCH_SIZE").then(|| "many".into())).is_err());
+    }
+}
