@@ -20,10 +20,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use solana_sdk::account::Account;
+use solana_sdk::clock::Clock;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::signature::Signer;
 use solana_sdk::system_program;
 use surfpool_core::surfnet::svm::SurfnetSvm;
+use surfpool_core::surfnet::FINALIZATION_SLOT_THRESHOLD;
 use surfpool_types::{
     BlockProductionMode, RpcConfig, SimnetCommand, SimnetConfig, SimnetEvent, SurfpoolConfig,
 };
@@ -144,6 +146,14 @@ impl Localnet {
         let (startup_tx, startup_rx) = mpsc::channel();
         let (exited_tx, exited_rx) = tokio::sync::oneshot::channel();
         let (commands, commands_rx) = crossbeam_channel::unbounded();
+        // surfpool 0.10.4's getSlot computes `slot - 31` for finalized commitment, which overflows
+        // (a panic in its HTTP worker) during the first 31 slots: start the chain at slot 31.
+        // Queued before the run loop starts, so it is handled before any transaction.
+        let start_clock =
+            Clock { slot: FINALIZATION_SLOT_THRESHOLD, unix_timestamp: unix_now(), ..Clock::default() };
+        commands
+            .send(SimnetCommand::UpdateInternalClock(start_clock))
+            .map_err(|err| LocalnetError::Svm(err.to_string()))?;
         let stopping = Arc::new(AtomicBool::new(false));
         spawn_event_logger(events, startup_tx.clone(), stopping.clone())?;
         let runloop = {
@@ -199,6 +209,12 @@ impl Localnet {
         let _ = self.commands.send(SimnetCommand::Terminate(None));
         self.runloop.join().map_err(|_| LocalnetError::Panicked)?
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
 }
 
 /// Waits for surfpool's readiness event, then for both servers to accept connections (surfpool

@@ -32,18 +32,16 @@ use solana_sdk::transaction::{Transaction, TransactionError};
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 use solana_transaction_status_client_types::{UiInstruction, UiTransactionEncoding};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Two distinct free ports (both listeners are held until both ports are known).
+fn free_ports() -> (u16, u16) {
+    let (a, b) = (TcpListener::bind("127.0.0.1:0").unwrap(), TcpListener::bind("127.0.0.1:0").unwrap());
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 /// Starts a localnet with its state in `dir` (blocking start, so off the async executor).
 async fn start(dir: &Path) -> Localnet {
-    let options = Options {
-        state_dir: dir.to_path_buf(),
-        rpc_port: free_port(),
-        ws_port: free_port(),
-        slot_time_ms: 100,
-    };
+    let (rpc_port, ws_port) = free_ports();
+    let options = Options { state_dir: dir.to_path_buf(), rpc_port, ws_port, slot_time_ms: 100 };
     tokio::task::spawn_blocking(move || Localnet::start(&options)).await.unwrap().expect("localnet starts")
 }
 
@@ -259,6 +257,8 @@ async fn rejects_forged_signatures_and_runs_spl_token() {
     let dir = tempfile::tempdir().unwrap();
     let localnet = start(dir.path()).await;
     let mut client = Client::new(localnet.config()).await;
+    // Finalized slot right after start (surfpool 0.10.4 underflows below slot 31; see lib.rs).
+    client.rpc.get_slot_with_commitment(CommitmentConfig::finalized()).await.unwrap();
 
     // The WebSocket server streams slots.
     let pubsub = PubsubClient::new(&localnet.config().ws_url).await.unwrap();
