@@ -6,7 +6,7 @@ use attestation_verifier::{AppIdentity, AttestationStatement, InitializeArgs, Po
 use ironroot_sdk::attestation::{self, StatementFields};
 use ironroot_sdk::{app_roots as roots, verifier};
 use solana_program_test::BanksClientError;
-use solana_sdk::hash::hashv;
+use solana_sdk::hash::{hashv, Hash};
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
@@ -49,9 +49,14 @@ impl DevTrust {
     }
 
     pub fn initialize_args(&self, bank: &LocalBank) -> InitializeArgs {
+        self.initialize_args_for(&bank.genesis_hash())
+    }
+
+    /// [`Self::initialize_args`] for any cluster, named by its genesis hash (e.g. a JSON-RPC localnet).
+    pub fn initialize_args_for(&self, genesis_hash: &Hash) -> InitializeArgs {
         InitializeArgs {
             authority: self.governance.pubkey(),
-            cluster_genesis_hash: bank.genesis_hash().to_bytes(),
+            cluster_genesis_hash: genesis_hash.to_bytes(),
             attesters: self.attesters.iter().map(|k| k.pubkey()).collect(),
             threshold: self.threshold,
             policy: Self::policy(),
@@ -60,9 +65,14 @@ impl DevTrust {
 
     /// Initialise the verifier and allow the dev measurement and app (governance signs).
     pub fn setup_instructions(&self, bank: &LocalBank) -> Vec<Instruction> {
+        self.setup_instructions_for(&bank.genesis_hash())
+    }
+
+    /// [`Self::setup_instructions`] for the cluster with `genesis_hash`.
+    pub fn setup_instructions_for(&self, genesis_hash: &Hash) -> Vec<Instruction> {
         let authority = self.governance.pubkey();
         vec![
-            verifier::initialize(&authority, self.initialize_args(bank)),
+            verifier::initialize(&authority, self.initialize_args_for(genesis_hash)),
             verifier::add_measurement(&authority, self.measurement),
             verifier::add_app(&authority, self.app),
         ]
@@ -78,8 +88,19 @@ impl DevTrust {
 
     /// A statement for `tee` as the attesters would sign it after verifying its quote at `now`.
     pub fn statement(&self, bank: &LocalBank, tee: &Keypair, nonce: u64, now: i64) -> AttestationStatement {
+        self.statement_for(&bank.genesis_hash(), tee, nonce, now)
+    }
+
+    /// [`Self::statement`] for the cluster with `genesis_hash`.
+    pub fn statement_for(
+        &self,
+        genesis_hash: &Hash,
+        tee: &Keypair,
+        nonce: u64,
+        now: i64,
+    ) -> AttestationStatement {
         attestation::statement(StatementFields {
-            cluster_genesis_hash: bank.genesis_hash().to_bytes(),
+            cluster_genesis_hash: genesis_hash.to_bytes(),
             tee_pubkey: tee.pubkey(),
             app_id: self.app.app_id,
             compose_hash: self.app.compose_hash,
@@ -95,10 +116,15 @@ impl DevTrust {
     /// The precompile + `register_tee` instructions for `statement`, signed by the first
     /// `threshold` attesters.
     pub fn registration(&self, bank: &LocalBank, statement: &AttestationStatement) -> Vec<Instruction> {
+        self.registration_for(&bank.payer().pubkey(), statement)
+    }
+
+    /// [`Self::registration`] with `payer` as the transaction's fee payer.
+    pub fn registration_for(&self, payer: &Pubkey, statement: &AttestationStatement) -> Vec<Instruction> {
         let signers: Vec<&dyn Signer> =
             self.attesters.iter().take(self.threshold as usize).map(|k| k as &dyn Signer).collect();
         let signatures = attestation::sign_statement(statement, &signers);
-        verifier::register_tee_transaction_instructions(&bank.payer().pubkey(), statement, &signatures)
+        verifier::register_tee_transaction_instructions(payer, statement, &signatures)
             .expect("few signatures")
     }
 
