@@ -224,7 +224,8 @@ async fn main() -> anyhow::Result<()> {
                     },
                 )
                 .await?;
-                bar.finish_with_message(format!("shard {id}: {startup:?}"));
+                bar.finish_and_clear();
+                println!("shard {id}: {startup:?}");
             }
         }
         Command::Verify { url, key } => {
@@ -331,7 +332,10 @@ async fn register(
         .collect::<anyhow::Result<_>>()?;
     let rpc = RpcClient::new(cfg.rpc_url.clone());
     let genesis = rpc.get_genesis_hash().await?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    // The verifier judges freshness by the cluster's clock, so the statement is dated by it too.
+    let clock: solana_sdk::clock::Clock =
+        bincode::deserialize(&rpc.get_account(&solana_sdk::sysvar::clock::ID).await?.data)?;
+    let now = clock.unix_timestamp;
     // Evidence: with dstack, a quote whose report data binds the TEE key; the dev key source has none.
     let quote_hash = match (&cfg.key_source[..], &cfg.dstack_endpoint) {
         ("dstack", Some(endpoint)) => {

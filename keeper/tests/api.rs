@@ -1,0 +1,424 @@
+//! The HTTP API against a running daemon (real HTTP on loopback; the real programs in an
+//! in-process bank): every success shape and error case, admin auth, health/status/metrics/OpenAPI,
+//! and a bounded load test.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ironroot_bank::dev::DevTrust;
+use ironroot_keeper::api::{
+    self, ApiMetrics, ApiState, BatchReadResponse, BatchWriteResponse, ListResponse, ProofResponse,
+    RecordResponse, StatusResponse, WriteResponse,
+};
+use ironroot_keeper::app::{AppKeeper, AppSettings};
+use ironroot_keeper::blobs::LocalBlobStore;
+use ironroot_keeper::chain::{BankChain, Chain};
+use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
+use ironroot_keeper::tree::{verify_record_proof, RecordProof};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+const APP_ID: [u8; 32] = [0x51; 32];
+const TOKEN: &str = "test-admin-token";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+struct Daemon {
+    url: String,
+    base: String,
+    keeper: Arc<AppKeeper>,
+    chain: Arc<dyn Chain>,
+    blobs: Arc<LocalBlobStore>,
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
+    let trust = DevTrust::new(1, 1);
+    let mut bank = trust.start_bank().await.unwrap();
+    trust.create_app(&mut bank, APP_ID, shards, (14, 64)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Arc<dyn KeySource> =
+        Arc::new(SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap());
+    let seed = keys.signing_seed(&AppId(APP_ID)).await.unwrap();
+    let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).unwrap());
+    trust.register(&mut bank, &signer, 1).await.unwrap();
+    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(Arc::new(Mutex::new(bank))));
+    let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
+    let settings = AppSettings {
+        commit_every_writes: u64::MAX,
+        commit_interval: Duration::from_secs(3600),
+        max_group: 1024,
+    };
+    let keeper = AppKeeper::open(
+        AppId(APP_ID),
+        None,
+        dir.path(),
+        settings,
+        blobs.clone(),
+        keys,
+        chain.clone(),
+        signer,
+    )
+    .await
+    .unwrap();
+    let state = ApiState {
+        keeper: keeper.clone(),
+        admin_token: Some(Arc::new(TOKEN.into())),
+        metrics: Arc::new(ApiMetrics::default()),
+        max_body_bytes,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, api::router(state)).await.unwrap();
+    });
+    let base = format!("{url}/v1/apps/{}", AppId(APP_ID));
+    Daemon { url, base, keeper, chain, blobs, dir, client: reqwest::Client::new(), _server: server }
+}
+
+/// Status and JSON body of a response.
+async fn json_of(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("every response is JSON"))
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+#[tokio::test]
+async fn records_round_trip_with_proofs_batches_and_listing() {
+    let d = daemon(2, 1 << 20).await;
+    let res = d.client.put(format!("{}/records/alice", d.base)).body("hello").send().await.unwrap();
+    let (code, body) = json_of(res).await;
+    assert_eq!(code, 200, "{body}");
+    let written: WriteResponse = serde_json::from_value(body).unwrap();
+    assert_eq!((written.key.as_str(), written.version), ("alice", 1));
+
+    let record: RecordResponse =
+        d.client.get(format!("{}/records/alice", d.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(B64.decode(&record.value).unwrap(), b"hello");
+    assert!(!record.committed);
+
+    // Commit, then the proof verifies against the shard root read from the chain itself.
+    let res = d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let proof: ProofResponse =
+        d.client.get(format!("{}/records/alice/proof", d.base)).send().await.unwrap().json().await.unwrap();
+    let onchain = d.chain.shard(&APP_ID, proof.shard).await.unwrap().unwrap();
+    assert!(proof.committed);
+    assert_eq!(proof.root, hex::encode(onchain.root));
+    let decoded: RecordProof = borsh::from_slice(&hex::decode(&proof.proof).unwrap()).unwrap();
+    let leaf = proof.leaf.as_ref().unwrap().to_leaf().unwrap();
+    assert!(verify_record_proof(&onchain.root, b"alice", Some(&leaf), &decoded));
+    assert!(!verify_record_proof(&onchain.root, b"mallory", Some(&leaf), &decoded));
+    // A key never written gets a non-inclusion proof.
+    let absent: ProofResponse =
+        d.client.get(format!("{}/records/nobody/proof", d.base)).send().await.unwrap().json().await.unwrap();
+    assert!(absent.leaf.is_none());
+    let decoded: RecordProof = borsh::from_slice(&hex::decode(&absent.proof).unwrap()).unwrap();
+    assert!(verify_record_proof(
+        &hex::decode(&absent.root).unwrap().try_into().unwrap(),
+        b"nobody",
+        None,
+        &decoded
+    ));
+
+    // Batch write (puts and a delete) and batch read.
+    let writes: Vec<Value> =
+        (0..20).map(|i| json!({"key": format!("k{i:02}"), "value": B64.encode(format!("v{i}"))})).collect();
+    let res = d
+        .client
+        .post(format!("{}/batch/write", d.base))
+        .json(&json!({"writes": writes}))
+        .send()
+        .await
+        .unwrap();
+    let batch: BatchWriteResponse = res.json().await.unwrap();
+    assert_eq!(batch.results.len(), 20);
+    let res = d
+        .client
+        .post(format!("{}/batch/write", d.base))
+        .json(&json!({"writes": [{"key": "k03", "delete": true}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let read: BatchReadResponse = d
+        .client
+        .post(format!("{}/batch/read", d.base))
+        .json(&json!({"keys": ["k01", "k03", "zzz"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(B64.decode(&read.records[0].as_ref().unwrap().value).unwrap(), b"v1");
+    assert!(read.records[1].is_none() && read.records[2].is_none());
+
+    // Listing pages through both shards in key order.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}/records?limit=7", d.base);
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: ListResponse = d.client.get(url).send().await.unwrap().json().await.unwrap();
+        seen.extend(page.keys);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = (0..20).filter(|i| *i != 3).map(|i| format!("k{i:02}")).collect();
+    expected.insert(0, "alice".into());
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let res = d.client.delete(format!("{}/records/alice", d.base)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (code, body) = json_of(d.client.get(format!("{}/records/alice", d.base)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (404, "NOT_FOUND"));
+}
+
+#[tokio::test]
+async fn every_error_has_its_status_and_code() {
+    let d = daemon(1, 64 * 1024).await;
+    let put = |path: String, body: Vec<u8>| d.client.put(path).body(body).send();
+
+    let (code, body) = json_of(put(format!("{}/records/a", d.base), b"1".to_vec()).await.unwrap()).await;
+    assert_eq!(code, 200);
+    let root = body["root"].as_str().unwrap().to_string();
+    // Optimistic concurrency.
+    let (code, body) =
+        json_of(put(format!("{}/records/a?expected_root={root}", d.base), b"2".to_vec()).await.unwrap())
+            .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) =
+        json_of(put(format!("{}/records/a?expected_root={root}", d.base), b"3".to_vec()).await.unwrap())
+            .await;
+    assert_eq!((code, error_code(&body)), (409, "ROOT_CHANGED"));
+    // Validation: a structured list of what is wrong.
+    let (code, body) =
+        json_of(put(format!("{}/records/a?expected_root=nothex", d.base), b"3".to_vec()).await.unwrap())
+            .await;
+    assert_eq!((code, error_code(&body)), (400, "VALIDATION"));
+    assert_eq!(body["error"]["details"][0]["field"], "expected_root");
+    let bad_batch =
+        json!({"writes": [{"key": "", "value": "!!"}, {"key": "b"}, {"key": "c", "value": "eA=="}]});
+    let (code, body) =
+        json_of(d.client.post(format!("{}/batch/write", d.base)).json(&bad_batch).send().await.unwrap())
+            .await;
+    assert_eq!((code, error_code(&body)), (400, "VALIDATION"));
+    let fields: Vec<&str> =
+        body["error"]["details"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["writes[0].key", "writes[0].value", "writes[1]"]);
+    let (code, body) = json_of(
+        d.client
+            .post(format!("{}/batch/write", d.base))
+            .body("{not json")
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((code, error_code(&body)), (400, "VALIDATION"));
+    let (code, body) =
+        json_of(d.client.get(format!("{}/records?limit=0", d.base)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (400, "VALIDATION"));
+    // Unknown app, unknown key, unknown route.
+    let (code, body) = json_of(
+        d.client.get(format!("{}/v1/apps/{}/records/a", d.url, "00".repeat(32))).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((code, error_code(&body)), (404, "UNKNOWN_APP"));
+    let (code, body) = json_of(d.client.get(format!("{}/records/nope", d.base)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (404, "NOT_FOUND"));
+    let (code, body) =
+        json_of(d.client.delete(format!("{}/records/nope", d.base)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (404, "NOT_FOUND"));
+    let (code, body) = json_of(d.client.get(format!("{}/v2/whatever", d.url)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (404, "NOT_FOUND"));
+    // Too large a body.
+    let (code, body) =
+        json_of(put(format!("{}/records/big", d.base), vec![7u8; 65 * 1024]).await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (413, "PAYLOAD_TOO_LARGE"));
+    // Admin: no token, wrong token.
+    let (code, body) =
+        json_of(d.client.post(format!("{}/v1/admin/commit", d.url)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (401, "UNAUTHORIZED"));
+    let (code, body) = json_of(
+        d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth("guess").send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((code, error_code(&body)), (401, "UNAUTHORIZED"));
+    // A tampered blob is an integrity error, not data.
+    let record: RecordResponse =
+        d.client.get(format!("{}/records/a", d.base)).send().await.unwrap().json().await.unwrap();
+    let cid: cid::Cid = record.leaf.cid.parse().unwrap();
+    let path = d.blobs.block_path(&cid);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[120] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let (code, body) = json_of(d.client.get(format!("{}/records/a", d.base)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (502, "INTEGRITY"));
+    std::fs::remove_file(&path).unwrap();
+    let (code, body) = json_of(d.client.get(format!("{}/records/a", d.base)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (502, "BLOB_MISSING"));
+}
+
+#[tokio::test]
+async fn failed_closed_shard_answers_503_and_admin_rebuild_reports_it() {
+    let d = daemon(1, 1 << 20).await;
+    for i in 0..5 {
+        d.client.put(format!("{}/records/k{i}", d.base)).body("v").send().await.unwrap();
+    }
+    let res = d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // Lose the store and withhold the manifest: the shard cannot be rebuilt and must not serve.
+    let onchain = d.chain.shard(&APP_ID, 0).await.unwrap().unwrap();
+    d.keeper.shutdown().await;
+    std::fs::remove_file(d.dir.path().join(AppId(APP_ID).to_string()).join("shard-0.redb")).unwrap();
+    std::fs::remove_file(d.blobs.block_path(&cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap()))
+        .unwrap();
+    let res = d.client.post(format!("{}/v1/admin/rebuild", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+    let (code, body) = json_of(res).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body["shards"][0]["failed_closed"].as_str().unwrap().contains("on-chain seq 1"), "{body}");
+    let (code, body) = json_of(d.client.get(format!("{}/records/k1", d.base)).send().await.unwrap()).await;
+    assert_eq!((code, error_code(&body)), (503, "FAILED_CLOSED"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("refusing to serve shard 0"));
+    let (code, body) = json_of(d.client.get(format!("{}/health", d.url)).send().await.unwrap()).await;
+    assert_eq!((code, body["shards_failed_closed"].as_u64()), (503, Some(1)));
+}
+
+#[tokio::test]
+async fn health_status_metrics_openapi_and_admin_operations() {
+    let d = daemon(2, 1 << 20).await;
+    let (code, body) = json_of(d.client.get(format!("{}/health", d.url)).send().await.unwrap()).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        (body["ipfs_reachable"].as_bool(), body["chain_reachable"].as_bool()),
+        (Some(true), Some(true))
+    );
+    for i in 0..10 {
+        d.client.put(format!("{}/records/k{i}", d.base)).body(vec![1u8; 100]).send().await.unwrap();
+    }
+    let res = d.client.post(format!("{}/v1/admin/rotate", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+    let (code, body) = json_of(res).await;
+    assert_eq!((code, body["rewrapped"].as_u64()), (200, Some(10)), "{body}");
+    let res = d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let status: StatusResponse =
+        d.client.get(format!("{}/v1/status", d.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status.shards.len(), 2);
+    for s in &status.shards {
+        assert!(s.serving);
+        assert_eq!(s.local_root, s.onchain_root, "committed: local and on-chain roots agree");
+        assert_eq!(
+            (s.local_seq, s.onchain_seq, s.key_epoch, s.pending_writes),
+            (Some(1), Some(1), Some(1), Some(0))
+        );
+    }
+    assert_eq!(status.shards.iter().map(|s| s.records.unwrap()).sum::<u64>(), 10);
+    let metrics = d.client.get(format!("{}/metrics", d.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ironroot_writes_total 10"), "{metrics}");
+    assert!(metrics.contains("ironroot_written_bytes_total 1000"));
+    assert!(metrics.contains("ironroot_chain_commits_total{shard=\"0\"} 1"));
+    let spec: Value =
+        d.client.get(format!("{}/openapi.json", d.url)).send().await.unwrap().json().await.unwrap();
+    assert!(spec["paths"]["/v1/apps/{app}/records/{key}"]["put"].is_object());
+    assert!(spec["components"]["schemas"]["ErrorResponse"].is_object());
+    let ui = d.client.get(format!("{}/swagger-ui/", d.url)).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.unwrap().contains("swagger"));
+}
+
+fn load_requests() -> usize {
+    std::env::var("IRONROOT_LOAD_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000)
+}
+
+/// 50k requests (writes, then reads of everything acknowledged) over 32 connections on loopback;
+/// nothing acknowledged may be lost; throughput and p99 go to a results file.
+#[tokio::test]
+async fn load_test_loses_nothing_acknowledged() {
+    let d = daemon(4, 1 << 20).await;
+    let total = load_requests();
+    let writes = total / 2;
+    let connections = 32;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    let run = |phase: &'static str, n: usize| {
+        let client = client.clone();
+        let base = d.base.clone();
+        async move {
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let started = Instant::now();
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..connections {
+                let (client, base, next) = (client.clone(), base.clone(), next.clone());
+                tasks.spawn(async move {
+                    let mut latencies = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            return latencies;
+                        }
+                        let t = Instant::now();
+                        let res = if phase == "write" {
+                            client
+                                .put(format!("{base}/records/load-{i}"))
+                                .body(format!("value-{i}"))
+                                .send()
+                                .await
+                        } else {
+                            client.get(format!("{base}/records/load-{i}")).send().await
+                        }
+                        .unwrap();
+                        assert_eq!(res.status(), 200, "{phase} load-{i}");
+                        if phase == "read" {
+                            let r: RecordResponse = res.json().await.unwrap();
+                            assert_eq!(
+                                B64.decode(&r.value).unwrap(),
+                                format!("value-{i}").into_bytes(),
+                                "load-{i} lost or changed"
+                            );
+                        }
+                        latencies.push(t.elapsed());
+                    }
+                });
+            }
+            let mut latencies: Vec<Duration> = Vec::new();
+            while let Some(l) = tasks.join_next().await {
+                latencies.extend(l.unwrap());
+            }
+            latencies.sort();
+            let elapsed = started.elapsed();
+            (
+                n as f64 / elapsed.as_secs_f64(),
+                latencies[latencies.len() / 2],
+                latencies[latencies.len() * 99 / 100],
+            )
+        }
+    };
+    let (w_rate, w_p50, w_p99) = run("write", writes).await;
+    let res = d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (r_rate, r_p50, r_p99) = run("read", writes).await;
+    let report = format!(
+        "load test: {total} requests, {connections} connections, 4 shards, local blobs (debug build)\n\
+         writes: {writes} at {w_rate:.0}/s, p50 {:.1} ms, p99 {:.1} ms\n\
+         reads:  {writes} at {r_rate:.0}/s, p50 {:.1} ms, p99 {:.1} ms\n\
+         acknowledged writes lost: 0\n",
+        w_p50.as_secs_f64() * 1e3,
+        w_p99.as_secs_f64() * 1e3,
+        r_p50.as_secs_f64() * 1e3,
+        r_p99.as_secs_f64() * 1e3,
+    );
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ironroot-load-test.txt");
+    std::fs::write(&out, &report).unwrap();
+    println!("{report}written to {}", out.display());
+}
