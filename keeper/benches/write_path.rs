@@ -206,7 +206,8 @@ async fn main() {
     for (len, n) in [(1024usize, writes), (64 * 1024, large_writes)] {
         let a = store_only(dir.path(), len, n, 512, false, &kek);
         let b = store_only(dir.path(), len, n, 512, true, &kek);
-        let s = setup(dir.path(), 1).await;
+        // Shard 0 for local blobs, shard 1 for IPFS: a shard's manifests live in one blob store.
+        let s = setup(dir.path(), 2).await;
         let local: Arc<dyn BlobStore> =
             Arc::new(LocalBlobStore::open(dir.path().join(format!("blobs-{len}"))).expect("blobs"));
         let keeper = open_keeper(&s, dir.path().join(format!("c-{len}.redb")), 0, local).await;
@@ -239,7 +240,7 @@ async fn main() {
             let t = Instant::now();
             ipfs.put_many(blobs).await.expect("ipfs raw adds");
             let raw = raw_n as f64 / t.elapsed().as_secs_f64();
-            let keeper = open_keeper(&s, dir.path().join(format!("d-{len}.redb")), 0, ipfs).await;
+            let keeper = open_keeper(&s, dir.path().join(format!("d-{len}.redb")), 1, ipfs).await;
             let d = full_path(&keeper, format!("(d) full path, IPFS blobs, {}", size_name(len)), len, raw_n)
                 .await;
             keeper.shutdown().await;

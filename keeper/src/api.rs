@@ -809,6 +809,31 @@ async fn admin_rebuild(State(state): State<ApiState>, headers: HeaderMap) -> Api
     Ok(Json(RebuildResponse { shards }))
 }
 
+#[utoipa::path(get, path = "/v1/admin/export", responses((status = 200, content_type = "application/octet-stream", description = "encrypted backup (commits first)"), (status = 401, body = ErrorResponse)))]
+async fn admin_export(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    let mut shards = Vec::new();
+    for (_, slot) in state.keeper.slots().await {
+        let shard = slot.map_err(|e| KeeperError::FailedClosed(e.as_ref().clone()))?;
+        // A backup restores only onto the chain's roots: commit what is pending first.
+        shard.commit().await?;
+        shards.push(shard);
+    }
+    let stores: Vec<(u16, &crate::tree::ShardStore)> =
+        shards.iter().map(|s| (s.config().shard, s.store())).collect();
+    let mut out = Vec::new();
+    crate::backup::export(
+        state.keeper.app,
+        &stores,
+        state.keeper.blobs().as_ref(),
+        state.keeper.keys().as_ref(),
+        &mut out,
+    )
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()))?;
+    Ok(([("content-type", "application/octet-stream")], out).into_response())
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -868,6 +893,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/admin/commit", post(admin_commit))
         .route("/v1/admin/rotate", post(admin_rotate))
         .route("/v1/admin/rebuild", post(admin_rebuild))
+        .route("/v1/admin/export", get(admin_export))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/swagger-ui").url("/openapi.json", ApiDoc::openapi()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .layer(DefaultBodyLimit::max(limit))

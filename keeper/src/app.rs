@@ -152,6 +152,10 @@ impl AppKeeper {
         &self.chain
     }
 
+    pub fn keys(&self) -> &Arc<dyn KeySource> {
+        &self.keys
+    }
+
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.blobs
     }

@@ -70,10 +70,12 @@ fn seal_frame(kek: &crate::keys::Kek, app: AppId, index: u32, plain: &[u8]) -> R
     Ok(crypto::seal(kek, &ctx, plain, Padding::None)?)
 }
 
-/// Writes a backup of the committed state of `stores` (shard id, store) to `out`.
+/// Writes a backup of `stores` (shard id, store) to `out`. Each shard is read in one snapshot
+/// (state and records together), so its records reproduce the root recorded for it; a restore
+/// also needs that root to be the on-chain one, so commit before exporting.
 pub async fn export(
     app: AppId,
-    stores: &[(u16, ShardStore)],
+    stores: &[(u16, &ShardStore)],
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     mut out: impl Write,
@@ -84,7 +86,7 @@ pub async fn export(
     let mut chunk_bytes = 0;
     let mut epoch = 0;
     for (shard, store) in stores {
-        let state = store.state()?;
+        let (state, records) = store.manifest_snapshot(true)?;
         epoch = epoch.max(state.key_epoch);
         summaries.push(ShardSummary {
             shard: *shard,
@@ -92,25 +94,19 @@ pub async fn export(
             root: state.root,
             records: state.record_count,
         });
-        let mut cursor: Option<Vec<u8>> = None;
-        loop {
-            let page = store.records_after(cursor.as_deref(), 512)?;
-            let Some((last, _)) = page.last() else { break };
-            cursor = Some(last.clone());
-            for (key, meta) in page {
-                let blob = if meta.leaf.tombstone {
-                    Vec::new()
-                } else {
-                    let cid = Cid::try_from(meta.leaf.cid.as_slice())
-                        .map_err(|e| BackupError::Format(e.to_string()))?;
-                    blobs.get(&cid).await.map_err(KeeperError::from)?.to_vec()
-                };
-                chunk_bytes += key.len() + blob.len() + 128;
-                chunk.push((*shard, key, meta.leaf, blob));
-                if chunk_bytes >= FRAME_TARGET_BYTES {
-                    frames.push(borsh::to_vec(&std::mem::take(&mut chunk))?);
-                    chunk_bytes = 0;
-                }
+        for (key, leaf) in records {
+            let blob = if leaf.tombstone {
+                Vec::new()
+            } else {
+                let cid =
+                    Cid::try_from(leaf.cid.as_slice()).map_err(|e| BackupError::Format(e.to_string()))?;
+                blobs.get(&cid).await.map_err(KeeperError::from)?.to_vec()
+            };
+            chunk_bytes += key.len() + blob.len() + 128;
+            chunk.push((*shard, key, leaf, blob));
+            if chunk_bytes >= FRAME_TARGET_BYTES {
+                frames.push(borsh::to_vec(&std::mem::take(&mut chunk))?);
+                chunk_bytes = 0;
             }
         }
     }

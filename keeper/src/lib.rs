@@ -1,10 +1,16 @@
-//! Ironroot keeper: the daemon inside the TEE that encrypts records, stores them as content-addressed
-//! blobs and (later) anchors their Merkle roots on Solana.
+//! Ironroot keeper: the daemon inside the TEE that encrypts records, stores them as
+//! content-addressed blobs, keeps a Merkle tree per shard and anchors its roots on Solana.
 //!
-//! Modules so far:
 //! * [`keys`]: where keys come from ([`keys::KeySource`]: dstack guest agent, or a sealed dev file).
 //! * [`crypto`]: envelope encryption of records and its versioned blob format.
 //! * [`blobs`]: content-addressed blob stores (local directory, IPFS) with CIDs checked on read.
+//! * [`tree`]: the shard's Jellyfish Merkle tree, record index and commit state in one redb file.
+//! * [`manifest`]: sealed checkpoint/delta manifests that rebuild a shard from chain + blobs.
+//! * [`chain`]: the [`chain::Chain`] seam (in-process bank, JSON-RPC).
+//! * [`shard`]: one served shard: group-commit write path, reads with proofs, batcher, rotation.
+//! * [`recovery`]: start-up reconciliation with the chain; rebuild or fail closed.
+//! * [`app`]: an app's shards; [`api`]: the HTTP API; [`backup`]: encrypted export/import;
+//!   [`config`]: file + environment configuration; [`demo`]: the one-command demo.
 //! * [`dstack_mock`]: a mock dstack guest agent for tests and the local demo.
 
 pub mod api;

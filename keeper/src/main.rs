@@ -274,7 +274,8 @@ async fn main() -> anyhow::Result<()> {
                 opened.push((id, ShardStore::open(&path)?));
             }
             let file = std::io::BufWriter::new(std::fs::File::create(&out)?);
-            let summaries = backup::export(p.app, &opened, p.blobs.as_ref(), p.keys.as_ref(), file).await?;
+            let refs: Vec<(u16, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
+            let summaries = backup::export(p.app, &refs, p.blobs.as_ref(), p.keys.as_ref(), file).await?;
             for s in summaries {
                 println!(
                     "shard {}: seq {} root {} {} records",

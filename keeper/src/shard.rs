@@ -283,6 +283,11 @@ impl ShardKeeper {
         Ok(keeper)
     }
 
+    /// The shard's local store (reads only: writes go through the writer).
+    pub fn store(&self) -> &ShardStore {
+        &self.store
+    }
+
     pub fn metrics(&self) -> &ShardMetrics {
         &self.metrics
     }
