@@ -21,3 +21,5 @@ echo "== tests"
 # solana-program-test logs every instruction at debug level otherwise.
 export RUST_LOG="${RUST_LOG:-error}"
 cargo test --locked --workspace
+echo "== TypeScript: SDK vectors, localnet flow, migrations"
+bash scripts/ts-test.sh

@@ -185,7 +185,7 @@ test("Ironroot on the JSON-RPC localnet, from TypeScript", async (t) => {
 
   await t.test("verifies a record proof down to the chain: record → shard root → history → tree account", async () => {
     // A shard root the keeper computed (the shared vectors' JMT root, with its record proofs).
-    const vectors = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "sdk", "ts", "test", "vectors.json"), "utf8"));
+    const vectors = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "..", "sdk", "ts", "test", "vectors.json"), "utf8"));
     const shardRoot = hexToBytes(vectors.jmt.root);
     const { signature } = await send(connection, payer, [await update(1, new Uint8Array(32), shardRoot, 1n)], [tee]);
     for (const record of await fetchHistoryRecords(connection, signature)) mirror.push(record);

@@ -35,7 +35,7 @@ test("migrations/deploy.ts initialises governance idempotently", { skip: migrati
   const client = IronrootClient.fromConnection(connection);
   assert.equal(await client.fetchVerifierConfig(), null, "a fresh cluster has no verifier config");
 
-  const example = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "migrations", "config.example.json"), "utf8"));
+  const example = JSON.parse(readFileSync(join(__dirname, "..", "..", "..", "..", "migrations", "config.example.json"), "utf8"));
   const file = { ...example, attesters: [config.attester.pubkey] };
   const dir = mkdtempSync(join(tmpdir(), "ironroot-deploy-"));
   const configPath = join(dir, "config.json");
