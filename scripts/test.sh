@@ -10,6 +10,8 @@ echo "== rustfmt"
 cargo fmt --all --check
 echo "== clippy"
 cargo clippy --locked --workspace --all-targets -q -- -D warnings
+echo "== IDLs (target/idl, target/types, sdk/ts/src/idl)"
+bash scripts/idl.sh --check
 echo "== IPFS test node"
 # The keeper's IPFS tests need a node (under CI=true they fail without one): js-ipfs on 127.0.0.1.
 IRONROOT_IPFS_API="$(bash scripts/ipfs-node.sh start)"
@@ -19,3 +21,5 @@ echo "== tests"
 # solana-program-test logs every instruction at debug level otherwise.
 export RUST_LOG="${RUST_LOG:-error}"
 cargo test --locked --workspace
+echo "== TypeScript: SDK vectors, localnet flow, migrations"
+bash scripts/ts-test.sh

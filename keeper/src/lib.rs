@@ -27,3 +27,5 @@ pub mod manifest;
 pub mod recovery;
 pub mod shard;
 pub mod tree;
+#[cfg(test)]
+mod ts_vectors;

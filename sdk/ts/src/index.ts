@@ -1,0 +1,20 @@
+export * from "./attestation";
+export * from "./bytes";
+export * from "./cid";
+export * from "./clients";
+export * from "./constants";
+export * from "./history";
+export * from "./jmt";
+export * from "./keeper";
+export * from "./pda";
+export * from "./transactions";
+export * from "./verify";
+export { AppRootsIdl } from "./idl/app_roots";
+export type { AppRoots } from "./idl/app_roots";
+export { AttestationVerifierIdl } from "./idl/attestation_verifier";
+export type { AttestationVerifier } from "./idl/attestation_verifier";
+export { TeeRegistryIdl } from "./idl/tee_registry";
+export type { TeeRegistry } from "./idl/tee_registry";
+/** The @solana/web3.js and @coral-xyz/anchor instances the SDK is built on (use these to avoid duplicate copies). */
+export * as web3 from "@solana/web3.js";
+export * as anchor from "@coral-xyz/anchor";

@@ -1,0 +1,183 @@
+// The TypeScript SDK against the shared test vectors the Rust side writes (keeper/src/ts_vectors.rs).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ed25519 } from "@noble/curves/ed25519";
+import { Connection, Keypair, PublicKey, TransactionInstruction } from "@solana/web3.js";
+import {
+  APP_ROOTS_PROGRAM_ID,
+  ATTESTATION_VERIFIER_PROGRAM_ID,
+  HistoryMirror,
+  IronrootClient,
+  TEE_REGISTRY_PROGRAM_ID,
+  bytesToHex,
+  decodeHistoryRecord,
+  decodeSparseMerkleProof,
+  ed25519Instruction,
+  emptyNode,
+  encodeRecordLeaf,
+  encodeStatement,
+  hexToBytes,
+  historyLeaf,
+  leafFromJson,
+  pda,
+  recordKeyHash,
+  signStatement,
+  statement,
+  treeAccountSize,
+  verifyHistoryProof,
+  verifyProofResponse,
+  verifyRecordProof,
+} from "../src";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const V: any = JSON.parse(readFileSync(join(__dirname, "..", "..", "test", "vectors.json"), "utf8"));
+
+function ixJson(ix: TransactionInstruction) {
+  return {
+    program_id: ix.programId.toBase58(),
+    accounts: ix.keys.map((k) => ({ pubkey: k.pubkey.toBase58(), is_signer: k.isSigner, is_writable: k.isWritable })),
+    data: Buffer.from(ix.data).toString("hex"),
+  };
+}
+
+const seedKey = (seed: number) => Keypair.fromSeed(new Uint8Array(32).fill(seed));
+
+test("program ids", () => {
+  assert.equal(ATTESTATION_VERIFIER_PROGRAM_ID.toBase58(), V.programs.attestation_verifier);
+  assert.equal(TEE_REGISTRY_PROGRAM_ID.toBase58(), V.programs.tee_registry);
+  assert.equal(APP_ROOTS_PROGRAM_ID.toBase58(), V.programs.app_roots);
+});
+
+test("attestation statements: 266-byte layout, signatures, multi-signature precompile instruction", () => {
+  for (const s of V.statements) {
+    const f = s.fields;
+    const st = statement({
+      clusterGenesisHash: hexToBytes(f.cluster_genesis_hash),
+      teePubkey: new PublicKey(f.tee_pubkey),
+      appId: hexToBytes(f.app_id),
+      composeHash: hexToBytes(f.compose_hash),
+      measurement: hexToBytes(f.measurement),
+      tcbStatus: f.tcb_status,
+      quoteHash: hexToBytes(f.quote_hash),
+      nonce: BigInt(f.nonce),
+      verifiedAt: BigInt(f.verified_at),
+      expiresAt: BigInt(f.expires_at),
+    });
+    const bytes = encodeStatement(st);
+    assert.equal(bytes.length, 266);
+    assert.equal(bytesToHex(bytes), s.bytes);
+    const attesters = s.attester_seeds.map((h: string) => Keypair.fromSeed(hexToBytes(h)));
+    const sigs = signStatement(st, attesters);
+    assert.deepEqual(sigs.map((x) => ({ pubkey: x.pubkey.toBase58(), signature: bytesToHex(x.signature) })), s.signatures);
+    for (const x of sigs) assert.ok(ed25519.verify(x.signature, bytes, x.pubkey.toBytes()));
+    assert.deepEqual(ixJson(ed25519Instruction(bytes, sigs)), s.ed25519_instruction);
+  }
+});
+
+test("PDAs", () => {
+  const p = V.pdas;
+  assert.equal(pda.verifierConfig().toBase58(), p.verifier_config);
+  assert.equal(pda.verifierAuthority().toBase58(), p.verifier_authority);
+  assert.equal(pda.programData().toBase58(), p.verifier_program_data);
+  assert.equal(pda.teeEntry(new PublicKey(p.tee)).toBase58(), p.tee_entry);
+  const app = pda.app(p.app_id);
+  assert.equal(app.toBase58(), p.app);
+  for (const s of p.shards) assert.equal(pda.shard(app, s.shard_id).toBase58(), s.address);
+});
+
+test("instruction builders match sdk/rust byte for byte (data and account metas)", async () => {
+  const I = V.instructions;
+  const k = I.keys;
+  const tee = new PublicKey(k.tee);
+  const payer = new PublicKey(k.payer);
+  const publisher = new PublicKey(k.publisher);
+  const tree = new PublicKey(k.tree);
+  const client = IronrootClient.fromConnection(new Connection("http://127.0.0.1:1"));
+  const policy = { measurements: ["14".repeat(32)], identities: [{ appId: "12".repeat(32), composeHash: "13".repeat(32) }], minKeyValiditySecs: 3600 };
+  assert.deepEqual(
+    ixJson(await client.initialize(payer, { authority: publisher, clusterGenesisHash: "11".repeat(32), attesters: [seedKey(1).publicKey, seedKey(2).publicKey], threshold: 2, policy: { acceptedTcb: 0b11, maxKeyLifetimeSecs: 86400, maxStatementAgeSecs: 600, nonceFloor: 5 } })),
+    I.initialize,
+  );
+  assert.deepEqual(ixJson(await client.registerTee(payer, tee)), I.register_tee);
+  assert.deepEqual(ixJson(await client.revokeTee(publisher, tee)), I.revoke_tee);
+  assert.deepEqual(ixJson(await client.setAttesters(publisher, [seedKey(1).publicKey], 1)), I.set_attesters);
+  assert.deepEqual(ixJson(await client.addMeasurement(publisher, "14".repeat(32))), I.add_measurement);
+  assert.deepEqual(ixJson(await client.addApp(publisher, { appId: "12".repeat(32), composeHash: "13".repeat(32) })), I.add_app);
+  const create = await client.createAppInstructions(publisher, tree, { appId: k.app_id, shardCount: 2, maxDepth: 14, maxBufferSize: 64, policy }, Number(I.create_app_tree_lamports));
+  assert.deepEqual(ixJson(create[1]), I.create_app);
+  assert.equal(treeAccountSize(14, 64), I.create_app_tree_bytes);
+  assert.deepEqual(ixJson(await client.initShard(publisher, k.app_id, 1)), I.init_shard);
+  assert.deepEqual(
+    ixJson(await client.updateShard(tee, k.app_id, tree, { shardId: 1, prevRoot: new Uint8Array(32), newRoot: "33".repeat(32), newSeq: 1n, manifestCid: Uint8Array.of(1, 0x55, 0x12, 0x20, 9, 9) })),
+    I.update_shard,
+  );
+  assert.deepEqual(ixJson(await client.setAppPolicy(publisher, k.app_id, policy)), I.set_policy);
+  assert.deepEqual(ixJson(await client.closeApp(publisher, k.app_id, [0, 1])), I.close_app);
+});
+
+test("history: leaves, event decoding, mirror root and proofs", () => {
+  const H = V.history;
+  for (let level = 0; level < H.empty_nodes.length; level++) assert.equal(bytesToHex(emptyNode(level)), H.empty_nodes[level]);
+  const mirror = new HistoryMirror(H.depth);
+  for (const r of H.records) {
+    const decoded = decodeHistoryRecord(hexToBytes(r.event_bytes));
+    assert.ok(decoded);
+    assert.equal(decoded.app.toBase58(), r.app);
+    assert.equal(decoded.shardId, r.shard_id);
+    assert.equal(decoded.seq, BigInt(r.seq));
+    assert.equal(bytesToHex(decoded.prevRoot), r.prev_root);
+    assert.equal(bytesToHex(decoded.manifestCid), r.manifest_cid);
+    assert.equal(decoded.slot, BigInt(r.slot));
+    assert.equal(decoded.signer.toBase58(), r.signer);
+    assert.equal(decoded.leafIndex, BigInt(r.leaf_index));
+    assert.equal(bytesToHex(historyLeaf(decoded.app, decoded.shardId, decoded.seq, decoded.root, decoded.manifestCid, decoded.slot)), r.leaf);
+    mirror.push(decoded);
+  }
+  assert.equal(decodeHistoryRecord(hexToBytes("00".repeat(40))), null);
+  assert.equal(bytesToHex(mirror.root()), H.root);
+  const root = hexToBytes(H.root);
+  for (const p of H.proofs) {
+    const proof = mirror.proof(Number(p.leaf_index));
+    assert.deepEqual(proof.siblings.map(bytesToHex), p.siblings);
+    assert.ok(verifyHistoryProof(proof, root));
+    assert.ok(!verifyHistoryProof({ ...proof, seq: proof.seq + 1n }, root), "a changed seq fails");
+    assert.ok(!verifyHistoryProof({ ...proof, leafIndex: proof.leafIndex ^ 1n }, root), "another position fails");
+    assert.ok(!verifyHistoryProof({ ...proof, leafIndex: proof.leafIndex + (1n << BigInt(H.depth)) }, root), "an index beyond the tree fails");
+  }
+  // A forged record (leaf not matching its fields) is refused.
+  const forged = decodeHistoryRecord(hexToBytes(H.records[0].event_bytes))!;
+  forged.root = new Uint8Array(32);
+  assert.throws(() => new HistoryMirror(H.depth).push(forged), /forged/);
+});
+
+test("JMT: inclusion and non-inclusion proofs against the shard root", () => {
+  const J = V.jmt;
+  const root = hexToBytes(J.root);
+  for (const c of J.inclusion) {
+    assert.equal(bytesToHex(recordKeyHash(c.key)), c.key_hash);
+    const leaf = leafFromJson(c.leaf);
+    assert.equal(bytesToHex(encodeRecordLeaf(leaf)), c.leaf_bytes);
+    assert.ok(verifyRecordProof(root, c.key, leaf, c.proof), `inclusion of ${c.key}`);
+    assert.ok(verifyProofResponse({ key: c.key, shard: 0, leaf: c.leaf, root: J.root, committed: false, seq: 0, proof: c.proof }));
+    assert.ok(!verifyRecordProof(root, c.key, null, c.proof), "an inclusion proof is no non-inclusion proof");
+    assert.ok(!verifyRecordProof(root, c.key, { ...leaf, version: leaf.version + 1n }, c.proof), "another leaf fails");
+    assert.ok(!verifyRecordProof(root, c.key + "x", leaf, c.proof), "another key fails");
+    const other = new Uint8Array(root);
+    other[0] ^= 1;
+    assert.ok(!verifyRecordProof(other, c.key, leaf, c.proof), "another root fails");
+  }
+  for (const c of J.non_inclusion) {
+    assert.equal(c.leaf, null);
+    assert.ok(verifyRecordProof(root, c.key, null, c.proof), `non-inclusion of ${c.key}`);
+    const p = decodeSparseMerkleProof(c.proof);
+    if (p.siblings.length > 0) {
+      p.siblings[0] = { kind: "internal", left: new Uint8Array(32), right: new Uint8Array(32) };
+      assert.ok(!verifyRecordProof(root, c.key, null, p), "a tampered sibling fails");
+    }
+  }
+  // A record's proof does not prove another key absent.
+  assert.ok(!verifyRecordProof(root, J.inclusion[0].key, null, J.non_inclusion[0].proof));
+  assert.throws(() => decodeSparseMerkleProof(J.inclusion[0].proof + "00"), /trailing/);
+});

@@ -1,0 +1,1297 @@
+/**
+ * Program IDL in camelCase format in order to be used in JS/TS.
+ *
+ * Note that this is only a type helper and is not the actual IDL. The original
+ * IDL can be found at `target/idl/attestation_verifier.json`.
+ */
+export type AttestationVerifier = {
+  "address": "57vDmhykDq4pCVjm4ZcsUhTwTkKk6kQDU5kkSHS1tvC2",
+  "metadata": {
+    "name": "attestationVerifier",
+    "version": "0.1.0",
+    "spec": "0.1.0",
+    "description": "Ironroot attestation verifier: k-of-n attester statements checked through the Ed25519 precompile, then CPI into the TEE registry"
+  },
+  "instructions": [
+    {
+      "name": "acceptAuthority",
+      "docs": [
+        "Second step: the proposed authority signs to take over."
+      ],
+      "discriminator": [
+        107,
+        86,
+        198,
+        91,
+        33,
+        12,
+        107,
+        160
+      ],
+      "accounts": [
+        {
+          "name": "newAuthority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": []
+    },
+    {
+      "name": "addApp",
+      "docs": [
+        "Governance: allow an app identity (dstack app id + compose hash)."
+      ],
+      "discriminator": [
+        89,
+        34,
+        231,
+        82,
+        3,
+        19,
+        36,
+        198
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "appIdentity"
+            }
+          }
+        }
+      ]
+    },
+    {
+      "name": "addMeasurement",
+      "docs": [
+        "Governance: allow a measurement digest."
+      ],
+      "discriminator": [
+        47,
+        120,
+        129,
+        100,
+        90,
+        124,
+        99,
+        56
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "measurement",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        }
+      ]
+    },
+    {
+      "name": "initialize",
+      "docs": [
+        "Create the governance config. Only the program's upgrade authority may call it, once."
+      ],
+      "discriminator": [
+        175,
+        175,
+        109,
+        31,
+        13,
+        152,
+        155,
+        237
+      ],
+      "accounts": [
+        {
+          "name": "upgradeAuthority",
+          "docs": [
+            "The program's upgrade authority: only the deployer can create the config, so nobody can",
+            "front-run the deployment with a config of their own."
+          ],
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "programData"
+        },
+        {
+          "name": "config",
+          "writable": true
+        },
+        {
+          "name": "systemProgram"
+        }
+      ],
+      "args": [
+        {
+          "name": "args",
+          "type": {
+            "defined": {
+              "name": "initializeArgs"
+            }
+          }
+        }
+      ]
+    },
+    {
+      "name": "proposeAuthority",
+      "docs": [
+        "Governance: first step of an authority rotation."
+      ],
+      "discriminator": [
+        20,
+        148,
+        236,
+        198,
+        76,
+        119,
+        99,
+        142
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "newAuthority",
+          "type": "pubkey"
+        }
+      ]
+    },
+    {
+      "name": "registerTee",
+      "docs": [
+        "Register (or refresh) a TEE key from a k-of-n attester statement."
+      ],
+      "discriminator": [
+        60,
+        216,
+        220,
+        191,
+        160,
+        5,
+        153,
+        133
+      ],
+      "accounts": [
+        {
+          "name": "payer",
+          "docs": [
+            "Pays for the registry entry; may be any account."
+          ],
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "tee",
+          "docs": [
+            "The TEE key being registered: its signature is the proof of possession."
+          ],
+          "signer": true
+        },
+        {
+          "name": "config"
+        },
+        {
+          "name": "verifierAuthority"
+        },
+        {
+          "name": "teeEntry",
+          "writable": true
+        },
+        {
+          "name": "instructions"
+        },
+        {
+          "name": "teeRegistryProgram"
+        },
+        {
+          "name": "systemProgram"
+        }
+      ],
+      "args": []
+    },
+    {
+      "name": "removeApp",
+      "docs": [
+        "Governance: stop allowing an app identity."
+      ],
+      "discriminator": [
+        86,
+        242,
+        74,
+        156,
+        168,
+        171,
+        129,
+        88
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "appIdentity"
+            }
+          }
+        }
+      ]
+    },
+    {
+      "name": "removeMeasurement",
+      "docs": [
+        "Governance: stop allowing a measurement digest (registered keys stay until revoked)."
+      ],
+      "discriminator": [
+        68,
+        187,
+        35,
+        28,
+        87,
+        129,
+        189,
+        2
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "measurement",
+          "type": {
+            "array": [
+              "u8",
+              32
+            ]
+          }
+        }
+      ]
+    },
+    {
+      "name": "revokeTee",
+      "docs": [
+        "Governance: revoke a TEE key in the registry."
+      ],
+      "discriminator": [
+        208,
+        183,
+        179,
+        106,
+        83,
+        181,
+        61,
+        159
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config"
+        },
+        {
+          "name": "verifierAuthority"
+        },
+        {
+          "name": "teeEntry",
+          "docs": [
+            "Owner-checked by `Account`; seeds re-checked by the registry."
+          ],
+          "writable": true
+        },
+        {
+          "name": "teeRegistryProgram"
+        }
+      ],
+      "args": []
+    },
+    {
+      "name": "setAttesters",
+      "docs": [
+        "Governance: replace the attester set and its threshold."
+      ],
+      "discriminator": [
+        128,
+        0,
+        241,
+        150,
+        15,
+        95,
+        22,
+        40
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "attesters",
+          "type": {
+            "vec": "pubkey"
+          }
+        },
+        {
+          "name": "threshold",
+          "type": "u8"
+        }
+      ]
+    },
+    {
+      "name": "setPolicy",
+      "docs": [
+        "Governance: accepted TCB statuses, key lifetime, statement age and the nonce floor."
+      ],
+      "discriminator": [
+        40,
+        133,
+        12,
+        157,
+        235,
+        202,
+        2,
+        132
+      ],
+      "accounts": [
+        {
+          "name": "authority",
+          "signer": true
+        },
+        {
+          "name": "config",
+          "writable": true
+        }
+      ],
+      "args": [
+        {
+          "name": "policy",
+          "type": {
+            "defined": {
+              "name": "policy"
+            }
+          }
+        }
+      ]
+    }
+  ],
+  "accounts": [
+    {
+      "name": "teeEntry",
+      "discriminator": [
+        220,
+        243,
+        111,
+        245,
+        19,
+        180,
+        223,
+        194
+      ]
+    },
+    {
+      "name": "verifierConfig",
+      "discriminator": [
+        176,
+        103,
+        248,
+        36,
+        138,
+        167,
+        176,
+        220
+      ]
+    }
+  ],
+  "events": [
+    {
+      "discriminator": [
+        215,
+        12,
+        184,
+        180,
+        73,
+        49,
+        197,
+        108
+      ],
+      "name": "appAllowed"
+    },
+    {
+      "discriminator": [
+        158,
+        188,
+        28,
+        209,
+        56,
+        51,
+        12,
+        171
+      ],
+      "name": "appRemoved"
+    },
+    {
+      "discriminator": [
+        211,
+        237,
+        248,
+        252,
+        116,
+        185,
+        125,
+        116
+      ],
+      "name": "attestersUpdated"
+    },
+    {
+      "discriminator": [
+        244,
+        117,
+        94,
+        112,
+        53,
+        151,
+        35,
+        89
+      ],
+      "name": "authorityProposed"
+    },
+    {
+      "discriminator": [
+        89,
+        124,
+        120,
+        223,
+        3,
+        19,
+        185,
+        230
+      ],
+      "name": "authorityRotated"
+    },
+    {
+      "discriminator": [
+        181,
+        49,
+        200,
+        156,
+        19,
+        167,
+        178,
+        91
+      ],
+      "name": "configInitialized"
+    },
+    {
+      "discriminator": [
+        174,
+        63,
+        120,
+        59,
+        0,
+        35,
+        167,
+        70
+      ],
+      "name": "measurementAllowed"
+    },
+    {
+      "discriminator": [
+        134,
+        114,
+        252,
+        177,
+        154,
+        218,
+        233,
+        64
+      ],
+      "name": "measurementRemoved"
+    },
+    {
+      "discriminator": [
+        225,
+        112,
+        112,
+        67,
+        95,
+        236,
+        245,
+        161
+      ],
+      "name": "policyUpdated"
+    },
+    {
+      "discriminator": [
+        223,
+        44,
+        162,
+        185,
+        77,
+        202,
+        169,
+        193
+      ],
+      "name": "teeAttested"
+    },
+    {
+      "discriminator": [
+        86,
+        83,
+        225,
+        75,
+        73,
+        58,
+        41,
+        230
+      ],
+      "name": "teeRevokedByGovernance"
+    }
+  ],
+  "errors": [
+    {
+      "code": 6000,
+      "name": "notUpgradeAuthority",
+      "msg": "signer is not the program's upgrade authority"
+    },
+    {
+      "code": 6001,
+      "name": "notAuthority",
+      "msg": "signer is not the governance authority"
+    },
+    {
+      "code": 6002,
+      "name": "notPendingAuthority",
+      "msg": "signer is not the proposed authority"
+    },
+    {
+      "code": 6003,
+      "name": "invalidAttesterSet",
+      "msg": "attester set is empty, too large, or contains duplicates"
+    },
+    {
+      "code": 6004,
+      "name": "invalidThreshold",
+      "msg": "threshold must be between 1 and the number of attesters"
+    },
+    {
+      "code": 6005,
+      "name": "allowListFull",
+      "msg": "allow-list is full"
+    },
+    {
+      "code": 6006,
+      "name": "alreadyAllowed",
+      "msg": "entry is already on the allow-list"
+    },
+    {
+      "code": 6007,
+      "name": "notAllowed",
+      "msg": "entry is not on the allow-list"
+    },
+    {
+      "code": 6008,
+      "name": "invalidPolicy",
+      "msg": "policy values are out of range"
+    },
+    {
+      "code": 6009,
+      "name": "nonceFloorDecrease",
+      "msg": "the nonce floor can only be raised"
+    },
+    {
+      "code": 6010,
+      "name": "missingAttestation",
+      "msg": "no Ed25519 precompile instruction carries an attestation statement"
+    },
+    {
+      "code": 6011,
+      "name": "malformedPrecompile",
+      "msg": "malformed Ed25519 precompile instruction"
+    },
+    {
+      "code": 6012,
+      "name": "offsetRedirection",
+      "msg": "an Ed25519 signature refers to data outside its own precompile instruction"
+    },
+    {
+      "code": 6013,
+      "name": "statementMismatch",
+      "msg": "the signed messages are not all the same attestation statement"
+    },
+    {
+      "code": 6014,
+      "name": "malformedStatement",
+      "msg": "the attestation statement does not decode"
+    },
+    {
+      "code": 6015,
+      "name": "wrongDomain",
+      "msg": "wrong statement domain tag"
+    },
+    {
+      "code": 6016,
+      "name": "unsupportedVersion",
+      "msg": "unsupported statement version"
+    },
+    {
+      "code": 6017,
+      "name": "wrongCluster",
+      "msg": "statement is for another cluster"
+    },
+    {
+      "code": 6018,
+      "name": "wrongProgram",
+      "msg": "statement is for another registry program"
+    },
+    {
+      "code": 6019,
+      "name": "teeKeyMismatch",
+      "msg": "statement's TEE key is not the signing TEE account"
+    },
+    {
+      "code": 6020,
+      "name": "unknownAttester",
+      "msg": "a signer is not a member of the attester set"
+    },
+    {
+      "code": 6021,
+      "name": "duplicateAttester",
+      "msg": "an attester signed more than once"
+    },
+    {
+      "code": 6022,
+      "name": "insufficientAttesters",
+      "msg": "fewer distinct attesters than the threshold signed"
+    },
+    {
+      "code": 6023,
+      "name": "measurementNotAllowed",
+      "msg": "measurement is not on the allow-list"
+    },
+    {
+      "code": 6024,
+      "name": "appNotAllowed",
+      "msg": "app identity is not on the allow-list"
+    },
+    {
+      "code": 6025,
+      "name": "tcbNotAccepted",
+      "msg": "TCB status is not accepted"
+    },
+    {
+      "code": 6026,
+      "name": "nonceBelowFloor",
+      "msg": "statement nonce is below the nonce floor"
+    },
+    {
+      "code": 6027,
+      "name": "statementStale",
+      "msg": "statement was verified too long ago"
+    },
+    {
+      "code": 6028,
+      "name": "statementFromFuture",
+      "msg": "statement is dated in the future"
+    },
+    {
+      "code": 6029,
+      "name": "statementExpired",
+      "msg": "statement has expired"
+    },
+    {
+      "code": 6030,
+      "name": "overflow",
+      "msg": "arithmetic overflow"
+    }
+  ],
+  "types": [
+    {
+      "name": "appAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "appIdentity"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "appIdentity",
+      "docs": [
+        "dstack app identity: app id and the compose hash it runs."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "appId",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "composeHash",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        ]
+      }
+    },
+    {
+      "name": "appRemoved",
+      "type": {
+        "fields": [
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "appIdentity"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "attestersUpdated",
+      "type": {
+        "fields": [
+          {
+            "name": "attesters",
+            "type": {
+              "vec": "pubkey"
+            }
+          },
+          {
+            "name": "threshold",
+            "type": "u8"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "authorityProposed",
+      "type": {
+        "fields": [
+          {
+            "name": "current",
+            "type": "pubkey"
+          },
+          {
+            "name": "proposed",
+            "type": "pubkey"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "authorityRotated",
+      "type": {
+        "fields": [
+          {
+            "name": "previous",
+            "type": "pubkey"
+          },
+          {
+            "name": "authority",
+            "type": "pubkey"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "configInitialized",
+      "type": {
+        "fields": [
+          {
+            "name": "authority",
+            "type": "pubkey"
+          },
+          {
+            "name": "clusterGenesisHash",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "attesters",
+            "type": {
+              "vec": "pubkey"
+            }
+          },
+          {
+            "name": "threshold",
+            "type": "u8"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "initializeArgs",
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "authority",
+            "docs": [
+              "Governance authority (a multisig in production); may differ from the upgrade authority."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "clusterGenesisHash",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "attesters",
+            "type": {
+              "vec": "pubkey"
+            }
+          },
+          {
+            "name": "threshold",
+            "type": "u8"
+          },
+          {
+            "name": "policy",
+            "type": {
+              "defined": {
+                "name": "policy"
+              }
+            }
+          }
+        ]
+      }
+    },
+    {
+      "name": "measurementAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "measurementRemoved",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "policy",
+      "docs": [
+        "Policy knobs governance can change in one instruction."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "acceptedTcb",
+            "docs": [
+              "Bitmask of accepted [`TcbStatus`] values; `Revoked` can never be accepted."
+            ],
+            "type": "u16"
+          },
+          {
+            "name": "maxKeyLifetimeSecs",
+            "docs": [
+              "Upper bound on a registration's lifetime, in seconds."
+            ],
+            "type": "i64"
+          },
+          {
+            "name": "maxStatementAgeSecs",
+            "docs": [
+              "How old a statement's `verified_at` may be when it is submitted, in seconds."
+            ],
+            "type": "i64"
+          },
+          {
+            "name": "nonceFloor",
+            "docs": [
+              "Statements with a smaller nonce are refused; only ever raised (invalidates outstanding ones)."
+            ],
+            "type": "u64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "policyUpdated",
+      "type": {
+        "fields": [
+          {
+            "name": "policy",
+            "type": {
+              "defined": {
+                "name": "policy"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "teeAttested",
+      "type": {
+        "fields": [
+          {
+            "name": "teePubkey",
+            "type": "pubkey"
+          },
+          {
+            "name": "statementHash",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "attesters",
+            "type": {
+              "vec": "pubkey"
+            }
+          },
+          {
+            "name": "expiresAt",
+            "type": "i64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "teeEntry",
+      "docs": [
+        "What the registry knows about one TEE signing key."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "teePubkey",
+            "docs": [
+              "The TEE's ed25519 signing key."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "measurement",
+            "docs": [
+              "Digest of MRTD‖RTMR0‖RTMR1‖RTMR2 (TDX) or of MRENCLAVE/MRSIGNER (SGX)."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "appId",
+            "docs": [
+              "dstack app id the key serves."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "composeHash",
+            "docs": [
+              "dstack compose hash of that app."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "statementHash",
+            "docs": [
+              "SHA-256 of the attestation statement the attesters signed (latest registration)."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "quoteHash",
+            "docs": [
+              "SHA-256 of the quote the attesters verified (latest registration)."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "tcbStatus",
+            "docs": [
+              "TCB status the attesters reported (see `attestation_verifier::TcbStatus`)."
+            ],
+            "type": "u8"
+          },
+          {
+            "name": "registeredAt",
+            "docs": [
+              "Unix time of the first registration."
+            ],
+            "type": "i64"
+          },
+          {
+            "name": "refreshedAt",
+            "docs": [
+              "Unix time of the latest registration or refresh."
+            ],
+            "type": "i64"
+          },
+          {
+            "name": "expiresAt",
+            "docs": [
+              "Unix time after which the key is no longer valid."
+            ],
+            "type": "i64"
+          },
+          {
+            "name": "lastNonce",
+            "docs": [
+              "Nonce of the latest accepted statement; a new statement must carry a larger one."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "revoked",
+            "type": "bool"
+          },
+          {
+            "name": "revokedAt",
+            "docs": [
+              "Unix time of revocation, 0 while not revoked."
+            ],
+            "type": "i64"
+          },
+          {
+            "name": "bump",
+            "type": "u8"
+          }
+        ]
+      }
+    },
+    {
+      "name": "teeRevokedByGovernance",
+      "type": {
+        "fields": [
+          {
+            "name": "teePubkey",
+            "type": "pubkey"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "verifierConfig",
+      "docs": [
+        "Governance configuration of the verifier (PDA `[CONFIG_SEED]`)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "authority",
+            "type": "pubkey"
+          },
+          {
+            "name": "pendingAuthority",
+            "docs": [
+              "Set by `propose_authority`, cleared by `accept_authority`."
+            ],
+            "type": {
+              "option": "pubkey"
+            }
+          },
+          {
+            "name": "clusterGenesisHash",
+            "docs": [
+              "Genesis hash of the cluster this config serves; statements must name it."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "threshold",
+            "type": "u8"
+          },
+          {
+            "name": "attesters",
+            "type": {
+              "vec": "pubkey"
+            }
+          },
+          {
+            "name": "measurements",
+            "type": {
+              "vec": {
+                "array": [
+                  "u8",
+                  32
+                ]
+              }
+            }
+          },
+          {
+            "name": "apps",
+            "type": {
+              "vec": {
+                "defined": {
+                  "name": "appIdentity"
+                }
+              }
+            }
+          },
+          {
+            "name": "policy",
+            "type": {
+              "defined": {
+                "name": "policy"
+              }
+            }
+          },
+          {
+            "name": "bump",
+            "type": "u8"
+          },
+          {
+            "name": "verifierAuthorityBump",
+            "docs": [
+              "Bump of the `[VERIFIER_AUTHORITY_SEED]` PDA, stored to avoid re-deriving it per call."
+            ],
+            "type": "u8"
+          }
+        ]
+      }
+    }
+  ]
+};
