@@ -304,10 +304,14 @@ impl ShardKeeper {
         solana_sdk::signature::Signer::pubkey(self.signer.as_ref())
     }
 
-    /// Stops the background tasks (the store stays consistent: every acknowledged write is durable).
+    /// Stops the background tasks and waits until they are gone, so no task still holds the store
+    /// when the keeper is dropped and the database closes cleanly (every acknowledged write is
+    /// durable either way).
     pub async fn shutdown(&self) {
-        for task in self.tasks.lock().await.drain(..) {
+        let tasks: Vec<_> = self.tasks.lock().await.drain(..).collect();
+        for task in tasks {
             task.abort();
+            let _ = task.await;
         }
     }
 
