@@ -189,7 +189,7 @@ pub async fn import(
         let _ = std::fs::remove_file(&temp);
         let store = ShardStore::open(&temp)?;
         let changes = per_shard.remove(&summary.shard).unwrap_or_default();
-        let mut state = store.commit_group(&changes, None)?;
+        let state = store.commit_group(&changes, None)?;
         let mismatch = |expected: [u8; 32], what| BackupError::RootMismatch {
             shard: summary.shard,
             restored: hex::encode(state.root),
@@ -202,13 +202,8 @@ pub async fn import(
         if state.root != onchain.root {
             return Err(mismatch(onchain.root, "the chain: the backup is stale or uncommitted"));
         }
-        state.confirmed_seq = onchain.seq;
-        state.confirmed_root = onchain.root;
-        state.confirmed_tree_version = state.tree_version;
-        state.confirmed_manifest = onchain.manifest_cid;
-        state.deltas_since_checkpoint = crate::manifest::CHECKPOINT_EVERY;
-        state.key_epoch = changes.iter().map(|(_, l)| l.key_epoch).max().unwrap_or(0);
-        store.put_state(&state)?;
+        let key_epoch = changes.iter().map(|(_, l)| l.key_epoch).max().unwrap_or(0);
+        crate::recovery::mark_rebuilt_confirmed(&store, state, &onchain, key_epoch)?;
         drop(store);
         std::fs::rename(&temp, &path)?;
     }

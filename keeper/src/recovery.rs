@@ -187,16 +187,26 @@ async fn rebuild(
             chain: hex::encode(chain_state.root),
         });
     }
-    let mut state = state;
+    mark_rebuilt_confirmed(&store, state, chain_state, key_epoch)?;
+    Ok(store)
+}
+
+/// Records that a store rebuilt from leaves (whose root the caller checked against the chain) holds
+/// exactly the chain's latest update. The next manifest is a checkpoint: a rebuilt store has no
+/// change log before this point.
+pub(crate) fn mark_rebuilt_confirmed(
+    store: &ShardStore,
+    mut state: ShardState,
+    chain_state: &ShardOnChain,
+    key_epoch: u32,
+) -> Result<(), StoreError> {
     state.confirmed_seq = chain_state.seq;
     state.confirmed_root = chain_state.root;
     state.confirmed_tree_version = state.tree_version;
     state.confirmed_manifest = chain_state.manifest_cid.clone();
-    // The next manifest is a checkpoint: the rebuilt store has no change log before this point.
     state.deltas_since_checkpoint = manifest::CHECKPOINT_EVERY;
     state.key_epoch = state.key_epoch.max(key_epoch);
-    store.put_state(&state)?;
-    Ok(store)
+    store.put_state(&state)
 }
 
 /// Replaces the store at `path` by the rebuilt one (rename is atomic on one filesystem).
