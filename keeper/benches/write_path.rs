@@ -18,7 +18,7 @@ use ironroot_keeper::chain::BankChain;
 use ironroot_keeper::crypto::{seal, Padding, RecordContext};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
-use ironroot_keeper::tree::{RecordLeaf, ShardStore};
+use ironroot_keeper::tree::{RecordLeaf, ShardStore, StoreSeal};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
@@ -80,7 +80,8 @@ fn store_only(
     encrypt: bool,
     kek: &ironroot_keeper::keys::Kek,
 ) -> Run {
-    let store = ShardStore::open(dir.join(format!("raw-{len}-{encrypt}.redb"))).expect("store");
+    let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, 0);
+    let store = ShardStore::open(dir.join(format!("raw-{len}-{encrypt}.redb")), store_seal).expect("store");
     let value = vec![0x5Au8; len];
     let mut latencies = Vec::new();
     let start = Instant::now();

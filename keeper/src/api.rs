@@ -102,6 +102,9 @@ impl From<KeeperError> for ApiError {
             KeeperError::NotFound => ApiError::new(S::NOT_FOUND, "NOT_FOUND", message),
             KeeperError::RootChanged { .. } => ApiError::new(S::CONFLICT, "ROOT_CHANGED", message),
             KeeperError::InvalidKey => ApiError::field("key", message),
+            KeeperError::ValueTooLarge { .. } => {
+                ApiError::new(S::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message)
+            }
             KeeperError::FailedClosed(_) => ApiError::new(S::SERVICE_UNAVAILABLE, "FAILED_CLOSED", message),
             KeeperError::ShardNotServed(_) => {
                 ApiError::new(S::MISDIRECTED_REQUEST, "SHARD_NOT_SERVED", message)
@@ -125,6 +128,10 @@ impl From<KeeperError> for ApiError {
                 ApiError::new(S::SERVICE_UNAVAILABLE, "CHAIN_DIVERGED", message)
             }
             KeeperError::ShuttingDown => ApiError::new(S::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", message),
+            KeeperError::AnchorLagging { .. } => {
+                ApiError::new(S::SERVICE_UNAVAILABLE, "ANCHOR_LAGGING", message)
+            }
+            KeeperError::ShardHalted(_) => ApiError::new(S::SERVICE_UNAVAILABLE, "SHARD_HALTED", message),
             KeeperError::Key(_) | KeeperError::Store(_) => {
                 ApiError::new(S::INTERNAL_SERVER_ERROR, "INTERNAL", message)
             }

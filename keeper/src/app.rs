@@ -11,7 +11,7 @@ use crate::blobs::BlobStore;
 use crate::chain::Chain;
 use crate::keys::{AppId, KeySource};
 use crate::recovery::FailedClosed;
-use crate::shard::{KeeperError, ShardConfig, ShardKeeper};
+use crate::shard::{Durability, KeeperError, ShardConfig, ShardKeeper};
 
 /// A shard's serving state.
 pub enum ShardSlot {
@@ -25,6 +25,24 @@ pub struct AppSettings {
     pub commit_every_writes: u64,
     pub commit_interval: std::time::Duration,
     pub max_group: usize,
+    /// Durability of writes that do not ask for one.
+    pub durability: Durability,
+    /// The rollback window's bounds (see [`ShardConfig`]).
+    pub max_unanchored_writes: u64,
+    pub max_unanchored_age: std::time::Duration,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            commit_every_writes: 1024,
+            commit_interval: std::time::Duration::from_millis(500),
+            max_group: 1024,
+            durability: Durability::Local,
+            max_unanchored_writes: 100_000,
+            max_unanchored_age: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 pub struct AppKeeper {
@@ -89,6 +107,10 @@ impl AppKeeper {
         cfg.commit_every_writes = self.settings.commit_every_writes;
         cfg.commit_interval = self.settings.commit_interval;
         cfg.max_group = self.settings.max_group;
+        cfg.durability = self.settings.durability;
+        cfg.max_unanchored_writes = self.settings.max_unanchored_writes;
+        cfg.max_unanchored_age = self.settings.max_unanchored_age;
+        cfg.shard_count = Some(self.shard_count);
         cfg
     }
 

@@ -17,7 +17,7 @@ use crate::chain::Chain;
 use crate::crypto::{self, Padding, RecordContext};
 use crate::keys::{AppId, KeySource};
 use crate::shard::KeeperError;
-use crate::tree::{RecordLeaf, ShardStore, StoreError};
+use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal};
 
 const MAGIC: &[u8; 4] = b"IRBK";
 const VERSION: u8 = 1;
@@ -129,7 +129,12 @@ pub async fn export(
 fn read_frame(input: &mut impl Read) -> Result<Vec<u8>, BackupError> {
     let mut len = [0u8; 4];
     input.read_exact(&mut len).map_err(|e| BackupError::Format(format!("frame length: {e}")))?;
-    let mut frame = vec![0u8; u32::from_le_bytes(len) as usize];
+    let len = u32::from_le_bytes(len) as usize;
+    // Checked before allocating: a frame is one sealed record, never larger than the record limit.
+    if len > crypto::MAX_VALUE_LEN + crypto::OVERHEAD {
+        return Err(BackupError::Format(format!("frame of {len} bytes exceeds the sealed-record limit")));
+    }
+    let mut frame = vec![0u8; len];
     input.read_exact(&mut frame).map_err(|e| BackupError::Format(format!("frame body: {e}")))?;
     Ok(frame)
 }
@@ -185,9 +190,13 @@ pub async fn import(
             .map_err(KeeperError::from)?
             .ok_or(KeeperError::ShardNotOnChain(summary.shard))?;
         let path = store_path(summary.shard);
+        // Held until the imported store is in place: a running keeper's store is never replaced.
+        let _live = StoreLock::acquire(&path)?;
         let temp = path.with_extension("import");
+        let seal = StoreSeal::derive(keys, app, summary.shard as u32).await.map_err(KeeperError::from)?;
+        let _temp_lock = StoreLock::acquire(&temp)?;
         let _ = std::fs::remove_file(&temp);
-        let store = ShardStore::open(&temp)?;
+        let store = ShardStore::open_locked(&temp, seal, _temp_lock.clone())?;
         let changes = per_shard.remove(&summary.shard).unwrap_or_default();
         let state = store.commit_group(&changes, None)?;
         let mismatch = |expected: [u8; 32], what| BackupError::RootMismatch {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::shard::Durability;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {reason}")]
@@ -35,6 +37,12 @@ pub struct Config {
     pub commit_interval_ms: u64,
     pub max_group: usize,
     pub max_body_bytes: usize,
+    /// `local` (acknowledge after the durable local commit) or `chain` (after the on-chain
+    /// anchor): the default of writes that do not ask for one.
+    pub durability: Durability,
+    /// Bounds of the rollback window: past either, writes are refused (503 ANCHOR_LAGGING).
+    pub max_unanchored_writes: u64,
+    pub max_unanchored_age_ms: u64,
     /// Admin bearer token; better given as IRONROOT_ADMIN_TOKEN than written in the file.
     pub admin_token: Option<String>,
 }
@@ -56,6 +64,9 @@ impl Default for Config {
             commit_interval_ms: 500,
             max_group: 1024,
             max_body_bytes: 9 * 1024 * 1024,
+            durability: Durability::Local,
+            max_unanchored_writes: 100_000,
+            max_unanchored_age_ms: 60_000,
             admin_token: None,
         }
     }
@@ -113,6 +124,22 @@ impl Config {
         if let Some(v) = var("IRONROOT_ADMIN_TOKEN") {
             self.admin_token = Some(v);
         }
+        if let Some(v) = var("IRONROOT_DURABILITY") {
+            self.durability = v.parse().map_err(ConfigError::Invalid)?;
+        }
+        self.validate()
+    }
+
+    /// Settings that would weaken the keeper silently are errors, not defaults.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::Invalid("admin_token is empty: set a token or leave it out".into()));
+        }
+        if self.max_unanchored_writes == 0 || self.max_unanchored_age_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "max_unanchored_writes and max_unanchored_age_ms must be > 0".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -147,5 +174,13 @@ mod tests {
         assert!(cfg.app_id_bytes().is_err());
         assert!(toml::from_str::<Config>("unknown_field = 1").is_err());
         assert!(cfg.apply_env(|n| (n == "IRONROOT_BATCH_SIZE").then(|| "many".into())).is_err());
+        assert_eq!(cfg.durability, Durability::Local);
+        cfg.apply_env(|n| (n == "IRONROOT_DURABILITY").then(|| "chain".into())).unwrap();
+        assert_eq!(cfg.durability, Durability::Chain);
+        assert!(cfg.apply_env(|n| (n == "IRONROOT_DURABILITY").then(|| "maybe".into())).is_err());
+        let chain: Config = toml::from_str("durability = \"chain\"\nmax_unanchored_writes = 10").unwrap();
+        assert_eq!((chain.durability, chain.max_unanchored_writes), (Durability::Chain, 10));
+        // An empty admin token would guard the admin API with nothing.
+        assert!(cfg.apply_env(|n| (n == "IRONROOT_ADMIN_TOKEN").then(|| "".into())).is_err());
     }
 }

@@ -218,6 +218,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
         commit_every_writes: u64::MAX,
         commit_interval: Duration::from_secs(3600),
         max_group: 1024,
+        ..AppSettings::default()
     };
     let open = || {
         AppKeeper::open(

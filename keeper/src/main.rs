@@ -11,7 +11,7 @@ use ironroot_keeper::chain::{Chain, RpcChain};
 use ironroot_keeper::config::Config;
 use ironroot_keeper::demo::{run_demo, DemoOptions};
 use ironroot_keeper::keys::{AppId, DstackClient, DstackKeySource, KeySource, SealedKeyFile};
-use ironroot_keeper::tree::{verify_record_proof, RecordProof, ShardStore};
+use ironroot_keeper::tree::{verify_record_proof, RecordProof, ShardStore, StoreSeal};
 use ironroot_keeper::{backup, recovery};
 use solana_sdk::signature::{read_keypair_file, Keypair, Signer};
 
@@ -119,6 +119,9 @@ fn settings(cfg: &Config) -> AppSettings {
         commit_every_writes: cfg.commit_every_writes,
         commit_interval: cfg.commit_interval(),
         max_group: cfg.max_group,
+        durability: cfg.durability,
+        max_unanchored_writes: cfg.max_unanchored_writes,
+        max_unanchored_age: std::time::Duration::from_millis(cfg.max_unanchored_age_ms),
     }
 }
 
@@ -207,7 +210,8 @@ async fn main() -> anyhow::Result<()> {
             let p = parts(&cfg).await?;
             for (id, path) in stores(&cfg, &p).await? {
                 let onchain = p.chain.shard(&p.app.0, id).await?.context("shard not on-chain")?;
-                let (store, quarantined) = recovery::open_or_quarantine(&path)?;
+                let seal = StoreSeal::derive(p.keys.as_ref(), p.app, id as u32).await?;
+                let (store, quarantined) = recovery::open_or_quarantine(&path, seal)?;
                 let bar = indicatif::ProgressBar::new_spinner();
                 bar.set_message(format!("shard {id}: reconciling with on-chain seq {}", onchain.seq));
                 let (_, startup) = recovery::reconcile(
@@ -217,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
                     p.keys.as_ref(),
                     p.app,
                     id as u32,
-                    quarantined.is_some(),
+                    quarantined,
                     |manifests, entries| {
                         bar.set_message(format!("shard {id}: {manifests} manifests, {entries} entries read"));
                         bar.tick();
@@ -271,7 +275,8 @@ async fn main() -> anyhow::Result<()> {
             let p = parts(&cfg).await?;
             let mut opened = Vec::new();
             for (id, path) in stores(&cfg, &p).await? {
-                opened.push((id, ShardStore::open(&path)?));
+                let seal = StoreSeal::derive(p.keys.as_ref(), p.app, id as u32).await?;
+                opened.push((id, ShardStore::open(&path, seal)?));
             }
             let file = std::io::BufWriter::new(std::fs::File::create(&out)?);
             let refs: Vec<(u16, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();

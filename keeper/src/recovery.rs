@@ -6,13 +6,18 @@
 //!   names, check it reproduces the on-chain root, then serve;
 //! * anything else, or a rebuild that does not reproduce the root → refuse to serve, naming both
 //!   sides.
+//!
+//! The local side is only what verified: the store's sealed state and roots (see [`crate::tree`]).
+//! A store that fails verification is moved aside (kept, reported) and rebuilt; a store held by
+//! another process is an error that changes nothing; a store with writes the chain has not
+//! anchored is moved aside, never deleted, before anything replaces it.
 use std::path::{Path, PathBuf};
 
 use crate::blobs::BlobStore;
 use crate::chain::ShardOnChain;
 use crate::keys::{AppId, KeySource};
 use crate::manifest;
-use crate::tree::{RecordLeaf, ShardState, ShardStore, StoreError, EMPTY_ROOT};
+use crate::tree::{RecordLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreSeal, EMPTY_ROOT};
 
 /// What start-up found and did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,19 +54,36 @@ pub struct FailedClosed {
     pub reason: String,
 }
 
-/// Opens the store at `path`; a file that is not a readable database is moved aside (kept for
-/// inspection) and replaced by an empty store, which start-up then rebuilds.
-pub fn open_or_quarantine(path: &Path) -> Result<(ShardStore, Option<PathBuf>), StoreError> {
-    match ShardStore::open(path) {
+/// Opens the store at `path` under its lock. Only a store that verifiably cannot be trusted (not a
+/// readable database, or its sealed state or roots do not verify) is moved aside (kept for
+/// inspection) and replaced by an empty store, which start-up then rebuilds; the reason is
+/// returned. A store another process holds is [`StoreError::InUse`], and nothing is changed.
+pub fn open_or_quarantine(path: &Path, seal: StoreSeal) -> Result<(ShardStore, Option<String>), StoreError> {
+    let lock = StoreLock::acquire(path)?;
+    match ShardStore::open_locked(path, seal.clone(), lock.clone()) {
         Ok(store) => Ok((store, None)),
-        Err(StoreError::Corrupt(_)) | Err(StoreError::Open { .. }) if path.exists() => {
-            let aside = path.with_extension(format!("corrupt-{}", std::process::id()));
-            std::fs::rename(path, &aside).map_err(|e| StoreError::Io(e.to_string()))?;
-            tracing::warn!(store = %path.display(), moved_to = %aside.display(), "local store unreadable, quarantined");
-            Ok((ShardStore::open(path)?, Some(aside)))
+        Err(e @ (StoreError::Corrupt(_) | StoreError::Forged(_))) if path.exists() => {
+            let aside = set_aside(path, "untrusted")?;
+            tracing::warn!(store = %path.display(), moved_to = %aside.display(), error = %e, "local store failed verification, quarantined");
+            let reason = format!("{e} (kept at {})", aside.display());
+            Ok((ShardStore::open_locked(path, seal, lock)?, Some(reason)))
         }
         Err(e) => Err(e),
     }
+}
+
+/// Moves the store file at `path` to a new name beside it (never overwriting anything).
+fn set_aside(path: &Path, why: &str) -> Result<PathBuf, StoreError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let aside = path.with_extension(format!("{why}-{stamp}-{}", std::process::id()));
+    if aside.exists() {
+        return Err(StoreError::Io(format!("{} already exists", aside.display())));
+    }
+    std::fs::rename(path, &aside).map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(aside)
 }
 
 /// Reconciles `store` with the chain. May replace the store (rebuild); returns the store to serve.
@@ -73,7 +95,7 @@ pub async fn reconcile(
     keys: &dyn KeySource,
     app: AppId,
     shard: u32,
-    quarantined: bool,
+    quarantined: Option<String>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<(ShardStore, Startup), FailedClosed> {
     let local =
@@ -90,7 +112,7 @@ pub async fn reconcile(
         }
     }
     let same = local.confirmed_seq == chain_state.seq && local.confirmed_root == chain_state.root;
-    if same && !quarantined {
+    if same && quarantined.is_none() {
         if chain_state.seq == 0 {
             return Ok((store, Startup::Fresh));
         }
@@ -111,8 +133,8 @@ pub async fn reconcile(
         // Nothing to rebuild from: an empty chain shard and a store that is not empty.
         return Err(fail(&local, "the chain shard is empty but the local store is not".into()));
     }
-    let reason = if quarantined {
-        "local store was unreadable".to_string()
+    let reason = if let Some(why) = quarantined {
+        format!("local store could not be trusted: {why}")
     } else if local.confirmed_seq < chain_state.seq {
         format!("local store is behind (seq {} < {})", local.confirmed_seq, chain_state.seq)
     } else {
@@ -120,12 +142,22 @@ pub async fn reconcile(
     };
     tracing::warn!(shard, %reason, "rebuilding shard from the chain and its manifests");
     let path = store.path().to_path_buf();
-    let rebuilt = rebuild(&path, chain_state, blobs, keys, app, shard, &mut progress)
+    let seal = StoreSeal::derive(keys, app, shard).await.map_err(|e| fail(&local, e.to_string()))?;
+    let rebuilt = rebuild(&path, chain_state, blobs, keys, seal.clone(), &mut progress)
         .await
         .map_err(|e| fail(&local, format!("{reason}; rebuild failed: {e}")))?;
+    let lock = store.lock();
     drop(store);
+    // Writes acknowledged here but never anchored are not thrown away: the old file is kept.
+    let unanchored = local.tree_version != local.confirmed_tree_version || local.pending.is_some();
+    let mut reason = reason;
+    if unanchored {
+        let aside = set_aside(&path, "unanchored").map_err(|e| fail(&local, e.to_string()))?;
+        tracing::warn!(shard, kept_at = %aside.display(), "the replaced store held writes the chain never anchored");
+        reason = format!("{reason}; its unanchored writes are kept at {}", aside.display());
+    }
     let records = rebuilt.state().map(|s| s.record_count).unwrap_or(0);
-    let store = install(&path, rebuilt).map_err(|e| fail(&local, e.to_string()))?;
+    let store = install(&path, rebuilt, seal, lock).map_err(|e| fail(&local, e.to_string()))?;
     Ok((
         store,
         Startup::Rebuilt { local_seq: local.confirmed_seq, chain_seq: chain_state.seq, records, reason },
@@ -169,15 +201,16 @@ async fn rebuild(
     chain_state: &ShardOnChain,
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
-    app: AppId,
-    shard: u32,
+    seal: StoreSeal,
     progress: &mut impl FnMut(u64, u64),
 ) -> Result<ShardStore, RebuildError> {
+    let (app, shard) = (seal.app(), seal.shard());
     let (records, head) =
         manifest::load(blobs, keys, app, shard, &chain_state.manifest_cid, chain_state.seq, progress).await?;
     let temp = path.with_extension("rebuild");
+    let temp_lock = StoreLock::acquire(&temp)?;
     let _ = std::fs::remove_file(&temp);
-    let store = ShardStore::open(&temp)?;
+    let store = ShardStore::open_locked(&temp, seal, temp_lock)?;
     let changes: Vec<(Vec<u8>, RecordLeaf)> = records.into_iter().collect();
     let key_epoch = changes.iter().map(|(_, l)| l.key_epoch).max().unwrap_or(0);
     let state = store.commit_group(&changes, None)?;
@@ -209,10 +242,16 @@ pub(crate) fn mark_rebuilt_confirmed(
     store.put_state(&state)
 }
 
-/// Replaces the store at `path` by the rebuilt one (rename is atomic on one filesystem).
-fn install(path: &Path, rebuilt: ShardStore) -> Result<ShardStore, StoreError> {
+/// Replaces the store at `path` by the rebuilt one (rename is atomic on one filesystem), under
+/// the lock of `path` the caller holds throughout.
+fn install(
+    path: &Path,
+    rebuilt: ShardStore,
+    seal: StoreSeal,
+    lock: std::sync::Arc<StoreLock>,
+) -> Result<ShardStore, StoreError> {
     let temp = rebuilt.path().to_path_buf();
     drop(rebuilt);
     std::fs::rename(&temp, path).map_err(|e| StoreError::Io(e.to_string()))?;
-    ShardStore::open(path)
+    ShardStore::open_locked(path, seal, lock)
 }

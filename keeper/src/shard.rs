@@ -1,12 +1,23 @@
 //! One shard served by this keeper: the write path (group commit), reads with proofs, the
 //! batcher that anchors roots on-chain, and key rotation.
 //!
-//! Write path: encrypt → blob add → tree update → durable local commit → acknowledge. Writes queue
+//! Write path: encrypt → blob add → tree update → durable local commit → acknowledge
+//! ([`Durability::Local`]), or → acknowledge once an on-chain root containing the write is
+//! confirmed ([`Durability::Chain`]; many writes share one update).
+//!
+//! The rollback window (acknowledged writes not yet anchored, which an operator who restores an
+//! older copy of the store can make vanish) is bounded: past `max_unanchored_writes` or
+//! `max_unanchored_age`, writes are refused ([`KeeperError::AnchorLagging`]) instead of
+//! acknowledged. An update the chain rejects (registration expired, another writer moved the
+//! shard) halts the shard's writes with the reason ([`KeeperError::ShardHalted`]); it is not
+//! retried forever while writes keep being acknowledged.
+//!
+//! Write path steps: Writes queue
 //! to a single writer task that takes up to `max_group` of them at a time and commits them as one
 //! JMT version in one fsync'd transaction (group commit). The batcher prepares at most one on-chain
 //! update at a time per shard and records it durably before sending it, so a crash can only
 //! leave an update to resubmit, never two competing ones.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,7 +29,7 @@ use cid::Cid;
 use sha2::{Digest, Sha256};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Keypair;
-use tokio::sync::{mpsc, oneshot, Mutex, Notify, RwLock};
+use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify, RwLock};
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::chain::{Chain, ChainError, ShardOnChain};
@@ -26,7 +37,41 @@ use crate::crypto::{self, CryptoError, Padding, RecordContext};
 use crate::keys::{AppId, Kek, KeyError, KeySource};
 use crate::manifest::{self, ManifestError, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
-use crate::tree::{self, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError};
+use crate::tree::{
+    self, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError, StoreSeal,
+};
+
+/// When a write is acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After the durable local commit; anchored on-chain later, within the rollback window.
+    #[default]
+    Local,
+    /// Only once an on-chain root that contains the write is confirmed.
+    Chain,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Durability::Local),
+            "chain" => Ok(Durability::Chain),
+            other => Err(format!("durability must be \"local\" or \"chain\", not {other:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Durability::Local => "local",
+            Durability::Chain => "chain",
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
@@ -43,6 +88,15 @@ pub struct ShardConfig {
     /// Most writes in one local group commit.
     pub max_group: usize,
     pub padding: Padding,
+    /// Durability of writes that do not ask for one.
+    pub durability: Durability,
+    /// Most acknowledged writes not yet anchored on-chain; past it writes are refused.
+    pub max_unanchored_writes: u64,
+    /// Longest an acknowledged write may stay unanchored; past it writes are refused.
+    pub max_unanchored_age: Duration,
+    /// The app's shard count as the chain reported it at start-up: pinned in the sealed state at
+    /// first start, a later change fails the shard closed (`None`: not checked).
+    pub shard_count: Option<u16>,
 }
 
 impl ShardConfig {
@@ -56,6 +110,10 @@ impl ShardConfig {
             commit_interval: Duration::from_millis(500),
             max_group: 1024,
             padding: Padding::Buckets,
+            durability: Durability::Local,
+            max_unanchored_writes: 100_000,
+            max_unanchored_age: Duration::from_secs(60),
+            shard_count: None,
         }
     }
 }
@@ -70,6 +128,8 @@ pub enum KeeperError {
     RootChanged { expected: String, current: String },
     #[error("record key must be 1..=1024 bytes and not start with a NUL byte")]
     InvalidKey,
+    #[error("value of {len} bytes is larger than the record limit of {max} bytes")]
+    ValueTooLarge { len: usize, max: usize },
     #[error("stored ciphertext does not match the tree's hash for this record")]
     CiphertextMismatch,
     #[error(transparent)]
@@ -92,6 +152,10 @@ pub enum KeeperError {
     ShardNotServed(u16),
     #[error("the keeper is shutting down")]
     ShuttingDown,
+    #[error("{unanchored} acknowledged writes are not anchored on-chain yet, the oldest for {oldest_ms} ms: refusing more until the chain catches up")]
+    AnchorLagging { unanchored: u64, oldest_ms: u64 },
+    #[error("shard stopped accepting writes: {0}")]
+    ShardHalted(String),
 }
 
 impl From<StoreError> for KeeperError {
@@ -134,13 +198,25 @@ struct WriteRequest {
     reply: oneshot::Sender<Result<WriteReceipt, KeeperError>>,
 }
 
-/// An acknowledged write: durable locally, not yet necessarily on-chain.
+/// An acknowledged write: durable locally, and with [`Durability::Chain`] anchored on-chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteReceipt {
     pub version: u64,
     /// Shard root after the write's group.
     pub root: [u8; 32],
     pub tree_version: u64,
+    /// What the acknowledgement means.
+    pub durability: Durability,
+    /// The on-chain seq whose root contains the write, when it was anchored before the reply.
+    pub anchored_seq: Option<u64>,
+}
+
+/// The shard's anchoring as the write path sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Anchoring {
+    confirmed_seq: u64,
+    confirmed_tree_version: u64,
+    halted: Option<String>,
 }
 
 /// A record read with its proof.
@@ -183,6 +259,13 @@ pub struct ShardStatus {
     pub tree_version: u64,
     pub pending_seq: Option<u64>,
     pub uncommitted_writes: u64,
+    /// Acknowledged writes not yet anchored on-chain (the rollback window) and the oldest's age.
+    pub unanchored_writes: u64,
+    pub oldest_unanchored_ms: u64,
+    /// Durability of writes that do not ask for one.
+    pub durability: Durability,
+    /// Why the shard stopped accepting writes, if it did.
+    pub halted: Option<String>,
     pub key_epoch: u32,
     pub record_count: u64,
     pub commits: u64,
@@ -222,6 +305,9 @@ pub struct ShardKeeper {
     commits: AtomicU64,
     last_commit_tx_bytes: AtomicU64,
     wake_batcher: Arc<Notify>,
+    anchoring: watch::Sender<Anchoring>,
+    /// Unanchored groups: (tree version, writes, when acknowledged), oldest first.
+    window: std::sync::Mutex<VecDeque<(u64, u64, Instant)>>,
     startup: Startup,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -240,7 +326,8 @@ impl ShardKeeper {
             .shard(cfg.app.as_bytes(), cfg.shard)
             .await?
             .ok_or(KeeperError::ShardNotOnChain(cfg.shard))?;
-        let (store, quarantined) = recovery::open_or_quarantine(&cfg.store_path)?;
+        let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard as u32).await?;
+        let (store, quarantined) = recovery::open_or_quarantine(&cfg.store_path, seal)?;
         let (store, startup) = recovery::reconcile(
             store,
             &chain_state,
@@ -248,12 +335,29 @@ impl ShardKeeper {
             keys.as_ref(),
             cfg.app,
             cfg.shard as u32,
-            quarantined.is_some(),
+            quarantined,
             |manifests, entries| tracing::info!(manifests, entries, "rebuilding"),
         )
         .await?;
         tracing::info!(shard = cfg.shard, ?startup, "shard reconciled with the chain");
+        if let Some(count) = cfg.shard_count {
+            pin_shard_count(&store, &chain_state, cfg.shard, count)?;
+        }
         let state = store.state()?;
+        let mut window = VecDeque::new();
+        if state.tree_version > state.confirmed_tree_version {
+            // Acknowledged before a restart: at least one write per group, aged from now.
+            window.push_back((
+                state.tree_version,
+                state.tree_version - state.confirmed_tree_version,
+                Instant::now(),
+            ));
+        }
+        let anchoring = Anchoring {
+            confirmed_seq: state.confirmed_seq,
+            confirmed_tree_version: state.confirmed_tree_version,
+            halted: None,
+        };
         let kek = keys.app_kek(&cfg.app, state.key_epoch).await?;
         let (tx, rx) = mpsc::channel(cfg.max_group * 4);
         let keeper = Arc::new(ShardKeeper {
@@ -271,6 +375,8 @@ impl ShardKeeper {
             commits: AtomicU64::new(0),
             last_commit_tx_bytes: AtomicU64::new(0),
             wake_batcher: Arc::new(Notify::new()),
+            anchoring: watch::Sender::new(anchoring),
+            window: std::sync::Mutex::new(window),
             startup,
             tasks: Mutex::new(Vec::new()),
         });
@@ -315,14 +421,33 @@ impl ShardKeeper {
         }
     }
 
+    /// Writes `value` under `key` with the shard's default durability.
     pub async fn put(
         &self,
         key: &[u8],
         value: Bytes,
         expected_root: Option<[u8; 32]>,
     ) -> Result<WriteReceipt, KeeperError> {
+        self.put_with(key, value, expected_root, None).await
+    }
+
+    /// Writes `value` under `key`; `durability` overrides the shard's default.
+    pub async fn put_with(
+        &self,
+        key: &[u8],
+        value: Bytes,
+        expected_root: Option<[u8; 32]>,
+        durability: Option<Durability>,
+    ) -> Result<WriteReceipt, KeeperError> {
         check_key(key)?;
-        self.submit(WriteOp::Put { key: key.to_vec(), value }, expected_root).await
+        // Refused here, before it is queued: it would fail its whole group at sealing.
+        if value.len() > crypto::MAX_VALUE_LEN {
+            return Err(KeeperError::ValueTooLarge { len: value.len(), max: crypto::MAX_VALUE_LEN });
+        }
+        let durability = durability.unwrap_or(self.cfg.durability);
+        self.admit()?;
+        let receipt = self.submit(WriteOp::Put { key: key.to_vec(), value }, expected_root).await?;
+        self.acknowledge(receipt, durability).await
     }
 
     pub async fn delete(
@@ -330,12 +455,84 @@ impl ShardKeeper {
         key: &[u8],
         expected_root: Option<[u8; 32]>,
     ) -> Result<WriteReceipt, KeeperError> {
+        self.delete_with(key, expected_root, None).await
+    }
+
+    pub async fn delete_with(
+        &self,
+        key: &[u8],
+        expected_root: Option<[u8; 32]>,
+        durability: Option<Durability>,
+    ) -> Result<WriteReceipt, KeeperError> {
         check_key(key)?;
         match self.store.record(key)? {
             Some(meta) if !meta.leaf.tombstone => {}
             _ => return Err(KeeperError::NotFound),
         }
-        self.submit(WriteOp::Delete { key: key.to_vec() }, expected_root).await
+        let durability = durability.unwrap_or(self.cfg.durability);
+        self.admit()?;
+        let receipt = self.submit(WriteOp::Delete { key: key.to_vec() }, expected_root).await?;
+        self.acknowledge(receipt, durability).await
+    }
+
+    /// Refuses a write the shard may not acknowledge: halted, or its rollback window is full.
+    fn admit(&self) -> Result<(), KeeperError> {
+        if let Some(reason) = &self.anchoring.borrow().halted {
+            return Err(KeeperError::ShardHalted(reason.clone()));
+        }
+        let (unanchored, oldest) = self.window_now();
+        if unanchored >= self.cfg.max_unanchored_writes || oldest > self.cfg.max_unanchored_age {
+            self.wake_batcher.notify_one();
+            return Err(KeeperError::AnchorLagging { unanchored, oldest_ms: oldest.as_millis() as u64 });
+        }
+        Ok(())
+    }
+
+    /// (unanchored writes, age of the oldest).
+    fn window_now(&self) -> (u64, Duration) {
+        let window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let count = window.iter().map(|(_, n, _)| n).sum();
+        (count, window.front().map(|(_, _, at)| at.elapsed()).unwrap_or_default())
+    }
+
+    /// The reply to a locally committed write: at once for [`Durability::Local`]; for
+    /// [`Durability::Chain`] once a confirmed on-chain root contains it.
+    async fn acknowledge(
+        &self,
+        receipt: WriteReceipt,
+        durability: Durability,
+    ) -> Result<WriteReceipt, KeeperError> {
+        if durability == Durability::Local {
+            return Ok(receipt);
+        }
+        let mut anchoring = self.anchoring.subscribe();
+        self.wake_batcher.notify_one();
+        let wanted = receipt.tree_version;
+        let waited = tokio::time::timeout(
+            self.cfg.max_unanchored_age,
+            anchoring.wait_for(|a| a.halted.is_some() || a.confirmed_tree_version >= wanted),
+        )
+        .await;
+        let anchored = match waited {
+            Ok(Ok(a)) => a.clone(),
+            Ok(Err(_)) => return Err(KeeperError::ShuttingDown),
+            Err(_) => {
+                let (unanchored, oldest) = self.window_now();
+                return Err(KeeperError::AnchorLagging { unanchored, oldest_ms: oldest.as_millis() as u64 });
+            }
+        };
+        if let Some(reason) = anchored.halted {
+            if anchored.confirmed_tree_version < wanted {
+                return Err(KeeperError::ShardHalted(format!(
+                    "{reason}; this write is committed locally at tree version {wanted} but was not anchored"
+                )));
+            }
+        }
+        Ok(WriteReceipt {
+            durability: Durability::Chain,
+            anchored_seq: Some(anchored.confirmed_seq),
+            ..receipt
+        })
     }
 
     async fn submit(
@@ -400,11 +597,20 @@ impl ShardKeeper {
         }
         match result {
             Ok((receipts, state)) => {
+                let written = receipts.iter().filter(|r| r.is_ok()).count() as u64;
+                {
+                    let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+                    if written > 0 && window.back().is_none_or(|(v, _, _)| *v < state.tree_version) {
+                        window.push_back((state.tree_version, written, Instant::now()));
+                    }
+                }
                 for (req, version) in group.into_iter().zip(receipts) {
                     let receipt = version.map(|version| WriteReceipt {
                         version,
                         root: state.root,
                         tree_version: state.tree_version,
+                        durability: Durability::Local,
+                        anchored_seq: None,
                     });
                     let _ = req.reply.send(receipt);
                 }
@@ -496,9 +702,9 @@ impl ShardKeeper {
         let hashes: Vec<[u8; 32]> = sealed.iter().map(|b| Sha256::digest(b).into()).collect();
         let cids = self.blobs.put_many(sealed).await?;
 
-        let mut changes: Vec<(Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
+        let mut changes: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
         let mut stored = cids.into_iter().zip(hashes);
-        for (_, key, version, value) in &plan {
+        for (i, key, version, value) in &plan {
             let leaf = match value {
                 Some(_) => {
                     let (cid, hash) = stored.next().expect("one blob per put");
@@ -518,9 +724,13 @@ impl ShardKeeper {
                     tombstone: true,
                 },
             };
-            changes.push((key.clone(), leaf));
+            changes.push((*i, key.clone(), leaf));
         }
-        changes.extend(rewraps.into_iter().map(|(_, k, l)| (k, l)));
+        // In request order: the last change of a key wins in the tree, so a rewrap queued before a
+        // put of the same key must not be applied after it.
+        changes.extend(rewraps);
+        changes.sort_by_key(|(i, _, _)| *i);
+        let changes: Vec<(Vec<u8>, RecordLeaf)> = changes.into_iter().map(|(_, k, l)| (k, l)).collect();
         if changes.is_empty() {
             return Ok((outcomes, state));
         }
@@ -577,7 +787,7 @@ impl ShardKeeper {
             } else {
                 (state.tree_version, state.root, state.confirmed_seq + 1)
             };
-            let (leaf, proof) = store.prove(&key, version)?;
+            let (leaf, proof) = store.prove_against(&key, version, &root)?;
             Ok(ProofResult { leaf, proof, root, committed, seq })
         })
         .await
@@ -612,6 +822,10 @@ impl ShardKeeper {
             tree_version: state.tree_version,
             pending_seq: state.pending.as_ref().map(|p| p.seq),
             uncommitted_writes: self.uncommitted.load(Ordering::Relaxed),
+            unanchored_writes: self.window_now().0,
+            oldest_unanchored_ms: self.window_now().1.as_millis() as u64,
+            durability: self.cfg.durability,
+            halted: self.anchoring.borrow().halted.clone(),
             key_epoch: state.key_epoch,
             record_count: state.record_count,
             commits: self.commits.load(Ordering::Relaxed),
@@ -627,8 +841,18 @@ impl ShardKeeper {
             };
             let _ = tokio::time::timeout(interval, wake.notified()).await;
             let Some(this) = keeper.upgrade() else { return };
-            if let Err(e) = this.commit().await {
-                tracing::warn!(shard = this.cfg.shard, error = %e, "commit failed; will retry");
+            if this.anchoring.borrow().halted.is_some() {
+                continue;
+            }
+            match this.commit().await {
+                Ok(_) => {}
+                // The chain refused the update and does not hold it: retrying cannot help, and
+                // acknowledging more writes would only grow what cannot be anchored.
+                Err(e @ KeeperError::ChainDiverged { .. }) => {
+                    tracing::error!(shard = this.cfg.shard, error = %e, "shard update rejected; halting writes");
+                    this.anchoring.send_modify(|a| a.halted = Some(e.to_string()));
+                }
+                Err(e) => tracing::warn!(shard = this.cfg.shard, error = %e, "commit failed; will retry"),
             }
         }
     }
@@ -684,6 +908,16 @@ impl ShardKeeper {
         })?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.last_commit_tx_bytes.store(tx_bytes as u64, Ordering::Relaxed);
+        {
+            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            while window.front().is_some_and(|(v, _, _)| *v <= state.confirmed_tree_version) {
+                window.pop_front();
+            }
+        }
+        self.anchoring.send_modify(|a| {
+            a.confirmed_seq = state.confirmed_seq;
+            a.confirmed_tree_version = state.confirmed_tree_version;
+        });
         if state.tree_version == state.confirmed_tree_version {
             self.uncommitted.store(0, Ordering::Relaxed);
         }
@@ -834,6 +1068,34 @@ impl ShardKeeper {
         }
         Ok(report)
     }
+}
+
+/// Pins the app's shard count (routing) in the sealed state at first start; a different count
+/// later fails the shard closed rather than routing keys to other shards.
+fn pin_shard_count(
+    store: &ShardStore,
+    chain: &ShardOnChain,
+    shard: u16,
+    count: u16,
+) -> Result<(), KeeperError> {
+    let pinned = store.update_state(|s| {
+        if s.shard_count == 0 {
+            s.shard_count = count;
+        }
+        s.shard_count
+    })?;
+    if pinned != count {
+        let state = store.state()?;
+        return Err(KeeperError::FailedClosed(FailedClosed {
+            shard: shard as u32,
+            chain_seq: chain.seq,
+            chain_root: hex::encode(chain.root),
+            local_seq: state.confirmed_seq,
+            local_root: hex::encode(state.confirmed_root),
+            reason: format!("the chain reports {count} shards but this store was pinned to {pinned}"),
+        }));
+    }
+    Ok(())
 }
 
 /// Checks a read's proof against a root (e.g. the on-chain shard root).

@@ -2,16 +2,39 @@
 //! SHA-256(record key), the record index, a change log and the shard's commit state, all in one
 //! embedded redb database so that every group of writes lands in one durable transaction.
 //!
+//! # What the keeper trusts from this file, and why it may
+//!
+//! The operator can edit the file while the keeper is down. So the commit state (state row:
+//! seq, roots, the prepared update, key epoch, manifest pointer) is sealed: an HMAC-SHA256 under
+//! a key from the [`KeySource`](crate::keys::KeySource), bound to the app, the shard and this
+//! store's random identity, checked on every read. Opening checks that the tree's root nodes hash
+//! to the sealed roots; every tree node a group commit reads is checked against its parent's
+//! recorded hash down from the sealed root (so a new root is only ever computed from
+//! authenticated nodes), and the record index entry of every written key is checked against the
+//! tree. Reads check their proof against the sealed root before serving. A check that fails is
+//! [`StoreError::Forged`]: the store is treated as lost.
+//!
+//! One process at a time: a lock file beside the database (`<file>.lock`, `flock`), held for the
+//! store's lifetime; a second opener gets [`StoreError::InUse`] and changes nothing.
+//!
 //! Leaf values are [`RecordLeaf`]s: `(version, cid, ciphertext hash, key epoch, tombstone)`, so a
 //! leaf is `H(H(key), H(version ‖ cid ‖ ciphertext hash ‖ …))`. Deletes are tombstones, never
 //! removals: a deleted record's history stays provable and its version keeps increasing.
+use std::collections::HashMap;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+use aes_gcm::aead::rand_core::{OsRng, RngCore};
 use borsh::{BorshDeserialize, BorshSerialize};
+use hkdf::hmac::{Hmac, Mac};
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeUpdateBatch};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, ValueHash, Version};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::keys::{AppId, KeyError, KeySource};
 
 /// Root of a shard that was never written (what the chain holds before the first update).
 pub const EMPTY_ROOT: [u8; 32] = [0; 32];
@@ -27,6 +50,12 @@ const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
 const CHANGES: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("changes");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 const STATE_KEY: &str = "shard";
+/// The store's random identity, written once when the store is created.
+const STORE_ID_KEY: &str = "store_id";
+const STATE_MAC_DOMAIN: &[u8] = b"ironroot/v1/store-state";
+const MAC_LEN: usize = 32;
+/// Hash of an empty JMT subtree (jmt's placeholder).
+const PLACEHOLDER_HASH: [u8; 32] = *b"SPARSE_MERKLE_PLACEHOLDER_HASH__";
 
 /// A record key with its leaf.
 pub type KeyedLeaf = (Vec<u8>, RecordLeaf);
@@ -45,6 +74,12 @@ pub enum StoreError {
     Io(String),
     #[error("write conflict: expected root {expected}, current root {current}")]
     RootChanged { expected: String, current: String },
+    /// Another process (or another handle in this one) holds the store.
+    #[error("STORE_IN_USE: local store at {path} is held by another process; nothing was changed")]
+    InUse { path: PathBuf },
+    /// What the keeper trusts from the store failed verification (edited, forged or mixed).
+    #[error("local store failed verification: {0}")]
+    Forged(String),
 }
 
 fn io(e: impl std::fmt::Display) -> StoreError {
@@ -53,6 +88,118 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+fn forged(what: impl Into<String>) -> StoreError {
+    StoreError::Forged(what.into())
+}
+
+/// The key and identity that seal one shard's store: state rows carry an HMAC under `key` over
+/// (app, shard, store id, state), so a state row edited, forged, or copied from another shard's
+/// or another store's file does not verify.
+#[derive(Clone)]
+pub struct StoreSeal {
+    key: Zeroizing<[u8; 32]>,
+    app: AppId,
+    shard: u32,
+}
+
+impl std::fmt::Debug for StoreSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSeal")
+            .field("app", &self.app)
+            .field("shard", &self.shard)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreSeal {
+    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: u32) -> Self {
+        StoreSeal { key, app, shard }
+    }
+
+    pub fn app(&self) -> AppId {
+        self.app
+    }
+
+    pub fn shard(&self) -> u32 {
+        self.shard
+    }
+
+    /// The seal of (`app`, `shard`) under the key source's store-sealing key.
+    pub async fn derive(keys: &dyn KeySource, app: AppId, shard: u32) -> Result<Self, KeyError> {
+        Ok(StoreSeal::new(keys.store_seal_key(&app).await?, app, shard))
+    }
+
+    fn mac(&self, store_id: &[u8; 16], state: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref()).expect("HMAC accepts any key length");
+        mac.update(STATE_MAC_DOMAIN);
+        mac.update(self.app.as_bytes());
+        mac.update(&self.shard.to_le_bytes());
+        mac.update(store_id);
+        mac.update(state);
+        mac
+    }
+}
+
+/// Seals and opens state rows of one store.
+struct StateCodec {
+    seal: StoreSeal,
+    store_id: [u8; 16],
+}
+
+impl StateCodec {
+    fn encode(&self, state: &ShardState) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = borsh::to_vec(state).map_err(io)?;
+        let tag = self.seal.mac(&self.store_id, &bytes).finalize().into_bytes();
+        bytes.extend_from_slice(&tag);
+        Ok(bytes)
+    }
+
+    fn decode(&self, row: &[u8]) -> Result<ShardState, StoreError> {
+        let split = row.len().checked_sub(MAC_LEN).ok_or_else(|| forged("state row too short"))?;
+        let (body, tag) = row.split_at(split);
+        self.seal
+            .mac(&self.store_id, body)
+            .verify_slice(tag)
+            .map_err(|_| forged("the state row's seal does not verify (edited, or from another store)"))?;
+        ShardState::try_from_slice(body).map_err(corrupt)
+    }
+}
+
+/// An exclusive `flock` on `<store file>.lock`, held while the store is open (released by the
+/// kernel when the process dies, so a crash never leaves a stale lock).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: std::fs::File,
+}
+
+impl StoreLock {
+    /// Takes the lock of the store at `store_path`, or [`StoreError::InUse`] if anyone holds it.
+    pub fn acquire(store_path: &Path) -> Result<Arc<Self>, StoreError> {
+        if let Some(dir) = store_path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut name = store_path.as_os_str().to_owned();
+        name.push(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(PathBuf::from(name))
+            .map_err(io)?;
+        // SAFETY: flock on a file descriptor this function owns; no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => StoreError::InUse { path: store_path.to_path_buf() },
+                _ => io(err),
+            });
+        }
+        Ok(Arc::new(StoreLock { _file: file }))
+    }
 }
 
 /// What the tree commits to for one record.
@@ -116,6 +263,8 @@ pub struct ShardState {
     /// Key epoch new records are sealed under.
     pub key_epoch: u32,
     pub record_count: u64,
+    /// The app's shard count (routing), pinned at first start; 0 = not pinned yet.
+    pub shard_count: u16,
 }
 
 pub fn key_hash(key: &[u8]) -> KeyHash {
@@ -126,21 +275,41 @@ pub fn key_hash(key: &[u8]) -> KeyHash {
 pub struct ShardStore {
     db: Database,
     path: PathBuf,
+    codec: StateCodec,
+    lock: Arc<StoreLock>,
 }
 
 impl ShardStore {
-    /// Opens (or creates) the store; a file that is not a valid database is [`StoreError::Corrupt`].
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store under its lock and verifies it (see the module docs): a file
+    /// that is not a valid database is [`StoreError::Corrupt`], one whose sealed state or roots
+    /// do not verify is [`StoreError::Forged`], one another process holds is
+    /// [`StoreError::InUse`].
+    pub fn open(path: impl AsRef<Path>, seal: StoreSeal) -> Result<Self, StoreError> {
+        let lock = StoreLock::acquire(path.as_ref())?;
+        Self::open_locked(path, seal, lock)
+    }
+
+    /// [`ShardStore::open`] under a lock the caller already holds for `path`.
+    pub fn open_locked(
+        path: impl AsRef<Path>,
+        seal: StoreSeal,
+        lock: Arc<StoreLock>,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let db = Database::create(&path).map_err(|e| match e {
             redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => StoreError::Corrupt(m),
+            // redb's "not a redb database" (bad magic number): the file's content, not its access.
+            redb::DatabaseError::Storage(redb::StorageError::Io(e))
+                if e.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                StoreError::Corrupt(e.to_string())
+            }
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.clone() },
             other => StoreError::Open { path: path.clone(), reason: other.to_string() },
         })?;
-        let store = ShardStore { db, path };
-        store.init_tables()?;
+        let store_id = init_tables(&db, &seal)?;
+        let store = ShardStore { db, path, codec: StateCodec { seal, store_id }, lock };
+        store.verify_roots()?;
         Ok(store)
     }
 
@@ -148,37 +317,82 @@ impl ShardStore {
         &self.path
     }
 
-    fn init_tables(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(io)?;
-        {
-            txn.open_table(NODES).map_err(corrupt)?;
-            txn.open_table(VALUES).map_err(corrupt)?;
-            txn.open_table(STALE).map_err(corrupt)?;
-            txn.open_table(RECORDS).map_err(corrupt)?;
-            txn.open_table(CHANGES).map_err(corrupt)?;
-            txn.open_table(STATE).map_err(corrupt)?;
+    /// The lock this store holds (to hand over to a store that replaces it at the same path).
+    pub fn lock(&self) -> Arc<StoreLock> {
+        self.lock.clone()
+    }
+
+    /// Checks that the tree nodes stored for the sealed versions hash to the sealed roots, and
+    /// that a prepared update extends the confirmed state: the keeper only signs roots that
+    /// verify here.
+    fn verify_roots(&self) -> Result<(), StoreError> {
+        let state = self.state()?;
+        let txn = self.db.begin_read().map_err(io)?;
+        let reader = ReadTxnReader { txn: &txn };
+        let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&reader);
+        let root_at = |version: u64| -> Result<[u8; 32], StoreError> {
+            if version == 0 {
+                return Ok(EMPTY_ROOT);
+            }
+            match tree.get_root_hash_option(version).map_err(corrupt)? {
+                Some(root) => Ok(root.0),
+                None => Err(forged(format!("no tree root stored for version {version}"))),
+            }
+        };
+        let mut checks = vec![("current", state.tree_version, state.root)];
+        if state.confirmed_seq > 0 {
+            checks.push(("confirmed", state.confirmed_tree_version, state.confirmed_root));
         }
-        txn.commit().map_err(io)
+        if let Some(p) = &state.pending {
+            if p.seq != state.confirmed_seq + 1 || p.prev_root != state.confirmed_root {
+                return Err(forged(format!(
+                    "prepared update seq {} does not extend the confirmed state",
+                    p.seq
+                )));
+            }
+            if p.tree_version > state.tree_version {
+                return Err(forged("prepared update names a tree version this store never wrote"));
+            }
+            checks.push(("prepared", p.tree_version, p.root));
+        }
+        for (what, version, sealed) in checks {
+            let stored = root_at(version)?;
+            if stored != sealed {
+                return Err(forged(format!(
+                    "{what} root {} (version {version}) is not the sealed {}",
+                    hex::encode(stored),
+                    hex::encode(sealed)
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub fn state(&self) -> Result<ShardState, StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
         let table = txn.open_table(STATE).map_err(corrupt)?;
-        let state = table.get(STATE_KEY).map_err(io)?;
-        match state {
-            Some(bytes) => ShardState::try_from_slice(bytes.value()).map_err(corrupt),
-            None => Ok(ShardState::default()),
-        }
+        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
+        self.codec.decode(row.value())
     }
 
     /// Persists a new commit state durably (pending/confirmed bookkeeping, key epoch).
     pub fn put_state(&self, state: &ShardState) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(io)?;
-        {
-            let mut table = txn.open_table(STATE).map_err(corrupt)?;
-            table.insert(STATE_KEY, borsh::to_vec(state).map_err(io)?.as_slice()).map_err(io)?;
-        }
+        let mut txn = self.db.begin_write().map_err(io)?;
+        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
+        self.write_state(&txn, state)?;
         txn.commit().map_err(io)
+    }
+
+    fn read_state(&self, txn: &redb::WriteTransaction) -> Result<ShardState, StoreError> {
+        let table = txn.open_table(STATE).map_err(corrupt)?;
+        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
+        self.codec.decode(row.value())
+    }
+
+    fn write_state(&self, txn: &redb::WriteTransaction, state: &ShardState) -> Result<(), StoreError> {
+        let mut table = txn.open_table(STATE).map_err(corrupt)?;
+        table.insert(STATE_KEY, self.codec.encode(state)?.as_slice()).map_err(io)?;
+        Ok(())
     }
 
     /// Reads, changes and durably writes the commit state in one transaction, so it never
@@ -186,9 +400,9 @@ impl ShardStore {
     pub fn update_state<T>(&self, f: impl FnOnce(&mut ShardState) -> T) -> Result<T, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
-        let mut state = read_state(&txn)?;
+        let mut state = self.read_state(&txn)?;
         let out = f(&mut state);
-        write_state(&txn, &state)?;
+        self.write_state(&txn, &state)?;
         txn.commit().map_err(io)?;
         Ok(out)
     }
@@ -197,9 +411,10 @@ impl ShardStore {
     /// the records changed since the confirmed tree version.
     pub fn manifest_snapshot(&self, checkpoint: bool) -> Result<(ShardState, Vec<KeyedLeaf>), StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
-        let state = match txn.open_table(STATE).map_err(corrupt)?.get(STATE_KEY).map_err(io)? {
-            Some(bytes) => ShardState::try_from_slice(bytes.value()).map_err(corrupt)?,
-            None => ShardState::default(),
+        let state = {
+            let table = txn.open_table(STATE).map_err(corrupt)?;
+            let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
+            self.codec.decode(row.value())?
         };
         let records = txn.open_table(RECORDS).map_err(corrupt)?;
         let mut out = Vec::new();
@@ -266,7 +481,7 @@ impl ShardStore {
     ) -> Result<ShardState, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
-        let mut state = read_state(&txn)?;
+        let mut state = self.read_state(&txn)?;
         if let Some(expected) = expected_root {
             if expected != state.root {
                 return Err(StoreError::RootChanged {
@@ -283,10 +498,28 @@ impl ShardStore {
             value_set.insert(key_hash(key), leaf.to_bytes());
         }
         let (root, batch) = {
-            let reader = TxnReader { txn: &txn };
-            JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
-                .put_value_set(value_set.into_iter().map(|(k, v)| (k, Some(v))), version)
-                .map_err(corrupt)?
+            let reader = VerifyingReader::new(TxnReader { txn: &txn }, state.tree_version, state.root);
+            let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&reader);
+            // The record index decides the next version of every written key: it must say what
+            // the (authenticated) tree says.
+            let records = txn.open_table(RECORDS).map_err(corrupt)?;
+            for (key, _) in changes {
+                let in_tree = match state.tree_version {
+                    0 => None,
+                    v => tree.get_with_proof(key_hash(key), v).map_err(|e| reader.classify(e))?.0,
+                };
+                let indexed = records.get(key.as_slice()).map_err(io)?.map(|m| m.value().to_vec());
+                let indexed = indexed
+                    .map(|m| RecordMeta::try_from_slice(&m).map(|m| m.leaf.to_bytes()))
+                    .transpose()
+                    .map_err(corrupt)?;
+                if in_tree != indexed {
+                    return Err(forged("the record index disagrees with the tree"));
+                }
+            }
+            drop(records);
+            tree.put_value_set(value_set.into_iter().map(|(k, v)| (k, Some(v))), version)
+                .map_err(|e| reader.classify(e))?
         };
         write_batch(&txn, &batch)?;
         {
@@ -304,7 +537,7 @@ impl ShardStore {
         }
         state.tree_version = version;
         state.root = root.0;
-        write_state(&txn, &state)?;
+        self.write_state(&txn, &state)?;
         txn.commit().map_err(io)?;
         Ok(state)
     }
@@ -318,6 +551,24 @@ impl ShardStore {
             .get_with_proof(key_hash(key), version)
             .map_err(corrupt)?;
         Ok((value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?, proof))
+    }
+
+    /// [`ShardStore::prove`], checked against the (sealed) `root` of `version` before it is
+    /// served: a tree edited on disk yields [`StoreError::Forged`], never a wrong answer.
+    pub fn prove_against(
+        &self,
+        key: &[u8],
+        version: u64,
+        root: &[u8; 32],
+    ) -> Result<(Option<RecordLeaf>, RecordProof), StoreError> {
+        let (leaf, proof) = self.prove(key, version)?;
+        if !verify_record_proof(root, key, leaf.as_ref(), &proof) {
+            return Err(forged(format!(
+                "the tree's proof for a key does not verify against root {}",
+                hex::encode(root)
+            )));
+        }
+        Ok((leaf, proof))
     }
 
     /// Deletes tree nodes that stopped being part of any root at or after `keep_from` (and the
@@ -370,19 +621,156 @@ impl ShardStore {
     }
 }
 
-fn read_state(txn: &redb::WriteTransaction) -> Result<ShardState, StoreError> {
-    let table = txn.open_table(STATE).map_err(corrupt)?;
-    let state = table.get(STATE_KEY).map_err(io)?;
-    match state {
-        Some(bytes) => ShardState::try_from_slice(bytes.value()).map_err(corrupt),
-        None => Ok(ShardState::default()),
+/// Creates the tables, and on a new store its identity and sealed empty state; returns the
+/// store's identity. A file with tree data but no identity or no state row does not verify.
+fn init_tables(db: &Database, seal: &StoreSeal) -> Result<[u8; 16], StoreError> {
+    let mut txn = db.begin_write().map_err(io)?;
+    txn.set_durability(redb::Durability::Immediate).map_err(io)?;
+    let store_id = {
+        txn.open_table(NODES).map_err(corrupt)?;
+        txn.open_table(VALUES).map_err(corrupt)?;
+        txn.open_table(STALE).map_err(corrupt)?;
+        txn.open_table(CHANGES).map_err(corrupt)?;
+        let records = txn.open_table(RECORDS).map_err(corrupt)?;
+        let mut state = txn.open_table(STATE).map_err(corrupt)?;
+        let existing = state.get(STORE_ID_KEY).map_err(io)?.map(|v| v.value().to_vec());
+        match existing {
+            Some(id) => id.try_into().map_err(|_| forged("malformed store identity"))?,
+            None => {
+                let nodes = txn.open_table(NODES).map_err(corrupt)?;
+                if !records.is_empty().map_err(io)?
+                    || !nodes.is_empty().map_err(io)?
+                    || state.len().map_err(io)? > 0
+                {
+                    return Err(forged("a store with data but no identity"));
+                }
+                let mut id = [0u8; 16];
+                OsRng.try_fill_bytes(&mut id).map_err(io)?;
+                let codec = StateCodec { seal: seal.clone(), store_id: id };
+                state.insert(STORE_ID_KEY, &id[..]).map_err(io)?;
+                state.insert(STATE_KEY, codec.encode(&ShardState::default())?.as_slice()).map_err(io)?;
+                id
+            }
+        }
+    };
+    txn.commit().map_err(io)?;
+    Ok(store_id)
+}
+
+/// A node's hash as its parent records it.
+fn node_hash(node: &Node) -> [u8; 32] {
+    match node {
+        Node::Internal(n) => n.hash::<TreeHasher>(),
+        Node::Leaf(l) => l.hash::<TreeHasher>(),
+        Node::Null => PLACEHOLDER_HASH,
     }
 }
 
-fn write_state(txn: &redb::WriteTransaction, state: &ShardState) -> Result<(), StoreError> {
-    let mut table = txn.open_table(STATE).map_err(corrupt)?;
-    table.insert(STATE_KEY, borsh::to_vec(state).map_err(io)?.as_slice()).map_err(io)?;
-    Ok(())
+/// Where a node sits: (version, nibble path).
+type NodePosition = (u64, Vec<u8>);
+
+fn position(key: &NodeKey) -> NodePosition {
+    (key.version(), key.nibble_path().nibbles().map(u8::from).collect())
+}
+
+/// A tree reader that serves only nodes authenticated from a trusted root: each node read must
+/// hash to what its (already authenticated) parent records for it, and each value to what its
+/// authenticated leaf records. The JMT reads top-down, so every node it asks for has its parent
+/// read first.
+struct VerifyingReader<R> {
+    inner: R,
+    /// Position → the hash the authenticated parent (or the sealed root) records for it.
+    expected: Mutex<HashMap<NodePosition, [u8; 32]>>,
+    /// Key hash → hash of its authenticated leaf node.
+    leaves: Mutex<HashMap<[u8; 32], [u8; 32]>>,
+    /// Set when a read failed verification (the JMT's own error type is `anyhow`).
+    forged: Mutex<Option<String>>,
+}
+
+impl<R: TreeReader> VerifyingReader<R> {
+    fn new(inner: R, version: u64, root: [u8; 32]) -> Self {
+        let mut expected = HashMap::new();
+        if version > 0 {
+            expected.insert((version, Vec::new()), root);
+        }
+        VerifyingReader {
+            inner,
+            expected: Mutex::new(expected),
+            leaves: Mutex::new(HashMap::new()),
+            forged: Mutex::new(None),
+        }
+    }
+
+    fn reject(&self, what: String) -> anyhow::Error {
+        let error = anyhow::anyhow!(what.clone());
+        *self.forged.lock().unwrap_or_else(|p| p.into_inner()) = Some(what);
+        error
+    }
+
+    /// A JMT error, as [`StoreError::Forged`] when it came from a failed verification.
+    fn classify(&self, e: anyhow::Error) -> StoreError {
+        match self.forged.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(what) => StoreError::Forged(what),
+            None => corrupt(e),
+        }
+    }
+}
+
+impl<R: TreeReader> TreeReader for VerifyingReader<R> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let node = self.inner.get_node_option(node_key)?;
+        let at = position(node_key);
+        let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner()).get(&at).copied();
+        let node = match (node, expected) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => {
+                return Err(self.reject(format!("tree node at {at:?} is not reachable from the sealed root")))
+            }
+            (None, Some(_)) => return Err(self.reject(format!("tree node at {at:?} is missing"))),
+            (Some(node), Some(hash)) if node_hash(&node) == hash => node,
+            (Some(_), Some(_)) => {
+                return Err(self.reject(format!("tree node at {at:?} does not match its parent")))
+            }
+        };
+        match &node {
+            Node::Internal(internal) => {
+                let mut expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
+                for (nibble, child) in internal.children_sorted() {
+                    let mut path = at.1.clone();
+                    path.push(u8::from(nibble));
+                    expected.insert((child.version, path), child.hash);
+                }
+            }
+            Node::Leaf(leaf) => {
+                self.leaves
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(leaf.key_hash().0, node_hash(&node));
+            }
+            Node::Null => {}
+        }
+        Ok(Some(node))
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let value = self.inner.get_value_option(max_version, key_hash)?;
+        if let Some(v) = &value {
+            let leaf = self.leaves.lock().unwrap_or_else(|p| p.into_inner()).get(&key_hash.0).copied();
+            let computed = LeafNode::new(key_hash, ValueHash::with::<TreeHasher>(v)).hash::<TreeHasher>();
+            if leaf != Some(computed) {
+                return Err(self.reject(format!("value of {key_hash:?} does not match its leaf")));
+            }
+        }
+        Ok(value)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        self.inner.get_rightmost_leaf()
+    }
 }
 
 fn write_batch(txn: &redb::WriteTransaction, batch: &TreeUpdateBatch) -> Result<(), StoreError> {
@@ -502,6 +890,197 @@ mod tests {
 
     use super::*;
 
+    fn seal(shard: u32) -> StoreSeal {
+        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), shard)
+    }
+
+    fn open_store(path: &Path) -> ShardStore {
+        ShardStore::open(path, seal(0)).unwrap()
+    }
+
+    /// The operator's view: the file as a plain redb database, edited while the keeper is down.
+    fn edit_raw(path: &Path, edit: impl FnOnce(&redb::WriteTransaction)) {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        edit(&txn);
+        txn.commit().unwrap();
+    }
+
+    fn raw_row(path: &Path, key: &str) -> Vec<u8> {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let row = txn.open_table(STATE).unwrap().get(key).unwrap().unwrap().value().to_vec();
+        row
+    }
+
+    fn put_row(txn: &redb::WriteTransaction, key: &str, row: &[u8]) {
+        txn.open_table(STATE).unwrap().insert(key, row).unwrap();
+    }
+
+    fn fill(store: &ShardStore, keys: u8, round: u64) -> ShardState {
+        let changes: Vec<_> = (0..keys).map(|k| (vec![k + 1], leaf(round, round as u8, false))).collect();
+        store.commit_group(&changes, None).unwrap()
+    }
+
+    fn is_forged<T>(r: Result<T, StoreError>) -> bool {
+        matches!(r, Err(StoreError::Forged(_)))
+    }
+
+    #[test]
+    fn an_edited_state_row_does_not_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 20, 1);
+        let mut state = store.state().unwrap();
+        state.confirmed_seq = 1;
+        state.confirmed_root = state.root;
+        state.confirmed_tree_version = state.tree_version;
+        store.put_state(&state).unwrap();
+        drop(store);
+        // The attacker rewrites the state (here: an older confirmed seq, a forged prepared update)
+        // and keeps the old tag, or drops the tag.
+        let row = raw_row(&path, STATE_KEY);
+        let (body, tag) = row.split_at(row.len() - MAC_LEN);
+        let mut forged_state = ShardState::try_from_slice(body).unwrap();
+        forged_state.pending = Some(PendingUpdate {
+            seq: 2,
+            prev_root: forged_state.confirmed_root,
+            root: [0xAB; 32],
+            tree_version: forged_state.tree_version,
+            manifest_cid: vec![1],
+            checkpoint: false,
+        });
+        let forged_body = borsh::to_vec(&forged_state).unwrap();
+        for row in [[&forged_body[..], tag].concat(), forged_body.clone(), Vec::new()] {
+            edit_raw(&path, |txn| put_row(txn, STATE_KEY, &row));
+            assert!(is_forged(ShardStore::open(&path, seal(0))));
+        }
+        // Deleting the state row (to look like a fresh store with old data) fails too.
+        edit_raw(&path, |txn| {
+            txn.open_table(STATE).unwrap().remove(STATE_KEY).unwrap();
+        });
+        assert!(is_forged(ShardStore::open(&path, seal(0))));
+        // And so does deleting the identity with it.
+        edit_raw(&path, |txn| {
+            txn.open_table(STATE).unwrap().remove(STORE_ID_KEY).unwrap();
+        });
+        assert!(is_forged(ShardStore::open(&path, seal(0))));
+    }
+
+    #[test]
+    fn a_state_row_from_another_store_or_shard_does_not_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.redb"), dir.path().join("b.redb"));
+        let store_a = open_store(&a);
+        fill(&store_a, 5, 1);
+        let store_b = open_store(&b);
+        fill(&store_b, 5, 1);
+        fill(&store_b, 5, 2);
+        drop((store_a, store_b));
+        // The same tree contents, but B's newer state row pasted into A: A's identity differs.
+        let row_b = raw_row(&b, STATE_KEY);
+        let saved_a = raw_row(&a, STATE_KEY);
+        edit_raw(&a, |txn| put_row(txn, STATE_KEY, &row_b));
+        assert!(is_forged(ShardStore::open(&a, seal(0))));
+        // Identity copied too: the rows verify, but the roots they name are not A's tree.
+        let id_b = raw_row(&b, STORE_ID_KEY);
+        edit_raw(&a, |txn| put_row(txn, STORE_ID_KEY, &id_b));
+        assert!(is_forged(ShardStore::open(&a, seal(0))));
+        // A's own rows verify under A's seal, not under another shard's or app's.
+        edit_raw(&a, |txn| {
+            put_row(txn, STATE_KEY, &saved_a);
+        });
+        assert!(is_forged(ShardStore::open(&a, seal(0))));
+        assert!(is_forged(ShardStore::open(&b, seal(1))));
+        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), 0);
+        assert!(is_forged(ShardStore::open(&b, other_app)));
+        assert!(ShardStore::open(&b, seal(0)).is_ok());
+    }
+
+    #[test]
+    fn an_edited_tree_node_is_never_served_or_built_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 40, 1);
+        let state = store.state().unwrap();
+        drop(store);
+        // Replace one leaf node (not the root) by a leaf of the same key with another value.
+        let target = key_hash(&[7]);
+        edit_raw(&path, |txn| {
+            let mut nodes = txn.open_table(NODES).unwrap();
+            let mut hit = None;
+            for item in nodes.range::<&[u8]>(..).unwrap() {
+                let (k, v) = item.unwrap();
+                if let Ok(Node::Leaf(l)) = Node::try_from_slice(v.value()) {
+                    if l.key_hash() == target {
+                        hit = Some(k.value().to_vec());
+                    }
+                }
+            }
+            let forged_leaf = Node::Leaf(LeafNode::new(target, ValueHash::with::<TreeHasher>(b"forged")));
+            nodes.insert(hit.unwrap().as_slice(), borsh::to_vec(&forged_leaf).unwrap().as_slice()).unwrap();
+        });
+        // Opening checks only the root node; the edit is deeper.
+        let store = open_store(&path);
+        assert!(is_forged(store.prove_against(&[7], state.tree_version, &state.root)));
+        // A write of that key would compute a root over the forged leaf: refused.
+        assert!(is_forged(store.commit_group(&[(vec![7], leaf(2, 2, false))], None)));
+        // Nothing changed.
+        assert_eq!(store.state().unwrap(), state);
+        // Other keys are still served.
+        assert!(store.prove_against(&[30], state.tree_version, &state.root).is_ok());
+    }
+
+    #[test]
+    fn an_edited_root_node_or_record_index_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 10, 1);
+        fill(&store, 10, 2);
+        drop(store);
+        // The record index is rolled back for one key (it decides the next version).
+        edit_raw(&path, |txn| {
+            let mut records = txn.open_table(RECORDS).unwrap();
+            let meta = RecordMeta { leaf: leaf(1, 1, false), tree_version: 1 };
+            records.insert(&[3u8][..], borsh::to_vec(&meta).unwrap().as_slice()).unwrap();
+        });
+        let store = open_store(&path);
+        assert!(is_forged(store.commit_group(&[(vec![3], leaf(2, 3, false))], None)));
+        assert!(store.commit_group(&[(vec![4], leaf(3, 3, false))], None).is_ok());
+        drop(store);
+        // The current root node is replaced by the previous version's.
+        edit_raw(&path, |txn| {
+            let mut nodes = txn.open_table(NODES).unwrap();
+            let mut roots = std::collections::BTreeMap::new();
+            for item in nodes.range::<&[u8]>(..).unwrap() {
+                let (k, v) = item.unwrap();
+                let key = NodeKey::try_from_slice(k.value()).unwrap();
+                if key.nibble_path().is_empty() {
+                    roots.insert(key.version(), (k.value().to_vec(), v.value().to_vec()));
+                }
+            }
+            let (_, old_root) = &roots[&1];
+            let (new_key, _) = &roots[&3];
+            nodes.insert(new_key.as_slice(), old_root.as_slice()).unwrap();
+        });
+        assert!(is_forged(ShardStore::open(&path, seal(0))));
+    }
+
+    #[test]
+    fn a_second_opener_gets_in_use_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        let state = fill(&store, 3, 1);
+        assert!(matches!(ShardStore::open(&path, seal(0)), Err(StoreError::InUse { .. })));
+        assert_eq!(store.state().unwrap(), state);
+        drop(store);
+        assert_eq!(open_store(&path).state().unwrap(), state);
+    }
+
     fn leaf(version: u64, tag: u8, tombstone: bool) -> RecordLeaf {
         RecordLeaf { version, cid: vec![tag; 36], ciphertext_hash: [tag; 32], key_epoch: 0, tombstone }
     }
@@ -528,7 +1107,7 @@ mod tests {
         #[test]
         fn pruning_never_breaks_a_kept_root(groups in prop::collection::vec(prop::collection::vec(op(), 1..6), 1..14)) {
             let dir = tempfile::tempdir().unwrap();
-            let store = ShardStore::open(dir.path().join("s.redb")).unwrap();
+            let store = open_store(&dir.path().join("s.redb"));
             let mut model: BTreeMap<u8, RecordLeaf> = BTreeMap::new();
             let mut history: Vec<(u64, [u8; 32], BTreeMap<u8, RecordLeaf>)> = Vec::new();
             let mut kept_from = 0u64;
@@ -570,7 +1149,7 @@ mod tests {
     #[test]
     fn pruning_removes_superseded_nodes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = ShardStore::open(dir.path().join("s.redb")).unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
         for round in 0..20u64 {
             let changes: Vec<_> =
                 (0..8u8).map(|k| (vec![k + 1], leaf(round + 1, round as u8, false))).collect();

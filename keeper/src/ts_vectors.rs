@@ -208,7 +208,8 @@ fn history() -> Value {
 
 fn jmt() -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = ShardStore::open(dir.path().join("shard.redb")).expect("open store");
+    let seal = crate::tree::StoreSeal::new(zeroize::Zeroizing::new([7; 32]), crate::keys::AppId([0; 32]), 0);
+    let store = ShardStore::open(dir.path().join("shard.redb"), seal).expect("open store");
     let cid = crate::blobs::raw_cid(b"ironroot vector blob").to_bytes();
     let leaf = |version: u64, tag: u8, tombstone: bool| RecordLeaf {
         version,

@@ -49,6 +49,7 @@ async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
         commit_every_writes: u64::MAX,
         commit_interval: Duration::from_secs(3600),
         max_group: 1024,
+        ..AppSettings::default()
     };
     let keeper = AppKeeper::open(
         AppId(APP_ID),

@@ -206,6 +206,29 @@ async fn every_subcommand_against_a_localnet() {
     let out = keeper(&cfg_path, &["verify", "--url", &url, "never-written"]);
     assert!(stdout(&out).contains("was never written"), "{}", stdout(&out));
 
+    // A second process on the live stores: `recover` and `export` fail with STORE_IN_USE and
+    // change nothing (no quarantine, no rebuild); the daemon keeps serving.
+    let before: Vec<(PathBuf, Vec<u8>)> =
+        store_files(&data_dir).into_iter().map(|f| (f.clone(), std::fs::read(&f).unwrap())).collect();
+    for args in [&["recover"][..], &["export", dir.path().join("live.irbk").to_str().unwrap()][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ironroot-keeper"))
+            .arg("--config")
+            .arg(&cfg_path)
+            .args(args)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success() && text.contains("STORE_IN_USE"), "{args:?}: {text}");
+    }
+    let after: Vec<(PathBuf, Vec<u8>)> =
+        store_files(&data_dir).into_iter().map(|f| (f.clone(), std::fs::read(&f).unwrap())).collect();
+    assert_eq!(before, after, "a second process changed the live stores");
+    let all_files = std::fs::read_dir(data_dir.join(hex::encode(APP_ID))).unwrap().count();
+    assert_eq!(all_files, 4, "only the two stores and their lock files");
+    let res = client.get(format!("{base}/records/cli-3")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+
     // Stop the daemon (SIGINT: graceful).
     unsafe { libc::kill(daemon.id() as i32, libc::SIGINT) };
     daemon.wait().unwrap();

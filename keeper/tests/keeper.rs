@@ -12,8 +12,8 @@ use ironroot_keeper::blobs::{BlobStore, LocalBlobStore};
 use ironroot_keeper::chain::{BankChain, Chain, ChainError, ShardOnChain, UpdateReceipt};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
 use ironroot_keeper::recovery::Startup;
-use ironroot_keeper::shard::{verify_read, CommitOutcome, KeeperError, ShardConfig, ShardKeeper};
-use ironroot_keeper::tree::EMPTY_ROOT;
+use ironroot_keeper::shard::{verify_read, CommitOutcome, Durability, KeeperError, ShardConfig, ShardKeeper};
+use ironroot_keeper::tree::{ShardState, StoreError, StoreSeal, EMPTY_ROOT};
 use ironroot_sdk::history::onchain_tree_root;
 use ironroot_sdk::registry::TeeKeyStatus;
 use solana_sdk::pubkey::Pubkey;
@@ -34,6 +34,8 @@ enum Fault {
     LoseReplyThenDown = 2,
     /// The update lands and only its reply is lost.
     LoseReplyOnce = 3,
+    /// The program refuses every update (e.g. the TEE registration expired).
+    Reject = 4,
 }
 
 struct FaultyChain {
@@ -67,6 +69,7 @@ impl Chain for FaultyChain {
     ) -> Result<UpdateReceipt, ChainError> {
         match self.fault.load(Ordering::SeqCst) {
             1 => Err(ChainError::Unavailable("injected: crashed before sending".into())),
+            4 => Err(ChainError::Rejected { code: 6000 }),
             2 | 3 => {
                 self.inner.submit_update(tee, app_id, tree, args).await?;
                 let next =
@@ -615,10 +618,11 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         assert_eq!(acked.len(), kill_after, "round {round}: the child stopped early");
 
         // Every acknowledged write is in the store, in the tree, and its blob decrypts.
-        let store = ironroot_keeper::tree::ShardStore::open(dir.path().join("shard.redb")).unwrap();
+        let keys = SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap();
+        let seal = StoreSeal::derive(&keys, AppId(APP_ID), 0).await.unwrap();
+        let store = ironroot_keeper::tree::ShardStore::open(dir.path().join("shard.redb"), seal).unwrap();
         let state = store.state().unwrap();
         let blobs = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
-        let keys = SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap();
         let kek = keys.app_kek(&AppId(APP_ID), 0).await.unwrap();
         for key in &acked {
             let (leaf, proof) = store.prove(key.as_bytes(), state.tree_version).unwrap();
@@ -639,4 +643,362 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
             assert_eq!((p.seq, p.prev_root), (state.confirmed_seq + 1, state.confirmed_root));
         }
     }
+}
+
+/// The operator's tool: rewrites the store's state row while the keeper is down, keeping the old
+/// seal tag (the attacker has no sealing key).
+fn forge_state_row(path: &std::path::Path, edit: impl FnOnce(&mut ShardState)) {
+    use redb::ReadableTable;
+    const STATE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("state");
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(STATE).unwrap();
+        let row = table.get("shard").unwrap().unwrap().value().to_vec();
+        let (body, tag) = row.split_at(row.len() - 32);
+        let mut state: ShardState = borsh::from_slice(body).unwrap();
+        edit(&mut state);
+        let forged = [borsh::to_vec(&state).unwrap().as_slice(), tag].concat();
+        table.insert("shard", forged.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+fn files_beside(path: &std::path::Path, infix: &str) -> Vec<std::path::PathBuf> {
+    let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+    std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with(&stem) && name.contains(infix) && !name.ends_with(".lock")
+        })
+        .collect()
+}
+
+/// The attack of issue 10: an old store restored and its state row edited to the chain's
+/// seq/root. Before sealing, the keeper served the old values as committed and anchored the
+/// rollback with its next commit.
+#[tokio::test]
+async fn an_old_store_edited_to_claim_the_chain_state_is_rebuilt_not_served() {
+    let h = harness(1).await;
+    let path = h.config(0).store_path;
+    let keeper = h.open(0).await;
+    write_many(&keeper, 0..30).await;
+    keeper.commit().await.unwrap();
+    keeper.shutdown().await;
+    drop(keeper);
+    let old_copy = std::fs::read(&path).unwrap();
+
+    let keeper = h.open(0).await;
+    for i in 0..30 {
+        keeper.put(format!("key-{i}").as_bytes(), value(i + 1000), None).await.unwrap();
+    }
+    keeper.commit().await.unwrap();
+    let onchain = h.chain_shard(0).await;
+    keeper.shutdown().await;
+    drop(keeper);
+
+    std::fs::write(&path, &old_copy).unwrap();
+    forge_state_row(&path, |s| {
+        s.confirmed_seq = onchain.seq;
+        s.confirmed_root = onchain.root;
+        s.root = onchain.root;
+    });
+    let keeper = h.open(0).await;
+    let Startup::Rebuilt { chain_seq, records, reason, .. } = keeper.startup().clone() else {
+        panic!("a forged store was trusted: {:?}", keeper.startup())
+    };
+    assert_eq!((chain_seq, records), (2, 30));
+    assert!(reason.contains("could not be trusted"), "{reason}");
+    for i in 0..30 {
+        let read = keeper.get(format!("key-{i}").as_bytes()).await.unwrap();
+        assert_eq!(read.value, value(i + 1000).to_vec(), "key-{i} rolled back");
+        assert!(read.committed && read.root == onchain.root);
+    }
+    // The untrusted file is kept for inspection.
+    assert_eq!(files_beside(&path, "untrusted").len(), 1);
+    // And the chain never moved.
+    assert_eq!(keeper.commit().await.unwrap(), CommitOutcome::NothingToCommit);
+    assert_eq!(h.chain_shard(0).await, onchain);
+}
+
+/// A forged prepared update would have the keeper sign any root the operator likes.
+#[tokio::test]
+async fn a_forged_prepared_update_is_never_signed() {
+    let h = harness(1).await;
+    let path = h.config(0).store_path;
+    let keeper = h.open(0).await;
+    write_many(&keeper, 0..10).await;
+    keeper.commit().await.unwrap();
+    write_many(&keeper, 10..20).await;
+    // Prepared and recorded, never sent.
+    h.chain.set(Fault::DropBeforeSend);
+    let attempt = tokio::time::timeout(Duration::from_secs(1), keeper.commit()).await;
+    assert!(attempt.is_err() || attempt.unwrap().is_err());
+    keeper.shutdown().await;
+    drop(keeper);
+    h.chain.set(Fault::None);
+    let before = h.chain_shard(0).await;
+
+    forge_state_row(&path, |s| {
+        let p = s.pending.as_mut().expect("a prepared update");
+        p.root = [0xAB; 32];
+    });
+    let keeper = h.open(0).await;
+    assert!(matches!(keeper.startup(), Startup::Rebuilt { chain_seq: 1, .. }), "{:?}", keeper.startup());
+    assert_eq!(keeper.status().unwrap().pending_seq, None);
+    assert_eq!(keeper.commit().await.unwrap(), CommitOutcome::NothingToCommit);
+    assert_eq!(h.chain_shard(0).await, before, "the chain moved to a root the keeper never computed");
+    assert_all_readable(&keeper, 0..10).await;
+    // The store that held writes 10..20 (acknowledged, never anchored) is kept aside.
+    assert_eq!(files_beside(&path, "untrusted").len(), 1);
+}
+
+/// A second process (here: the recovery path `ironroot-keeper recover` uses) on a live store gets
+/// STORE_IN_USE and changes nothing: no quarantine, no rebuild, the keeper keeps serving.
+#[tokio::test]
+async fn a_second_opener_of_a_live_store_changes_nothing() {
+    let h = harness(1).await;
+    let path = h.config(0).store_path;
+    let keeper = h.open(0).await;
+    write_many(&keeper, 0..10).await;
+    let seal = StoreSeal::derive(h.keys.as_ref(), AppId(APP_ID), 0).await.unwrap();
+    let second = ironroot_keeper::recovery::open_or_quarantine(&path, seal);
+    assert!(matches!(second, Err(StoreError::InUse { .. })), "{:?}", second.map(|_| ()));
+    assert!(matches!(h.open_with(h.config(0)).await, Err(KeeperError::Store(StoreError::InUse { .. }))));
+    assert!(files_beside(&path, "untrusted").is_empty());
+    write_many(&keeper, 10..20).await;
+    assert_all_readable(&keeper, 0..20).await;
+}
+
+/// An oversized value is refused before it is queued; the writes around it commit.
+#[tokio::test]
+async fn an_oversized_value_fails_alone_in_a_busy_group() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    let big = Bytes::from(vec![7u8; ironroot_keeper::crypto::MAX_VALUE_LEN + 1]);
+    let small = (0..64usize).map(|i| {
+        let keeper = keeper.clone();
+        async move { keeper.put(format!("key-{i}").as_bytes(), value(i), None).await }
+    });
+    let oversized = keeper.put(b"big", big, None);
+    let (small, oversized) = tokio::join!(futures::future::join_all(small), oversized);
+    assert!(matches!(oversized, Err(KeeperError::ValueTooLarge { .. })), "{oversized:?}");
+    assert!(small.iter().all(|r| r.is_ok()));
+    assert_all_readable(&keeper, 0..64).await;
+}
+
+/// A blob store that holds back large blocks until released: stalls the writer on one group
+/// while later requests queue behind it, so the next group's contents are known.
+struct GatedBlobs {
+    inner: Arc<LocalBlobStore>,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait]
+impl ironroot_keeper::blobs::BlockStore for GatedBlobs {
+    async fn put_block(&self, cid: &cid::Cid, block: Bytes) -> Result<(), ironroot_keeper::blobs::BlobError> {
+        if block.len() > 30_000 {
+            let mut open = self.open.clone();
+            let _ = open.wait_for(|o| *o).await;
+        }
+        self.inner.put_block(cid, block).await
+    }
+    async fn get_block(&self, cid: &cid::Cid) -> Result<Bytes, ironroot_keeper::blobs::BlobError> {
+        self.inner.get_block(cid).await
+    }
+    async fn has_block(&self, cid: &cid::Cid) -> Result<bool, ironroot_keeper::blobs::BlobError> {
+        self.inner.has_block(cid).await
+    }
+    async fn pin_block(&self, cid: &cid::Cid) -> Result<(), ironroot_keeper::blobs::BlobError> {
+        self.inner.pin_block(cid).await
+    }
+    fn read_timeout(&self) -> Duration {
+        self.inner.read_timeout()
+    }
+}
+
+/// Key rotation racing a write of the same key: the rewrap (of the version it read) and the newer
+/// put land in one group, rewrap first. The newer write must win; before the fix the rewrap was
+/// applied last and silently reverted the key to its older value.
+#[tokio::test]
+async fn a_rewrap_in_the_same_group_as_a_newer_write_never_overwrites_it() {
+    let h = harness(1).await;
+    let (release, open) = tokio::sync::watch::channel(false);
+    let blobs = Arc::new(GatedBlobs { inner: h.blobs.clone(), open });
+    let keeper =
+        ShardKeeper::open(h.config(0), blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
+            .await
+            .unwrap();
+    keeper.put(b"rotated", Bytes::from_static(b"old"), None).await.unwrap();
+    keeper.rotate_key_epoch().await.unwrap();
+
+    // The writer stalls on a group holding one large value...
+    let stall = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(b"large", Bytes::from(vec![1u8; 100_000]), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...while the rewrap of "rotated" (version 1) queues, then a newer write of it.
+    let rewrap = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.rewrap_old_epochs(|_| {}).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let newer = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(b"rotated", Bytes::from_static(b"new"), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    release.send(true).unwrap();
+    stall.await.unwrap().unwrap();
+    let acknowledged = newer.await.unwrap().unwrap();
+    rewrap.await.unwrap().unwrap();
+
+    let read = keeper.get(b"rotated").await.unwrap();
+    assert_eq!(read.value, b"new", "the rewrap overwrote a newer acknowledged write");
+    assert_eq!((read.leaf.version, read.leaf.key_epoch), (acknowledged.version, 1));
+    keeper.commit().await.unwrap();
+    assert_eq!(keeper.get(b"rotated").await.unwrap().value, b"new");
+}
+
+/// `chain` durability: acknowledged only once a confirmed on-chain root contains the write, with
+/// many writes sharing one update; an old copy of the store restored afterwards loses none of them.
+#[tokio::test]
+async fn chain_durability_acknowledges_only_anchored_writes_and_survives_a_restored_store() {
+    let h = harness(1).await;
+    let path = h.config(0).store_path;
+    let keeper = h.open(0).await; // batcher interval: an hour; only chain writes wake it
+    write_many(&keeper, 0..10).await;
+    keeper.commit().await.unwrap();
+    keeper.shutdown().await;
+    drop(keeper);
+    let old_copy = std::fs::read(&path).unwrap();
+
+    let keeper = h.open(0).await;
+    let writes = (10..210usize).map(|i| {
+        let keeper = keeper.clone();
+        async move {
+            keeper
+                .put_with(format!("key-{i}").as_bytes(), value(i), None, Some(Durability::Chain))
+                .await
+                .unwrap()
+        }
+    });
+    let receipts = futures::future::join_all(writes).await;
+    let onchain = h.chain_shard(0).await;
+    for r in &receipts {
+        assert_eq!(r.durability, Durability::Chain);
+        let seq = r.anchored_seq.expect("anchored before the reply");
+        assert!(seq >= 2 && seq <= onchain.seq);
+    }
+    // Group commit on-chain: 200 writes, far fewer updates.
+    assert!(onchain.seq - 1 <= 20, "{} updates for 200 chain writes", onchain.seq - 1);
+    // A local write after them is acknowledged unanchored, and says so.
+    let local = keeper.put(b"key-local", value(1), None).await.unwrap();
+    assert_eq!((local.durability, local.anchored_seq), (Durability::Local, None));
+    assert_eq!(keeper.status().unwrap().unanchored_writes, 1);
+    keeper.shutdown().await;
+    drop(keeper);
+
+    // The operator restores the copy from before the chain writes (its seal is valid: it is this
+    // keeper's own older store).
+    std::fs::write(&path, &old_copy).unwrap();
+    let keeper = h.open(0).await;
+    assert!(matches!(keeper.startup(), Startup::Rebuilt { local_seq: 1, .. }), "{:?}", keeper.startup());
+    assert_all_readable(&keeper, 0..210).await;
+    // The one `local` write was inside the rollback window: gone, as its receipt allowed.
+    assert!(matches!(keeper.get(b"key-local").await, Err(KeeperError::NotFound)));
+}
+
+/// The rollback window is bounded: with the chain unreachable, writes past the cap (count or
+/// age) are refused with ANCHOR_LAGGING instead of acknowledged; anchoring reopens it.
+#[tokio::test]
+async fn the_unanchored_window_is_bounded_by_count_and_age() {
+    let h = harness(1).await;
+    let mut cfg = h.config(0);
+    cfg.max_unanchored_writes = 10;
+    cfg.max_unanchored_age = Duration::from_millis(400);
+    let keeper = h.open_with(cfg).await.unwrap();
+    h.chain.set(Fault::DropBeforeSend);
+    for i in 0..10 {
+        keeper.put(format!("key-{i}").as_bytes(), value(i), None).await.unwrap();
+    }
+    let status = keeper.status().unwrap();
+    assert_eq!(status.unanchored_writes, 10);
+    let refused = keeper.put(b"key-10", value(10), None).await;
+    assert!(matches!(refused, Err(KeeperError::AnchorLagging { unanchored: 10, .. })), "{refused:?}");
+    assert!(matches!(keeper.get(b"key-10").await, Err(KeeperError::NotFound)));
+
+    // The chain comes back: anchored, the window is empty, writes are accepted again.
+    h.chain.set(Fault::None);
+    keeper.commit().await.unwrap();
+    assert_eq!(keeper.status().unwrap().unanchored_writes, 0);
+    keeper.put(b"key-10", value(10), None).await.unwrap();
+
+    // Age: one write left unanchored for longer than the cap closes the window too.
+    h.chain.set(Fault::DropBeforeSend);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = keeper.put(b"key-11", value(11), None).await;
+    assert!(matches!(refused, Err(KeeperError::AnchorLagging { unanchored: 1, .. })), "{refused:?}");
+    assert!(keeper.status().unwrap().oldest_unanchored_ms >= 400);
+    // A `chain` write that cannot be anchored within the window is not acknowledged.
+    h.chain.set(Fault::None);
+    keeper.commit().await.unwrap();
+    h.chain.set(Fault::DropBeforeSend);
+    let unanchored = keeper.put_with(b"key-12", value(12), None, Some(Durability::Chain)).await;
+    assert!(matches!(unanchored, Err(KeeperError::AnchorLagging { .. })), "{unanchored:?}");
+}
+
+/// An update the chain rejects halts the shard's writes with the reason, instead of retrying
+/// forever while acknowledging writes that cannot be anchored.
+#[tokio::test]
+async fn a_rejected_update_halts_writes_with_the_reason() {
+    let h = harness(1).await;
+    let mut cfg = h.config(0);
+    cfg.commit_interval = Duration::from_millis(20);
+    let keeper = h.open_with(cfg).await.unwrap();
+    write_many(&keeper, 0..5).await;
+    keeper.commit().await.unwrap();
+    h.chain.set(Fault::Reject);
+    let waiting = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put_with(b"key-5", value(5), None, Some(Durability::Chain)).await })
+    };
+    let halted = waiting.await.unwrap();
+    assert!(matches!(&halted, Err(KeeperError::ShardHalted(r)) if r.contains("not anchored")), "{halted:?}");
+    let status = keeper.status().unwrap();
+    assert!(
+        status
+            .halted
+            .as_deref()
+            .is_some_and(|r| r.contains("custom error 6000") || r.contains("another writer")),
+        "{status:?}"
+    );
+    let refused = keeper.put(b"key-6", value(6), None).await;
+    assert!(matches!(refused, Err(KeeperError::ShardHalted(_))), "{refused:?}");
+    // Reads of anchored data still work and say so.
+    assert!(keeper.get(b"key-1").await.unwrap().committed);
+}
+
+/// The shard count (routing) is pinned in the sealed state at first start; a chain view that
+/// later reports another count fails the shard closed.
+#[tokio::test]
+async fn a_changed_shard_count_fails_closed() {
+    let h = harness(1).await;
+    let mut cfg = h.config(0);
+    cfg.shard_count = Some(1);
+    let keeper = h.open_with(cfg.clone()).await.unwrap();
+    write_many(&keeper, 0..3).await;
+    keeper.shutdown().await;
+    drop(keeper);
+    cfg.shard_count = Some(4);
+    match h.open_with(cfg.clone()).await {
+        Err(KeeperError::FailedClosed(e)) => assert!(e.reason.contains("pinned to 1"), "{e}"),
+        other => panic!("{:?}", other.map(|k| k.startup().clone())),
+    }
+    cfg.shard_count = Some(1);
+    let keeper = h.open_with(cfg).await.unwrap();
+    assert_all_readable(&keeper, 0..3).await;
 }

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | key-encryption key (KEK) | `ironroot/v1/kek` | context ‖ 0x00 ‖ app id (32) ‖ epoch (u32 LE) |
 //! | ed25519 signing seed | `ironroot/v1/signing` | context ‖ 0x00 ‖ app id (32) |
+//! | local-store sealing key | `ironroot/v1/store-seal` | context ‖ 0x00 ‖ app id (32) |
 //!
 //! Two sources implement [`KeySource`]: [`SealedKeyFile`] (development; a root secret in a 0600 file,
 //! the HKDF input key material) and [`DstackKeySource`] (the dstack guest agent's KMS-backed `GetKey`,
@@ -31,6 +32,8 @@ pub use sealed::SealedKeyFile;
 pub const KEK_CONTEXT: &str = "ironroot/v1/kek";
 /// HKDF context of ed25519 signing seeds.
 pub const SIGNING_CONTEXT: &str = "ironroot/v1/signing";
+/// HKDF context of the key that authenticates the keeper's local store (its sealed state).
+pub const STORE_SEAL_CONTEXT: &str = "ironroot/v1/store-seal";
 /// HKDF salt shared by every derivation of this scheme version.
 const HKDF_SALT: &[u8] = b"ironroot/v1";
 
@@ -112,6 +115,10 @@ pub trait KeySource: Send + Sync {
 
     /// The ed25519 seed of the keeper's signing key for `app`.
     async fn signing_seed(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError>;
+
+    /// The key that authenticates `app`'s local stores (their sealed state), so that nothing
+    /// outside the TEE can forge or edit what the keeper trusts from its disk.
+    async fn store_seal_key(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError>;
 }
 
 /// Derives the KEK of (`app`, `epoch`) from input key material.
@@ -124,6 +131,11 @@ pub(crate) fn derive_kek(ikm: &[u8], app: &AppId, epoch: u32) -> Kek {
 /// Derives the ed25519 signing seed of `app` from input key material.
 pub(crate) fn derive_signing_seed(ikm: &[u8], app: &AppId) -> Zeroizing<[u8; 32]> {
     hkdf_32(ikm, &derivation_info(SIGNING_CONTEXT, app))
+}
+
+/// Derives the local-store sealing key of `app` from input key material.
+pub(crate) fn derive_store_seal_key(ikm: &[u8], app: &AppId) -> Zeroizing<[u8; 32]> {
+    hkdf_32(ikm, &derivation_info(STORE_SEAL_CONTEXT, app))
 }
 
 fn derivation_info(context: &str, app: &AppId) -> Vec<u8> {
@@ -158,6 +170,9 @@ mod tests {
         assert_ne!(k_a0.key_bytes(), derive_kek(&ikm, &b, 0).key_bytes());
         assert_ne!(*derive_signing_seed(&ikm, &a), *derive_signing_seed(&ikm, &b));
         assert_ne!(k_a0.key_bytes(), &*derive_signing_seed(&ikm, &a));
+        assert_ne!(*derive_store_seal_key(&ikm, &a), *derive_store_seal_key(&ikm, &b));
+        assert_ne!(*derive_store_seal_key(&ikm, &a), *derive_signing_seed(&ikm, &a));
+        assert_ne!(&*derive_store_seal_key(&ikm, &a), k_a0.key_bytes());
     }
 
     #[test]
