@@ -416,8 +416,9 @@ impl ShardKeeper {
                 let message = e.to_string();
                 let mut first = Some(e);
                 for req in group {
-                    let err =
-                        first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone())));
+                    let err = first
+                        .take()
+                        .unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())));
                     let _ = req.reply.send(Err(err));
                 }
             }
@@ -492,7 +493,7 @@ impl ShardKeeper {
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         let hashes: Vec<[u8; 32]> = sealed.iter().map(|b| Sha256::digest(b).into()).collect();
         let cids = self.blobs.put_many(sealed).await?;
 
@@ -527,7 +528,7 @@ impl ShardKeeper {
         let store = self.store.clone();
         let state = tokio::task::spawn_blocking(move || store.commit_group(&changes, expected_root))
             .await
-            .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         Ok((outcomes, state))
     }
 
@@ -540,7 +541,7 @@ impl ShardKeeper {
             _ => return Err(KeeperError::NotFound),
         };
         let cid = Cid::try_from(leaf.cid.as_slice())
-            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
         let blob = self.blobs.get(&cid).await?;
         if <[u8; 32]>::from(Sha256::digest(&blob)) != leaf.ciphertext_hash {
             return Err(KeeperError::CiphertextMismatch);
@@ -581,7 +582,7 @@ impl ShardKeeper {
             Ok(ProofResult { leaf, proof, root, committed, seq })
         })
         .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))?
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))?
     }
 
     /// Keys after `after` (exclusive), live records only.
@@ -711,7 +712,7 @@ impl ShardKeeper {
         let store = self.store.clone();
         let (snapshot, entries) = tokio::task::spawn_blocking(move || store.manifest_snapshot(checkpoint))
             .await
-            .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         let seq = snapshot.confirmed_seq + 1;
         let kek = self.kek(snapshot.key_epoch).await?;
         let count = entries.len() as u64;
@@ -811,7 +812,7 @@ impl ShardKeeper {
                     continue;
                 }
                 let cid = Cid::try_from(leaf.cid.as_slice())
-                    .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.to_string())))?;
+                    .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
                 let blob = self.blobs.get(&cid).await?;
                 let old_kek = self.kek(leaf.key_epoch).await?;
                 let rewrapped = Bytes::from(crypto::rewrap(&blob, &old_kek, &new_kek)?);
