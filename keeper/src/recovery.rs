@@ -80,9 +80,9 @@ fn set_aside(path: &Path, why: &str) -> Result<PathBuf, StoreError> {
         .unwrap_or_default();
     let aside = path.with_extension(format!("{why}-{stamp}-{}", std::process::id()));
     if aside.exists() {
-        return Err(StoreError::Io(format!("{} already exists", aside.display())));
+        return Err(StoreError::Io(format!("{} already exists", aside.display()).into()));
     }
-    std::fs::rename(path, &aside).map_err(|e| StoreError::Io(e.to_string()))?;
+    std::fs::rename(path, &aside).map_err(|e| StoreError::Io(e.into()))?;
     Ok(aside)
 }
 
@@ -252,6 +252,6 @@ fn install(
 ) -> Result<ShardStore, StoreError> {
     let temp = rebuilt.path().to_path_buf();
     drop(rebuilt);
-    std::fs::rename(&temp, path).map_err(|e| StoreError::Io(e.to_string()))?;
+    std::fs::rename(&temp, path).map_err(|e| StoreError::Io(e.into()))?;
     ShardStore::open_locked(path, seal, lock)
 }

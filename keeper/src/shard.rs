@@ -42,7 +42,9 @@ use crate::tree::{
 };
 
 /// When a write is acknowledged.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// After the durable local commit; anchored on-chain later, within the rollback window.
@@ -622,8 +624,9 @@ impl ShardKeeper {
                 let message = e.to_string();
                 let mut first = Some(e);
                 for req in group {
-                    let err =
-                        first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone())));
+                    let err = first
+                        .take()
+                        .unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())));
                     let _ = req.reply.send(Err(err));
                 }
             }
@@ -698,7 +701,7 @@ impl ShardKeeper {
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         let hashes: Vec<[u8; 32]> = sealed.iter().map(|b| Sha256::digest(b).into()).collect();
         let cids = self.blobs.put_many(sealed).await?;
 
@@ -737,7 +740,7 @@ impl ShardKeeper {
         let store = self.store.clone();
         let state = tokio::task::spawn_blocking(move || store.commit_group(&changes, expected_root))
             .await
-            .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         Ok((outcomes, state))
     }
 
@@ -750,7 +753,7 @@ impl ShardKeeper {
             _ => return Err(KeeperError::NotFound),
         };
         let cid = Cid::try_from(leaf.cid.as_slice())
-            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
         let blob = self.blobs.get(&cid).await?;
         if <[u8; 32]>::from(Sha256::digest(&blob)) != leaf.ciphertext_hash {
             return Err(KeeperError::CiphertextMismatch);
@@ -791,7 +794,7 @@ impl ShardKeeper {
             Ok(ProofResult { leaf, proof, root, committed, seq })
         })
         .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))?
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))?
     }
 
     /// Keys after `after` (exclusive), live records only.
@@ -945,7 +948,7 @@ impl ShardKeeper {
         let store = self.store.clone();
         let (snapshot, entries) = tokio::task::spawn_blocking(move || store.manifest_snapshot(checkpoint))
             .await
-            .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         let seq = snapshot.confirmed_seq + 1;
         let kek = self.kek(snapshot.key_epoch).await?;
         let count = entries.len() as u64;
@@ -1045,7 +1048,7 @@ impl ShardKeeper {
                     continue;
                 }
                 let cid = Cid::try_from(leaf.cid.as_slice())
-                    .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.to_string())))?;
+                    .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
                 let blob = self.blobs.get(&cid).await?;
                 let old_kek = self.kek(leaf.key_epoch).await?;
                 let rewrapped = Bytes::from(crypto::rewrap(&blob, &old_kek, &new_kek)?);

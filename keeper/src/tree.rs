@@ -66,12 +66,12 @@ pub type RecordProof = jmt::proof::SparseMerkleProof<TreeHasher>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("local store at {path} cannot be opened: {reason}")]
-    Open { path: PathBuf, reason: String },
+    #[error("local store at {path} cannot be opened: {source}")]
+    Open { path: PathBuf, source: redb::DatabaseError },
     #[error("local store is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] BoxError),
     #[error("local store I/O failed: {0}")]
-    Io(String),
+    Io(#[source] BoxError),
     #[error("write conflict: expected root {expected}, current root {current}")]
     RootChanged { expected: String, current: String },
     /// Another process (or another handle in this one) holds the store.
@@ -82,12 +82,15 @@ pub enum StoreError {
     Forged(String),
 }
 
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(e.to_string())
+/// The underlying error of a store failure (redb, Borsh, the file system), kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn io(e: impl Into<BoxError>) -> StoreError {
+    StoreError::Io(e.into())
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+fn corrupt(e: impl Into<BoxError>) -> StoreError {
+    StoreError::Corrupt(e.into())
 }
 
 fn forged(what: impl Into<String>) -> StoreError {
@@ -297,15 +300,15 @@ impl ShardStore {
     ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => StoreError::Corrupt(m),
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => StoreError::Corrupt(m.into()),
             // redb's "not a redb database" (bad magic number): the file's content, not its access.
             redb::DatabaseError::Storage(redb::StorageError::Io(e))
                 if e.kind() == std::io::ErrorKind::InvalidData =>
             {
-                StoreError::Corrupt(e.to_string())
+                StoreError::Corrupt(e.into())
             }
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.clone() },
-            other => StoreError::Open { path: path.clone(), reason: other.to_string() },
+            source => StoreError::Open { path: path.clone(), source },
         })?;
         let store_id = init_tables(&db, &seal)?;
         let store = ShardStore { db, path, codec: StateCodec { seal, store_id }, lock };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use app_roots::{AppPolicy, CreateAppArgs, TeeIdentity};
 use attestation_verifier::{AppIdentity, InitializeArgs};
-use ironroot_bank::dev::DevTrust;
+use ironroot_devkit::bank::dev::DevTrust;
 use ironroot_localnet::{Localnet, Options};
 use ironroot_sdk::{app_roots as roots, verifier};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
