@@ -3,6 +3,8 @@
 //! [`RpcChain`] talks to a cluster over JSON-RPC; tests and the demo use the in-process bank of
 //! `ironroot-devkit`. Both return program rejections as [`ChainError::Rejected`] with the
 //! program's error code, so callers can tell "the chain said no" from "the chain was unreachable".
+use std::sync::Arc;
+
 use app_roots::{App, UpdateShardArgs};
 use async_trait::async_trait;
 use ironroot_sdk::app_roots::{decode_app, decode_shard, update_shard};
@@ -39,6 +41,9 @@ pub enum ChainError {
     Unavailable(String),
     #[error("account {address} is not a valid {what}")]
     BadAccount { address: Pubkey, what: &'static str },
+    /// The RPC endpoints do not agree (or too few answered): nothing they say is trusted.
+    #[error("the chain view is not trusted: {0}")]
+    NoQuorum(String),
 }
 
 impl ChainError {
@@ -65,6 +70,109 @@ pub trait Chain: Send + Sync {
         tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError>;
+}
+
+/// A chain view over several RPC endpoints that trusts only what they agree on: every endpoint
+/// that answers must give the same answer, and at least `quorum` must answer. One lying or stale
+/// endpoint then makes reads fail (closed) instead of feeding the keeper an old shard state.
+/// Transactions go to the first endpoint that takes them (a signed transaction cannot be forged).
+pub struct QuorumChain {
+    endpoints: Vec<Arc<dyn Chain>>,
+    quorum: usize,
+}
+
+impl QuorumChain {
+    pub fn new(endpoints: Vec<Arc<dyn Chain>>, quorum: usize) -> Result<Self, ChainError> {
+        if endpoints.is_empty() || quorum == 0 || quorum > endpoints.len() {
+            return Err(ChainError::NoQuorum(format!(
+                "quorum {quorum} of {} endpoints is not satisfiable",
+                endpoints.len()
+            )));
+        }
+        Ok(QuorumChain { endpoints, quorum })
+    }
+
+    /// Asks every endpoint; the one answer they all give, or [`ChainError::NoQuorum`].
+    async fn agreed<T, K: PartialEq + std::fmt::Debug>(
+        &self,
+        what: &str,
+        ask: impl Fn(Arc<dyn Chain>) -> futures::future::BoxFuture<'static, Result<T, ChainError>>,
+        key: impl Fn(&T) -> K,
+    ) -> Result<T, ChainError> {
+        let answers = futures::future::join_all(self.endpoints.iter().map(|e| ask(e.clone()))).await;
+        let mut agreed: Option<(T, K)> = None;
+        let mut answered = 0;
+        let mut failures = Vec::new();
+        for (i, answer) in answers.into_iter().enumerate() {
+            match answer {
+                Ok(value) => {
+                    answered += 1;
+                    let k = key(&value);
+                    match &agreed {
+                        None => agreed = Some((value, k)),
+                        Some((_, first)) if *first == k => {}
+                        Some((_, first)) => {
+                            return Err(ChainError::NoQuorum(format!(
+                                "endpoints disagree on the {what}: {first:?} vs {k:?} (endpoint {i})"
+                            )))
+                        }
+                    }
+                }
+                Err(e) => failures.push(format!("endpoint {i}: {e}")),
+            }
+        }
+        match agreed {
+            Some((value, _)) if answered >= self.quorum => Ok(value),
+            _ => Err(ChainError::NoQuorum(format!(
+                "{answered} of {} endpoints answered for the {what}, {} needed ({})",
+                self.endpoints.len(),
+                self.quorum,
+                failures.join("; ")
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Chain for QuorumChain {
+    async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError> {
+        let id = *app_id;
+        // What the keeper acts on: the shard count (routing) and the history tree.
+        self.agreed(
+            "app",
+            move |e| Box::pin(async move { e.app(&id).await }),
+            |a| a.as_ref().map(|a| (a.shard_count, a.tree)),
+        )
+        .await
+    }
+
+    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
+        let id = *app_id;
+        self.agreed("shard", move |e| Box::pin(async move { e.shard(&id, shard).await }), |s| s.clone()).await
+    }
+
+    async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
+        let tee = *tee;
+        self.agreed("TEE key status", move |e| Box::pin(async move { e.tee_status(&tee).await }), |s| *s)
+            .await
+    }
+
+    async fn submit_update(
+        &self,
+        tee: &Keypair,
+        app_id: &[u8; 32],
+        tree: &Pubkey,
+        args: UpdateShardArgs,
+    ) -> Result<UpdateReceipt, ChainError> {
+        let mut last = ChainError::NoQuorum("no endpoint".into());
+        for endpoint in &self.endpoints {
+            match endpoint.submit_update(tee, app_id, tree, args.clone()).await {
+                Err(e @ ChainError::Unavailable(_)) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
 }
 
 pub fn decode_shard_state(address: &Pubkey, account: &Account) -> Result<ShardOnChain, ChainError> {

@@ -25,6 +25,11 @@ pub struct Config {
     /// Shards to serve (default: all).
     pub shards: Option<Vec<u16>>,
     pub rpc_url: String,
+    /// More RPC endpoints (other providers): with any, chain reads go to `rpc_url` and all of
+    /// these, and only an answer they all agree on is trusted.
+    pub rpc_urls: Vec<String>,
+    /// How many endpoints must answer (default: all of them).
+    pub rpc_quorum: Option<usize>,
     /// Keypair file (JSON byte array, as solana-keygen writes) of the fee payer.
     pub fee_payer_keypair: Option<PathBuf>,
     /// Kubo RPC API; without it blobs go to a local content-addressed directory.
@@ -55,6 +60,8 @@ impl Default for Config {
             app_id: String::new(),
             shards: None,
             rpc_url: "http://127.0.0.1:8899".into(),
+            rpc_urls: Vec::new(),
+            rpc_quorum: None,
             fee_payer_keypair: None,
             ipfs_api: None,
             key_source: "sealed".into(),
@@ -134,6 +141,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::Invalid("admin_token is empty: set a token or leave it out".into()));
+        }
+        let endpoints = 1 + self.rpc_urls.len();
+        if self.rpc_quorum.is_some_and(|q| q == 0 || q > endpoints) {
+            return Err(ConfigError::Invalid(format!("rpc_quorum must be 1..={endpoints}")));
         }
         if self.max_unanchored_writes == 0 || self.max_unanchored_age_ms == 0 {
             return Err(ConfigError::Invalid(

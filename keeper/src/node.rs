@@ -9,7 +9,7 @@ use crate::api::{self, ApiMetrics, ApiState};
 use crate::app::{store_path, AppKeeper, AppServices, AppSettings};
 use crate::backup::{self, BackupError, ShardSummary};
 use crate::blobs::{BlobError, BlobStore, IpfsBlobStore, LocalBlobStore};
-use crate::chain::{Chain, ChainError, RpcChain};
+use crate::chain::{Chain, ChainError, QuorumChain, RpcChain};
 use crate::config::{Config, ConfigError};
 use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile};
 use crate::recovery::{self, FailedClosed, Startup};
@@ -77,7 +77,16 @@ impl Node {
         let fee_payer = read_keypair(config.fee_payer_keypair.as_ref().ok_or_else(|| {
             ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
         })?)?;
-        let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer));
+        let chain: Arc<dyn Chain> = if config.rpc_urls.is_empty() {
+            Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer))
+        } else {
+            let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(&config.rpc_url)
+                .chain(&config.rpc_urls)
+                .map(|url| Arc::new(RpcChain::new(url.clone(), fee_payer.insecure_clone())) as Arc<dyn Chain>)
+                .collect();
+            let quorum = config.rpc_quorum.unwrap_or(endpoints.len());
+            Arc::new(QuorumChain::new(endpoints, quorum).map_err(KeeperError::from)?)
+        };
         Ok(Node { config, app, services: AppServices { blobs, keys, chain, signer } })
     }
 

@@ -208,6 +208,16 @@ async fn every_error_has_its_status_and_code() {
     assert_eq!(body["error"]["details"][0]["field"], "durability");
     let (_, body) = json_of(put(format!("{}/records/a", d.base), b"r".to_vec()).await.unwrap()).await;
     let root = body["root"].as_str().unwrap().to_string();
+    // Batches are bounded.
+    let keys: Vec<String> = (0..1025).map(|i| format!("k{i}")).collect();
+    let (code, body) = json_of(
+        d.client.post(format!("{}/batch/read", d.base)).json(&json!({"keys": keys})).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (code, error_code(&body), body["error"]["details"][0]["field"].as_str()),
+        (400, "VALIDATION", Some("keys"))
+    );
     // Validation: a structured list of what is wrong.
     let (code, body) =
         json_of(put(format!("{}/records/a?expected_root=nothex", d.base), b"3".to_vec()).await.unwrap())

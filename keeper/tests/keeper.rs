@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobStore, LocalBlobStore};
-use ironroot_keeper::chain::{Chain, ChainError, ShardOnChain, UpdateReceipt};
+use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, UpdateReceipt};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::shard::{verify_read, CommitOutcome, Durability, KeeperError, ShardConfig, ShardKeeper};
@@ -995,4 +995,74 @@ async fn a_changed_shard_count_fails_closed() {
     cfg.shard_count = Some(1);
     let keeper = h.open_with(cfg).await.unwrap();
     assert_all_readable(&keeper, 0..3).await;
+}
+
+/// An RPC endpoint that serves a frozen, older view of one shard account (a stale or lying node);
+/// everything else passes through.
+struct StaleShardChain {
+    inner: BankChain,
+    frozen: ShardOnChain,
+}
+
+#[async_trait]
+impl Chain for StaleShardChain {
+    async fn app(&self, app_id: &[u8; 32]) -> Result<Option<app_roots::App>, ChainError> {
+        self.inner.app(app_id).await
+    }
+    async fn shard(&self, _: &[u8; 32], _: u16) -> Result<Option<ShardOnChain>, ChainError> {
+        Ok(Some(self.frozen.clone()))
+    }
+    async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
+        self.inner.tee_status(tee).await
+    }
+    async fn submit_update(
+        &self,
+        tee: &Keypair,
+        app_id: &[u8; 32],
+        tree: &Pubkey,
+        args: UpdateShardArgs,
+    ) -> Result<UpdateReceipt, ChainError> {
+        self.inner.submit_update(tee, app_id, tree, args).await
+    }
+}
+
+/// A stale or lying RPC: alone, it reports a seq older than one this keeper saw confirmed (sealed
+/// in its store), and the keeper fails closed instead of serving or "resubmitting"; with an
+/// honest endpoint beside it, the two disagree and nothing is trusted.
+#[tokio::test]
+async fn a_stale_rpc_is_refused_alone_and_outvoted_by_disagreement() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    write_many(&keeper, 0..10).await;
+    keeper.commit().await.unwrap();
+    let stale = h.chain_shard(0).await;
+    write_many(&keeper, 10..20).await;
+    keeper.commit().await.unwrap();
+    keeper.shutdown().await;
+    drop(keeper);
+    let liar: Arc<dyn Chain> =
+        Arc::new(StaleShardChain { inner: h.dev.chain.clone(), frozen: stale.clone() });
+    let open_via = |chain: Arc<dyn Chain>| {
+        ShardKeeper::open(h.config(0), h.blobs.clone(), h.keys.clone(), chain, h.signer.clone())
+    };
+
+    match open_via(liar.clone()).await {
+        Err(KeeperError::FailedClosed(e)) => {
+            assert_eq!((e.chain_seq, e.local_seq), (1, 2));
+            assert!(e.reason.contains("never confirmed"), "{e}");
+        }
+        other => panic!("a stale chain view was trusted: {:?}", other.map(|k| k.startup().clone())),
+    }
+
+    let honest: Arc<dyn Chain> = h.chain.clone();
+    let quorum = Arc::new(QuorumChain::new(vec![honest.clone(), liar], 2).unwrap());
+    match open_via(quorum).await {
+        Err(KeeperError::Chain(ChainError::NoQuorum(why))) => assert!(why.contains("disagree"), "{why}"),
+        other => panic!("disagreeing endpoints were trusted: {:?}", other.map(|k| k.startup().clone())),
+    }
+    // Two honest endpoints agree; the store was never touched by the refused opens.
+    let agreeing = Arc::new(QuorumChain::new(vec![honest.clone(), honest], 2).unwrap());
+    let keeper = open_via(agreeing).await.unwrap();
+    assert_eq!(keeper.startup(), &Startup::InSync { seq: 2 });
+    assert_all_readable(&keeper, 0..20).await;
 }

@@ -29,6 +29,14 @@ fn parse_root(field: &str, hex_root: &str) -> Result<[u8; 32], ApiError> {
         .ok_or_else(|| ApiError::field(field, "must be 64 hex characters"))
 }
 
+/// Most items in one batch request.
+pub const MAX_BATCH_ITEMS: usize = 1024;
+
+fn batch_len_problem(field: &str, len: usize) -> Option<FieldProblem> {
+    (len > MAX_BATCH_ITEMS)
+        .then(|| FieldProblem { field: field.into(), problem: format!("at most {MAX_BATCH_ITEMS} items") })
+}
+
 fn parse_durability(q: &WriteQuery) -> Result<Option<Durability>, FieldProblem> {
     q.durability
         .as_deref()
@@ -208,6 +216,7 @@ pub(super) async fn batch_write(
     if req.writes.is_empty() {
         problems.push(FieldProblem { field: "writes".into(), problem: "must not be empty".into() });
     }
+    problems.extend(batch_len_problem("writes", req.writes.len()));
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
@@ -230,15 +239,27 @@ pub(super) async fn batch_read(
 ) -> ApiResult<BatchReadResponse> {
     check_app(&state, &app)?;
     let Json(req) = body.map_err(json_error)?;
-    let problems: Vec<_> =
+    let mut problems: Vec<_> =
         req.keys.iter().enumerate().filter_map(|(i, k)| key_problem(format!("keys[{i}]"), k)).collect();
+    problems.extend(batch_len_problem("keys", req.keys.len()));
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
+    // The answer is held in memory: bounded like a request body.
+    let mut bytes = 0usize;
     let mut records = Vec::with_capacity(req.keys.len());
     for key in &req.keys {
         match read_one(&state, key).await {
-            Ok(r) => records.push(Some(r)),
+            Ok(r) => {
+                bytes += r.value.len();
+                if bytes > state.max_body_bytes {
+                    return Err(ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        format!("the batch's values exceed {} bytes; read fewer keys", state.max_body_bytes),
+                    ));
+                }
+                records.push(Some(r))
+            }
             Err(e) if e.code() == ErrorCode::NotFound => records.push(None),
             Err(e) => return Err(e),
         }
