@@ -27,7 +27,7 @@ pub enum NodeError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     #[error(transparent)]
-    Keeper(#[from] KeeperError),
+    Keeper(Box<KeeperError>),
     #[error("keypair file {path}: {reason}")]
     Keypair { path: PathBuf, reason: String },
     #[error("app {0} has no account on-chain (create it first)")]
@@ -38,6 +38,12 @@ pub enum NodeError {
     DataDir(#[source] std::io::Error),
     #[error("HTTP server: {0}")]
     Serve(#[source] std::io::Error),
+}
+
+impl From<KeeperError> for NodeError {
+    fn from(e: KeeperError) -> Self {
+        NodeError::Keeper(Box::new(e))
+    }
 }
 
 /// The configured app and the seams a keeper of it uses.
