@@ -579,7 +579,7 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "sigkill_during_writes_and_commits_loses_no_acknowledged_write",
+                "keeper::sigkill_during_writes_and_commits_loses_no_acknowledged_write",
                 "--nocapture",
                 "--test-threads=1",
             ])
