@@ -202,9 +202,12 @@ test("pages fit a phone's width", async () => {
   for (const path of ["governance", "registry", "apps", "keeper", "verify"]) {
     const page = await open(path, { width: 390 });
     await loaded(page, path);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 1, `${path} overflows a 390 px screen by ${overflow} px`);
-    if (path === "apps") await shot(page, "apps-phone");
+    await shot(page, `${path}-phone`);
+    const overflow = await page.evaluate(() => {
+      const wide = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".overflow-auto"));
+      return { by: document.documentElement.scrollWidth - window.innerWidth, culprits: wide.slice(-3).map((e) => `${e.tagName}.${e.className} ${e.textContent.slice(0, 40)}`) };
+    });
+    assert.ok(overflow.by <= 1, `${path} overflows a 390 px screen by ${overflow.by} px: ${overflow.culprits.join(" | ")}`);
     await page.close();
   }
   assert.deepEqual(pageErrors, [], "no uncaught errors in any page");
