@@ -191,6 +191,8 @@ export class HistoryCache {
   private mirror: HistoryMirror;
   private seen = new Set<string>();
   private newest: string | undefined;
+  /** Called while transactions are read (the verification page shows it). */
+  onProgress: ((read: number, total: number) => void) | null = null;
   private pending: Promise<HistoryMirror> | null = null;
 
   constructor(private readonly connection: web3.Connection, readonly tree: PublicKey, readonly depth: number) {
@@ -199,6 +201,21 @@ export class HistoryCache {
 
   get records(): readonly ShardUpdated[] {
     return this.mirror.records;
+  }
+
+  /**
+   * The history as the tree account had it with `leafCount` leaves (its sequence number: one per
+   * append). Read the tree account first, then call this: commits that land in between are left
+   * out, so the mirror and the account describe the same moment.
+   */
+  async at(leafCount: bigint): Promise<HistoryMirror> {
+    let mirror = await this.refresh();
+    if (BigInt(mirror.length) < leafCount) mirror = await this.refresh();
+    if (BigInt(mirror.length) < leafCount) throw new Error(`The RPC returned ${mirror.length} history records for tree ${this.tree.toBase58()}, but the tree account holds ${leafCount} leaves.`);
+    if (BigInt(mirror.length) === leafCount) return mirror;
+    const prefix = new HistoryMirror(this.depth);
+    for (const r of mirror.records.slice(0, Number(leafCount))) prefix.push(r);
+    return prefix;
   }
 
   /** Reads transactions newer than the last seen, oldest first, and appends their records. */
@@ -221,6 +238,7 @@ export class HistoryCache {
     for (let i = 0; i < ordered.length; i += 16) {
       const chunk = ordered.slice(i, i + 16);
       txs.push(...(await Promise.all(chunk.map((s) => this.connection.getTransaction(s.signature, { commitment: "confirmed", maxSupportedTransactionVersion: 0 })))));
+      this.onProgress?.(txs.length, ordered.length);
     }
     const records: ShardUpdated[] = [];
     txs.forEach((tx, i) => {

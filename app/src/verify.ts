@@ -73,16 +73,17 @@ export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app
     ],
   });
 
-  // 2. Shard root → root history: the chain's own ShardUpdated records, re-hashed.
-  const history = chain.history(app);
-  let mirror = await history.refresh();
-  const root = hexToBytes(proof.root);
-  const find = (): ShardUpdated | undefined => [...mirror.records].reverse().find((r) => r.shardId === proof.shard && bytesEqual(r.root, root));
-  let record = find();
-  if (!record) {
-    mirror = await history.refresh();
-    record = find();
+  // 2. Shard root → root history: the chain's own ShardUpdated records, re-hashed. The tree account
+  // is read first and the history taken up to its leaf count, so both describe the same moment.
+  const treeInfo = await chain.connection.getAccountInfo(app.tree, "confirmed");
+  if (!treeInfo) {
+    push({ id: "history", title: "Shard root → root history", state: "fail", summary: `The history tree account ${app.tree.toBase58()} does not exist.`, details: [] });
+    return done(false, "Not verified: the history tree account is missing.");
   }
+  const tree = onchainTreeRoot(treeInfo.data);
+  const mirror = await chain.history(app).at(tree.sequenceNumber);
+  const root = hexToBytes(proof.root);
+  const record: ShardUpdated | undefined = [...mirror.records].reverse().find((r) => r.shardId === proof.shard && bytesEqual(r.root, root));
   if (!record) {
     const latest = mirror.latest(proof.shard);
     push({
@@ -114,26 +115,12 @@ export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app
     ],
   });
 
-  // 3. Root history → the on-chain tree account (and the SDK's end-to-end check on the same data).
-  const treeInfo = await chain.connection.getAccountInfo(app.tree, "confirmed");
-  if (!treeInfo) {
-    push({ id: "chain", title: "Root history → on-chain tree account", state: "fail", summary: `The history tree account ${app.tree.toBase58()} does not exist.`, details: [] });
-    return done(false, "Not verified: the history tree account is missing.");
-  }
-  const shardInfo = await chain.client.appRoots.account.shard.fetchNullable(app.shards.find((s) => s.shardId === proof.shard)?.address ?? web3.PublicKey.default);
+  // 3. Root history → the on-chain tree account (the SDK's end-to-end check on the same data).
+  const shardAddress = app.shards.find((s) => s.shardId === proof.shard)?.address ?? web3.PublicKey.default;
+  const shardInfo = await chain.client.appRoots.account.shard.fetchNullable(shardAddress);
   const shardRoot = shardInfo ? Uint8Array.from(shardInfo.root) : undefined;
-  let sdk = await verifyAgainstChain({ proof, history: historyProof, tree: app.tree, treeAccountData: treeInfo.data, shardAccountRoot: shardRoot });
-  let treeData = treeInfo.data;
-  if (!sdk.historyProven) {
-    // The tree may have moved on between reading the history and the account: read both again once.
-    mirror = await history.refresh();
-    const again = await chain.connection.getAccountInfo(app.tree, "confirmed");
-    if (again) {
-      treeData = again.data;
-      sdk = await verifyAgainstChain({ proof, history: mirror.proof(Number(record.leafIndex)), tree: app.tree, treeAccountData: treeData, shardAccountRoot: shardRoot });
-    }
-  }
-  const treeRoot = onchainTreeRoot(treeData).root;
+  const sdk = await verifyAgainstChain({ proof, history: historyProof, tree: app.tree, treeAccountData: treeInfo.data, shardAccountRoot: shardRoot });
+  const treeRoot = tree.root;
   push({
     id: "chain",
     title: "Root history → on-chain tree account",
@@ -145,7 +132,8 @@ export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app
       ["tree account", app.tree.toBase58()],
       ["on-chain tree root", bytesToHex(treeRoot)],
       ["mirror root", bytesToHex(mirror.root())],
-      ["proof checks", verifyHistoryProof(mirror.proof(Number(record.leafIndex)), treeRoot) ? "leaf → siblings → root" : "mismatch"],
+      ["tree leaves", tree.sequenceNumber.toString()],
+      ["proof checks", verifyHistoryProof(historyProof, treeRoot) ? "leaf → siblings → root" : "mismatch"],
     ],
   });
 

@@ -25,11 +25,14 @@ async function load(ctx: Context): Promise<Data> {
   const apps = await ctx.chain.apps();
   const withHistory = await Promise.all(
     apps.map(async (app) => {
-      const mirror = await ctx.chain.history(app).refresh();
+      // The tree account first, then the history up to its leaf count: a commit landing in between
+      // must not look like a mismatch.
       const tree = await ctx.chain.treeRoot(app.tree);
+      const mirror = await ctx.chain.history(app).at(tree.sequenceNumber);
       return { app, records: [...mirror.records], historyMatches: bytesEqual(mirror.root(), tree.root), treeSequence: tree.sequenceNumber };
     }),
   );
+  const clock = await ctx.chain.clock();
   let keeper: Data["keeper"] = null;
   let keeperError: string | null = null;
   if (ctx.keeper) {
@@ -40,8 +43,10 @@ async function load(ctx: Context): Promise<Data> {
       keeperError = (e as Error).message;
     }
   }
-  return { apps: withHistory, clock: ctx.clock(), keeper, keeperError };
+  return { apps: withHistory, clock, keeper, keeperError };
 }
+
+const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 1_000_000, 10_000_000];
 
 /** Step lines of each shard's seq against the slot of each commit, from the history records. */
 function commitsChart(records: readonly ShardUpdated[], shardCount: number): HTMLElement {
@@ -68,7 +73,8 @@ function commitsChart(records: readonly ShardUpdated[], shardCount: number): HTM
         width,
         height: 220,
         scales: { x: { time: false } },
-        axes: [{ label: "slot" }, { label: "shard seq" }],
+        // Slots and seqs are integers: integer tick steps only.
+        axes: [{ label: "slot", incrs: INTEGER_STEPS }, { label: "shard seq", incrs: INTEGER_STEPS }],
         series: [{ label: "slot" }, ...series.map((_, id) => ({ label: `shard ${id}`, stroke: colors[id % colors.length], width: 2, paths: uPlot.paths.stepped!({ align: 1 }), points: { show: true, size: 5 } }))],
       },
       [slots, ...series] as uPlot.AlignedData,
@@ -82,7 +88,7 @@ function commitsChart(records: readonly ShardUpdated[], shardCount: number): HTM
 function appSection(d: AppData, data: Data): HTMLElement {
   const { app } = d;
   const capacity = 2n ** BigInt(app.maxDepth);
-  const used = app.historyLen;
+  const used = d.treeSequence > app.historyLen ? d.treeSequence : app.historyLen;
   const left = capacity - used;
   const keeperServes = data.keeper && data.keeper.app === hex(app.appId) ? data.keeper.metrics : null;
   const slotNow = data.clock?.slot;

@@ -48,6 +48,8 @@ export const verifyPage: Page = {
           button.setAttribute("disabled", "");
           steps.replaceChildren();
           verdict.replaceChildren(h("p", { "aria-busy": "true" }, "Checking…"));
+          const history = ctx.chain.history(app);
+          history.onProgress = (read, total) => verdict.replaceChildren(h("p", { "aria-busy": "true" }, `Reading the root history from the chain: ${read} of ${total} transactions…`));
           try {
             const result = await verifyRecord(ctx.chain, ctx.keeper, app, key, (s) => steps.append(stepView(s)));
             verdict.replaceChildren(
@@ -56,6 +58,7 @@ export const verifyPage: Page = {
           } catch (err) {
             verdict.replaceChildren(errorBox("The verification could not run", err));
           } finally {
+            history.onProgress = null;
             button.removeAttribute("aria-busy");
             button.removeAttribute("disabled");
           }
