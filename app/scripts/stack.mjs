@@ -91,6 +91,21 @@ async function setUpChain(config) {
   return { connection, payer, tree: tree.publicKey };
 }
 
+/** Starts a localnet on free ports with its state in `stateDir`; resolves once it printed its ready line. */
+export async function startLocalnet(localnetBin, stateDir) {
+  const [rpcPort, wsPort] = [await freePort(), await freePort()];
+  let out = "";
+  const proc = spawn(localnetBin, ["--state-dir", stateDir, "--rpc-port", String(rpcPort), "--ws-port", String(wsPort), "--slot-time-ms", "100"], { stdio: ["ignore", "pipe", "ignore"] });
+  proc.stdout.on("data", (d) => (out += d));
+  try {
+    await waitFor("the localnet's ready line", () => out.startsWith("ready "), { tries: 600, proc });
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw e;
+  }
+  return { proc, config: JSON.parse(readFileSync(join(stateDir, "localnet.json"), "utf8")) };
+}
+
 /**
  * Starts everything; resolves to { url, rpcUrl, keeperUrl, appHex, localnetConfig, stop }.
  * `log` receives progress lines.
@@ -114,14 +129,8 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
   let server = null;
   try {
     // 1. The localnet.
-    const [rpcPort, wsPort] = [await freePort(), await freePort()];
-    const stateDir = join(work, "localnet");
-    let localnetOut = "";
-    const localnet = spawn(localnetBin, ["--state-dir", stateDir, "--rpc-port", String(rpcPort), "--ws-port", String(wsPort), "--slot-time-ms", "100"], { stdio: ["ignore", "pipe", "ignore"] });
+    const { proc: localnet, config } = await startLocalnet(localnetBin, join(work, "localnet"));
     children.push(localnet);
-    localnet.stdout.on("data", (d) => (localnetOut += d));
-    await waitFor("the localnet's ready line", () => localnetOut.startsWith("ready "), { tries: 600, proc: localnet });
-    const config = JSON.parse(readFileSync(join(stateDir, "localnet.json"), "utf8"));
     log(`localnet ${config.rpc_url}`);
 
     // 2. The chain.

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import sdk from "@ironroot/sdk";
 import { startServer } from "../server.mjs";
-import { DEMO, startStack } from "../scripts/stack.mjs";
+import { DEMO, startLocalnet, startStack } from "../scripts/stack.mjs";
 
 const { IronrootClient, bytesToHex, web3 } = sdk;
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -196,6 +196,26 @@ test("an unreachable RPC and a missing keeper are said in words", async () => {
   const noKeeper = await page.waitForSelector('[data-testid="error"]', { timeout: 30_000 });
   assert.match(await noKeeper.textContent(), /No keeper URL is set/);
   await page.close();
+});
+
+test("a cluster without Ironroot's accounts: the missing accounts are named, in words", async () => {
+  // A second, bare localnet, reached directly (its RPC allows cross-origin requests).
+  const dir = mkdtempSync(join(tmpdir(), "ironroot-bare-localnet-"));
+  const bare = await startLocalnet(process.env.IRONROOT_LOCALNET_BIN, dir);
+  try {
+    const page = await open("governance", { query: `?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=` });
+    const error = await page.waitForSelector('[data-testid="error"]', { timeout: 30_000 });
+    assert.match(await error.textContent(), /governance has not initialised the verifier.*does not exist on this cluster/s);
+    await page.goto(`${stack.url}?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=#/apps`);
+    await page.waitForSelector('[data-testid="apps-empty"]', { timeout: 30_000 });
+    await page.goto(`${stack.url}?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=#/registry`);
+    await page.waitForSelector('[data-testid="registry-empty"]', { timeout: 30_000 });
+    await page.close();
+  } finally {
+    bare.proc.kill("SIGTERM");
+    await new Promise((r) => bare.proc.once("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("pages fit a phone's width", async () => {
