@@ -164,6 +164,8 @@ test("keeper panel shows health, per-shard status next to the chain, and metrics
 test("a record verified in the browser: every step passes", async () => {
   const page = await open("verify");
   await loaded(page, "verify");
+  const picks = await page.$$eval('[data-testid="key-picks"] button', (b) => b.map((x) => x.textContent));
+  assert.ok(picks.length > 0 && picks.every((k) => /^(demo|refresh)-\d+$/.test(k)), `keys offered: ${picks}`);
   await page.fill('[data-testid="verify-key"]', "demo-3");
   await page.click('[data-testid="verify-button"]');
   const verdict = await page.waitForSelector('[data-testid="verdict-box"]', { timeout: 30_000 });
@@ -171,6 +173,11 @@ test("a record verified in the browser: every step passes", async () => {
   for (const step of ["proof", "record", "history", "chain"]) assert.equal(await page.getAttribute(`[data-testid="step-${step}"]`, "data-state"), "pass", step);
   assert.match(await page.textContent('[data-testid="step-record"]'), /version 1 of the key exists/);
   await shot(page, "verify");
+  // Absence is proven too (a non-inclusion proof under the committed root).
+  await page.fill('[data-testid="verify-key"]', "never-written");
+  await page.click('[data-testid="verify-button"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="verdict-box"]')?.textContent.includes("never written"), null, { timeout: 30_000 });
+  assert.equal(await page.getAttribute('[data-testid="verdict-box"]', "data-verified"), "true");
   await page.close();
 });
 

@@ -33,6 +33,7 @@ export const verifyPage: Page = {
     const keyList = h("datalist", { id: "record-keys" });
     const button = h("button", { type: "submit", "data-testid": "verify-button" }, "Verify in this browser");
     const appLine = h("p", { class: "note" });
+    const picks = h("p", { class: "picks", "data-testid": "key-picks" });
     const steps = h("ol", { class: "steps", "data-testid": "steps" });
     const verdict = h("div", { "data-testid": "verdict" });
     let app: AppView | null = null;
@@ -78,6 +79,7 @@ export const verifyPage: Page = {
       status,
       appLine,
       form,
+      picks,
       steps,
       verdict,
     );
@@ -96,6 +98,10 @@ export const verifyPage: Page = {
           appLine.textContent = `App ${st.app} (account ${app.address.toBase58()}), served by the keeper at ${ctx.keeper.baseUrl}.`;
           const keys = await ctx.keeper.keys(st.app);
           keyList.replaceChildren(...keys.map((k) => h("option", { value: k })));
+          picks.replaceChildren(
+            keys.length ? "Or pick one: " : "The keeper lists no record yet.",
+            ...keys.slice(0, 8).map((k) => h("button", { type: "button", class: "outline secondary pick", onclick: () => ((keyInput.value = k), form.requestSubmit()) }, k)),
+          );
           if (!keyInput.value && keys.length) keyInput.placeholder = `record key, e.g. ${keys[0]}`;
           status.replaceChildren();
           el.dataset.loaded = "true";
