@@ -23,3 +23,5 @@ export RUST_LOG="${RUST_LOG:-error}"
 cargo test --locked --workspace
 echo "== TypeScript: SDK vectors, localnet flow, migrations"
 bash scripts/ts-test.sh
+echo "== Dashboard: browser tests (Chromium + playwright-core, live localnet and keeper)"
+bash scripts/dashboard-test.sh

@@ -4,14 +4,12 @@
 //! * [`harness`]: the shared set-up (bank → app → keys → registered TEE key → chain).
 //! * [`demo`]: the one-command demo (`ironroot-demo`).
 //! * [`dstack_mock`]: a mock dstack guest agent.
-//! * the TS SDK's shared test vectors (a test of this crate).
+//! * the TS SDK's shared test vectors and the demo's own test live in `tests/` (one binary).
 
 pub mod bank_chain;
 pub mod demo;
 pub mod dstack_mock;
 pub mod harness;
-#[cfg(test)]
-mod ts_vectors;
 
 pub use bank_chain::BankChain;
 pub use harness::{Harness, HarnessOptions};
