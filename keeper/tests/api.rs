@@ -206,8 +206,6 @@ async fn every_error_has_its_status_and_code() {
         json_of(put(format!("{}/records/a?durability=maybe", d.base), b"x".to_vec()).await.unwrap()).await;
     assert_eq!((code, error_code(&body)), (400, "VALIDATION"));
     assert_eq!(body["error"]["details"][0]["field"], "durability");
-    let (_, body) = json_of(put(format!("{}/records/a", d.base), b"r".to_vec()).await.unwrap()).await;
-    let root = body["root"].as_str().unwrap().to_string();
     // Batches are bounded.
     let keys: Vec<String> = (0..1025).map(|i| format!("k{i}")).collect();
     let (code, body) = json_of(
