@@ -19,6 +19,9 @@ use tracing::debug;
 
 use super::{check_cid, BlobError, BlockStore, Cid, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
 
+/// Largest answer read from the IPFS node: one block plus room for a JSON envelope.
+const MAX_RESPONSE_LEN: usize = MAX_BLOCK_LEN + 64 * 1024;
+
 /// Kubo's default RPC address.
 pub const DEFAULT_IPFS_API: &str = "http://127.0.0.1:5001";
 /// Time allowed for a write (an `add` of up to 1 MiB).
@@ -149,7 +152,20 @@ impl IpfsBlobStore {
             }
         };
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| CallError::Other(self.err(format!("{path}: {e}"))))?;
+        // The node is the operator's: its answers are read up to a bound, never whole.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| CallError::Other(self.err(format!("{path}: {e}"))))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_LEN {
+                return Err(CallError::Other(
+                    self.err(format!("{path}: response exceeds {MAX_RESPONSE_LEN} bytes")),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = Bytes::from(body);
         if status.is_success() {
             return Ok(body);
         }
