@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::attest::{AttestRequest, Attester};
+use crate::attest::{AttestRequest, Attester, StatementWindow};
 use crate::error::{AttestError, Check};
 use crate::quote::TeeKind;
 
@@ -41,6 +41,13 @@ pub struct AttestRequestJson {
     /// The cluster's genesis hash, base58.
     pub cluster: String,
     pub nonce: u64,
+    /// Proposed statement start (unix seconds), so k attesters sign identical statements; must be
+    /// within 120 s of the attester's clock. Omitted: the attester's clock.
+    #[serde(default)]
+    pub verified_at: Option<i64>,
+    /// Proposed statement expiry; with `verified_at`, within the attester's lifetime cap.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }
 
 /// A signed statement.
@@ -117,6 +124,11 @@ fn parse_request(json: AttestRequestJson) -> Result<AttestRequest, ApiError> {
             .map_err(|_| validation("cluster must be a base58 genesis hash"))?
             .to_bytes(),
         nonce: json.nonce,
+        window: match (json.verified_at, json.expires_at) {
+            (Some(verified_at), Some(expires_at)) => Some(StatementWindow { verified_at, expires_at }),
+            (None, None) => None,
+            _ => return Err(validation("verified_at and expires_at go together")),
+        },
     })
 }
 

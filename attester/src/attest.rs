@@ -32,7 +32,22 @@ pub struct AttestRequest {
     pub compose_hash: [u8; 32],
     pub cluster_genesis_hash: [u8; 32],
     pub nonce: u64,
+    /// The statement's validity as the TEE proposes it, so k independent attesters sign identical
+    /// bytes: each accepts `verified_at` within [`MAX_CLOCK_SKEW_SECS`] of its own clock and
+    /// `expires_at` within its lifetime cap. `None`: the attester's clock and full lifetime.
+    pub window: Option<StatementWindow>,
 }
+
+/// `verified_at` and `expires_at` of a statement, unix seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatementWindow {
+    pub verified_at: i64,
+    pub expires_at: i64,
+}
+
+/// How far a proposed `verified_at` may be from this attester's clock (the verifier allows the same
+/// skew between an attester's clock and the cluster's).
+pub const MAX_CLOCK_SKEW_SECS: i64 = attestation_verifier::MAX_CLOCK_SKEW_SECS;
 
 /// A statement and this attester's signature over its bytes.
 #[derive(Clone, Debug)]
@@ -169,12 +184,13 @@ impl Attester {
             .into());
         }
 
+        let window = self.window(request, now_secs, &config)?;
+        // Last, so a request refused for any other reason does not use up its nonce.
         if !self.issued.lock().await.insert((request.tee_pubkey, request.nonce)) {
             return Err(
                 Refusal::new(Check::Nonce, "this attester already vouched for this key and nonce").into()
             );
         }
-        let lifetime = self.settings.statement_lifetime_secs.min(config.policy.max_key_lifetime_secs);
         let statement = attestation::statement(StatementFields {
             cluster_genesis_hash: genesis,
             tee_pubkey: request.tee_pubkey,
@@ -184,8 +200,8 @@ impl Attester {
             tcb_status: verified.tcb_status as u8,
             quote_hash: verified.quote_hash,
             nonce: request.nonce,
-            verified_at: now_secs,
-            expires_at: now_secs.saturating_add(lifetime),
+            verified_at: window.verified_at,
+            expires_at: window.expires_at,
         });
         let signature = self.key.sign_message(&statement.to_bytes());
         Ok(Attestation {
@@ -196,6 +212,31 @@ impl Attester {
             dcap_status: verified.dcap_status,
             advisory_ids: verified.advisory_ids,
         })
+    }
+
+    fn window(
+        &self,
+        request: &AttestRequest,
+        now: i64,
+        config: &VerifierConfig,
+    ) -> Result<StatementWindow, Refusal> {
+        let lifetime = self.settings.statement_lifetime_secs.min(config.policy.max_key_lifetime_secs);
+        let Some(window) = request.window else {
+            return Ok(StatementWindow { verified_at: now, expires_at: now.saturating_add(lifetime) });
+        };
+        if window.verified_at.abs_diff(now) > MAX_CLOCK_SKEW_SECS as u64 {
+            return Err(Refusal::new(
+                Check::Request,
+                format!(
+                    "proposed verified_at {} is more than {MAX_CLOCK_SKEW_SECS} s from now ({now})",
+                    window.verified_at
+                ),
+            ));
+        }
+        if window.expires_at <= window.verified_at || window.expires_at - window.verified_at > lifetime {
+            return Err(Refusal::new(Check::Request, format!("proposed lifetime must be 1..={lifetime} s")));
+        }
+        Ok(window)
     }
 
     async fn check_nonce(&self, request: &AttestRequest, config: &VerifierConfig) -> Result<(), AttestError> {

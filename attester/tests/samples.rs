@@ -159,6 +159,7 @@ fn attester_for(name: &str, chain: StaticChain) -> (Attester, AttestRequest) {
         compose_hash: [0; 32],
         cluster_genesis_hash: chain.genesis,
         nonce: 1,
+        window: None,
     };
     let attester = Attester::new(
         Keypair::new(),

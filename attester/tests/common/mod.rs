@@ -1,6 +1,8 @@
 //! Shared test fixtures: the sample quotes, a collateral directory, a chain view held in memory.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
