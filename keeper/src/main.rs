@@ -337,13 +337,16 @@ async fn register(
     let clock: solana_sdk::clock::Clock =
         bincode::deserialize(&rpc.get_account(&solana_sdk::sysvar::clock::ID).await?.data)?;
     let now = clock.unix_timestamp;
-    // Evidence: with dstack, a quote whose report data binds the TEE key; the dev key source has none.
+    let app_id = hex32("dstack_app_id", app_id)?;
+    // Evidence: with dstack, a quote whose report data binds the TEE key as attesters check it
+    // (`ironroot_sdk::attestation::report_data`); the dev key source has none.
     let quote_hash = match (&cfg.key_source[..], &cfg.dstack_endpoint) {
         ("dstack", Some(endpoint)) => {
-            let mut report_data = p.signer.pubkey().to_bytes().to_vec();
-            report_data.extend_from_slice(
-                &solana_sdk::hash::hashv(&[b"ironroot-register", genesis.as_ref(), &nonce.to_le_bytes()])
-                    .to_bytes(),
+            let report_data = ironroot_sdk::attestation::report_data(
+                &genesis.to_bytes(),
+                &p.signer.pubkey(),
+                &app_id,
+                nonce,
             );
             let quote = DstackClient::new(endpoint.clone())?.get_quote(&report_data).await?;
             solana_sdk::hash::hash(&quote.quote).to_bytes()
@@ -353,7 +356,7 @@ async fn register(
     let statement = ironroot_sdk::attestation::statement(ironroot_sdk::attestation::StatementFields {
         cluster_genesis_hash: genesis.to_bytes(),
         tee_pubkey: p.signer.pubkey(),
-        app_id: hex32("dstack_app_id", app_id)?,
+        app_id,
         compose_hash: hex32("compose_hash", compose)?,
         measurement: hex32("measurement", measurement)?,
         tcb_status: 0,
