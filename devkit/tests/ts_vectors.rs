@@ -269,7 +269,22 @@ fn vectors() -> String {
         "history": history(),
         "jmt": jmt(),
     });
-    serde_json::to_string_pretty(&v).expect("json") + "\n"
+    serde_json::to_string_pretty(&sorted_keys(v)).expect("json") + "\n"
+}
+
+/// Objects with their keys in sorted order whether or not serde_json's `preserve_order` feature is
+/// on (a workspace build turns it on: dcap-qvl, used by the attester, needs it), so the vectors are
+/// the same bytes in every build.
+fn sorted_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted_keys(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
 }
 
 #[test]

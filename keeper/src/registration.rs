@@ -58,17 +58,15 @@ pub async fn register_with_attester_keys(
         bincode::deserialize(&rpc.get_account(&solana_sdk::sysvar::clock::ID).await?.data)
             .map_err(|_| RegistrationError::Clock)?;
     let now = clock.unix_timestamp;
-    // Evidence: with dstack, a quote whose report data binds the TEE key; the dev key source has none.
+    // Evidence: with dstack, a quote whose report data binds the TEE key as attesters check it
+    // (`ironroot_sdk::attestation::report_data`); the dev key source has none.
     let quote_hash = match (&cfg.key_source[..], &cfg.dstack_endpoint) {
         ("dstack", Some(endpoint)) => {
-            let mut report_data = signer.pubkey().to_bytes().to_vec();
-            report_data.extend_from_slice(
-                &solana_sdk::hash::hashv(&[
-                    b"ironroot-register",
-                    genesis.as_ref(),
-                    &evidence.nonce.to_le_bytes(),
-                ])
-                .to_bytes(),
+            let report_data = ironroot_sdk::attestation::report_data(
+                &genesis.to_bytes(),
+                &signer.pubkey(),
+                &evidence.dstack_app_id,
+                evidence.nonce,
             );
             let quote = DstackClient::new(endpoint.clone())?.get_quote(&report_data).await?;
             solana_sdk::hash::hash(&quote.quote).to_bytes()

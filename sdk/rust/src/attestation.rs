@@ -45,6 +45,34 @@ pub fn statement(fields: StatementFields) -> AttestationStatement {
     }
 }
 
+/// Domain tag of the report-data binding (see [`report_data`]).
+pub const REPORT_DATA_DOMAIN: [u8; 16] = *b"IRONROOT-REPORT1";
+
+/// The 64 bytes a TEE puts into its quote's report data to bind its ed25519 key to one
+/// registration: `tee_pubkey ‖ sha256(domain ‖ cluster genesis hash ‖ registry program ‖ tee_pubkey
+/// ‖ app id ‖ nonce (u64 LE))`. Attesters refuse a quote whose report data is not exactly this for
+/// the key, cluster, app and nonce being registered, so a quote cannot be reused for another key,
+/// cluster or registration.
+pub fn report_data(
+    cluster_genesis_hash: &[u8; 32],
+    tee_pubkey: &Pubkey,
+    app_id: &[u8; 32],
+    nonce: u64,
+) -> [u8; 64] {
+    let digest = solana_sdk::hash::hashv(&[
+        &REPORT_DATA_DOMAIN,
+        cluster_genesis_hash,
+        tee_registry::ID.as_ref(),
+        tee_pubkey.as_ref(),
+        app_id,
+        &nonce.to_le_bytes(),
+    ]);
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(tee_pubkey.as_ref());
+    out[32..].copy_from_slice(digest.as_ref());
+    out
+}
+
 /// Each attester signs the statement's serialized bytes.
 pub fn sign_statement(
     statement: &AttestationStatement,
@@ -110,6 +138,17 @@ mod tests {
             verified_at: 1_700_000_000,
             expires_at: 1_700_086_400,
         })
+    }
+
+    #[test]
+    fn report_data_starts_with_the_key_and_commits_to_every_input() {
+        let tee = Pubkey::new_unique();
+        let base = report_data(&[1; 32], &tee, &[2; 32], 7);
+        assert_eq!(&base[..32], tee.as_ref());
+        assert_ne!(base, report_data(&[9; 32], &tee, &[2; 32], 7));
+        assert_ne!(base, report_data(&[1; 32], &Pubkey::new_unique(), &[2; 32], 7));
+        assert_ne!(base, report_data(&[1; 32], &tee, &[3; 32], 7));
+        assert_ne!(base, report_data(&[1; 32], &tee, &[2; 32], 8));
     }
 
     #[test]

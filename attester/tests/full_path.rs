@@ -1,0 +1,330 @@
+//! The whole path on our own test PKI: a TEE's quote binding a key we choose → the attester checks
+//! it against governance's config read from the in-process bank → the signed statement registers
+//! the key through `register_tee`. And the attacks: a quote bound to another key, a measurement or
+//! app off the allow-list, a replayed nonce, a forged event log, a revoked TCB, a foreign root CA.
+mod common;
+
+use std::sync::Arc;
+
+use anchor_lang::AccountDeserialize;
+use async_trait::async_trait;
+use attestation_verifier::{AppIdentity, InitializeArgs, VerifierConfig};
+use common::pki::TestPki;
+use ironroot_attester::attest::StatementWindow;
+use ironroot_attester::chain::{decode_account, ChainView};
+use ironroot_attester::collateral::{CollateralSource, DirectorySource};
+use ironroot_attester::eventlog::dstack_boot_log;
+use ironroot_attester::quote::{measurement_digest, parse_quote, INTEL_ROOT_CA_DER};
+use ironroot_attester::{
+    AttestError, AttestRequest, Attestation, Attester, AttesterError, AttesterSettings, Check,
+};
+use ironroot_bank::dev::DevTrust;
+use ironroot_bank::LocalBank;
+use ironroot_sdk::{attestation, pda, verifier};
+use sha2::{Digest, Sha256};
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use tee_registry::TeeEntry;
+use tokio::sync::Mutex;
+
+const APP_ID: [u8; 20] = [0xA7; 20];
+const COMPOSE: [u8; 32] = [0xC3; 32];
+
+/// The governance state as the bank holds it.
+struct BankChain(Arc<Mutex<LocalBank>>);
+
+#[async_trait]
+impl ChainView for BankChain {
+    async fn genesis_hash(&self) -> Result<[u8; 32], AttesterError> {
+        Ok(self.0.lock().await.genesis_hash().to_bytes())
+    }
+
+    async fn verifier_config(&self) -> Result<VerifierConfig, AttesterError> {
+        let account = self
+            .0
+            .lock()
+            .await
+            .account(&pda::verifier_config())
+            .await
+            .ok_or(AttesterError::NoVerifierConfig)?;
+        decode_account(&account, &attestation_verifier::ID, "verifier config")
+    }
+
+    async fn tee_entry(&self, tee: &Pubkey) -> Result<Option<TeeEntry>, AttesterError> {
+        let account = self.0.lock().await.account(&pda::tee_entry(tee)).await;
+        account.map(|a| decode_account(&a, &tee_registry::ID, "TEE entry")).transpose()
+    }
+}
+
+fn app_id32() -> [u8; 32] {
+    let mut id = [0u8; 32];
+    id[..20].copy_from_slice(&APP_ID);
+    id
+}
+
+struct World {
+    bank: Arc<Mutex<LocalBank>>,
+    pki: TestPki,
+    attesters: Vec<Attester>,
+    genesis: [u8; 32],
+    event_log: String,
+    rtmr3: [u8; 48],
+    _collateral_dir: tempfile::TempDir,
+}
+
+/// A bank governed with `attester_count` attesters (threshold = count) whose clocks run 30 s apart.
+async fn world_with(
+    pki_for: impl FnOnce(i64) -> TestPki,
+    root: Option<Vec<u8>>,
+    attester_count: usize,
+) -> World {
+    let governance = Keypair::new();
+    let attester_keys: Vec<Keypair> = (0..attester_count).map(|_| Keypair::new()).collect();
+    let mut bank = LocalBank::start(&governance.pubkey()).await;
+    let now = bank.clock().await.unix_timestamp;
+    let genesis = bank.genesis_hash().to_bytes();
+    let pki = pki_for(now);
+
+    let (event_log, rtmr3) = dstack_boot_log(&APP_ID, &COMPOSE, b"instance-1");
+    let probe = parse_quote(&pki.quote(&[0; 64], &rtmr3, None)).unwrap();
+    let setup = [
+        verifier::initialize(
+            &governance.pubkey(),
+            InitializeArgs {
+                authority: governance.pubkey(),
+                cluster_genesis_hash: genesis,
+                attesters: attester_keys.iter().map(|k| k.pubkey()).collect(),
+                threshold: attester_count as u8,
+                policy: DevTrust::policy(),
+            },
+        ),
+        verifier::add_measurement(&governance.pubkey(), measurement_digest(&probe.report)),
+        verifier::add_app(&governance.pubkey(), AppIdentity { app_id: app_id32(), compose_hash: COMPOSE }),
+    ];
+    bank.process(&setup, &[&governance]).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = ironroot_attester::collateral::CollateralKey::of(&probe).unwrap();
+    std::fs::write(dir.path().join(key.file_name()), serde_json::to_vec(&pki.collateral).unwrap()).unwrap();
+    let collateral: Arc<dyn CollateralSource> = Arc::new(DirectorySource::new(dir.path()));
+    let bank = Arc::new(Mutex::new(bank));
+    let attesters = attester_keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let root_ca_der = root.clone().unwrap_or_else(|| pki.root_der.clone());
+            let clock = now as u64 + 30 * i as u64;
+            Attester::new(
+                key,
+                AttesterSettings { root_ca_der, ..AttesterSettings::default() },
+                collateral.clone(),
+                Arc::new(BankChain(bank.clone())),
+                Arc::new(move || clock),
+            )
+        })
+        .collect();
+    World { bank, pki, attesters, genesis, event_log, rtmr3, _collateral_dir: dir }
+}
+
+async fn world() -> World {
+    world_with(TestPki::new, None, 1).await
+}
+
+impl World {
+    fn attester(&self) -> &Attester {
+        &self.attesters[0]
+    }
+
+    /// What an honest TEE holding `tee` sends: a quote binding its key and nonce, the boot log.
+    fn request(&self, tee: &Pubkey, nonce: u64) -> AttestRequest {
+        let report_data = attestation::report_data(&self.genesis, tee, &app_id32(), nonce);
+        AttestRequest {
+            quote: self.pki.quote(&report_data, &self.rtmr3, None),
+            event_log: self.event_log.clone(),
+            tee_pubkey: *tee,
+            app_id: app_id32(),
+            compose_hash: COMPOSE,
+            cluster_genesis_hash: self.genesis,
+            nonce,
+            window: None,
+        }
+    }
+
+    async fn register(&self, tee: &Keypair, attestation: &Attestation) -> Result<(), String> {
+        self.register_all(tee, std::slice::from_ref(attestation)).await
+    }
+
+    /// Registers with every attestation's signature over the first one's statement.
+    async fn register_all(&self, tee: &Keypair, attestations: &[Attestation]) -> Result<(), String> {
+        let mut bank = self.bank.lock().await;
+        let payer = bank.payer().pubkey();
+        let signatures: Vec<_> = attestations.iter().map(|a| (a.attester, a.signature)).collect();
+        let ixs =
+            verifier::register_tee_transaction_instructions(&payer, &attestations[0].statement, &signatures)
+                .unwrap();
+        let tx = bank.transaction(&ixs, &[tee]).await;
+        let size = ironroot_sdk::transaction_size(&tx);
+        assert!(size <= ironroot_sdk::PACKET_DATA_SIZE, "registration tx {size} B");
+        bank.send(tx).await.map_err(|e| e.to_string())
+    }
+
+    async fn entry(&self, tee: &Pubkey) -> Option<TeeEntry> {
+        let account = self.bank.lock().await.account(&pda::tee_entry(tee)).await?;
+        Some(TeeEntry::try_deserialize(&mut account.data.as_slice()).unwrap())
+    }
+}
+
+fn refused(result: Result<Attestation, AttestError>) -> ironroot_attester::Refusal {
+    match result {
+        Err(AttestError::Refused(r)) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_quote_from_our_pki_registers_its_key_through_the_attester() {
+    let world = world().await;
+    let tee = Keypair::new();
+    let request = world.request(&tee.pubkey(), 1);
+    let attestation = world.attester().attest(&request).await.expect("attester signs");
+    let statement = &attestation.statement;
+    assert_eq!(statement.tee_pubkey, tee.pubkey());
+    assert_eq!((statement.app_id, statement.compose_hash), (app_id32(), COMPOSE));
+    assert_eq!(statement.quote_hash, <[u8; 32]>::from(Sha256::digest(&request.quote)));
+    assert_eq!(attestation.dcap_status, "UpToDate");
+
+    assert!(world.entry(&tee.pubkey()).await.is_none());
+    world.register(&tee, &attestation).await.expect("register_tee accepts the attester's statement");
+    let entry = world.entry(&tee.pubkey()).await.expect("registry entry written");
+    assert_eq!(entry.tee_pubkey, tee.pubkey());
+    assert_eq!(entry.measurement, statement.measurement);
+    assert_eq!((entry.app_id, entry.compose_hash), (app_id32(), COMPOSE));
+    assert_eq!(entry.quote_hash, statement.quote_hash);
+    assert_eq!(entry.last_nonce, 1);
+    assert_eq!(entry.expires_at, statement.expires_at);
+    assert!(!entry.revoked);
+
+    // The same nonce again: the attester reads the registry and refuses the replay.
+    let replay = refused(world.attester().attest(&world.request(&tee.pubkey(), 1)).await);
+    assert_eq!(replay.check, Check::Nonce, "{replay}");
+    // A fresh nonce re-registers (the refresh before expiry).
+    let refreshed = world.attester().attest(&world.request(&tee.pubkey(), 2)).await.unwrap();
+    world.register(&tee, &refreshed).await.unwrap();
+    assert_eq!(world.entry(&tee.pubkey()).await.unwrap().last_nonce, 2);
+}
+
+#[tokio::test]
+async fn a_quote_binding_another_key_is_refused_and_its_statement_could_not_register_anyway() {
+    let world = world().await;
+    let (tee, attacker) = (Keypair::new(), Keypair::new());
+    // The operator holds a genuine quote for the TEE's key and asks for the attacker's key.
+    let mut request = world.request(&tee.pubkey(), 1);
+    request.tee_pubkey = attacker.pubkey();
+    let refusal = refused(world.attester().attest(&request).await);
+    assert_eq!(refusal.check, Check::ReportDataBinding);
+    assert!(refusal.reason.contains("another TEE key"));
+    // A quote for the right key but another nonce (an old quote replayed with a new nonce).
+    let mut stale = world.request(&tee.pubkey(), 1);
+    stale.nonce = 7;
+    assert_eq!(refused(world.attester().attest(&stale).await).check, Check::ReportDataBinding);
+    assert!(world.entry(&attacker.pubkey()).await.is_none());
+}
+
+#[tokio::test]
+async fn a_disallowed_measurement_or_app_is_refused() {
+    let world = world().await;
+    let tee = Keypair::new();
+    let mut request = world.request(&tee.pubkey(), 1);
+    let report_data = attestation::report_data(&world.genesis, &tee.pubkey(), &app_id32(), 1);
+    request.quote = world.pki.quote(&report_data, &world.rtmr3, Some(&[0x66; 48]));
+    assert_eq!(refused(world.attester().attest(&request).await).check, Check::Measurement);
+
+    // A consistent quote and log for an app governance never allowed.
+    let other_compose = [0x0D; 32];
+    let (log, rtmr3) = dstack_boot_log(&APP_ID, &other_compose, b"instance-1");
+    let request = AttestRequest {
+        quote: world.pki.quote(&report_data, &rtmr3, None),
+        event_log: log,
+        compose_hash: other_compose,
+        ..world.request(&tee.pubkey(), 1)
+    };
+    assert_eq!(refused(world.attester().attest(&request).await).check, Check::AppIdentity);
+}
+
+#[tokio::test]
+async fn a_wrong_event_log_or_claim_is_refused() {
+    let world = world().await;
+    let tee = Keypair::new();
+    // The log of another boot (other compose hash) against the quote's RTMR3.
+    let (foreign_log, _) = dstack_boot_log(&APP_ID, &[0x0D; 32], b"instance-1");
+    let request = AttestRequest { event_log: foreign_log, ..world.request(&tee.pubkey(), 1) };
+    let refusal = refused(world.attester().attest(&request).await);
+    assert_eq!(refusal.check, Check::EventLog);
+    assert!(refusal.reason.contains("RTMR3"), "{refusal}");
+    // The right log, a false claim.
+    let request = AttestRequest { compose_hash: [0x0D; 32], ..world.request(&tee.pubkey(), 1) };
+    let refusal = refused(world.attester().attest(&request).await);
+    assert_eq!(refusal.check, Check::EventLog);
+    assert!(refusal.reason.contains("compose hash"), "{refusal}");
+    // No log at all.
+    let request = AttestRequest { event_log: "[]".into(), ..world.request(&tee.pubkey(), 1) };
+    assert_eq!(refused(world.attester().attest(&request).await).check, Check::EventLog);
+}
+
+#[tokio::test]
+async fn a_revoked_tcb_and_a_foreign_root_are_refused() {
+    let revoked = world_with(
+        |now| TestPki::with_tcb_info_edit(now, |j| j.replace("\"UpToDate\"", "\"Revoked\"")),
+        None,
+        1,
+    )
+    .await;
+    let tee = Keypair::new();
+    let refusal = refused(revoked.attester().attest(&revoked.request(&tee.pubkey(), 1)).await);
+    assert_eq!(refusal.check, Check::TcbStatus, "{refusal}");
+
+    let intel_rooted = world_with(TestPki::new, Some(INTEL_ROOT_CA_DER.to_vec()), 1).await;
+    let refusal = refused(intel_rooted.attester().attest(&intel_rooted.request(&tee.pubkey(), 1)).await);
+    assert_eq!(refusal.check, Check::QuoteSignatureChain, "{refusal}");
+}
+
+#[tokio::test]
+async fn two_attesters_sign_the_same_statement_from_a_proposed_window_and_register_it() {
+    let world = world_with(TestPki::new, None, 2).await;
+    let tee = Keypair::new();
+    let now = world.bank.lock().await.clock().await.unix_timestamp;
+    let window = StatementWindow { verified_at: now, expires_at: now + 3600 };
+    let request = AttestRequest { window: Some(window), ..world.request(&tee.pubkey(), 1) };
+    let mut attestations = Vec::new();
+    for attester in &world.attesters {
+        attestations.push(attester.attest(&request).await.unwrap());
+    }
+    assert_eq!(
+        attestations[0].statement, attestations[1].statement,
+        "identical bytes despite 30 s clock skew"
+    );
+    assert_ne!(attestations[0].attester, attestations[1].attester);
+    // One signature is below the threshold of two.
+    assert!(world.register(&tee, &attestations[0]).await.is_err());
+    assert!(world.entry(&tee.pubkey()).await.is_none());
+    world.register_all(&tee, &attestations).await.expect("2-of-2 registers");
+    assert_eq!(world.entry(&tee.pubkey()).await.unwrap().expires_at, now + 3600);
+
+    // Without a proposal each attester dates the statement by its own clock: they differ.
+    let request = world.request(&tee.pubkey(), 2);
+    let a = world.attesters[0].attest(&request).await.unwrap();
+    let b = world.attesters[1].attest(&request).await.unwrap();
+    assert_ne!(a.statement, b.statement);
+    // A proposal far from the attester's clock, or longer than its lifetime cap, is refused.
+    for window in [
+        StatementWindow { verified_at: now - 600, expires_at: now },
+        StatementWindow { verified_at: now, expires_at: now + 10 * 24 * 3600 },
+    ] {
+        let request = AttestRequest { window: Some(window), ..world.request(&tee.pubkey(), 3) };
+        assert_eq!(refused(world.attester().attest(&request).await).check, Check::Request);
+    }
+    // Refusals did not use up nonce 3; vouching for it twice is refused.
+    let request = AttestRequest { window: Some(window), ..world.request(&tee.pubkey(), 3) };
+    world.attester().attest(&request).await.expect("nonce 3 is still unused");
+    assert_eq!(refused(world.attester().attest(&request).await).check, Check::Nonce);
+}
