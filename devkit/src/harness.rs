@@ -38,7 +38,7 @@ pub struct HarnessError {
     pub message: String,
 }
 
-fn at<T, E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> HarnessError {
+fn at<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> HarnessError {
     move |e| HarnessError { step, message: e.to_string() }
 }
 
@@ -59,18 +59,18 @@ impl Harness {
         let (temp, data_dir) = match opts.data_dir {
             Some(dir) => (None, dir),
             None => {
-                let temp = tempfile::tempdir().map_err(at::<(), _>("data directory"))?;
+                let temp = tempfile::tempdir().map_err(at("data directory"))?;
                 let path = temp.path().to_path_buf();
                 (Some(temp), path)
             }
         };
         let trust = DevTrust::new(opts.attesters, opts.threshold);
-        let mut bank = trust.start_bank().await.map_err(at::<(), _>("start the bank"))?;
+        let mut bank = trust.start_bank().await.map_err(at("start the bank"))?;
         let app =
             trust
                 .create_app(&mut bank, opts.app_id, opts.shards, opts.tree)
                 .await
-                .map_err(at::<(), _>("create the app"))?;
+                .map_err(at("create the app"))?;
         let keys =
             Arc::new(SealedKeyFile::open_or_create(data_dir.join("keys").join("root.key")).map_err(at::<
                 (),
@@ -79,8 +79,8 @@ impl Harness {
                 "sealed key file",
             ))?);
         let app_id = AppId(opts.app_id);
-        let signer = Arc::new(keys.signing_keypair(&app_id).await.map_err(at::<(), _>("signing key"))?);
-        trust.register(&mut bank, &signer, 1).await.map_err(at::<(), _>("register the TEE key"))?;
+        let signer = Arc::new(keys.signing_keypair(&app_id).await.map_err(at("signing key"))?);
+        trust.register(&mut bank, &signer, 1).await.map_err(at("register the TEE key"))?;
         let chain = BankChain::new(Arc::new(Mutex::new(bank)));
         Ok(Harness { trust, app, app_id, chain, keys, signer, data_dir, _temp: temp })
     }
