@@ -100,6 +100,63 @@ pub enum CryptoError {
     Rng(String),
 }
 
+/// CPU instructions the AES-256-GCM and SHA-256 code here runs on. The `aes`, `polyval` and `sha2`
+/// crates pick their hardware backend at run time with `cpufeatures`; this asks `cpufeatures` the
+/// same questions they ask (same features), so it reports the path they take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acceleration {
+    /// AES-NI (x86) or the ARMv8 AES extension: the block cipher.
+    pub aes: bool,
+    /// CLMUL (x86) or PMULL (ARMv8): GHASH/POLYVAL multiplication.
+    pub clmul: bool,
+    /// SHA extensions: record and CID hashing.
+    pub sha: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+cpufeatures::new!(cpu_aes, "aes");
+#[cfg(target_arch = "x86_64")]
+cpufeatures::new!(cpu_clmul, "pclmulqdq");
+#[cfg(target_arch = "x86_64")]
+cpufeatures::new!(cpu_sha, "sha", "sse2", "ssse3", "sse4.1");
+#[cfg(target_arch = "aarch64")]
+cpufeatures::new!(cpu_aes, "aes");
+#[cfg(target_arch = "aarch64")]
+cpufeatures::new!(cpu_clmul, "aes"); // PMULL comes with the AES extension
+#[cfg(target_arch = "aarch64")]
+cpufeatures::new!(cpu_sha, "sha2");
+
+/// What the crypto runs on here (see [`Acceleration`]).
+pub fn acceleration() -> Acceleration {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        Acceleration { aes: cpu_aes::get(), clmul: cpu_clmul::get(), sha: cpu_sha::get() }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        Acceleration { aes: false, clmul: false, sha: false }
+    }
+}
+
+/// Logs once, at the first seal, whether AES-GCM runs on hardware instructions: without them it
+/// falls back to constant-time software, an order of magnitude slower.
+fn log_acceleration_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let a = acceleration();
+        if a.aes && a.clmul {
+            tracing::info!(aes_ni = a.aes, clmul = a.clmul, sha_ni = a.sha, "AES-256-GCM runs on AES-NI and CLMUL");
+        } else {
+            tracing::warn!(
+                aes_ni = a.aes,
+                clmul = a.clmul,
+                sha_ni = a.sha,
+                "AES-256-GCM runs without hardware AES or carry-less multiply: sealing is slow"
+            );
+        }
+    });
+}
+
 /// Where a record lives; bound into its ciphertext.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordContext<'a> {
@@ -154,13 +211,17 @@ pub fn seal(
     if value.len() > MAX_VALUE_LEN {
         return Err(CryptoError::TooLarge { len: value.len(), max: MAX_VALUE_LEN });
     }
+    log_acceleration_once();
     let body_len = LEN_PREFIX + padding.padded_len(value.len());
     let mut blob = vec![0u8; HEADER_LEN + body_len + TAG_LEN];
 
+    // One call to the OS generator for the data key and both nonces.
+    let mut random = Zeroizing::new([0u8; 32 + 2 * NONCE_LEN]);
+    fill_random(random.as_mut())?;
     let mut dek = Zeroizing::new([0u8; 32]);
-    fill_random(dek.as_mut())?;
-    fill_random(&mut blob[OFF_WRAP_NONCE..OFF_WRAPPED])?;
-    fill_random(&mut blob[OFF_NONCE..HEADER_LEN])?;
+    dek.copy_from_slice(&random[..32]);
+    blob[OFF_WRAP_NONCE..OFF_WRAPPED].copy_from_slice(&random[32..32 + NONCE_LEN]);
+    blob[OFF_NONCE..HEADER_LEN].copy_from_slice(&random[32 + NONCE_LEN..]);
 
     blob[..4].copy_from_slice(MAGIC);
     blob[4] = FORMAT_VERSION;
@@ -386,6 +447,23 @@ mod tests {
         let mut blob = seal(&k, &ctx(b"k"), b"v", Padding::None).unwrap();
         blob[OFF_WRAPPED] ^= 1;
         assert!(matches!(open(&k, &ctx(b"k"), &blob), Err(CryptoError::KeyUnwrap { epoch: 4 })));
+    }
+
+    /// On an x86-64 machine whose kernel reports AES-NI and CLMUL, the crypto crates' run-time
+    /// detection finds them too, so sealing takes the hardware path.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn aes_gcm_detects_the_hardware_the_kernel_reports() {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let flags: std::collections::HashSet<&str> = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        let a = acceleration();
+        assert_eq!(a.aes, flags.contains("aes"), "{a:?}");
+        assert_eq!(a.clmul, flags.contains("pclmulqdq"), "{a:?}");
+        assert_eq!(a.sha, flags.contains("sha_ni"), "{a:?}");
     }
 
     #[test]

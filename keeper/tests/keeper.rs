@@ -399,7 +399,7 @@ async fn fails_closed_when_the_chain_cannot_be_matched() {
     // The store is lost and the manifest it would be rebuilt from is withheld.
     std::fs::remove_file(&path).unwrap();
     let manifest = cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap();
-    std::fs::remove_file(h.blobs.block_path(&manifest)).unwrap();
+    assert_eq!(h.blobs.remove_blocks(vec![manifest]).await.unwrap(), 1);
     let err = match h.open_with(h.config(0)).await {
         Err(KeeperError::FailedClosed(e)) => e,
         other => panic!("expected to fail closed, got {:?}", other.map(|k| k.startup().clone())),
@@ -472,15 +472,17 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     keeper.put(b"b", Bytes::from_static(b"bravo"), None).await.unwrap();
     let a = keeper.get(b"a").await.unwrap().leaf;
     let b = keeper.get(b"b").await.unwrap().leaf;
-    let path_a = h.blobs.block_path(&cid::Cid::try_from(a.cid.as_slice()).unwrap());
-    let path_b = h.blobs.block_path(&cid::Cid::try_from(b.cid.as_slice()).unwrap());
-    // Swap the two blobs on disk: each file's bytes no longer match its CID.
-    let (bytes_a, bytes_b) = (std::fs::read(&path_a).unwrap(), std::fs::read(&path_b).unwrap());
-    std::fs::write(&path_a, &bytes_b).unwrap();
+    let cid_a = cid::Cid::try_from(a.cid.as_slice()).unwrap();
+    let cid_b = cid::Cid::try_from(b.cid.as_slice()).unwrap();
+    let at_a = h.blobs.block_location(&cid_a).unwrap().unwrap();
+    let at_b = h.blobs.block_location(&cid_b).unwrap().unwrap();
+    // Swap the two blobs on disk (same padded length): each one's bytes no longer match its CID.
+    let (bytes_a, bytes_b) = (read_location(&at_a), read_location(&at_b));
+    write_location(&at_a, &bytes_b);
     let swapped = keeper.get(b"a").await;
     assert!(matches!(swapped, Err(KeeperError::Blob(_))), "{swapped:?}");
-    std::fs::write(&path_a, &bytes_a).unwrap();
-    std::fs::remove_file(&path_b).unwrap();
+    write_location(&at_a, &bytes_a);
+    assert_eq!(h.blobs.remove_blocks(vec![cid_b]).await.unwrap(), 1);
     let missing = keeper.get(b"b").await;
     assert!(
         matches!(missing, Err(KeeperError::Blob(ironroot_keeper::blobs::BlobError::NotFound(_)))),
@@ -488,6 +490,18 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     );
     assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha");
     let _ = h.blobs.put(Bytes::from_static(b"unrelated")).await.unwrap();
+}
+
+fn read_location(at: &ironroot_keeper::blobs::BlockLocation) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; at.len as usize];
+    std::fs::File::open(&at.path).unwrap().read_exact_at(&mut bytes, at.offset).unwrap();
+    bytes
+}
+
+fn write_location(at: &ironroot_keeper::blobs::BlockLocation, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    std::fs::OpenOptions::new().write(true).open(&at.path).unwrap().write_all_at(bytes, at.offset).unwrap();
 }
 
 /// A blob store whose writes fail on demand (a full disk, an unreachable IPFS node).
