@@ -654,3 +654,44 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         }
     }
 }
+
+#[tokio::test]
+async fn pipelined_groups_give_every_key_gapless_versions() {
+    let h = harness(1).await;
+    let mut cfg = h.config(0);
+    // Many small groups: each is sealed and its blobs stored while the one before commits.
+    cfg.max_group = 7;
+    let keeper = h.open_with(cfg).await.unwrap();
+    let writes = (0..400usize).map(|i| {
+        let keeper = keeper.clone();
+        async move {
+            let key = format!("hot-{}", i % 4);
+            let receipt = keeper.put(key.as_bytes(), value(i), None).await.expect("acknowledged");
+            (key, receipt.version)
+        }
+    });
+    let receipts = futures::future::join_all(writes).await;
+    assert!(keeper.metrics().groups.load(Ordering::Relaxed) >= 400 / 7);
+    for k in 0..4 {
+        let key = format!("hot-{k}");
+        let mut versions: Vec<u64> = receipts.iter().filter(|(r, _)| *r == key).map(|(_, v)| *v).collect();
+        versions.sort();
+        assert_eq!(versions, (1..=100).collect::<Vec<u64>>(), "{key}");
+        let read = keeper.get(key.as_bytes()).await.unwrap();
+        assert_eq!(read.leaf.version, 100);
+        assert!(verify_read(&read.root, key.as_bytes(), Some(&read.leaf), &read.proof));
+    }
+    // A write with an expected root is checked against the committed root, never a pipelined one.
+    let root = keeper.put(b"hot-0", value(1), None).await.unwrap().root;
+    let (background, checked) =
+        tokio::join!(keeper.put(b"other", value(2), None), keeper.put(b"hot-1", value(3), Some(root)));
+    background.unwrap();
+    match checked {
+        Ok(receipt) => assert_eq!(receipt.version, 101),
+        Err(KeeperError::RootChanged { .. }) => {} // "other" committed first: the root moved
+        Err(e) => panic!("{e:?}"),
+    }
+    let stale = keeper.put(b"hot-2", value(4), Some(root)).await;
+    assert!(matches!(stale, Err(KeeperError::RootChanged { .. })), "{stale:?}");
+    assert_eq!(keeper.get(b"hot-2").await.unwrap().leaf.version, 100);
+}
