@@ -14,7 +14,8 @@
 //! rebuild for a keeper holding N records.
 //!
 //! Run: `cargo bench -p ironroot-keeper --profile bench-fast --bench write_path`
-//! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_OUT, BENCH_DIR).
+//! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_CRYPTO_MIB, BENCH_OUT, BENCH_DIR).
+//! The JSON report is written next to the Markdown one (`.json`).
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,9 +134,10 @@ fn throughput(len: usize, n: usize, mut work: impl FnMut()) -> f64 {
     (len * n) as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
-fn crypto_baselines(report: &mut Report, kek: &Kek) {
+/// `volume` bytes of data per measurement.
+fn crypto_baselines(report: &mut Report, kek: &Kek, volume: usize) {
     for len in [2048usize, 64 * 1024] {
-        let n = (256 * 1024 * 1024 / len).min(20_000);
+        let n = (volume / len).clamp(1, 20_000);
         let data = vec![0x5Au8; len];
         report.baseline(
             format!("SHA-256, {}", size_name(len)),
@@ -174,7 +176,7 @@ fn crypto_baselines(report: &mut Report, kek: &Kek) {
         );
     }
     for len in [1024usize, 64 * 1024] {
-        let n = (128 * 1024 * 1024 / len).min(20_000);
+        let n = (volume / 2 / len).clamp(1, 20_000);
         let value = vec![0x5Au8; len];
         let start = Instant::now();
         for _ in 0..n {
@@ -378,12 +380,16 @@ async fn main() {
     let kek = Kek::new(0, zeroize::Zeroizing::new([7; 32]));
     let mut report = Report::default();
 
-    crypto_baselines(&mut report, &kek);
+    crypto_baselines(&mut report, &kek, env("BENCH_CRYPTO_MIB", 256) << 20);
     let groups = (writes / GROUP).clamp(2, 40);
     for len in [1024usize, 64 * 1024] {
         let blob_len = seal(&kek, &ctx(b"k"), &vec![0; len], Padding::Buckets).expect("seal").len();
         let (rate, fsync) = append_fsync(dir.path(), blob_len + 40, groups);
-        report.baseline(format!("file append + fdatasync, {GROUP} x {blob_len} B per group"), rate, "records/s");
+        report.baseline(
+            format!("file append + fdatasync, {GROUP} x {blob_len} B per group"),
+            rate,
+            "records/s",
+        );
         report.baseline(
             format!("fdatasync after a {} KiB append (median)", GROUP * (blob_len + 40) / 1024),
             fsync.as_secs_f64() * 1e3,
@@ -396,7 +402,11 @@ async fn main() {
             "blobs/s",
         );
     }
-    report.baseline(format!("redb group commit, {GROUP} inserts per durable commit"), redb_group_commit(dir.path(), groups), "records/s");
+    report.baseline(
+        format!("redb group commit, {GROUP} inserts per durable commit"),
+        redb_group_commit(dir.path(), groups),
+        "records/s",
+    );
 
     for (len, n) in [(1024usize, writes), (64 * 1024, large_writes)] {
         let a = store_only(dir.path(), len, n, false, &kek);
@@ -417,7 +427,10 @@ async fn main() {
             n as f64 / status.local_seq.max(1) as f64,
             status.last_commit_tx_bytes
         ));
-        report.ratio(format!("(c)/(a) full path vs raw local store, {}", size_name(len)), c.per_sec() / a.per_sec());
+        report.ratio(
+            format!("(c)/(a) full path vs raw local store, {}", size_name(len)),
+            c.per_sec() / a.per_sec(),
+        );
         report.ratio(
             format!("(b)/(a) elapsed, store + encryption vs raw store, {}", size_name(len)),
             b.elapsed.as_secs_f64() / a.elapsed.as_secs_f64(),
@@ -442,12 +455,19 @@ async fn main() {
             let t = Instant::now();
             ipfs.put_many(blobs).await.expect("ipfs raw adds");
             let raw = raw_n as f64 / t.elapsed().as_secs_f64();
-            report.baseline(format!("IPFS node add (put_many, pipelined), {}", size_name(len)), raw, "blobs/s");
+            report.baseline(
+                format!("IPFS node add (put_many, pipelined), {}", size_name(len)),
+                raw,
+                "blobs/s",
+            );
             let keeper = open_keeper(&s, dir.path().join(format!("d-{len}.redb")), 1, ipfs).await;
             let d = full_path(&keeper, format!("(d) full path, IPFS blobs, {}", size_name(len)), len, raw_n)
                 .await;
             keeper.shutdown().await;
-            report.ratio(format!("(d) full path with IPFS vs the node's raw add, {}", size_name(len)), d.per_sec() / raw);
+            report.ratio(
+                format!("(d) full path with IPFS vs the node's raw add, {}", size_name(len)),
+                d.per_sec() / raw,
+            );
             report.runs.push(d);
         }
     }
@@ -498,7 +518,9 @@ async fn main() {
     for (name, value, unit) in &report.baselines {
         md.push_str(&format!("| {name} | {value:.1} | {unit} |\n"));
     }
-    md.push_str("\n| run | writes | writes/s | p50 latency (ms) | p99 latency (ms) |\n|---|---|---|---|---|\n");
+    md.push_str(
+        "\n| run | writes | writes/s | p50 latency (ms) | p99 latency (ms) |\n|---|---|---|---|---|\n",
+    );
     for run in &report.runs {
         md.push_str(&run.row());
         md.push('\n');

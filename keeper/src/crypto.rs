@@ -145,7 +145,12 @@ fn log_acceleration_once() {
     ONCE.call_once(|| {
         let a = acceleration();
         if a.aes && a.clmul {
-            tracing::info!(aes_ni = a.aes, clmul = a.clmul, sha_ni = a.sha, "AES-256-GCM runs on AES-NI and CLMUL");
+            tracing::info!(
+                aes_ni = a.aes,
+                clmul = a.clmul,
+                sha_ni = a.sha,
+                "AES-256-GCM runs on AES-NI and CLMUL"
+            );
         } else {
             tracing::warn!(
                 aes_ni = a.aes,

@@ -616,10 +616,8 @@ impl ShardKeeper {
         .await
         .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
         // A blob stored as one block is named by its SHA-256: no need to hash it twice.
-        let hashes: Vec<Option<[u8; 32]>> = sealed
-            .iter()
-            .map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into()))
-            .collect();
+        let hashes: Vec<Option<[u8; 32]>> =
+            sealed.iter().map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into())).collect();
         let cids = self.blobs.put_many(sealed).await?;
 
         let mut changes: Vec<(Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
@@ -630,9 +628,11 @@ impl ShardKeeper {
                     let (cid, hash) = stored.next().expect("one blob per put");
                     let hash = match hash {
                         Some(hash) => hash,
-                        None => cid.hash().digest().try_into().map_err(|_| {
-                            KeeperError::Blob(BlobError::UnsupportedCid(cid))
-                        })?,
+                        None => cid
+                            .hash()
+                            .digest()
+                            .try_into()
+                            .map_err(|_| KeeperError::Blob(BlobError::UnsupportedCid(cid)))?,
                     };
                     RecordLeaf {
                         version: *version,

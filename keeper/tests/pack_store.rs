@@ -23,7 +23,9 @@ fn blob(i: u64) -> Bytes {
     let mut out = Vec::with_capacity(len + 32);
     let mut counter = 0u64;
     while out.len() < len {
-        out.extend_from_slice(&Sha256::new().chain_update(i.to_le_bytes()).chain_update(counter.to_le_bytes()).finalize());
+        out.extend_from_slice(
+            &Sha256::new().chain_update(i.to_le_bytes()).chain_update(counter.to_le_bytes()).finalize(),
+        );
         counter += 1;
     }
     out.truncate(len);
@@ -52,11 +54,14 @@ async fn a_flipped_byte_on_disk_is_a_cid_mismatch() {
     match store.get(&cid).await {
         Err(BlobError::CidMismatch { expected, actual }) => {
             assert_eq!(*expected, cid);
-            assert_eq!(*actual, raw_cid(&{
-                let mut bad = data.to_vec();
-                bad[500] ^= 0x04;
-                bad
-            }));
+            assert_eq!(
+                *actual,
+                raw_cid(&{
+                    let mut bad = data.to_vec();
+                    bad[500] ^= 0x04;
+                    bad
+                })
+            );
         }
         other => panic!("want CidMismatch, got {other:?}"),
     }

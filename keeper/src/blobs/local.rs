@@ -220,7 +220,8 @@ impl Inner {
         if fresh.is_empty() {
             return Ok(());
         }
-        let headers: Vec<_> = fresh.iter().map(|(digest, block)| record_header(digest, block.len())).collect();
+        let headers: Vec<_> =
+            fresh.iter().map(|(digest, block)| record_header(digest, block.len())).collect();
         let mut slices = Vec::with_capacity(2 * fresh.len());
         let mut entries = Vec::with_capacity(fresh.len());
         let mut offset = writer.len;
@@ -319,13 +320,15 @@ impl Inner {
             let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.db_error("write index", e))?;
             let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error("write index", e))?;
             for cid in cids {
-                let Some(entry) = blocks.remove(&digest_of(cid)).map_err(|e| self.db_error("write index", e))?
+                let Some(entry) =
+                    blocks.remove(&digest_of(cid)).map_err(|e| self.db_error("write index", e))?
                 else {
                     continue;
                 };
                 let (segment, _, len) = entry.value();
                 drop(entry);
-                let stats = segments.get(segment).map_err(|e| self.db_error("write index", e))?.map(|v| v.value());
+                let stats =
+                    segments.get(segment).map_err(|e| self.db_error("write index", e))?.map(|v| v.value());
                 if let Some((indexed, dead)) = stats {
                     let dead = dead + RECORD_HEADER_LEN + len as u64;
                     segments.insert(segment, (indexed, dead)).map_err(|e| self.db_error("write index", e))?;
@@ -380,7 +383,8 @@ impl Inner {
         let mut live = Vec::new();
         let mut at = 0u64;
         while let Some(record) = parse_record(&bytes, at) {
-            let here = index.get(&record.digest).map_err(|e| self.db_error("read index", e))?.map(|v| v.value());
+            let here =
+                index.get(&record.digest).map_err(|e| self.db_error("read index", e))?.map(|v| v.value());
             if here == Some((id, at + RECORD_HEADER_LEN, record.len as u32)) {
                 live.push(record.clone());
             }
@@ -662,7 +666,8 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
             let at = start + rel;
             if (tail.len() as u64) > rel {
                 recovery.truncated_bytes += tail.len() as u64 - rel;
-                let file = OpenOptions::new().write(true).open(&path).map_err(|e| io_error("open", &path, e))?;
+                let file =
+                    OpenOptions::new().write(true).open(&path).map_err(|e| io_error("open", &path, e))?;
                 file.set_len(at).map_err(|e| io_error("truncate", &path, e))?;
                 file.sync_all().map_err(|e| io_error("fsync", &path, e))?;
             }

@@ -359,7 +359,9 @@ mod tests {
     fn plans() {
         let small = plan(Bytes::from_static(b"abc")).unwrap();
         assert!(small.list.is_none());
-        assert!(is_single_block(b"abc") && !is_single_block(b"IRCL") && !is_single_block(&[0; MAX_BLOCK_LEN + 1]));
+        assert!(
+            is_single_block(b"abc") && !is_single_block(b"IRCL") && !is_single_block(&[0; MAX_BLOCK_LEN + 1])
+        );
         assert_eq!(small.root.hash().digest(), &Sha256::digest(b"abc")[..]);
         assert_eq!(small.root, raw_cid(b"abc"));
 
