@@ -41,8 +41,10 @@ use tracing::{debug, info, warn};
 
 use super::{check_cid, BlobError, BlockStore, Cid, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
 
-/// Digest → (segment, offset of the block's bytes, length).
-const BLOCKS: TableDefinition<[u8; 32], (u64, u64, u32)> = TableDefinition::new("blocks");
+/// Where a block is: segment, offset of the block's bytes, length.
+type Location = (u64, u64, u32);
+/// Digest → location.
+const BLOCKS: TableDefinition<[u8; 32], Location> = TableDefinition::new("blocks");
 /// Segment → (bytes indexed, dead bytes).
 const SEGMENTS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("segments");
 
@@ -171,7 +173,7 @@ impl Inner {
         Ok(file)
     }
 
-    fn lookup(&self, digest: &[u8; 32]) -> Result<Option<(u64, u64, u32)>, BlobError> {
+    fn lookup(&self, digest: &[u8; 32]) -> Result<Option<Location>, BlobError> {
         let txn = self.db.begin_read().map_err(|e| self.db_error("read index", e))?;
         let table = txn.open_table(BLOCKS).map_err(|e| self.db_error("read index", e))?;
         let entry = table.get(digest).map_err(|e| self.db_error("read index", e))?;
@@ -260,7 +262,7 @@ impl Inner {
     fn commit_index(
         &self,
         writer: &Writer,
-        entries: &[([u8; 32], (u64, u64, u32))],
+        entries: &[([u8; 32], Location)],
         durable: bool,
     ) -> Result<(), BlobError> {
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
