@@ -4,7 +4,7 @@
 #   scripts/ipfs-node.sh stop     SIGTERM the daemon and wait for it
 #   scripts/ipfs-node.sh status   print the API URL and exit 0 if the node answers, else exit 1
 # Tests read the URL from IRONROOT_IPFS_API:  export IRONROOT_IPFS_API="$(scripts/ipfs-node.sh start)"
-# Why js-ipfs and not Kubo: see shared/STACK.md (Kubo cannot be installed from the registries here).
+# Why js-ipfs and not Kubo: see docs/stack.md (Kubo cannot be installed from the registries here).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

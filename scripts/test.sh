@@ -30,3 +30,5 @@ grep -q "(c) full path, local blobs, 1 KiB" target/ironroot-results/bench-smoke.
 grep -q '"cores"' target/ironroot-results/bench-smoke.json
 echo "== TypeScript: SDK vectors, localnet flow, migrations"
 bash scripts/ts-test.sh
+echo "== Dashboard: browser tests (Chromium + playwright-core, live localnet and keeper)"
+bash scripts/dashboard-test.sh

@@ -22,17 +22,15 @@ use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use bytes::Bytes;
-use ironroot_bank::dev::DevTrust;
+use ironroot_devkit::{Harness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
-use ironroot_keeper::chain::BankChain;
 use ironroot_keeper::crypto::{self, seal, Padding, RecordContext};
-use ironroot_keeper::keys::{AppId, Kek, KeySource, SealedKeyFile};
+use ironroot_keeper::keys::{AppId, Kek};
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
 use ironroot_keeper::tree::{RecordLeaf, ShardStore};
 use redb::TableDefinition;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
 
 const APP: AppId = AppId([9; 32]);
 const IN_FLIGHT: usize = 512;
@@ -274,41 +272,24 @@ fn store_only(dir: &std::path::Path, len: usize, writes: usize, encrypt: bool, k
     Run { name: format!("{name}, {}", size_name(len)), writes, elapsed: start.elapsed(), latencies }
 }
 
-struct Setup {
-    _trust: DevTrust,
-    tree: solana_sdk::pubkey::Pubkey,
-    chain: Arc<BankChain>,
-    keys: Arc<SealedKeyFile>,
-    signer: Arc<solana_sdk::signature::Keypair>,
-}
-
-async fn setup(dir: &std::path::Path, shards: u16) -> Setup {
-    let trust = DevTrust::new(1, 1);
-    let mut bank = trust.start_bank().await.expect("bank");
-    let app = trust.create_app(&mut bank, APP.0, shards, (20, 64)).await.expect("app");
-    let keys = Arc::new(SealedKeyFile::open_or_create(dir.join("root.key")).expect("key file"));
-    let seed = keys.signing_seed(&APP).await.expect("seed");
-    let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).expect("keypair"));
-    trust.register(&mut bank, &signer, 1).await.expect("register");
-    Setup {
-        _trust: trust,
-        tree: app.tree,
-        chain: Arc::new(BankChain::new(Arc::new(Mutex::new(bank)))),
-        keys,
-        signer,
-    }
+async fn setup(shards: u16) -> Harness {
+    Harness::start(HarnessOptions { tree: (20, 64), ..HarnessOptions::new(APP.0, shards) })
+        .await
+        .expect("harness")
 }
 
 async fn open_keeper(
-    s: &Setup,
+    s: &Harness,
     path: std::path::PathBuf,
     shard: u16,
     blobs: Arc<dyn BlobStore>,
 ) -> Arc<ShardKeeper> {
-    let mut cfg = ShardConfig::new(APP, shard, s.tree, path);
+    let mut cfg = ShardConfig::new(APP, shard, s.app.tree, path);
     cfg.commit_every_writes = 1024;
     cfg.commit_interval = Duration::from_millis(250);
-    ShardKeeper::open(cfg, blobs, s.keys.clone(), s.chain.clone(), s.signer.clone()).await.expect("keeper")
+    ShardKeeper::open(cfg, blobs, s.keys.clone(), Arc::new(s.chain.clone()), s.signer.clone())
+        .await
+        .expect("keeper")
 }
 
 /// (c)/(d): `writes` puts with `IN_FLIGHT` outstanding, each timed from submit to acknowledgement.
@@ -411,7 +392,7 @@ async fn main() {
         let a = store_only(dir.path(), len, n, false, &kek);
         let b = store_only(dir.path(), len, n, true, &kek);
         // Shard 0 for local blobs, shard 1 for IPFS: a shard's manifests live in one blob store.
-        let s = setup(dir.path(), 2).await;
+        let s = setup(2).await;
         let local: Arc<dyn BlobStore> =
             Arc::new(LocalBlobStore::open(dir.path().join(format!("blobs-{len}"))).expect("blobs"));
         let keeper = open_keeper(&s, dir.path().join(format!("c-{len}.redb")), 0, local).await;
@@ -473,7 +454,7 @@ async fn main() {
 
     // Cold start: a keeper with `start_records` records, reopened (in sync), then rebuilt from
     // the chain and manifests after losing its store.
-    let s = setup(dir.path(), 1).await;
+    let s = setup(1).await;
     let local: Arc<dyn BlobStore> =
         Arc::new(LocalBlobStore::open(dir.path().join("blobs-start")).expect("blobs"));
     let path = dir.path().join("start.redb");

@@ -19,6 +19,16 @@ pub enum ShardSlot {
     FailedClosed(Arc<FailedClosed>),
 }
 
+/// The seams every shard of the app uses.
+#[derive(Clone)]
+pub struct AppServices {
+    pub blobs: Arc<dyn BlobStore>,
+    pub keys: Arc<dyn KeySource>,
+    pub chain: Arc<dyn Chain>,
+    /// The TEE key that signs shard updates.
+    pub signer: Arc<Keypair>,
+}
+
 /// Tunables shared by every shard of the app.
 #[derive(Clone, Debug)]
 pub struct AppSettings {
@@ -40,6 +50,11 @@ pub struct AppKeeper {
     settings: AppSettings,
 }
 
+/// Where shard `shard` of `app` keeps its local store under the keeper's data directory.
+pub fn store_path(data_dir: &Path, app: AppId, shard: u16) -> std::path::PathBuf {
+    data_dir.join(app.to_string()).join(format!("shard-{shard}.redb"))
+}
+
 /// Shard of a record key: the first two bytes of SHA-256(key), modulo the app's shard count.
 pub fn shard_of(key: &[u8], shard_count: u16) -> u16 {
     let digest = Sha256::digest(key);
@@ -49,17 +64,14 @@ pub fn shard_of(key: &[u8], shard_count: u16) -> u16 {
 impl AppKeeper {
     /// Opens the given shards of `app` (all when `serve` is `None`); a shard that cannot be
     /// reconciled with the chain is kept as failed closed, not fatal for the others.
-    #[allow(clippy::too_many_arguments)]
     pub async fn open(
         app: AppId,
         serve: Option<Vec<u16>>,
         data_dir: &Path,
         settings: AppSettings,
-        blobs: Arc<dyn BlobStore>,
-        keys: Arc<dyn KeySource>,
-        chain: Arc<dyn Chain>,
-        signer: Arc<Keypair>,
+        services: AppServices,
     ) -> Result<Arc<Self>, KeeperError> {
+        let AppServices { blobs, keys, chain, signer } = services;
         let onchain = chain.app(app.as_bytes()).await?.ok_or(KeeperError::ShardNotOnChain(0))?;
         let keeper = Arc::new(AppKeeper {
             app,
@@ -80,12 +92,8 @@ impl AppKeeper {
     }
 
     fn shard_config(&self, shard: u16) -> ShardConfig {
-        let mut cfg = ShardConfig::new(
-            self.app,
-            shard,
-            self.history_tree,
-            self.data_dir.join(self.app.to_string()).join(format!("shard-{shard}.redb")),
-        );
+        let mut cfg =
+            ShardConfig::new(self.app, shard, self.history_tree, store_path(&self.data_dir, self.app, shard));
         cfg.commit_every_writes = self.settings.commit_every_writes;
         cfg.commit_interval = self.settings.commit_interval;
         cfg.max_group = self.settings.max_group;

@@ -6,12 +6,17 @@
 //! * [`blobs`]: content-addressed blob stores (local directory, IPFS) with CIDs checked on read.
 //! * [`tree`]: the shard's Jellyfish Merkle tree, record index and commit state in one redb file.
 //! * [`manifest`]: sealed checkpoint/delta manifests that rebuild a shard from chain + blobs.
-//! * [`chain`]: the [`chain::Chain`] seam (in-process bank, JSON-RPC).
+//! * [`chain`]: the [`chain::Chain`] seam and its JSON-RPC implementation.
 //! * [`shard`]: one served shard: group-commit write path, reads with proofs, batcher, rotation.
 //! * [`recovery`]: start-up reconciliation with the chain; rebuild or fail closed.
-//! * [`app`]: an app's shards; [`api`]: the HTTP API; [`backup`]: encrypted export/import;
-//!   [`config`]: file + environment configuration; [`demo`]: the one-command demo.
-//! * [`dstack_mock`]: a mock dstack guest agent for tests and the local demo.
+//! * [`app`]: an app's shards; [`api`]: the HTTP API; [`backup`]: encrypted export/import.
+//! * [`config`]: file + environment configuration; [`node`]: from configuration to a running
+//!   keeper (and offline recover/export/import).
+//! * [`registration`]: registering the TEE key through the verifier; [`verify`]: checking a
+//!   keeper's proof against the chain from outside.
+//!
+//! What only tests, benchmarks and the demo need (the in-process bank, the demo, a mock dstack
+//! agent) lives in the `ironroot-devkit` crate, so the TEE image carries none of it.
 
 pub mod api;
 pub mod app;
@@ -20,12 +25,11 @@ pub mod blobs;
 pub mod chain;
 pub mod config;
 pub mod crypto;
-pub mod demo;
-pub mod dstack_mock;
 pub mod keys;
 pub mod manifest;
+pub mod node;
 pub mod recovery;
+pub mod registration;
 pub mod shard;
 pub mod tree;
-#[cfg(test)]
-mod ts_vectors;
+pub mod verify;

@@ -56,7 +56,7 @@ pub fn open_or_quarantine(path: &Path) -> Result<(ShardStore, Option<PathBuf>), 
         Ok(store) => Ok((store, None)),
         Err(StoreError::Corrupt(_)) | Err(StoreError::Open { .. }) if path.exists() => {
             let aside = path.with_extension(format!("corrupt-{}", std::process::id()));
-            std::fs::rename(path, &aside).map_err(|e| StoreError::Io(e.to_string()))?;
+            std::fs::rename(path, &aside).map_err(|e| StoreError::Io(e.into()))?;
             tracing::warn!(store = %path.display(), moved_to = %aside.display(), "local store unreadable, quarantined");
             Ok((ShardStore::open(path)?, Some(aside)))
         }
@@ -213,6 +213,6 @@ pub(crate) fn mark_rebuilt_confirmed(
 fn install(path: &Path, rebuilt: ShardStore) -> Result<ShardStore, StoreError> {
     let temp = rebuilt.path().to_path_buf();
     drop(rebuilt);
-    std::fs::rename(&temp, path).map_err(|e| StoreError::Io(e.to_string()))?;
+    std::fs::rename(&temp, path).map_err(|e| StoreError::Io(e.into()))?;
     ShardStore::open(path)
 }

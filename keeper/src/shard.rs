@@ -447,9 +447,9 @@ impl ShardKeeper {
                 (Ok(prepared), Err(message)) => {
                     // Its versions were counted on top of the group that just failed.
                     let error = || {
-                        KeeperError::Store(StoreError::Io(format!(
-                            "not written: the group before it failed to commit: {message}"
-                        )))
+                        KeeperError::Store(StoreError::Io(
+                            format!("not written: the group before it failed to commit: {message}").into(),
+                        ))
                     };
                     keeper.finish_failed(prepared.group, error);
                     continue;
@@ -458,7 +458,9 @@ impl ShardKeeper {
                     let message = e.to_string();
                     let mut first = Some(e);
                     keeper.finish_failed(group, || {
-                        first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone())))
+                        first
+                            .take()
+                            .unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())))
                     });
                     continue;
                 }
@@ -499,7 +501,7 @@ impl ShardKeeper {
             }
         })
         .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))
         .and_then(|r| r.map_err(KeeperError::from));
         match committed {
             Ok(state) => {
@@ -520,7 +522,7 @@ impl ShardKeeper {
                 let message = e.to_string();
                 let mut first = Some(e);
                 self.finish_failed(group, || {
-                    first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone())))
+                    first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())))
                 });
                 Err(message)
             }
@@ -614,7 +616,7 @@ impl ShardKeeper {
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         // A blob stored as one block is named by its SHA-256: no need to hash it twice.
         let hashes: Vec<Option<[u8; 32]>> =
             sealed.iter().map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into())).collect();
@@ -665,7 +667,7 @@ impl ShardKeeper {
             _ => return Err(KeeperError::NotFound),
         };
         let cid = Cid::try_from(leaf.cid.as_slice())
-            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.to_string())))?;
+            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
         let blob = self.blobs.get(&cid).await?;
         if <[u8; 32]>::from(Sha256::digest(&blob)) != leaf.ciphertext_hash {
             return Err(KeeperError::CiphertextMismatch);
@@ -706,7 +708,7 @@ impl ShardKeeper {
             Ok(ProofResult { leaf, proof, root, committed, seq })
         })
         .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))?
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))?
     }
 
     /// Keys after `after` (exclusive), live records only.
@@ -836,7 +838,7 @@ impl ShardKeeper {
         let store = self.store.clone();
         let (snapshot, entries) = tokio::task::spawn_blocking(move || store.manifest_snapshot(checkpoint))
             .await
-            .map_err(|e| KeeperError::Store(StoreError::Io(e.to_string())))??;
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         let seq = snapshot.confirmed_seq + 1;
         let kek = self.kek(snapshot.key_epoch).await?;
         let count = entries.len() as u64;
@@ -936,7 +938,7 @@ impl ShardKeeper {
                     continue;
                 }
                 let cid = Cid::try_from(leaf.cid.as_slice())
-                    .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.to_string())))?;
+                    .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
                 let blob = self.blobs.get(&cid).await?;
                 let old_kek = self.kek(leaf.key_epoch).await?;
                 let rewrapped = Bytes::from(crypto::rewrap(&blob, &old_kek, &new_kek)?);

@@ -37,22 +37,25 @@ pub type RecordProof = jmt::proof::SparseMerkleProof<TreeHasher>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("local store at {path} cannot be opened: {reason}")]
-    Open { path: PathBuf, reason: String },
+    #[error("local store at {path} cannot be opened: {source}")]
+    Open { path: PathBuf, source: redb::DatabaseError },
     #[error("local store is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] BoxError),
     #[error("local store I/O failed: {0}")]
-    Io(String),
+    Io(#[source] BoxError),
     #[error("write conflict: expected root {expected}, current root {current}")]
     RootChanged { expected: String, current: String },
 }
 
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(e.to_string())
+/// The underlying error of a store failure (redb, Borsh, the file system), kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn io(e: impl Into<BoxError>) -> StoreError {
+    StoreError::Io(e.into())
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+fn corrupt(e: impl Into<BoxError>) -> StoreError {
+    StoreError::Corrupt(e.into())
 }
 
 /// What the tree commits to for one record.
@@ -136,8 +139,8 @@ impl ShardStore {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => StoreError::Corrupt(m),
-            other => StoreError::Open { path: path.clone(), reason: other.to_string() },
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(m)) => StoreError::Corrupt(m.into()),
+            source => StoreError::Open { path: path.clone(), source },
         })?;
         let store = ShardStore { db, path };
         store.init_tables()?;

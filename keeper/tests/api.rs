@@ -5,18 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use ironroot_bank::dev::DevTrust;
+use ironroot_devkit::{Harness, HarnessOptions};
 use ironroot_keeper::api::{
     self, ApiMetrics, ApiState, BatchReadResponse, BatchWriteResponse, ListResponse, ProofResponse,
     RecordResponse, StatusResponse, WriteResponse,
 };
-use ironroot_keeper::app::{AppKeeper, AppSettings};
+use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
 use ironroot_keeper::blobs::LocalBlobStore;
-use ironroot_keeper::chain::{BankChain, Chain};
-use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
+use ironroot_keeper::chain::Chain;
+use ironroot_keeper::keys::AppId;
 use ironroot_keeper::tree::{verify_record_proof, RecordProof};
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
 
 const APP_ID: [u8; 32] = [0x51; 32];
 const TOKEN: &str = "test-admin-token";
@@ -28,40 +27,27 @@ struct Daemon {
     keeper: Arc<AppKeeper>,
     chain: Arc<dyn Chain>,
     blobs: Arc<LocalBlobStore>,
-    dir: tempfile::TempDir,
+    dev: Harness,
     client: reqwest::Client,
     _server: tokio::task::JoinHandle<()>,
 }
 
 async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
-    let trust = DevTrust::new(1, 1);
-    let mut bank = trust.start_bank().await.unwrap();
-    trust.create_app(&mut bank, APP_ID, shards, (14, 64)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let keys: Arc<dyn KeySource> =
-        Arc::new(SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap());
-    let seed = keys.signing_seed(&AppId(APP_ID)).await.unwrap();
-    let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).unwrap());
-    trust.register(&mut bank, &signer, 1).await.unwrap();
-    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(Arc::new(Mutex::new(bank))));
-    let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
+    let dev = Harness::start(HarnessOptions::new(APP_ID, shards)).await.unwrap();
+    let chain: Arc<dyn Chain> = Arc::new(dev.chain.clone());
+    let blobs = Arc::new(LocalBlobStore::open(dev.data_dir().join("blobs")).unwrap());
     let settings = AppSettings {
         commit_every_writes: u64::MAX,
         commit_interval: Duration::from_secs(3600),
         max_group: 1024,
     };
-    let keeper = AppKeeper::open(
-        AppId(APP_ID),
-        None,
-        dir.path(),
-        settings,
-        blobs.clone(),
-        keys,
-        chain.clone(),
-        signer,
-    )
-    .await
-    .unwrap();
+    let services = AppServices {
+        blobs: blobs.clone(),
+        keys: dev.key_source(),
+        chain: chain.clone(),
+        signer: dev.signer.clone(),
+    };
+    let keeper = AppKeeper::open(AppId(APP_ID), None, dev.data_dir(), settings, services).await.unwrap();
     let state = ApiState {
         keeper: keeper.clone(),
         admin_token: Some(Arc::new(TOKEN.into())),
@@ -74,7 +60,7 @@ async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
         axum::serve(listener, api::router(state)).await.unwrap();
     });
     let base = format!("{url}/v1/apps/{}", AppId(APP_ID));
-    Daemon { url, base, keeper, chain, blobs, dir, client: reqwest::Client::new(), _server: server }
+    Daemon { url, base, keeper, chain, blobs, dev, client: reqwest::Client::new(), _server: server }
 }
 
 /// Status and JSON body of a response.
@@ -283,7 +269,7 @@ async fn failed_closed_shard_answers_503_and_admin_rebuild_reports_it() {
     // Lose the store and withhold the manifest: the shard cannot be rebuilt and must not serve.
     let onchain = d.chain.shard(&APP_ID, 0).await.unwrap().unwrap();
     d.keeper.shutdown().await;
-    std::fs::remove_file(d.dir.path().join(AppId(APP_ID).to_string()).join("shard-0.redb")).unwrap();
+    std::fs::remove_file(d.dev.data_dir().join(AppId(APP_ID).to_string()).join("shard-0.redb")).unwrap();
     d.blobs.remove_blocks(vec![cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap()]).await.unwrap();
     let res = d.client.post(format!("{}/v1/admin/rebuild", d.url)).bearer_auth(TOKEN).send().await.unwrap();
     let (code, body) = json_of(res).await;
@@ -333,17 +319,35 @@ async fn health_status_metrics_openapi_and_admin_operations() {
         d.client.get(format!("{}/openapi.json", d.url)).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/v1/apps/{app}/records/{key}"]["put"].is_object());
     assert!(spec["components"]["schemas"]["ErrorResponse"].is_object());
+    // Every route the router serves is in the spec (they come from one declaration).
+    for (path, method) in [
+        ("/v1/apps/{app}/records/{key}", "get"),
+        ("/v1/apps/{app}/records/{key}", "delete"),
+        ("/v1/apps/{app}/records/{key}/proof", "get"),
+        ("/v1/apps/{app}/records", "get"),
+        ("/v1/apps/{app}/batch/write", "post"),
+        ("/v1/apps/{app}/batch/read", "post"),
+        ("/health", "get"),
+        ("/v1/status", "get"),
+        ("/metrics", "get"),
+        ("/v1/admin/commit", "post"),
+        ("/v1/admin/rotate", "post"),
+        ("/v1/admin/rebuild", "post"),
+        ("/v1/admin/export", "get"),
+    ] {
+        assert!(spec["paths"][path][method].is_object(), "{method} {path} is missing from the spec");
+    }
+    assert_eq!(spec, serde_json::to_value(ironroot_keeper::api::openapi()).unwrap());
     // Export over the admin API restores into a fresh keeper directory, checked against the chain.
     let res = d.client.get(format!("{}/v1/admin/export", d.url)).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let backup = res.bytes().await.unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    let keys = SealedKeyFile::open_or_create(d.dir.path().join("root.key")).unwrap();
     let restored = ironroot_keeper::backup::import(
         AppId(APP_ID),
         backup.as_ref(),
         d.blobs.as_ref(),
-        &keys,
+        d.dev.keys.as_ref(),
         d.chain.as_ref(),
         |id| elsewhere.path().join(format!("shard-{id}.redb")),
     )
@@ -372,7 +376,7 @@ async fn health_status_metrics_openapi_and_admin_operations() {
         AppId(APP_ID),
         bad.as_slice(),
         d.blobs.as_ref(),
-        &keys,
+        d.dev.keys.as_ref(),
         d.chain.as_ref(),
         |id| elsewhere.path().join(format!("other-{id}.redb")),
     )

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use app_roots::{AppPolicy, CreateAppArgs, TeeIdentity};
 use attestation_verifier::{AppIdentity, InitializeArgs};
-use ironroot_bank::dev::DevTrust;
+use ironroot_devkit::bank::dev::DevTrust;
 use ironroot_localnet::{Localnet, Options};
 use ironroot_sdk::{app_roots as roots, verifier};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -231,9 +231,5 @@ async fn every_subcommand_against_a_localnet() {
     let out = keeper(&cfg_path, &["recover"]);
     let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     assert_eq!(text.matches("Rebuilt").count(), 2, "{text}");
-
-    // demo: everything in one process on embedded defaults (small, to keep the test short).
-    let out = keeper(&cfg_path, &["demo", "--records", "200", "--shards", "2"]);
-    assert!(stdout(&out).contains("records after recovery     200 readable"), "{}", stdout(&out));
     net.stop().unwrap();
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use app_roots::UpdateShardArgs;
 use async_trait::async_trait;
 use bytes::Bytes;
-use ironroot_bank::dev::{DevApp, DevTrust};
+use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobStore, LocalBlobStore};
-use ironroot_keeper::chain::{BankChain, Chain, ChainError, ShardOnChain, UpdateReceipt};
+use ironroot_keeper::chain::{Chain, ChainError, ShardOnChain, UpdateReceipt};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::shard::{verify_read, CommitOutcome, KeeperError, ShardConfig, ShardKeeper};
@@ -18,7 +18,6 @@ use ironroot_sdk::history::onchain_tree_root;
 use ironroot_sdk::registry::TeeKeyStatus;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Keypair;
-use tokio::sync::Mutex;
 
 const APP_ID: [u8; 32] = [0x42; 32];
 
@@ -80,9 +79,7 @@ impl Chain for FaultyChain {
 }
 
 struct Harness {
-    _trust: DevTrust,
-    app: DevApp,
-    dir: tempfile::TempDir,
+    dev: DevHarness,
     chain: Arc<FaultyChain>,
     keys: Arc<SealedKeyFile>,
     blobs: Arc<LocalBlobStore>,
@@ -90,18 +87,10 @@ struct Harness {
 }
 
 async fn harness(shards: u16) -> Harness {
-    let trust = DevTrust::new(1, 1);
-    let mut bank = trust.start_bank().await.unwrap();
-    let app = trust.create_app(&mut bank, APP_ID, shards, (14, 64)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let keys = Arc::new(SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap());
-    let seed = keys.signing_seed(&AppId(APP_ID)).await.unwrap();
-    let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).unwrap());
-    trust.register(&mut bank, &signer, 1).await.unwrap();
-    let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
-    let chain =
-        Arc::new(FaultyChain { inner: BankChain::new(Arc::new(Mutex::new(bank))), fault: AtomicU8::new(0) });
-    Harness { _trust: trust, app, dir, chain, keys, blobs, signer }
+    let dev = DevHarness::start(HarnessOptions::new(APP_ID, shards)).await.unwrap();
+    let blobs = Arc::new(LocalBlobStore::open(dev.data_dir().join("blobs")).unwrap());
+    let chain = Arc::new(FaultyChain { inner: dev.chain.clone(), fault: AtomicU8::new(0) });
+    Harness { keys: dev.keys.clone(), signer: dev.signer.clone(), dev, chain, blobs }
 }
 
 impl Harness {
@@ -109,8 +98,8 @@ impl Harness {
         let mut cfg = ShardConfig::new(
             AppId(APP_ID),
             shard,
-            self.app.tree,
-            self.dir.path().join(format!("shard-{shard}.redb")),
+            self.dev.app.tree,
+            self.dev.data_dir().join(format!("shard-{shard}.redb")),
         );
         // Tests commit explicitly unless they test the batcher.
         cfg.commit_interval = Duration::from_secs(3600);
@@ -133,7 +122,7 @@ impl Harness {
 
     async fn history_root(&self) -> [u8; 32] {
         let bank = self.chain.inner.bank().clone();
-        let account = bank.lock().await.account(&self.app.tree).await.unwrap();
+        let account = bank.lock().await.account(&self.dev.app.tree).await.unwrap();
         onchain_tree_root(&account.data).unwrap().0
     }
 }
@@ -604,7 +593,7 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "sigkill_during_writes_and_commits_loses_no_acknowledged_write",
+                "keeper::sigkill_during_writes_and_commits_loses_no_acknowledged_write",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use ironroot_devkit::dstack_mock::{MockGuestAgent, MOCK_QUOTE_PREFIX};
 use ironroot_keeper::blobs::{
     raw_cid, BlobError, BlobStore, BlockStore, Cid, IpfsBlobStore, LocalBlobStore, MAX_BLOCK_LEN,
 };
 use ironroot_keeper::crypto::{self, CryptoError, Padding, RecordContext, HEADER_LEN};
-use ironroot_keeper::dstack_mock::{MockGuestAgent, MOCK_QUOTE_PREFIX};
 use ironroot_keeper::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile};
 use sha2::{Digest, Sha256};
 

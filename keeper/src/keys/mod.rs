@@ -22,6 +22,8 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use hkdf::Hkdf;
 use sha2::Sha256;
+use solana_sdk::signature::Keypair;
+use solana_sdk::signer::keypair::keypair_from_seed;
 use zeroize::Zeroizing;
 
 pub use dstack::{AgentInfo, DstackClient, DstackKeySource, Quote, DSTACK_ENDPOINT_ENV};
@@ -100,6 +102,8 @@ pub enum KeyError {
     Agent { endpoint: String, message: String },
     #[error("dstack guest agent returned a malformed {what}")]
     AgentResponse { what: &'static str },
+    #[error("the signing seed does not make an ed25519 key")]
+    SigningKey,
     #[error("invalid request to the dstack guest agent: {0}")]
     InvalidRequest(&'static str),
 }
@@ -112,6 +116,13 @@ pub trait KeySource: Send + Sync {
 
     /// The ed25519 seed of the keeper's signing key for `app`.
     async fn signing_seed(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError>;
+
+    /// The keeper's ed25519 signing key for `app`: the TEE key the registry knows. The one place
+    /// the seed becomes a keypair.
+    async fn signing_keypair(&self, app: &AppId) -> Result<Keypair, KeyError> {
+        let seed = self.signing_seed(app).await?;
+        keypair_from_seed(&seed[..]).map_err(|_| KeyError::SigningKey)
+    }
 }
 
 /// Derives the KEK of (`app`, `epoch`) from input key material.

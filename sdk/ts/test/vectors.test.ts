@@ -1,4 +1,4 @@
-// The TypeScript SDK against the shared test vectors the Rust side writes (keeper/src/ts_vectors.rs).
+// The TypeScript SDK against the shared test vectors the Rust side writes (devkit/src/ts_vectors.rs).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -8,16 +8,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ironroot_bank::dev::DevTrust;
-use tokio::sync::Mutex;
+use ironroot_keeper::api::{
+    self, ApiMetrics, ApiState, CommitResponse, ProofResponse, RecordResponse, StatusResponse,
+};
+use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
+use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
+use ironroot_keeper::chain::Chain;
+use ironroot_keeper::keys::AppId;
+use ironroot_keeper::recovery::Startup;
+use ironroot_keeper::tree::{verify_record_proof, RecordProof};
 
-use crate::api::{self, ApiMetrics, ApiState, CommitResponse, ProofResponse, RecordResponse, StatusResponse};
-use crate::app::{AppKeeper, AppSettings};
-use crate::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
-use crate::chain::{BankChain, Chain};
-use crate::keys::{AppId, KeySource, SealedKeyFile};
-use crate::recovery::Startup;
-use crate::tree::{verify_record_proof, RecordProof};
+use crate::harness::{Harness, HarnessOptions};
 
 pub const DEMO_APP_ID: [u8; 32] = *b"ironroot-demo-app-00000000000000";
 const ADMIN_TOKEN: &str = "demo-admin-token";
@@ -187,23 +188,31 @@ async fn commit(client: &reqwest::Client, url: &str) -> Result<CommitResponse, D
     res.json().await.step("commit")
 }
 
-pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
+/// Runs the demo; `progress` hears one line as each phase starts.
+pub async fn run_demo(opts: DemoOptions, progress: impl Fn(&str)) -> Result<DemoReport, DemoError> {
     let started = Instant::now();
     let mut report = DemoReport { records: opts.records, ..Default::default() };
-    let temp = tempfile::tempdir().step("data directory")?;
-    let data_dir = opts.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
 
     // Chain: the real programs in an in-process bank; a 2-of-3 development attester set.
-    let trust = DevTrust::new(3, 2);
-    let mut bank = trust.start_bank().await.step("start the bank")?;
-    trust.create_app(&mut bank, DEMO_APP_ID, opts.shards, (14, 64)).await.step("create the app")?;
-    let keys: Arc<dyn KeySource> = Arc::new(
-        SealedKeyFile::open_or_create(data_dir.join("keys").join("root.key")).step("sealed key file")?,
-    );
-    let seed = keys.signing_seed(&AppId(DEMO_APP_ID)).await.step("signing key")?;
-    let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).step("signing key")?);
-    trust.register(&mut bank, &signer, 1).await.step("register the TEE key")?;
-    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(Arc::new(Mutex::new(bank))));
+    progress("starting an in-process Solana bank with the Ironroot programs and a 2-of-3 attester set");
+    let harness = Harness::start(HarnessOptions {
+        attesters: 3,
+        threshold: 2,
+        data_dir: opts.data_dir.clone(),
+        ..HarnessOptions::new(DEMO_APP_ID, opts.shards)
+    })
+    .await
+    .step("set up the chain")?;
+    progress(&format!(
+        "app {} created with {} shards; keeper TEE key {} registered through the verifier",
+        harness.app_id,
+        opts.shards,
+        solana_sdk::signer::Signer::pubkey(harness.signer.as_ref())
+    ));
+    let data_dir = harness.data_dir().to_path_buf();
+    let keys = harness.key_source();
+    let signer = harness.signer.clone();
+    let chain: Arc<dyn Chain> = Arc::new(harness.chain.clone());
     let blobs: Arc<dyn BlobStore> = match &opts.ipfs_api {
         Some(api) => {
             report.blob_store = format!("IPFS at {api}");
@@ -225,19 +234,23 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
             None,
             &data_dir,
             settings.clone(),
-            blobs.clone(),
-            keys.clone(),
-            chain.clone(),
-            signer.clone(),
+            AppServices {
+                blobs: blobs.clone(),
+                keys: keys.clone(),
+                chain: chain.clone(),
+                signer: signer.clone(),
+            },
         )
     };
     let keeper = open().await.step("open the keeper")?;
     let server = serve(keeper.clone()).await?;
+    progress(&format!("keeper serving on {}", server.url));
     let client = reqwest::Client::new();
     let base = format!("{}/v1/apps/{}", server.url, AppId(DEMO_APP_ID));
 
     // Write and read over HTTP, then commit every shard's root on-chain.
     let first = opts.records * 4 / 5;
+    progress(&format!("writing {first} records over HTTP, then committing every shard's root on-chain"));
     let t = Instant::now();
     write_range(&client, &base, 0..first).await?;
     let committed = commit(&client, &server.url).await?;
@@ -247,11 +260,17 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     let store_dir = data_dir.join(AppId(DEMO_APP_ID).to_string());
     let snapshot = data_dir.join("snapshot");
     copy_dir(&store_dir, &snapshot).step("snapshot the store")?;
+    progress("the operator snapshots the keeper's local store");
+    progress(&format!("writing {} more records and committing", opts.records - first));
 
     write_range(&client, &base, first..opts.records).await?;
     let committed = commit(&client, &server.url).await?;
     report.write_secs = t.elapsed().as_secs_f64();
     report.commit_tx_bytes.extend(committed.commits.iter().filter_map(|c| c.tx_bytes));
+    progress(&format!(
+        "reading all {} records back and checking proofs against the on-chain roots",
+        opts.records
+    ));
     let t = Instant::now();
     read_range(&client, &base, 0..opts.records).await?;
     report.read_secs = t.elapsed().as_secs_f64();
@@ -267,6 +286,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     report.commits = status.shards.iter().filter_map(|s| s.onchain_seq).sum();
 
     // Roll the store back to the snapshot and restart: detected, rebuilt from chain + blobs.
+    progress("the operator stops the keeper, restores the old snapshot and restarts it");
     server.task.abort();
     keeper.shutdown().await;
     drop(keeper);
@@ -282,6 +302,7 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
         "restart",
         "a rolled-back shard was not detected",
     )?;
+    progress("rollback detected on every shard; rebuilt from the chain and the blob store; reading everything again");
     let server = serve(keeper.clone()).await?;
     let base = format!("{}/v1/apps/{}", server.url, AppId(DEMO_APP_ID));
     read_range(&client, &base, 0..opts.records).await?;

@@ -1,0 +1,164 @@
+// "Verify a record in the browser": the keeper only supplies the proof; every check runs here with
+// the SDK against accounts and transactions read from the chain.
+import { HistoryProof, ProofResponse, ShardUpdated, bytesEqual, bytesToHex, hexToBytes, historyLeaf, onchainTreeRoot, verifyAgainstChain, verifyHistoryProof, verifyProofResponse, web3 } from "@ironroot/sdk";
+import { AppView, ChainReader } from "./chain";
+import { KeeperReader } from "./keeper";
+
+export type StepState = "pass" | "fail" | "warn";
+
+export interface Step {
+  id: "proof" | "record" | "history" | "chain" | "latest";
+  title: string;
+  state: StepState;
+  /** One sentence on what was checked and what came out. */
+  summary: string;
+  details: [string, string][];
+}
+
+export interface Verification {
+  key: string;
+  steps: Step[];
+  /** The SDK's end-to-end verdict (verifyAgainstChain): record proven and its root in the on-chain history. */
+  verified: boolean;
+  verdict: string;
+}
+
+const short = (h: string) => (h.length > 20 ? `${h.slice(0, 10)}…${h.slice(-8)}` : h);
+
+/** Runs every step; `onStep` sees each as it completes (the page shows them one by one). */
+export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app: AppView, key: string, onStep: (s: Step) => void = () => {}): Promise<Verification> {
+  const steps: Step[] = [];
+  const push = (s: Step) => {
+    steps.push(s);
+    onStep(s);
+  };
+  const done = (verified: boolean, verdict: string): Verification => ({ key, steps, verified, verdict });
+
+  // 0. The keeper's claim.
+  let proof: ProofResponse;
+  try {
+    proof = await keeper.client(bytesToHex(app.appId)).proof(key);
+  } catch (e) {
+    push({ id: "proof", title: "Fetch the proof from the keeper", state: "fail", summary: `The keeper gave no proof: ${(e as Error).message}`, details: [] });
+    return done(false, "Not verified: no proof to check.");
+  }
+  const leaf = proof.leaf;
+  push({
+    id: "proof",
+    title: "Fetch the proof from the keeper",
+    state: "pass",
+    summary: `The keeper claims shard ${proof.shard} root ${short(proof.root)} at seq ${proof.seq}, ${proof.committed ? "committed on-chain" : "not yet committed on-chain"}. Nothing below trusts this claim.`,
+    details: [
+      ["key", key],
+      ["shard", String(proof.shard)],
+      ["claimed root", proof.root],
+      ["claimed seq", String(proof.seq)],
+      ["leaf", leaf ? `version ${leaf.version}${leaf.tombstone ? " (deleted)" : ""}, CID ${leaf.cid || "—"}, ciphertext hash ${leaf.ciphertext_hash}` : "none (the keeper says the key was never written)"],
+      ["proof size", `${proof.proof.length / 2} bytes`],
+    ],
+  });
+
+  // 1. Record → shard root (JMT proof).
+  const recordOk = verifyProofResponse(proof);
+  const what = !leaf ? "the key was never written" : leaf.tombstone ? `the key was deleted at version ${leaf.version}` : `version ${leaf.version} of the key exists`;
+  push({
+    id: "record",
+    title: "Record → shard root (sparse Merkle proof)",
+    state: recordOk ? "pass" : "fail",
+    summary: recordOk ? `The proof shows that ${what} under root ${short(proof.root)}.` : `The proof does NOT lead from this record to root ${short(proof.root)}: the keeper's answer was altered or is wrong.`,
+    details: [
+      ["key hash", "SHA-256 of the key"],
+      ["leaf", leaf ? "version ‖ CID ‖ ciphertext hash ‖ key epoch ‖ tombstone" : "absent (non-inclusion proof)"],
+      ["result", recordOk ? "reaches the claimed root" : "does not reach the claimed root"],
+    ],
+  });
+
+  // 2. Shard root → root history: the chain's own ShardUpdated records, re-hashed. The tree account
+  // is read first and the history taken up to its leaf count, so both describe the same moment.
+  const treeInfo = await chain.connection.getAccountInfo(app.tree, "confirmed");
+  if (!treeInfo) {
+    push({ id: "history", title: "Shard root → root history", state: "fail", summary: `The history tree account ${app.tree.toBase58()} does not exist.`, details: [] });
+    return done(false, "Not verified: the history tree account is missing.");
+  }
+  const tree = onchainTreeRoot(treeInfo.data);
+  const mirror = await chain.history(app).at(tree.sequenceNumber);
+  const root = hexToBytes(proof.root);
+  const record: ShardUpdated | undefined = [...mirror.records].reverse().find((r) => r.shardId === proof.shard && bytesEqual(r.root, root));
+  if (!record) {
+    const latest = mirror.latest(proof.shard);
+    push({
+      id: "history",
+      title: "Shard root → root history",
+      state: proof.committed ? "fail" : "warn",
+      summary: proof.committed
+        ? `The chain's history of shard ${proof.shard} (${mirror.length} entries read from its transactions) has no entry with root ${short(proof.root)}, although the keeper calls it committed.`
+        : `Root ${short(proof.root)} is not on-chain yet (the keeper reports it pending); shard ${proof.shard} is at seq ${latest?.seq ?? 0} on-chain. Try again after the next commit.`,
+      details: [["history entries read", String(mirror.length)]],
+    });
+    return done(false, proof.committed ? "Not verified: the root is not in the on-chain history." : "Not verified yet: the record is only acknowledged locally by the keeper.");
+  }
+  const historyProof: HistoryProof = mirror.proof(Number(record.leafIndex));
+  const leafHash = historyLeaf(record.app, record.shardId, record.seq, record.root, record.manifestCid, record.slot);
+  const seqMatches = record.seq === BigInt(proof.seq);
+  push({
+    id: "history",
+    title: "Shard root → root history",
+    state: seqMatches ? "pass" : "warn",
+    summary: `History leaf ${record.leafIndex} (shard ${record.shardId}, seq ${record.seq}, slot ${record.slot}) commits to this root${seqMatches ? "" : `; the keeper said seq ${proof.seq}`}.`,
+    details: [
+      ["history leaf", bytesToHex(leafHash)],
+      ["leaf index", String(record.leafIndex)],
+      ["committed at slot", String(record.slot)],
+      ["signed by TEE key", record.signer.toBase58()],
+      ["manifest CID bytes", `${record.manifestCid.length} bytes`],
+      ["sibling hashes", String(historyProof.siblings.length)],
+    ],
+  });
+
+  // 3. Root history → the on-chain tree account (the SDK's end-to-end check on the same data).
+  const shardAddress = app.shards.find((s) => s.shardId === proof.shard)?.address ?? web3.PublicKey.default;
+  const shardInfo = await chain.client.appRoots.account.shard.fetchNullable(shardAddress);
+  const shardRoot = shardInfo ? Uint8Array.from(shardInfo.root) : undefined;
+  const sdk = await verifyAgainstChain({ proof, history: historyProof, tree: app.tree, treeAccountData: treeInfo.data, shardAccountRoot: shardRoot });
+  const treeRoot = tree.root;
+  push({
+    id: "chain",
+    title: "Root history → on-chain tree account",
+    state: sdk.historyProven ? "pass" : "fail",
+    summary: sdk.historyProven
+      ? `The history proof reaches the tree account's current root ${short(bytesToHex(treeRoot))}.`
+      : `The history proof does NOT reach the tree account's root ${short(bytesToHex(treeRoot))}.`,
+    details: [
+      ["tree account", app.tree.toBase58()],
+      ["on-chain tree root", bytesToHex(treeRoot)],
+      ["mirror root", bytesToHex(mirror.root())],
+      ["tree leaves", tree.sequenceNumber.toString()],
+      ["proof checks", verifyHistoryProof(historyProof, treeRoot) ? "leaf → siblings → root" : "mismatch"],
+    ],
+  });
+
+  // 4. Is it the shard's current root? (An older root is still proven; it is just not the latest.)
+  push({
+    id: "latest",
+    title: "Shard account: current root",
+    state: sdk.isLatest ? "pass" : "warn",
+    summary: sdk.isLatest
+      ? `The shard account holds this root right now (seq ${shardInfo?.seq.toString()}): this is the latest state.`
+      : `The shard account has moved on to seq ${shardInfo?.seq.toString() ?? "?"} (root ${short(shardRoot ? bytesToHex(shardRoot) : "none")}); the proof is of an earlier state.`,
+    details: [
+      ["shard account", app.shards.find((s) => s.shardId === proof.shard)?.address.toBase58() ?? "missing"],
+      ["on-chain seq", shardInfo?.seq.toString() ?? "—"],
+      ["on-chain root", shardRoot ? bytesToHex(shardRoot) : "—"],
+    ],
+  });
+
+  const verified = sdk.recordProven && sdk.historyProven;
+  return done(
+    verified,
+    verified
+      ? `Verified: ${what}, under a shard root the chain's history contains${sdk.isLatest ? " and the shard account holds now" : ""}.`
+      : !sdk.recordProven
+        ? "Verification FAILED: the record proof does not match the root (the keeper's answer was altered)."
+        : "Verification FAILED: the root is not proven by the on-chain history.",
+  );
+}

@@ -1,0 +1,241 @@
+// The dashboard in headless Chromium (Debian's, driven by playwright-core) against a live localnet
+// and keeper (scripts/stack.mjs): every page shows the live data, a record verified in the browser
+// succeeds, a proof altered by a proxy is shown as failed, errors are said in words, and the pages
+// fit a phone's width. Screenshots go to IRONROOT_SCREENSHOT_DIR (default app/test-output/).
+//
+// Needs IRONROOT_LOCALNET_BIN and IRONROOT_KEEPER_BIN (scripts/dashboard-test.sh sets them) and a
+// build in app/dist.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import sdk from "@ironroot/sdk";
+import { startServer } from "../server.mjs";
+import { DEMO, startLocalnet, startStack } from "../scripts/stack.mjs";
+
+const { IronrootClient, bytesToHex, web3 } = sdk;
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SHOTS = process.env.IRONROOT_SCREENSHOT_DIR ?? join(HERE, "..", "test-output");
+const CHROMIUM = process.env.IRONROOT_CHROMIUM ?? "/usr/bin/chromium";
+// Keeps Chromium off the network (no updates, sync, QUIC or background fetches) and sandbox-free for root.
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+let stack;
+let browser;
+let profile;
+let tamper;
+let tamperedDashboard;
+const pageErrors = [];
+
+/** A proxy in front of the keeper that alters every proof's leaf (claims another ciphertext). */
+function startTamperProxy(keeperUrl) {
+  const server = http.createServer((req, res) => {
+    const upstream = http.request(new URL(req.url, keeperUrl), { method: req.method, headers: req.headers }, (up) => {
+      const chunks = [];
+      up.on("data", (c) => chunks.push(c));
+      up.on("end", () => {
+        let body = Buffer.concat(chunks);
+        if (/\/records\/[^/]+\/proof/.test(req.url) && up.statusCode === 200) {
+          const proof = JSON.parse(body.toString());
+          if (proof.leaf) {
+            const h = proof.leaf.ciphertext_hash;
+            proof.leaf.ciphertext_hash = (h[0] === "0" ? "1" : "0") + h.slice(1);
+            server.tampered += 1;
+          }
+          body = Buffer.from(JSON.stringify(proof));
+        }
+        const headers = { ...up.headers, "content-length": String(body.length) };
+        res.writeHead(up.statusCode, headers);
+        res.end(body);
+      });
+    });
+    upstream.on("error", () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  server.tampered = 0;
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server)));
+}
+
+before(async () => {
+  const localnetBin = process.env.IRONROOT_LOCALNET_BIN;
+  const keeperBin = process.env.IRONROOT_KEEPER_BIN;
+  assert.ok(localnetBin && keeperBin, "IRONROOT_LOCALNET_BIN and IRONROOT_KEEPER_BIN must be set (run scripts/dashboard-test.sh)");
+  mkdirSync(SHOTS, { recursive: true });
+  stack = await startStack({ localnetBin, keeperBin, records: 24, rounds: 3 });
+  tamper = await startTamperProxy(stack.keeperUrl);
+  tamperedDashboard = await startServer({ dist: join(HERE, "..", "dist"), rpc: stack.rpcUrl, keeper: `http://127.0.0.1:${tamper.address().port}` });
+  profile = mkdtempSync(join(tmpdir(), "ironroot-chromium-"));
+  browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } });
+});
+
+after(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await tamperedDashboard?.close();
+  tamper?.close();
+  await stack?.stop();
+});
+
+async function open(path, { base = stack.url, query = "", width = 1280 } = {}) {
+  const page = await browser.newPage();
+  await page.setViewportSize({ width, height: width < 600 ? 844 : 900 });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  await page.goto(`${base}${query}#/${path}`);
+  return page;
+}
+
+const loaded = (page, path) => page.waitForSelector(`section[data-page="${path}"][data-loaded="true"]`, { timeout: 30_000 });
+const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+const chainClient = () => IronrootClient.fromConnection(new web3.Connection(stack.rpcUrl, "confirmed"));
+
+test("governance page shows the verifier config as on-chain", async () => {
+  const page = await open("governance");
+  await loaded(page, "governance");
+  assert.equal(await page.textContent('[data-testid="threshold"]'), "1 of 1");
+  assert.equal(await page.getAttribute('[data-testid="authority"] code', "data-full"), stack.localnetConfig.governance.pubkey);
+  assert.equal(await page.getAttribute('[data-testid="attesters"] code', "data-full"), stack.localnetConfig.attester.pubkey);
+  assert.equal(await page.getAttribute('[data-testid="measurements"] code', "data-full"), bytesToHex(DEMO.measurement));
+  assert.match(await page.textContent('[data-testid="policy"]'), /UpToDate, SwHardeningNeeded/);
+  assert.match(await page.textContent('[data-testid="governance-facts"]'), /this RPC's cluster/);
+  await shot(page, "governance");
+  await page.close();
+});
+
+test("TEE registry lists the keeper's key as valid, with a countdown that moves", async () => {
+  const status = await (await fetch(`${stack.keeperUrl}/v1/status`)).json();
+  const page = await open("registry");
+  await loaded(page, "registry");
+  const keys = await page.$$eval('[data-testid="tee-key"] code', (els) => els.map((e) => e.dataset.full));
+  assert.deepEqual(keys, [status.tee_pubkey]);
+  assert.equal(await page.textContent('[data-testid="tee-state"]'), "valid");
+  const left = async () => Number(await page.getAttribute("[data-deadline]", "data-seconds-left"));
+  const first = await left();
+  assert.ok(first > 29 * 24 * 3600 && first <= 30 * 24 * 3600, `key lifetime ${first} s`);
+  await page.waitForTimeout(2200);
+  assert.ok((await left()) < first, "the expiry countdown moves");
+  await shot(page, "registry");
+  await page.close();
+});
+
+test("apps page: shards, history check, capacity and the commits chart match the chain", async () => {
+  const client = chainClient();
+  const page = await open("apps");
+  await loaded(page, "apps");
+  const app = await client.fetchApp(DEMO.appId);
+  assert.ok(app);
+  const seqs = await page.$$eval('[data-testid="shard-seq"]', (els) => els.map((e) => e.textContent));
+  const onchain = [];
+  for (let id = 0; id < DEMO.shards; id++) onchain.push((await client.fetchShard(DEMO.appId, id)).seq.toString());
+  assert.deepEqual(seqs, onchain);
+  assert.ok(onchain.every((s) => Number(s) >= 1), `every shard committed: ${onchain}`);
+  assert.match(await page.textContent('[data-testid="history-check"]'), new RegExp(`matches the tree account.* ${app.historyLen.toString()} records`));
+  assert.match(await page.textContent('[data-testid="capacity"]'), new RegExp(`${app.historyLen.toString()} of 16,384 leaves used`));
+  await page.waitForSelector('[data-testid="commits-chart"] canvas');
+  await shot(page, "apps");
+  await page.close();
+});
+
+test("apps page refreshes by itself when a new root is committed", async () => {
+  const page = await open("apps", { query: "?refresh=1" });
+  await loaded(page, "apps");
+  const before = await page.$$eval('[data-testid="shard-seq"]', (els) => els.map((e) => Number(e.textContent)));
+  for (let i = 0; i < 6; i++) await stack.put(`refresh-${i}`, "x");
+  await stack.commit();
+  await page.waitForFunction((sum) => [...document.querySelectorAll('[data-testid="shard-seq"]')].reduce((a, e) => a + Number(e.textContent), 0) > sum, before.reduce((a, b) => a + b, 0), { timeout: 15_000 });
+  await page.close();
+});
+
+test("keeper panel shows health, per-shard status next to the chain, and metrics", async () => {
+  const page = await open("keeper");
+  await loaded(page, "keeper");
+  assert.equal(await page.textContent('[data-testid="keeper-health"]'), "ok");
+  assert.match(await page.textContent('[data-testid="keeper-app"]'), /on this cluster/);
+  const writes = Number((await page.textContent('[data-testid="metric-writes"]')).split("/")[0].replace(/,/g, ""));
+  assert.ok(writes >= 24, `writes ${writes}`);
+  assert.equal(await page.$$eval('[data-testid="keeper-shards"] tbody tr', (r) => r.length), DEMO.shards);
+  await shot(page, "keeper");
+  await page.close();
+});
+
+test("a record verified in the browser: every step passes", async () => {
+  const page = await open("verify");
+  await loaded(page, "verify");
+  const picks = await page.$$eval('[data-testid="key-picks"] button', (b) => b.map((x) => x.textContent));
+  assert.ok(picks.length > 0 && picks.every((k) => /^(demo|refresh)-\d+$/.test(k)), `keys offered: ${picks}`);
+  await page.fill('[data-testid="verify-key"]', "demo-3");
+  await page.click('[data-testid="verify-button"]');
+  const verdict = await page.waitForSelector('[data-testid="verdict-box"]', { timeout: 30_000 });
+  assert.equal(await verdict.getAttribute("data-verified"), "true", await verdict.textContent());
+  for (const step of ["proof", "record", "history", "chain"]) assert.equal(await page.getAttribute(`[data-testid="step-${step}"]`, "data-state"), "pass", step);
+  assert.match(await page.textContent('[data-testid="step-record"]'), /version 1 of the key exists/);
+  await shot(page, "verify");
+  // Absence is proven too (a non-inclusion proof under the committed root).
+  await page.fill('[data-testid="verify-key"]', "never-written");
+  await page.click('[data-testid="verify-button"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="verdict-box"]')?.textContent.includes("never written"), null, { timeout: 30_000 });
+  assert.equal(await page.getAttribute('[data-testid="verdict-box"]', "data-verified"), "true");
+  await page.close();
+});
+
+test("a proof altered by a proxy between keeper and browser is shown as failed", async () => {
+  const page = await open("verify", { base: tamperedDashboard.url });
+  await loaded(page, "verify");
+  await page.fill('[data-testid="verify-key"]', "demo-3");
+  await page.click('[data-testid="verify-button"]');
+  const verdict = await page.waitForSelector('[data-testid="verdict-box"]', { timeout: 30_000 });
+  assert.ok(tamper.tampered >= 1, "the proxy altered the proof");
+  assert.equal(await verdict.getAttribute("data-verified"), "false");
+  assert.match(await verdict.textContent(), /FAILED/);
+  assert.equal(await page.getAttribute('[data-testid="step-record"]', "data-state"), "fail");
+  await shot(page, "verify-tampered");
+  await page.close();
+});
+
+test("an unreachable RPC and a missing keeper are said in words", async () => {
+  const page = await open("governance", { query: "?rpc=http://127.0.0.1:9&keeper=" });
+  const error = await page.waitForSelector('[data-testid="error"]', { timeout: 30_000 });
+  assert.match(await error.textContent(), /Could not load governance.*did not answer/s);
+  await page.goto(`${stack.url}?keeper=#/keeper`);
+  const noKeeper = await page.waitForSelector('[data-testid="error"]', { timeout: 30_000 });
+  assert.match(await noKeeper.textContent(), /No keeper URL is set/);
+  await page.close();
+});
+
+test("a cluster without Ironroot's accounts: the missing accounts are named, in words", async () => {
+  // A second, bare localnet, reached directly (its RPC allows cross-origin requests).
+  const dir = mkdtempSync(join(tmpdir(), "ironroot-bare-localnet-"));
+  const bare = await startLocalnet(process.env.IRONROOT_LOCALNET_BIN, dir);
+  try {
+    const page = await open("governance", { query: `?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=` });
+    const error = await page.waitForSelector('[data-testid="error"]', { timeout: 30_000 });
+    assert.match(await error.textContent(), /governance has not initialised the verifier.*does not exist on this cluster/s);
+    await page.goto(`${stack.url}?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=#/apps`);
+    await page.waitForSelector('[data-testid="apps-empty"]', { timeout: 30_000 });
+    await page.goto(`${stack.url}?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=#/registry`);
+    await page.waitForSelector('[data-testid="registry-empty"]', { timeout: 30_000 });
+    await page.close();
+  } finally {
+    bare.proc.kill("SIGTERM");
+    await new Promise((r) => bare.proc.once("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("pages fit a phone's width", async () => {
+  for (const path of ["governance", "registry", "apps", "keeper", "verify"]) {
+    const page = await open(path, { width: 390 });
+    await loaded(page, path);
+    await shot(page, `${path}-phone`);
+    const overflow = await page.evaluate(() => {
+      const wide = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".overflow-auto"));
+      return { by: document.documentElement.scrollWidth - window.innerWidth, culprits: wide.slice(-3).map((e) => `${e.tagName}.${e.className} ${e.textContent.slice(0, 40)}`) };
+    });
+    assert.ok(overflow.by <= 1, `${path} overflows a 390 px screen by ${overflow.by} px: ${overflow.culprits.join(" | ")}`);
+    await page.close();
+  }
+  assert.deepEqual(pageErrors, [], "no uncaught errors in any page");
+});

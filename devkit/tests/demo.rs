@@ -1,0 +1,20 @@
+//! `ironroot-demo` as a user runs it: a narrative line per phase, no raw program logs, and a report
+//! that shows the rollback detected and every record readable afterwards.
+use std::process::Command;
+
+#[test]
+fn demo_prints_a_clean_narrative_and_its_report() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ironroot-demo"))
+        .args(["--records", "200", "--shards", "2"])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run ironroot-demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("records after recovery     200 readable"), "{stdout}");
+    assert!(stdout.contains("rollback detected on every shard"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with('[')).count(), 9, "one line per phase:\n{stdout}");
+    for raw in ["Instruction:", "data:", "Program log:"] {
+        assert!(!stdout.contains(raw), "raw program log {raw:?} in the demo's output:\n{stdout}");
+    }
+}

@@ -1,0 +1,213 @@
+//! Request and response bodies of the HTTP API.
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::tree::RecordLeaf;
+
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Eq)]
+pub struct LeafJson {
+    pub version: u64,
+    /// CID of the encrypted blob (empty for a tombstone).
+    pub cid: String,
+    pub ciphertext_hash: String,
+    pub key_epoch: u32,
+    pub tombstone: bool,
+}
+
+impl From<&RecordLeaf> for LeafJson {
+    fn from(l: &RecordLeaf) -> Self {
+        LeafJson {
+            version: l.version,
+            cid: cid::Cid::try_from(l.cid.as_slice()).map(|c| c.to_string()).unwrap_or_default(),
+            ciphertext_hash: hex::encode(l.ciphertext_hash),
+            key_epoch: l.key_epoch,
+            tombstone: l.tombstone,
+        }
+    }
+}
+
+impl LeafJson {
+    /// Back to the leaf the tree commits to (for client-side proof checks).
+    pub fn to_leaf(&self) -> Option<RecordLeaf> {
+        let cid = if self.cid.is_empty() {
+            Vec::new()
+        } else {
+            cid::Cid::try_from(self.cid.as_str()).ok()?.to_bytes()
+        };
+        Some(RecordLeaf {
+            version: self.version,
+            cid,
+            ciphertext_hash: hex::decode(&self.ciphertext_hash).ok()?.try_into().ok()?,
+            key_epoch: self.key_epoch,
+            tombstone: self.tombstone,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct WriteResponse {
+    pub key: String,
+    pub shard: u16,
+    pub version: u64,
+    /// Shard root after the write (hex), pending until committed on-chain.
+    pub root: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct RecordResponse {
+    pub key: String,
+    pub shard: u16,
+    /// The value, base64.
+    pub value: String,
+    pub leaf: LeafJson,
+    pub root: String,
+    pub committed: bool,
+    pub seq: u64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct ProofResponse {
+    pub key: String,
+    pub shard: u16,
+    /// The leaf, or null when the key was never written (a non-inclusion proof).
+    pub leaf: Option<LeafJson>,
+    /// Shard root the proof is against (hex).
+    pub root: String,
+    /// Whether `root` is the shard's on-chain root.
+    pub committed: bool,
+    pub seq: u64,
+    /// Borsh-encoded `jmt::proof::SparseMerkleProof<Sha256>`, hex.
+    pub proof: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct WriteQuery {
+    /// Hex shard root the write expects; a different current root fails with ROOT_CHANGED.
+    pub expected_root: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BatchWriteItem {
+    pub key: String,
+    /// Base64 value; omit together with `delete: true` to delete.
+    pub value: Option<String>,
+    #[serde(default)]
+    pub delete: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BatchWriteRequest {
+    pub writes: Vec<BatchWriteItem>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct BatchWriteResponse {
+    pub results: Vec<WriteResponse>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BatchReadRequest {
+    pub keys: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct BatchReadResponse {
+    /// One entry per requested key, in order; null when absent.
+    pub records: Vec<Option<RecordResponse>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ListQuery {
+    /// Return keys after this one.
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct ListResponse {
+    pub keys: Vec<String>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct HealthResponse {
+    pub status: String,
+    pub ipfs_reachable: bool,
+    pub chain_reachable: bool,
+    pub shards_serving: usize,
+    pub shards_failed_closed: usize,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
+pub struct ShardStatusJson {
+    pub shard: u16,
+    pub serving: bool,
+    /// Why the shard refuses to serve, when it does.
+    pub failed_closed: Option<String>,
+    pub local_seq: Option<u64>,
+    pub local_root: Option<String>,
+    pub onchain_seq: Option<u64>,
+    pub onchain_root: Option<String>,
+    pub pending_writes: Option<u64>,
+    pub pending_seq: Option<u64>,
+    pub last_commit_slot: Option<u64>,
+    pub key_epoch: Option<u32>,
+    pub records: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct StatusResponse {
+    pub app: String,
+    pub shard_count: u16,
+    pub tee_pubkey: String,
+    pub shards: Vec<ShardStatusJson>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct CommitResponse {
+    pub commits: Vec<CommitJson>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct CommitJson {
+    pub shard: u16,
+    pub committed: bool,
+    pub seq: Option<u64>,
+    pub root: Option<String>,
+    pub tx_bytes: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct RotateResponse {
+    pub shards: Vec<(u16, u32)>,
+    pub rewrapped: u64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct RebuildResponse {
+    pub shards: Vec<ShardStatusJson>,
+}
+
+impl std::fmt::Display for StatusResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "app {} ({} shards), TEE key {}", self.app, self.shard_count, self.tee_pubkey)?;
+        for s in &self.shards {
+            match &s.failed_closed {
+                Some(reason) => writeln!(f, "shard {:>3}: FAILED CLOSED: {reason}", s.shard)?,
+                None => writeln!(
+                    f,
+                    "shard {:>3}: local seq {} root {}, on-chain seq {} root {}, {} pending writes, key epoch {}, {} records",
+                    s.shard,
+                    s.local_seq.unwrap_or(0),
+                    s.local_root.as_deref().unwrap_or_default(),
+                    s.onchain_seq.unwrap_or(0),
+                    s.onchain_root.as_deref().unwrap_or_default(),
+                    s.pending_writes.unwrap_or(0),
+                    s.key_epoch.unwrap_or(0),
+                    s.records.unwrap_or(0),
+                )?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! Operations routes: health, status and Prometheus metrics.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+
+use super::dto::*;
+use super::ApiState;
+use crate::app::AppKeeper;
+use crate::shard::ShardKeeper;
+
+/// Counters of the HTTP layer (the shards keep their own).
+#[derive(Default)]
+pub struct ApiMetrics {
+    pub writes: AtomicU64,
+    pub reads: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub bytes_read: AtomicU64,
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
+pub(super) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<HealthResponse>) {
+    let ipfs_reachable =
+        state.keeper.blobs().has(&crate::blobs::raw_cid(b"ironroot health probe")).await.is_ok();
+    let chain_reachable = state.keeper.chain().app(state.keeper.app.as_bytes()).await.is_ok();
+    let slots = state.keeper.slots().await;
+    let failed = slots.iter().filter(|(_, s)| s.is_err()).count();
+    let ok = ipfs_reachable && chain_reachable && failed == 0;
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        code,
+        Json(HealthResponse {
+            status: if ok { "ok" } else { "degraded" }.into(),
+            ipfs_reachable,
+            chain_reachable,
+            shards_serving: slots.len() - failed,
+            shards_failed_closed: failed,
+        }),
+    )
+}
+
+pub(super) async fn shard_status(
+    keeper: &AppKeeper,
+    id: u16,
+    slot: Result<Arc<ShardKeeper>, Arc<crate::recovery::FailedClosed>>,
+) -> ShardStatusJson {
+    let onchain = keeper.chain().shard(keeper.app.as_bytes(), id).await.ok().flatten();
+    let mut s = ShardStatusJson {
+        shard: id,
+        serving: slot.is_ok(),
+        failed_closed: None,
+        local_seq: None,
+        local_root: None,
+        onchain_seq: onchain.as_ref().map(|o| o.seq),
+        onchain_root: onchain.as_ref().map(|o| hex::encode(o.root)),
+        pending_writes: None,
+        pending_seq: None,
+        last_commit_slot: onchain.as_ref().map(|o| o.updated_slot),
+        key_epoch: None,
+        records: None,
+    };
+    match slot {
+        Ok(shard) => {
+            if let Ok(st) = shard.status() {
+                s.local_seq = Some(st.local_seq);
+                s.local_root = Some(hex::encode(st.local_root));
+                s.pending_writes = Some(st.uncommitted_writes);
+                s.pending_seq = st.pending_seq;
+                s.key_epoch = Some(st.key_epoch);
+                s.records = Some(st.record_count);
+            }
+        }
+        Err(e) => s.failed_closed = Some(e.to_string()),
+    }
+    s
+}
+
+#[utoipa::path(get, path = "/v1/status", responses((status = 200, body = StatusResponse)))]
+pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusResponse> {
+    let mut shards = Vec::new();
+    let mut signer = String::new();
+    for (id, slot) in state.keeper.slots().await {
+        if let Ok(k) = &slot {
+            signer = k.signer().to_string();
+        }
+        shards.push(shard_status(&state.keeper, id, slot).await);
+    }
+    Json(StatusResponse {
+        app: state.keeper.app.to_string(),
+        shard_count: state.keeper.shard_count,
+        tee_pubkey: signer,
+        shards,
+    })
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", description = "Prometheus text exposition")))]
+pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, values: Vec<(String, u64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for (labels, v) in values {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    counter(
+        "ironroot_writes_total",
+        "Records written through the API.",
+        vec![(String::new(), m.writes.load(Ordering::Relaxed))],
+    );
+    counter(
+        "ironroot_reads_total",
+        "Records read through the API.",
+        vec![(String::new(), m.reads.load(Ordering::Relaxed))],
+    );
+    counter(
+        "ironroot_written_bytes_total",
+        "Value bytes written.",
+        vec![(String::new(), m.bytes_written.load(Ordering::Relaxed))],
+    );
+    counter(
+        "ironroot_read_bytes_total",
+        "Value bytes read.",
+        vec![(String::new(), m.bytes_read.load(Ordering::Relaxed))],
+    );
+    let slots = state.keeper.slots().await;
+    let per_shard = |f: &dyn Fn(&crate::shard::ShardMetrics) -> u64| -> Vec<(String, u64)> {
+        slots
+            .iter()
+            .filter_map(|(id, s)| s.as_ref().ok().map(|k| (format!("{{shard=\"{id}\"}}"), f(k.metrics()))))
+            .collect()
+    };
+    counter(
+        "ironroot_group_commits_total",
+        "Local group commits.",
+        per_shard(&|m| m.groups.load(Ordering::Relaxed)),
+    );
+    counter(
+        "ironroot_group_commit_writes_total",
+        "Writes in local group commits (batch size = this / group commits).",
+        per_shard(&|m| m.grouped_writes.load(Ordering::Relaxed)),
+    );
+    counter(
+        "ironroot_chain_commits_total",
+        "Shard updates confirmed on-chain.",
+        per_shard(&|m| m.commits.load(Ordering::Relaxed)),
+    );
+    counter(
+        "ironroot_chain_commit_seconds_total",
+        "Time spent in confirmed on-chain commits (latency = this / commits).",
+        per_shard(&|m| m.commit_micros_total.load(Ordering::Relaxed) / 1_000_000),
+    );
+    counter(
+        "ironroot_chain_errors_total",
+        "Failed on-chain commits.",
+        per_shard(&|m| m.chain_errors.load(Ordering::Relaxed)),
+    );
+    counter(
+        "ironroot_blob_errors_total",
+        "Blob store (IPFS or local) failures.",
+        per_shard(&|m| m.blob_errors.load(Ordering::Relaxed)),
+    );
+    ([("content-type", "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,199 @@
+//! From configuration to a running keeper: the key source, blob store and chain the config names,
+//! the TEE signing key, and the daemon's HTTP server.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use solana_sdk::signature::read_keypair_file;
+
+use crate::api::{self, ApiMetrics, ApiState};
+use crate::app::{store_path, AppKeeper, AppServices, AppSettings};
+use crate::backup::{self, BackupError, ShardSummary};
+use crate::blobs::{BlobError, BlobStore, IpfsBlobStore, LocalBlobStore};
+use crate::chain::{Chain, ChainError, RpcChain};
+use crate::config::{Config, ConfigError};
+use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile};
+use crate::recovery::{self, FailedClosed, Startup};
+use crate::shard::KeeperError;
+use crate::tree::ShardStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Keeper(#[from] KeeperError),
+    #[error("keypair file {path}: {reason}")]
+    Keypair { path: PathBuf, reason: String },
+    #[error("app {0} has no account on-chain (create it first)")]
+    AppNotOnChain(AppId),
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    #[error("data directory: {0}")]
+    DataDir(#[source] std::io::Error),
+    #[error("HTTP server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// The configured app and the seams a keeper of it uses.
+pub struct Node {
+    pub config: Config,
+    pub app: AppId,
+    pub services: AppServices,
+}
+
+impl Node {
+    pub async fn from_config(config: Config) -> Result<Self, NodeError> {
+        let app = AppId(config.app_id_bytes()?);
+        let keys: Arc<dyn KeySource> = match config.key_source.as_str() {
+            "sealed" => Arc::new(SealedKeyFile::open_or_create(
+                config
+                    .sealed_key_file
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("keys").join("root.key")),
+            )?),
+            "dstack" => {
+                let endpoint = config.dstack_endpoint.clone().ok_or_else(|| {
+                    ConfigError::Invalid("key_source = dstack needs dstack_endpoint".into())
+                })?;
+                Arc::new(DstackKeySource::new(DstackClient::new(endpoint)?))
+            }
+            other => {
+                return Err(
+                    ConfigError::Invalid(format!("unknown key_source {other:?} (sealed or dstack)")).into()
+                )
+            }
+        };
+        let signer = Arc::new(keys.signing_keypair(&app).await?);
+        let blobs: Arc<dyn BlobStore> = match &config.ipfs_api {
+            Some(api) => Arc::new(IpfsBlobStore::new(api.clone())?),
+            None => Arc::new(LocalBlobStore::open(config.data_dir.join("blobs"))?),
+        };
+        let fee_payer = read_keypair(config.fee_payer_keypair.as_ref().ok_or_else(|| {
+            ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
+        })?)?;
+        let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer));
+        Ok(Node { config, app, services: AppServices { blobs, keys, chain, signer } })
+    }
+
+    pub fn settings(&self) -> AppSettings {
+        AppSettings {
+            commit_every_writes: self.config.commit_every_writes,
+            commit_interval: self.config.commit_interval(),
+            max_group: self.config.max_group,
+        }
+    }
+
+    /// The shards this keeper serves (the configured ones, else all the app has on-chain) and
+    /// where their local stores live.
+    pub async fn stores(&self) -> Result<Vec<(u16, PathBuf)>, NodeError> {
+        let app =
+            self.services.chain.app(self.app.as_bytes()).await?.ok_or(NodeError::AppNotOnChain(self.app))?;
+        let ids = self.config.shards.clone().unwrap_or_else(|| (0..app.shard_count).collect());
+        Ok(ids.into_iter().map(|id| (id, store_path(&self.config.data_dir, self.app, id))).collect())
+    }
+
+    /// Opens the app's shards (reconciling each with the chain).
+    pub async fn open_keeper(&self) -> Result<Arc<AppKeeper>, NodeError> {
+        Ok(AppKeeper::open(
+            self.app,
+            self.config.shards.clone(),
+            &self.config.data_dir,
+            self.settings(),
+            self.services.clone(),
+        )
+        .await?)
+    }
+
+    /// Serves the HTTP API on `listener` until `shutdown` resolves, then closes the shards cleanly.
+    pub async fn serve(
+        &self,
+        keeper: Arc<AppKeeper>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        let state = ApiState {
+            keeper: keeper.clone(),
+            admin_token: self.config.admin_token.clone().map(Arc::new),
+            metrics: Arc::new(ApiMetrics::default()),
+            max_body_bytes: self.config.max_body_bytes,
+        };
+        let served = axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(NodeError::Serve);
+        keeper.shutdown().await;
+        served
+    }
+}
+
+/// Offline maintenance (the daemon stopped): recovery, export, import.
+impl Node {
+    /// Reconciles every local store with the chain, rebuilding from the manifests where needed.
+    /// `progress(shard, manifests, entries)` hears how far each rebuild got.
+    pub async fn recover(
+        &self,
+        progress: impl Fn(u16, u64, u64),
+    ) -> Result<Vec<(u16, Result<Startup, FailedClosed>)>, NodeError> {
+        let mut outcomes = Vec::new();
+        for (id, path) in self.stores().await? {
+            let onchain = self
+                .services
+                .chain
+                .shard(self.app.as_bytes(), id)
+                .await?
+                .ok_or(KeeperError::ShardNotOnChain(id))?;
+            let (store, quarantined) = recovery::open_or_quarantine(&path).map_err(KeeperError::from)?;
+            let outcome = recovery::reconcile(
+                store,
+                &onchain,
+                self.services.blobs.as_ref(),
+                self.services.keys.as_ref(),
+                self.app,
+                id as u32,
+                quarantined.is_some(),
+                |manifests, entries| progress(id, manifests, entries),
+            )
+            .await
+            .map(|(_, startup)| startup);
+            outcomes.push((id, outcome));
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes an encrypted backup of the committed state of every served shard to `out`.
+    pub async fn export(&self, out: impl std::io::Write) -> Result<Vec<ShardSummary>, NodeError> {
+        let mut opened = Vec::new();
+        for (id, path) in self.stores().await? {
+            opened.push((id, ShardStore::open(&path).map_err(KeeperError::from)?));
+        }
+        let refs: Vec<(u16, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
+        Ok(backup::export(self.app, &refs, self.services.blobs.as_ref(), self.services.keys.as_ref(), out)
+            .await?)
+    }
+
+    /// Restores a backup into the data directory; every shard must reproduce the chain's root.
+    pub async fn import(&self, input: impl std::io::Read) -> Result<Vec<ShardSummary>, NodeError> {
+        let data_dir = self.config.data_dir.clone();
+        std::fs::create_dir_all(data_dir.join(self.app.to_string())).map_err(NodeError::DataDir)?;
+        let app = self.app;
+        Ok(backup::import(
+            app,
+            input,
+            self.services.blobs.as_ref(),
+            self.services.keys.as_ref(),
+            self.services.chain.as_ref(),
+            |id| store_path(&data_dir, app, id),
+        )
+        .await?)
+    }
+}
+
+pub fn read_keypair(path: &PathBuf) -> Result<solana_sdk::signature::Keypair, NodeError> {
+    read_keypair_file(path).map_err(|e| NodeError::Keypair { path: path.clone(), reason: e.to_string() })
+}

@@ -1,0 +1,6 @@
+//! The keeper's integration tests, in one binary (each test binary links the Solana runtime
+//! through the dev harness).
+mod api;
+mod cli;
+mod keeper;
+mod storage;
