@@ -21,6 +21,13 @@ echo "== tests"
 # solana-program-test logs every instruction at debug level otherwise.
 export RUST_LOG="${RUST_LOG:-error}"
 cargo test --locked --workspace
+echo "== keeper write-path bench smoke (a tiny run: the reports are written; nothing is timed)"
+rm -f target/ironroot-results/bench-smoke.md target/ironroot-results/bench-smoke.json
+BENCH_OUT="$ROOT/target/ironroot-results/bench-smoke.md" BENCH_WRITES=600 BENCH_LARGE_WRITES=40 \
+  BENCH_START_RECORDS=300 BENCH_CRYPTO_MIB=8 \
+  cargo bench --locked -p ironroot-keeper --profile dev --bench write_path >/dev/null
+grep -q "(c) full path, local blobs, 1 KiB" target/ironroot-results/bench-smoke.md
+grep -q '"cores"' target/ironroot-results/bench-smoke.json
 echo "== TypeScript: SDK vectors, localnet flow, migrations"
 bash scripts/ts-test.sh
 echo "== Dashboard: browser tests (Chromium + playwright-core, live localnet and keeper)"

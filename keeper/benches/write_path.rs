@@ -1,27 +1,40 @@
-//! The keeper's write path, measured side by side in one run and written to a results file:
-//!   (a) raw local store: group commits of record leaves into the shard store (no crypto, no blobs)
-//!   (b) (a) plus sealing every value (envelope encryption)
-//!   (c) the full verified path with local blobs: `ShardKeeper::put` (encrypt, blob add, tree
-//!       update, durable commit, acknowledge) with the batcher anchoring roots on the in-process bank
-//!   (d) (c) with IPFS blobs, and the IPFS node's own raw add rate, when IRONROOT_IPFS_API is set
-//! plus cold start and peak RSS for a keeper holding N records.
+//! The keeper's write path, measured side by side in one run and written to a Markdown and a JSON
+//! report. Baselines, measured in the same run:
+//!   - SHA-256 and AES-256-GCM throughput (the `aes-gcm` crate the keeper uses, and `ring` for
+//!     comparison), and the keeper's whole `seal` (fresh data key, key wrap, context tag, record);
+//!   - raw file append + `fdatasync` in groups of records the size of sealed blobs;
+//!   - raw redb group commit (plain inserts, one durable transaction per group);
+//!   - the local blob store alone (`put_many` of sealed-size blobs per group);
+//!   - the IPFS node's own pipelined add rate, when IRONROOT_IPFS_API is set.
+//!
+//! Runs: (a) raw local store: group commits of record leaves into the shard store (no crypto, no
+//! blobs); (b) (a) plus sealing every value; (c) the full verified path with local blobs:
+//! `ShardKeeper::put` (encrypt, blob add, tree update, durable commit, acknowledge) with the
+//! batcher anchoring roots on the in-process bank; (d) (c) with IPFS blobs. Then cold start and
+//! rebuild for a keeper holding N records.
 //!
 //! Run: `cargo bench -p ironroot-keeper --profile bench-fast --bench write_path`
-//! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_OUT).
+//! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_CRYPTO_MIB, BENCH_OUT, BENCH_DIR).
+//! The JSON report is written next to the Markdown one (`.json`).
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use bytes::Bytes;
 use ironroot_devkit::{Harness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
-use ironroot_keeper::crypto::{seal, Padding, RecordContext};
-use ironroot_keeper::keys::AppId;
+use ironroot_keeper::crypto::{self, seal, Padding, RecordContext};
+use ironroot_keeper::keys::{AppId, Kek};
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
 use ironroot_keeper::tree::{RecordLeaf, ShardStore, StoreSeal};
+use redb::TableDefinition;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const APP: AppId = AppId([9; 32]);
 const IN_FLIGHT: usize = 512;
+const GROUP: usize = 512;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -56,6 +69,35 @@ impl Run {
             self.pct(0.99).as_secs_f64() * 1e3
         )
     }
+    fn json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "writes": self.writes,
+            "writes_per_sec": self.per_sec(),
+            "p50_ms": self.pct(0.50).as_secs_f64() * 1e3,
+            "p99_ms": self.pct(0.99).as_secs_f64() * 1e3,
+        })
+    }
+}
+
+/// Every figure of the report, in order, for both outputs.
+#[derive(Default)]
+struct Report {
+    baselines: Vec<(String, f64, &'static str)>,
+    runs: Vec<Run>,
+    ratios: Vec<(String, f64)>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn baseline(&mut self, name: impl Into<String>, value: f64, unit: &'static str) {
+        let name = name.into();
+        eprintln!("baseline: {name}: {value:.1} {unit}");
+        self.baselines.push((name, value, unit));
+    }
+    fn ratio(&mut self, name: impl Into<String>, value: f64) {
+        self.ratios.push((name.into(), value));
+    }
 }
 
 fn leaf(i: usize, version: u64) -> RecordLeaf {
@@ -69,29 +111,155 @@ fn leaf(i: usize, version: u64) -> RecordLeaf {
     }
 }
 
-/// (a) and (b): groups of `group` writes committed straight into a shard store.
-fn store_only(
-    dir: &std::path::Path,
-    len: usize,
-    writes: usize,
-    group: usize,
-    encrypt: bool,
-    kek: &ironroot_keeper::keys::Kek,
-) -> Run {
+fn size_name(len: usize) -> String {
+    if len >= 1024 {
+        format!("{} KiB", len / 1024)
+    } else {
+        format!("{len} B")
+    }
+}
+
+fn ctx(key: &[u8]) -> RecordContext<'_> {
+    RecordContext { app: APP, shard: 0, key, version: 1 }
+}
+
+/// Megabytes per second of `work` applied `n` times to `len` bytes.
+fn throughput(len: usize, n: usize, mut work: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        work();
+    }
+    (len * n) as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// `volume` bytes of data per measurement.
+fn crypto_baselines(report: &mut Report, kek: &Kek, volume: usize) {
+    for len in [2048usize, 64 * 1024] {
+        let n = (volume / len).clamp(1, 20_000);
+        let data = vec![0x5Au8; len];
+        report.baseline(
+            format!("SHA-256, {}", size_name(len)),
+            throughput(len, n, || {
+                std::hint::black_box(Sha256::digest(&data));
+            }),
+            "MB/s",
+        );
+        let key = [7u8; 32];
+        let nonce = [1u8; 12];
+        let mut buf = data.clone();
+        let aes = aes_gcm::Aes256Gcm::new(&key.into());
+        report.baseline(
+            format!("AES-256-GCM (aes-gcm crate), {}", size_name(len)),
+            throughput(len, n, || {
+                std::hint::black_box(
+                    aes.encrypt_in_place_detached(&nonce.into(), b"aad", &mut buf).expect("encrypt"),
+                );
+            }),
+            "MB/s",
+        );
+        let ring_key = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).expect("ring key"),
+        );
+        report.baseline(
+            format!("AES-256-GCM (ring, for comparison), {}", size_name(len)),
+            throughput(len, n, || {
+                let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
+                let tag = ring_key
+                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(b"aad"), &mut buf)
+                    .expect("ring seal");
+                std::hint::black_box(tag.as_ref());
+            }),
+            "MB/s",
+        );
+    }
+    for len in [1024usize, 64 * 1024] {
+        let n = (volume / 2 / len).clamp(1, 20_000);
+        let value = vec![0x5Au8; len];
+        let start = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(seal(kek, &ctx(b"bench/key"), &value, Padding::Buckets).expect("seal"));
+        }
+        let each = start.elapsed().as_secs_f64() / n as f64;
+        report.baseline(format!("keeper seal (whole envelope), {}", size_name(len)), each * 1e6, "µs/value");
+    }
+}
+
+/// Raw file append + `fdatasync`, `groups` groups of `GROUP` records of `record_len` bytes.
+fn append_fsync(dir: &std::path::Path, record_len: usize, groups: usize) -> (f64, Duration) {
+    let path = dir.join(format!("append-{record_len}.bin"));
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("append file");
+    let group = vec![0xA5u8; record_len * GROUP];
+    let mut syncs = Vec::with_capacity(groups);
+    let start = Instant::now();
+    for _ in 0..groups {
+        file.write_all(&group).expect("append");
+        let t = Instant::now();
+        file.sync_data().expect("fdatasync");
+        syncs.push(t.elapsed());
+    }
+    let rate = (groups * GROUP) as f64 / start.elapsed().as_secs_f64();
+    syncs.sort();
+    let _ = std::fs::remove_file(&path);
+    (rate, syncs[syncs.len() / 2])
+}
+
+/// Raw redb: `GROUP` inserts (32-byte key, 110-byte value, about a record leaf) per durable commit.
+fn redb_group_commit(dir: &std::path::Path, groups: usize) -> f64 {
+    const TABLE: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("raw");
+    let db = redb::Database::create(dir.join("raw-redb.redb")).expect("redb");
+    let value = [3u8; 110];
+    let start = Instant::now();
+    for g in 0..groups {
+        let mut txn = db.begin_write().expect("txn");
+        txn.set_durability(redb::Durability::Immediate).expect("durability");
+        {
+            let mut table = txn.open_table(TABLE).expect("table");
+            for i in 0..GROUP {
+                let key: [u8; 32] = Sha256::digest((g * GROUP + i).to_le_bytes()).into();
+                table.insert(key, &value[..]).expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+    (groups * GROUP) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The local blob store alone: `put_many` of `GROUP` distinct blobs of `blob_len` bytes per group.
+async fn blob_store_only(dir: &std::path::Path, blob_len: usize, writes: usize) -> f64 {
+    let store = LocalBlobStore::open(dir.join(format!("blobs-only-{blob_len}"))).expect("blobs");
+    let groups: Vec<Vec<Bytes>> = (0..writes.div_ceil(GROUP))
+        .map(|g| {
+            (g * GROUP..((g + 1) * GROUP).min(writes))
+                .map(|i| {
+                    let mut blob = vec![0x5Au8; blob_len];
+                    blob[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    Bytes::from(blob)
+                })
+                .collect()
+        })
+        .collect();
+    let start = Instant::now();
+    for group in groups {
+        store.put_many(group).await.expect("put_many");
+    }
+    writes as f64 / start.elapsed().as_secs_f64()
+}
+
+/// (a) and (b): groups of `GROUP` writes committed straight into a shard store.
+fn store_only(dir: &std::path::Path, len: usize, writes: usize, encrypt: bool, kek: &Kek) -> Run {
     let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, 0);
     let store = ShardStore::open(dir.join(format!("raw-{len}-{encrypt}.redb")), store_seal).expect("store");
     let value = vec![0x5Au8; len];
     let mut latencies = Vec::new();
     let start = Instant::now();
-    for chunk_start in (0..writes).step_by(group) {
+    for chunk_start in (0..writes).step_by(GROUP) {
         let t = Instant::now();
-        let changes: Vec<_> = (chunk_start..(chunk_start + group).min(writes))
+        let changes: Vec<_> = (chunk_start..(chunk_start + GROUP).min(writes))
             .map(|i| {
                 let key = format!("key-{i}").into_bytes();
                 let mut l = leaf(i, 1);
                 if encrypt {
-                    let ctx = RecordContext { app: APP, shard: 0, key: &key, version: 1 };
-                    let blob = seal(kek, &ctx, &value, Padding::Buckets).expect("seal");
+                    let blob = seal(kek, &ctx(&key), &value, Padding::Buckets).expect("seal");
                     l.ciphertext_hash = Sha256::digest(&blob).into();
                 }
                 (key, l)
@@ -103,14 +271,6 @@ fn store_only(
     }
     let name = if encrypt { "(b) store + encryption" } else { "(a) raw local store" };
     Run { name: format!("{name}, {}", size_name(len)), writes, elapsed: start.elapsed(), latencies }
-}
-
-fn size_name(len: usize) -> String {
-    if len >= 1024 {
-        format!("{} KiB", len / 1024)
-    } else {
-        format!("{len} B")
-    }
 }
 
 async fn setup(shards: u16) -> Harness {
@@ -169,6 +329,20 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
+        .and_then(|l| l.split(':').nth(1).map(|m| m.trim().to_string()))
+        .unwrap_or_default()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     std::env::set_var("RUST_LOG", "error");
@@ -181,13 +355,43 @@ async fn main() {
         std::env::var("BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
     )
     .expect("temp dir");
-    let kek = ironroot_keeper::keys::Kek::new(0, zeroize::Zeroizing::new([7; 32]));
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load_start = load_average();
+    let acceleration = crypto::acceleration();
+    let kek = Kek::new(0, zeroize::Zeroizing::new([7; 32]));
+    let mut report = Report::default();
+
+    crypto_baselines(&mut report, &kek, env("BENCH_CRYPTO_MIB", 256) << 20);
+    let groups = (writes / GROUP).clamp(2, 40);
+    for len in [1024usize, 64 * 1024] {
+        let blob_len = seal(&kek, &ctx(b"k"), &vec![0; len], Padding::Buckets).expect("seal").len();
+        let (rate, fsync) = append_fsync(dir.path(), blob_len + 40, groups);
+        report.baseline(
+            format!("file append + fdatasync, {GROUP} x {blob_len} B per group"),
+            rate,
+            "records/s",
+        );
+        report.baseline(
+            format!("fdatasync after a {} KiB append (median)", GROUP * (blob_len + 40) / 1024),
+            fsync.as_secs_f64() * 1e3,
+            "ms",
+        );
+        let n = if len > 1024 { large_writes } else { writes };
+        report.baseline(
+            format!("local blob store put_many, {GROUP} x {blob_len} B per group"),
+            blob_store_only(dir.path(), blob_len, n).await,
+            "blobs/s",
+        );
+    }
+    report.baseline(
+        format!("redb group commit, {GROUP} inserts per durable commit"),
+        redb_group_commit(dir.path(), groups),
+        "records/s",
+    );
 
     for (len, n) in [(1024usize, writes), (64 * 1024, large_writes)] {
-        let a = store_only(dir.path(), len, n, 512, false, &kek);
-        let b = store_only(dir.path(), len, n, 512, true, &kek);
+        let a = store_only(dir.path(), len, n, false, &kek);
+        let b = store_only(dir.path(), len, n, true, &kek);
         // Shard 0 for local blobs, shard 1 for IPFS: a shard's manifests live in one blob store.
         let s = setup(2).await;
         let local: Arc<dyn BlobStore> =
@@ -196,7 +400,7 @@ async fn main() {
         let c = full_path(&keeper, format!("(c) full path, local blobs, {}", size_name(len)), len, n).await;
         keeper.commit().await.expect("final commit");
         let status = keeper.status().expect("status");
-        notes.push(format!(
+        report.notes.push(format!(
             "{}: {} writes in {} on-chain updates = {:.0} writes per update; last update_shard tx {} bytes",
             size_name(len),
             n,
@@ -204,15 +408,25 @@ async fn main() {
             n as f64 / status.local_seq.max(1) as f64,
             status.last_commit_tx_bytes
         ));
-        let enc = (b.elapsed.as_secs_f64() - a.elapsed.as_secs_f64()).max(0.0);
-        notes.push(format!(
-            "{}: encryption overhead (b)/(a) = {:.2}x of the raw store; encryption = {:.1} % of the full path (c)",
-            size_name(len),
+        report.ratio(
+            format!("(c)/(a) full path vs raw local store, {}", size_name(len)),
+            c.per_sec() / a.per_sec(),
+        );
+        report.ratio(
+            format!("(b)/(a) elapsed, store + encryption vs raw store, {}", size_name(len)),
             b.elapsed.as_secs_f64() / a.elapsed.as_secs_f64(),
-            100.0 * enc / c.elapsed.as_secs_f64()
-        ));
+        );
+        let seal_us = report
+            .baselines
+            .iter()
+            .find(|(name, _, _)| name == &format!("keeper seal (whole envelope), {}", size_name(len)))
+            .map_or(0.0, |(_, v, _)| *v);
+        report.ratio(
+            format!("encryption share of the full path (seal µs / (c) µs per write), {}", size_name(len)),
+            seal_us / (1e6 / c.per_sec()),
+        );
         keeper.shutdown().await;
-        rows.extend([a.row(), b.row(), c.row()]);
+        report.runs.extend([a, b, c]);
 
         if let Ok(api) = std::env::var("IRONROOT_IPFS_API") {
             let ipfs = Arc::new(IpfsBlobStore::new(api).expect("ipfs client"));
@@ -222,18 +436,20 @@ async fn main() {
             let t = Instant::now();
             ipfs.put_many(blobs).await.expect("ipfs raw adds");
             let raw = raw_n as f64 / t.elapsed().as_secs_f64();
+            report.baseline(
+                format!("IPFS node add (put_many, pipelined), {}", size_name(len)),
+                raw,
+                "blobs/s",
+            );
             let keeper = open_keeper(&s, dir.path().join(format!("d-{len}.redb")), 1, ipfs).await;
             let d = full_path(&keeper, format!("(d) full path, IPFS blobs, {}", size_name(len)), len, raw_n)
                 .await;
             keeper.shutdown().await;
-            notes.push(format!(
-                "{}: IPFS node raw add rate {:.0}/s (put_many, pipelined); full path with IPFS {:.0}/s = {:.2}x of raw",
-                size_name(len),
-                raw,
-                d.per_sec(),
-                d.per_sec() / raw
-            ));
-            rows.push(d.row());
+            report.ratio(
+                format!("(d) full path with IPFS vs the node's raw add, {}", size_name(len)),
+                d.per_sec() / raw,
+            );
+            report.runs.push(d);
         }
     }
 
@@ -258,30 +474,76 @@ async fn main() {
     let t = Instant::now();
     let keeper = open_keeper(&s, path.clone(), 0, local).await;
     let rebuild = t.elapsed();
-    notes.push(format!(
-        "{start_records} records (1 KiB, filled at {:.0} writes/s): cold start in sync {:.1} ms; rebuild from chain + manifests after losing the store {:.2} s ({:?}); peak RSS after filling {:.0} MiB",
+    report.notes.push(format!(
+        "{start_records} records (1 KiB, filled at {:.0} writes/s): cold start in sync {:.1} ms; rebuild from chain + manifests after losing the store {:.2} s = {:.0} records/s ({:?}); peak RSS after filling {:.0} MiB (with the in-process bank)",
         fill.per_sec(),
         reopen.as_secs_f64() * 1e3,
         rebuild.as_secs_f64(),
+        start_records as f64 / rebuild.as_secs_f64(),
         keeper.startup(),
         rss
     ));
     keeper.shutdown().await;
+    let load_end = load_average();
 
-    let mut report = String::from(
-        "| run | writes | writes/s | p50 latency (ms) | p99 latency (ms) |\n|---|---|---|---|---|\n",
+    let profile = if cfg!(debug_assertions) { "debug" } else { "optimised" };
+    let mut md = format!(
+        "Machine: {cores} cores ({}), load average at start {load_start}, at end {load_end}; {profile} build; \
+         AES-NI {}, CLMUL {}, SHA-NI {}.\n\n",
+        cpu_model(),
+        yes(acceleration.aes),
+        yes(acceleration.clmul),
+        yes(acceleration.sha),
     );
-    for row in rows {
-        report.push_str(&row);
-        report.push('\n');
+    md.push_str("| baseline | value | unit |\n|---|---|---|\n");
+    for (name, value, unit) in &report.baselines {
+        md.push_str(&format!("| {name} | {value:.1} | {unit} |\n"));
     }
-    report.push('\n');
-    for note in notes {
-        report.push_str(&format!("- {note}\n"));
+    md.push_str(
+        "\n| run | writes | writes/s | p50 latency (ms) | p99 latency (ms) |\n|---|---|---|---|---|\n",
+    );
+    for run in &report.runs {
+        md.push_str(&run.row());
+        md.push('\n');
     }
-    if let Some(parent) = std::path::Path::new(&out).parent() {
+    md.push_str("\n| ratio | value |\n|---|---|\n");
+    for (name, value) in &report.ratios {
+        md.push_str(&format!("| {name} | {value:.3} |\n"));
+    }
+    md.push('\n');
+    for note in &report.notes {
+        md.push_str(&format!("- {note}\n"));
+    }
+    let json = json!({
+        "machine": {
+            "cores": cores,
+            "cpu": cpu_model(),
+            "load_average_start": load_start,
+            "load_average_end": load_end,
+            "profile": profile,
+            "aes_ni": acceleration.aes,
+            "clmul": acceleration.clmul,
+            "sha_ni": acceleration.sha,
+        },
+        "baselines": report.baselines.iter().map(|(n, v, u)| json!({"name": n, "value": v, "unit": u})).collect::<Vec<_>>(),
+        "runs": report.runs.iter().map(Run::json).collect::<Vec<_>>(),
+        "ratios": report.ratios.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+        "notes": report.notes,
+    });
+    let out = std::path::Path::new(&out);
+    if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).expect("results dir");
     }
-    std::fs::write(&out, &report).expect("write results");
-    println!("{report}\nwritten to {out}");
+    std::fs::write(out, &md).expect("write Markdown report");
+    let json_out = out.with_extension("json");
+    std::fs::write(&json_out, serde_json::to_string_pretty(&json).expect("json")).expect("write JSON report");
+    println!("{md}\nwritten to {} and {}", out.display(), json_out.display());
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }

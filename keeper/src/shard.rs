@@ -31,7 +31,7 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Keypair;
 use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify, RwLock};
 
-use crate::blobs::{BlobError, BlobStore};
+use crate::blobs::{self, BlobError, BlobStore};
 use crate::chain::{Chain, ChainError, ShardOnChain};
 use crate::crypto::{self, CryptoError, Padding, RecordContext};
 use crate::keys::{AppId, Kek, KeyError, KeySource};
@@ -199,6 +199,26 @@ struct WriteRequest {
     expected_root: Option<[u8; 32]>,
     reply: oneshot::Sender<Result<WriteReceipt, KeeperError>>,
 }
+
+/// Each key a group writes: its new version and whether it is live afterwards.
+type Versions = HashMap<Vec<u8>, (u64, bool)>;
+
+/// Per write of a group, its new version or why it is skipped.
+type Outcomes = Vec<Result<u64, KeeperError>>;
+/// The leaves a group writes.
+type Changes = Vec<(Vec<u8>, RecordLeaf)>;
+
+/// A group sealed and with its blobs stored, waiting for its tree commit.
+struct PreparedGroup {
+    group: Vec<WriteRequest>,
+    outcomes: Outcomes,
+    changes: Changes,
+    versions: Arc<Versions>,
+    expected_root: Option<[u8; 32]>,
+}
+
+/// The tree commit of the group before, running while the next one is prepared.
+type InFlightCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 /// An acknowledged write: durable locally, and with [`Durability::Chain`] anchored on-chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -559,20 +579,45 @@ impl ShardKeeper {
         Ok(kek)
     }
 
+    /// The single writer, a two-stage pipeline: while one group's tree commit runs, the next group
+    /// is sealed and its blobs stored. The next group's versions are computed on top of the
+    /// committing group's (an overlay), so if that commit fails the next group fails with it. A
+    /// write with an expected root is never overlapped: it is checked against the committed root.
     async fn writer_loop(keeper: std::sync::Weak<Self>, mut rx: mpsc::Receiver<WriteRequest>) {
         let mut deferred: Option<WriteRequest> = None;
+        let mut committing: Option<InFlightCommit> = None;
+        let mut overlay: Arc<Versions> = Arc::default();
         loop {
             let first = match deferred.take() {
                 Some(req) => req,
-                None => match rx.recv().await {
-                    Some(req) => req,
-                    None => return,
-                },
+                None => {
+                    let next = match committing.as_mut() {
+                        Some(commit) => tokio::select! {
+                            _ = commit => {
+                                committing = None;
+                                overlay = Arc::default();
+                                continue;
+                            }
+                            req = rx.recv() => req,
+                        },
+                        None => rx.recv().await,
+                    };
+                    match next {
+                        Some(req) => req,
+                        None => {
+                            if let Some(commit) = committing.take() {
+                                let _ = commit.await;
+                            }
+                            return;
+                        }
+                    }
+                }
             };
             let Some(keeper) = keeper.upgrade() else { return };
             let mut group = vec![first];
+            let serial = group[0].expected_root.is_some();
             // A write with an expected root commits alone, checked against the exact root before it.
-            if group[0].expected_root.is_none() {
+            if !serial {
                 while group.len() < keeper.cfg.max_group {
                     match rx.try_recv() {
                         Ok(req) if req.expected_root.is_none() => group.push(req),
@@ -584,29 +629,89 @@ impl ShardKeeper {
                     }
                 }
             }
-            keeper.commit_group(group).await;
+            if serial {
+                if let Some(commit) = committing.take() {
+                    let _ = commit.await;
+                    overlay = Arc::default();
+                }
+            }
+            let prepare = keeper.prepare_group(group, overlay.clone());
+            let (prepared, previous) = match committing.take() {
+                Some(commit) => tokio::join!(prepare, commit),
+                None => (prepare.await, Ok(())),
+            };
+            overlay = Arc::default();
+            let prepared = match (prepared, previous) {
+                (Ok(prepared), Ok(())) => prepared,
+                (Ok(prepared), Err(message)) => {
+                    // Its versions were counted on top of the group that just failed.
+                    let error = || {
+                        KeeperError::Store(StoreError::Io(
+                            format!("not written: the group before it failed to commit: {message}").into(),
+                        ))
+                    };
+                    keeper.finish_failed(prepared.group, error);
+                    continue;
+                }
+                (Err((group, e)), _) => {
+                    let message = e.to_string();
+                    let mut first = Some(e);
+                    keeper.finish_failed(group, || {
+                        first
+                            .take()
+                            .unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())))
+                    });
+                    continue;
+                }
+            };
+            overlay = prepared.versions.clone();
+            let commit: InFlightCommit = Box::pin(keeper.clone().commit_prepared(prepared));
+            if serial {
+                let _ = commit.await;
+                overlay = Arc::default();
+            } else {
+                committing = Some(commit);
+            }
         }
     }
 
-    async fn commit_group(&self, group: Vec<WriteRequest>) {
-        let expected_root = group[0].expected_root;
-        let result = self.apply_group(&group, expected_root).await;
+    /// Answers every write of a group that was not written.
+    fn finish_failed(&self, group: Vec<WriteRequest>, mut error: impl FnMut() -> KeeperError) {
+        self.metrics.groups.fetch_add(1, Ordering::Relaxed);
+        self.metrics.grouped_writes.fetch_add(group.len() as u64, Ordering::Relaxed);
+        for req in group {
+            let _ = req.reply.send(Err(error()));
+        }
+    }
+
+    /// Commits a prepared group into the tree durably and acknowledges its writes; the error
+    /// message if the commit failed.
+    async fn commit_prepared(self: Arc<Self>, prepared: PreparedGroup) -> Result<(), String> {
+        let PreparedGroup { group, outcomes, changes, expected_root, .. } = prepared;
         let n = group.len() as u64;
         self.metrics.groups.fetch_add(1, Ordering::Relaxed);
         self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
-        if let Err(KeeperError::Blob(_)) = &result {
-            self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        match result {
-            Ok((receipts, state)) => {
-                let written = receipts.iter().filter(|r| r.is_ok()).count() as u64;
+        let store = self.store.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            if changes.is_empty() {
+                store.state()
+            } else {
+                store.commit_group(&changes, expected_root)
+            }
+        })
+        .await
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))
+        .and_then(|r| r.map_err(KeeperError::from));
+        match committed {
+            Ok(state) => {
+                let written = outcomes.iter().filter(|r| r.is_ok()).count() as u64;
                 {
                     let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
                     if written > 0 && window.back().is_none_or(|(v, _, _)| *v < state.tree_version) {
                         window.push_back((state.tree_version, written, Instant::now()));
                     }
                 }
-                for (req, version) in group.into_iter().zip(receipts) {
+                for (req, version) in group.into_iter().zip(outcomes) {
                     let receipt = version.map(|version| WriteReceipt {
                         version,
                         root: state.root,
@@ -619,30 +724,48 @@ impl ShardKeeper {
                 if self.uncommitted.fetch_add(n, Ordering::Relaxed) + n >= self.cfg.commit_every_writes {
                     self.wake_batcher.notify_one();
                 }
+                Ok(())
             }
             Err(e) => {
                 let message = e.to_string();
                 let mut first = Some(e);
-                for req in group {
-                    let err = first
-                        .take()
-                        .unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())));
-                    let _ = req.reply.send(Err(err));
-                }
+                self.finish_failed(group, || {
+                    first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())))
+                });
+                Err(message)
             }
         }
     }
 
-    /// Encrypts, stores blobs, and commits the group; per request, its new version or why it was
-    /// skipped.
-    async fn apply_group(
+    /// Computes the group's versions (on top of `overlay`, the group still committing), seals its
+    /// values and stores their blobs: everything but the tree commit.
+    async fn prepare_group(
+        &self,
+        group: Vec<WriteRequest>,
+        overlay: Arc<Versions>,
+    ) -> Result<PreparedGroup, (Vec<WriteRequest>, KeeperError)> {
+        match self.prepare_changes(&group, &overlay).await {
+            Ok((outcomes, changes, versions)) => {
+                let expected_root = group[0].expected_root;
+                Ok(PreparedGroup { group, outcomes, changes, versions: Arc::new(versions), expected_root })
+            }
+            Err(e) => {
+                if let KeeperError::Blob(_) = &e {
+                    self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                Err((group, e))
+            }
+        }
+    }
+
+    async fn prepare_changes(
         &self,
         group: &[WriteRequest],
-        expected_root: Option<[u8; 32]>,
-    ) -> Result<(Vec<Result<u64, KeeperError>>, ShardState), KeeperError> {
+        overlay: &Versions,
+    ) -> Result<(Outcomes, Changes, Versions), KeeperError> {
         let state = self.store.state()?;
         let kek = self.kek(state.key_epoch).await?;
-        let mut versions: HashMap<Vec<u8>, (u64, bool)> = HashMap::new();
+        let mut versions: Versions = HashMap::new();
         let mut plan: Vec<(usize, Vec<u8>, u64, Option<Bytes>)> = Vec::with_capacity(group.len());
         let mut outcomes: Vec<Result<u64, KeeperError>> = Vec::with_capacity(group.len());
         let mut rewraps: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::new();
@@ -650,7 +773,7 @@ impl ShardKeeper {
             let key = match &req.op {
                 WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Rewrap { key, .. } => key,
             };
-            let (current, live) = match versions.get(key) {
+            let (current, live) = match versions.get(key).or_else(|| overlay.get(key)) {
                 Some(v) => *v,
                 None => {
                     self.store.record(key)?.map(|m| (m.leaf.version, !m.leaf.tombstone)).unwrap_or((0, false))
@@ -702,7 +825,9 @@ impl ShardKeeper {
         })
         .await
         .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
-        let hashes: Vec<[u8; 32]> = sealed.iter().map(|b| Sha256::digest(b).into()).collect();
+        // A blob stored as one block is named by its SHA-256: no need to hash it twice.
+        let hashes: Vec<Option<[u8; 32]>> =
+            sealed.iter().map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into())).collect();
         let cids = self.blobs.put_many(sealed).await?;
 
         let mut changes: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
@@ -711,6 +836,14 @@ impl ShardKeeper {
             let leaf = match value {
                 Some(_) => {
                     let (cid, hash) = stored.next().expect("one blob per put");
+                    let hash = match hash {
+                        Some(hash) => hash,
+                        None => cid
+                            .hash()
+                            .digest()
+                            .try_into()
+                            .map_err(|_| KeeperError::Blob(BlobError::UnsupportedCid(cid)))?,
+                    };
                     RecordLeaf {
                         version: *version,
                         cid: cid.to_bytes(),
@@ -733,15 +866,8 @@ impl ShardKeeper {
         // put of the same key must not be applied after it.
         changes.extend(rewraps);
         changes.sort_by_key(|(i, _, _)| *i);
-        let changes: Vec<(Vec<u8>, RecordLeaf)> = changes.into_iter().map(|(_, k, l)| (k, l)).collect();
-        if changes.is_empty() {
-            return Ok((outcomes, state));
-        }
-        let store = self.store.clone();
-        let state = tokio::task::spawn_blocking(move || store.commit_group(&changes, expected_root))
-            .await
-            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
-        Ok((outcomes, state))
+        let changes: Changes = changes.into_iter().map(|(_, k, l)| (k, l)).collect();
+        Ok((outcomes, changes, versions))
     }
 
     /// Reads a record, checking its blob against the tree and decrypting it.

@@ -275,13 +275,14 @@ async fn every_error_has_its_status_and_code() {
     let record: RecordResponse =
         d.client.get(format!("{}/records/a", d.base)).send().await.unwrap().json().await.unwrap();
     let cid: cid::Cid = record.leaf.cid.parse().unwrap();
-    let path = d.blobs.block_path(&cid);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[120] ^= 1;
-    std::fs::write(&path, &bytes).unwrap();
+    let at = d.blobs.block_location(&cid).unwrap().unwrap();
+    let segment = std::fs::OpenOptions::new().read(true).write(true).open(&at.path).unwrap();
+    let mut byte = [0u8];
+    std::os::unix::fs::FileExt::read_exact_at(&segment, &mut byte, at.offset + 120).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&segment, &[byte[0] ^ 1], at.offset + 120).unwrap();
     let (code, body) = json_of(d.client.get(format!("{}/records/a", d.base)).send().await.unwrap()).await;
     assert_eq!((code, error_code(&body)), (502, "INTEGRITY"));
-    std::fs::remove_file(&path).unwrap();
+    d.blobs.remove_blocks(vec![cid]).await.unwrap();
     let (code, body) = json_of(d.client.get(format!("{}/records/a", d.base)).send().await.unwrap()).await;
     assert_eq!((code, error_code(&body)), (502, "BLOB_MISSING"));
 }
@@ -298,8 +299,7 @@ async fn failed_closed_shard_answers_503_and_admin_rebuild_reports_it() {
     let onchain = d.chain.shard(&APP_ID, 0).await.unwrap().unwrap();
     d.keeper.shutdown().await;
     std::fs::remove_file(d.dev.data_dir().join(AppId(APP_ID).to_string()).join("shard-0.redb")).unwrap();
-    std::fs::remove_file(d.blobs.block_path(&cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap()))
-        .unwrap();
+    d.blobs.remove_blocks(vec![cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap()]).await.unwrap();
     let res = d.client.post(format!("{}/v1/admin/rebuild", d.url)).bearer_auth(TOKEN).send().await.unwrap();
     let (code, body) = json_of(res).await;
     assert_eq!(code, 200, "{body}");

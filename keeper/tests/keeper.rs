@@ -391,7 +391,7 @@ async fn fails_closed_when_the_chain_cannot_be_matched() {
     // The store is lost and the manifest it would be rebuilt from is withheld.
     std::fs::remove_file(&path).unwrap();
     let manifest = cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap();
-    std::fs::remove_file(h.blobs.block_path(&manifest)).unwrap();
+    assert_eq!(h.blobs.remove_blocks(vec![manifest]).await.unwrap(), 1);
     let err = match h.open_with(h.config(0)).await {
         Err(KeeperError::FailedClosed(e)) => e,
         other => panic!("expected to fail closed, got {:?}", other.map(|k| k.startup().clone())),
@@ -464,15 +464,17 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     keeper.put(b"b", Bytes::from_static(b"bravo"), None).await.unwrap();
     let a = keeper.get(b"a").await.unwrap().leaf;
     let b = keeper.get(b"b").await.unwrap().leaf;
-    let path_a = h.blobs.block_path(&cid::Cid::try_from(a.cid.as_slice()).unwrap());
-    let path_b = h.blobs.block_path(&cid::Cid::try_from(b.cid.as_slice()).unwrap());
-    // Swap the two blobs on disk: each file's bytes no longer match its CID.
-    let (bytes_a, bytes_b) = (std::fs::read(&path_a).unwrap(), std::fs::read(&path_b).unwrap());
-    std::fs::write(&path_a, &bytes_b).unwrap();
+    let cid_a = cid::Cid::try_from(a.cid.as_slice()).unwrap();
+    let cid_b = cid::Cid::try_from(b.cid.as_slice()).unwrap();
+    let at_a = h.blobs.block_location(&cid_a).unwrap().unwrap();
+    let at_b = h.blobs.block_location(&cid_b).unwrap().unwrap();
+    // Swap the two blobs on disk (same padded length): each one's bytes no longer match its CID.
+    let (bytes_a, bytes_b) = (read_location(&at_a), read_location(&at_b));
+    write_location(&at_a, &bytes_b);
     let swapped = keeper.get(b"a").await;
     assert!(matches!(swapped, Err(KeeperError::Blob(_))), "{swapped:?}");
-    std::fs::write(&path_a, &bytes_a).unwrap();
-    std::fs::remove_file(&path_b).unwrap();
+    write_location(&at_a, &bytes_a);
+    assert_eq!(h.blobs.remove_blocks(vec![cid_b]).await.unwrap(), 1);
     let missing = keeper.get(b"b").await;
     assert!(
         matches!(missing, Err(KeeperError::Blob(ironroot_keeper::blobs::BlobError::NotFound(_)))),
@@ -480,6 +482,18 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     );
     assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha");
     let _ = h.blobs.put(Bytes::from_static(b"unrelated")).await.unwrap();
+}
+
+fn read_location(at: &ironroot_keeper::blobs::BlockLocation) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; at.len as usize];
+    std::fs::File::open(&at.path).unwrap().read_exact_at(&mut bytes, at.offset).unwrap();
+    bytes
+}
+
+fn write_location(at: &ironroot_keeper::blobs::BlockLocation, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    std::fs::OpenOptions::new().write(true).open(&at.path).unwrap().write_all_at(bytes, at.offset).unwrap();
 }
 
 /// A blob store whose writes fail on demand (a full disk, an unreachable IPFS node).
@@ -1065,4 +1079,45 @@ async fn a_stale_rpc_is_refused_alone_and_outvoted_by_disagreement() {
     let keeper = open_via(agreeing).await.unwrap();
     assert_eq!(keeper.startup(), &Startup::InSync { seq: 2 });
     assert_all_readable(&keeper, 0..20).await;
+}
+
+#[tokio::test]
+async fn pipelined_groups_give_every_key_gapless_versions() {
+    let h = harness(1).await;
+    let mut cfg = h.config(0);
+    // Many small groups: each is sealed and its blobs stored while the one before commits.
+    cfg.max_group = 7;
+    let keeper = h.open_with(cfg).await.unwrap();
+    let writes = (0..400usize).map(|i| {
+        let keeper = keeper.clone();
+        async move {
+            let key = format!("hot-{}", i % 4);
+            let receipt = keeper.put(key.as_bytes(), value(i), None).await.expect("acknowledged");
+            (key, receipt.version)
+        }
+    });
+    let receipts = futures::future::join_all(writes).await;
+    assert!(keeper.metrics().groups.load(Ordering::Relaxed) >= 400 / 7);
+    for k in 0..4 {
+        let key = format!("hot-{k}");
+        let mut versions: Vec<u64> = receipts.iter().filter(|(r, _)| *r == key).map(|(_, v)| *v).collect();
+        versions.sort();
+        assert_eq!(versions, (1..=100).collect::<Vec<u64>>(), "{key}");
+        let read = keeper.get(key.as_bytes()).await.unwrap();
+        assert_eq!(read.leaf.version, 100);
+        assert!(verify_read(&read.root, key.as_bytes(), Some(&read.leaf), &read.proof));
+    }
+    // A write with an expected root is checked against the committed root, never a pipelined one.
+    let root = keeper.put(b"hot-0", value(1), None).await.unwrap().root;
+    let (background, checked) =
+        tokio::join!(keeper.put(b"other", value(2), None), keeper.put(b"hot-1", value(3), Some(root)));
+    background.unwrap();
+    match checked {
+        Ok(receipt) => assert_eq!(receipt.version, 101),
+        Err(KeeperError::RootChanged { .. }) => {} // "other" committed first: the root moved
+        Err(e) => panic!("{e:?}"),
+    }
+    let stale = keeper.put(b"hot-2", value(4), Some(root)).await;
+    assert!(matches!(stale, Err(KeeperError::RootChanged { .. })), "{stale:?}");
+    assert_eq!(keeper.get(b"hot-2").await.unwrap().leaf.version, 100);
 }

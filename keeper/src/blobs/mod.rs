@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 pub use cid::Cid;
 pub use ipfs::{IpfsBlobStore, DEFAULT_IPFS_API};
-pub use local::LocalBlobStore;
+pub use local::{BlockLocation, Compaction, LocalBlobStore, Recovery, SpaceUsage};
 
 /// Multicodec of raw binary blocks.
 pub const RAW_CODEC: u64 = 0x55;
@@ -167,11 +167,16 @@ struct Plan {
     list: Option<Bytes>,
 }
 
+/// Whether `blob` is stored as one block, so its CID's digest is the SHA-256 of the whole blob.
+pub fn is_single_block(blob: &[u8]) -> bool {
+    blob.len() <= MAX_BLOCK_LEN && !blob.starts_with(LIST_MAGIC)
+}
+
 fn plan(blob: Bytes) -> Result<Plan, BlobError> {
     if blob.len() > MAX_BLOB_LEN {
         return Err(BlobError::TooLarge { len: blob.len(), max: MAX_BLOB_LEN });
     }
-    if blob.len() <= MAX_BLOCK_LEN && !blob.starts_with(LIST_MAGIC) {
+    if is_single_block(&blob) {
         let cid = raw_cid(&blob);
         return Ok(Plan { root: cid, blocks: vec![(cid, blob)], list: None });
     }
@@ -354,6 +359,10 @@ mod tests {
     fn plans() {
         let small = plan(Bytes::from_static(b"abc")).unwrap();
         assert!(small.list.is_none());
+        assert!(
+            is_single_block(b"abc") && !is_single_block(b"IRCL") && !is_single_block(&[0; MAX_BLOCK_LEN + 1])
+        );
+        assert_eq!(small.root.hash().digest(), &Sha256::digest(b"abc")[..]);
         assert_eq!(small.root, raw_cid(b"abc"));
 
         let big = Bytes::from(vec![7u8; 2 * MAX_BLOCK_LEN + 5]);

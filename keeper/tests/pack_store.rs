@@ -1,0 +1,237 @@
+//! The local pack store against the machine's operator and crashes: flipped bytes, torn tails, a
+//! writer killed with SIGKILL mid-stream, stray segment files, and compaction's space bound.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+use ironroot_keeper::blobs::{raw_cid, BlobError, BlobStore, LocalBlobStore, MAX_BLOCK_LEN};
+use sha2::{Digest, Sha256};
+
+const CHILD_DIR_ENV: &str = "IRONROOT_PACK_CHILD_DIR";
+
+/// Deterministic blob `i` of a run: lengths vary from a few bytes to above one block.
+fn blob(i: u64) -> Bytes {
+    let len = match i % 5 {
+        0 => 3,
+        1 => 1024,
+        2 => 2100,
+        3 => 70_000,
+        _ => MAX_BLOCK_LEN + 17,
+    };
+    let mut out = Vec::with_capacity(len + 32);
+    let mut counter = 0u64;
+    while out.len() < len {
+        out.extend_from_slice(
+            &Sha256::new().chain_update(i.to_le_bytes()).chain_update(counter.to_le_bytes()).finalize(),
+        );
+        counter += 1;
+    }
+    out.truncate(len);
+    Bytes::from(out)
+}
+
+fn segment_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> =
+        std::fs::read_dir(root.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_flipped_byte_on_disk_is_a_cid_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    let data = blob(1);
+    let cid = store.put(data.clone()).await.unwrap();
+    let at = store.block_location(&cid).unwrap().unwrap();
+    assert_eq!(at.len, data.len() as u64);
+    let segment = std::fs::OpenOptions::new().read(true).write(true).open(&at.path).unwrap();
+    let mut byte = [0u8];
+    segment.read_exact_at(&mut byte, at.offset + 500).unwrap();
+    segment.write_all_at(&[byte[0] ^ 0x04], at.offset + 500).unwrap();
+    match store.get(&cid).await {
+        Err(BlobError::CidMismatch { expected, actual }) => {
+            assert_eq!(*expected, cid);
+            assert_eq!(
+                *actual,
+                raw_cid(&{
+                    let mut bad = data.to_vec();
+                    bad[500] ^= 0x04;
+                    bad
+                })
+            );
+        }
+        other => panic!("want CidMismatch, got {other:?}"),
+    }
+    // Still a mismatch after a reopen: verification is on every read, not at open.
+    drop(store);
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert!(matches!(store.get(&cid).await, Err(BlobError::CidMismatch { .. })));
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_detected_and_truncated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    let kept: Vec<_> = (0..4).map(blob).collect();
+    let cids = store.put_many(kept.clone()).await.unwrap();
+    drop(store);
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let whole = std::fs::metadata(&segment).unwrap().len();
+
+    // A crash mid-append: a record header and part of its block, then nothing.
+    let torn = blob(7);
+    let digest: [u8; 32] = Sha256::digest(&torn).into();
+    let mut partial = b"IRBK".to_vec();
+    partial.extend_from_slice(&(torn.len() as u32).to_le_bytes());
+    partial.extend_from_slice(&digest);
+    partial.extend_from_slice(&torn[..torn.len() / 2]);
+    std::fs::OpenOptions::new().append(true).open(&segment).unwrap().write_all(&partial).unwrap();
+
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().truncated_bytes, partial.len() as u64);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), whole);
+    for (cid, data) in cids.iter().zip(&kept) {
+        assert_eq!(store.get(cid).await.unwrap(), *data);
+    }
+    assert!(matches!(store.get(&raw_cid(&torn)).await, Err(BlobError::NotFound(_))));
+    // New writes go after the last whole record and survive the next open untouched.
+    let later = store.put(blob(8)).await.unwrap();
+    drop(store);
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().truncated_bytes, 0);
+    assert_eq!(store.get(&later).await.unwrap(), blob(8));
+
+    // Cut into the last record: that record is gone (never acknowledged, after a real crash),
+    // the ones before it stay, and the index forgets what the file no longer holds.
+    let at = store.block_location(&later).unwrap().unwrap();
+    drop(store);
+    std::fs::OpenOptions::new().write(true).open(&at.path).unwrap().set_len(at.offset + at.len / 2).unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert!(matches!(store.get(&later).await, Err(BlobError::NotFound(_))));
+    assert_eq!(store.get(&cids[3]).await.unwrap(), kept[3]);
+    let again = store.put(blob(9)).await.unwrap();
+    assert_eq!(store.get(&again).await.unwrap(), blob(9));
+}
+
+/// Not a test on its own: the writer the SIGKILL test runs in a child process. It writes groups
+/// of blobs forever and prints the index of each group once `put_many` has acknowledged it.
+#[tokio::test]
+async fn child_writer() {
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
+    let store = LocalBlobStore::open_with_segment_len(&dir, 256 * 1024).unwrap();
+    let mut stdout = std::io::stdout();
+    for group in 0u64.. {
+        let blobs = (group * 4..group * 4 + 4).map(blob).collect();
+        store.put_many(blobs).await.unwrap();
+        writeln!(stdout, "acked {group}").unwrap();
+        stdout.flush().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_blobs_survive_sigkill_mid_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["pack_store::child_writer", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    while acked.len() < 40 {
+        let line = lines.next().expect("the child writes until killed").unwrap();
+        if let Some(group) = line.strip_prefix("acked ") {
+            acked.push(group.parse::<u64>().unwrap());
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush, wherever the child was
+    child.wait().unwrap();
+    for line in lines {
+        if let Some(group) = line.unwrap().strip_prefix("acked ") {
+            acked.push(group.parse().unwrap());
+        }
+    }
+
+    let store = LocalBlobStore::open_with_segment_len(dir.path(), 256 * 1024).unwrap();
+    eprintln!("{} groups acknowledged; recovery {:?}", acked.len(), store.recovery());
+    assert!(segment_files(dir.path()).len() > 1, "the run rolled segments");
+    for group in &acked {
+        for i in group * 4..group * 4 + 4 {
+            let data = blob(i);
+            assert_eq!(store.get(&raw_cid_of_blob(&store, &data).await).await.unwrap(), data, "blob {i}");
+        }
+    }
+    // The repaired store takes writes and keeps them across another open.
+    let next = acked.last().unwrap() + 1_000;
+    let cid = store.put(blob(next)).await.unwrap();
+    drop(store);
+    let store = LocalBlobStore::open_with_segment_len(dir.path(), 256 * 1024).unwrap();
+    assert_eq!(store.recovery().truncated_bytes, 0);
+    assert_eq!(store.get(&cid).await.unwrap(), blob(next));
+}
+
+/// The CID a blob is stored under (chunked blobs are named by their chunk list); storing it again
+/// is idempotent, so this only computes and checks.
+async fn raw_cid_of_blob(store: &LocalBlobStore, data: &Bytes) -> ironroot_keeper::blobs::Cid {
+    let before = store.space_usage().unwrap().file_bytes;
+    let cid = store.put(data.clone()).await.unwrap();
+    assert_eq!(store.space_usage().unwrap().file_bytes, before, "already held: nothing written");
+    cid
+}
+
+#[tokio::test]
+async fn removal_compacts_segments_within_twice_the_live_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment_len = 64 * 1024;
+    let store = LocalBlobStore::open_with_segment_len(dir.path(), segment_len).unwrap();
+    let blobs: Vec<Bytes> = (0..240u64).map(|i| Bytes::from(vec![i as u8; 2000 + i as usize])).collect();
+    let mut cids = Vec::new();
+    for group in blobs.chunks(8) {
+        cids.extend(store.put_many(group.to_vec()).await.unwrap());
+    }
+    let full = store.space_usage().unwrap();
+    assert!(full.segments > 5, "{full:?}");
+    assert_eq!(full.dead_bytes, 0);
+
+    // Remove three of every four blobs: most segments drop below half live and are compacted.
+    let (dead, live): (Vec<_>, Vec<_>) = cids.iter().zip(&blobs).enumerate().partition(|(i, _)| i % 4 != 0);
+    let dead_cids: Vec<_> = dead.iter().map(|(_, (c, _))| **c).collect();
+    assert_eq!(store.remove_blocks(dead_cids.clone()).await.unwrap(), dead_cids.len() as u64);
+    assert_eq!(store.remove_blocks(dead_cids[..3].to_vec()).await.unwrap(), 0, "already gone");
+    let live_bytes: u64 = live.iter().map(|(_, (_, b))| b.len() as u64 + 40).sum();
+    let after = store.space_usage().unwrap();
+    let on_disk: u64 = segment_files(dir.path()).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    assert_eq!(on_disk, after.file_bytes);
+    assert!(after.file_bytes < full.file_bytes / 2, "{after:?} vs {full:?}");
+    assert!(
+        after.file_bytes <= 2 * live_bytes + segment_len + MAX_BLOCK_LEN as u64,
+        "space amplification: {after:?} for {live_bytes} live bytes"
+    );
+    for (_, (cid, data)) in &live {
+        assert_eq!(store.get(cid).await.unwrap(), **data);
+    }
+    for cid in &dead_cids[..10] {
+        assert!(matches!(store.get(cid).await, Err(BlobError::NotFound(_))));
+    }
+
+    // A crash after compaction's index switch but before the file's deletion leaves a segment
+    // the index does not list: open deletes it, and removed blocks stay removed.
+    let stray = dir.path().join("segments").join(format!("{:016x}.seg", 0xfffu64));
+    std::fs::write(&stray, b"IRBK leftovers").unwrap();
+    drop(store);
+    let store = LocalBlobStore::open_with_segment_len(dir.path(), segment_len).unwrap();
+    assert_eq!(store.recovery().stray_segments, 1);
+    assert!(!stray.exists());
+    for (_, (cid, data)) in &live {
+        assert_eq!(store.get(cid).await.unwrap(), **data);
+    }
+    assert!(matches!(store.get(&dead_cids[0]).await, Err(BlobError::NotFound(_))));
+    // Removed content can be stored again.
+    let again = store.put(blobs[1].clone()).await.unwrap();
+    assert_eq!(store.get(&again).await.unwrap(), blobs[1]);
+}
