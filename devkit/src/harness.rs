@@ -66,18 +66,12 @@ impl Harness {
         };
         let trust = DevTrust::new(opts.attesters, opts.threshold);
         let mut bank = trust.start_bank().await.map_err(at("start the bank"))?;
-        let app =
-            trust
-                .create_app(&mut bank, opts.app_id, opts.shards, opts.tree)
-                .await
-                .map_err(at("create the app"))?;
-        let keys =
-            Arc::new(SealedKeyFile::open_or_create(data_dir.join("keys").join("root.key")).map_err(at::<
-                (),
-                _,
-            >(
-                "sealed key file",
-            ))?);
+        let app = trust
+            .create_app(&mut bank, opts.app_id, opts.shards, opts.tree)
+            .await
+            .map_err(at("create the app"))?;
+        let key_file = data_dir.join("keys").join("root.key");
+        let keys = Arc::new(SealedKeyFile::open_or_create(key_file).map_err(at("sealed key file"))?);
         let app_id = AppId(opts.app_id);
         let signer = Arc::new(keys.signing_keypair(&app_id).await.map_err(at("signing key"))?);
         trust.register(&mut bank, &signer, 1).await.map_err(at("register the TEE key"))?;

@@ -37,9 +37,7 @@ use crate::crypto::{self, CryptoError, Padding, RecordContext};
 use crate::keys::{AppId, Kek, KeyError, KeySource};
 use crate::manifest::{self, ManifestError, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
-use crate::tree::{
-    self, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError, StoreSeal,
-};
+use crate::tree::{self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreSeal};
 
 /// When a write is acknowledged.
 #[derive(
