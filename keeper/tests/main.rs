@@ -3,4 +3,5 @@
 mod api;
 mod cli;
 mod keeper;
+mod pack_store;
 mod storage;

@@ -134,8 +134,10 @@ async fn child_writer() {
 #[tokio::test]
 async fn acknowledged_blobs_survive_sigkill_mid_write() {
     let dir = tempfile::tempdir().unwrap();
+    // Test names leave out the crate: `pack_store::child_writer` in the `keeper` test binary.
+    let module = module_path!().split_once("::").map_or(module_path!(), |(_, rest)| rest);
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_writer", "--exact", "--nocapture", "--test-threads=1"])
+        .args([&format!("{module}::child_writer"), "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
