@@ -8,7 +8,7 @@ pub enum AppRootsError {
     TreeShapeNotAllowed,
     #[msg("shard count must be between 1 and 256")]
     InvalidShardCount,
-    #[msg("policy must allow 1 to 8 distinct pairs, at most 8 blocked keys, a TCB floor of 0-5")]
+    #[msg("policy must allow 1 to 8 distinct pairs, at most 4 blocked keys, a TCB floor of 0-5")]
     InvalidPolicy,
     #[msg("tree account size does not match the chosen shape")]
     TreeSizeMismatch,

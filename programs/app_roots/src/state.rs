@@ -10,7 +10,8 @@ pub const SHARD_SEED: &[u8] = b"shard";
 /// History-tree record PDA: `[HISTORY_TREE_SEED, app, tree_index_le]` (u32).
 pub const HISTORY_TREE_SEED: &[u8] = b"history";
 pub const MAX_POLICY_PAIRS: usize = 8;
-pub const MAX_BLOCKED_KEYS: usize = 8;
+/// Four keys keep a full policy (8 pairs + 4 keys) within one `set_policy` transaction.
+pub const MAX_BLOCKED_KEYS: usize = 4;
 /// A binary CID (CIDv1 sha2-256 is 36 bytes); room for other hashes.
 pub const MAX_CID_LEN: usize = 64;
 pub const MAX_SHARDS: u16 = 256;

@@ -189,7 +189,7 @@ pub fn close_shards(app: &Pubkey, publisher: &Pubkey, shard_ids: &[u16]) -> Inst
 
 /// Shard accounts one `close_shards` transaction closes: what fits in 1,232 bytes with a separate
 /// fee payer (measured in the native tests).
-pub const CLOSE_SHARDS_BATCH: usize = 28;
+pub const CLOSE_SHARDS_BATCH: usize = 29;
 
 pub fn decode_app(address: &Pubkey, account: &Account) -> Result<App, SdkError> {
     decode(address, account, &app_roots::ID, "App")
