@@ -62,19 +62,18 @@ impl Chain for FaultyChain {
         &self,
         tee: &Keypair,
         app_id: &[u8; 32],
-        tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError> {
         match self.fault.load(Ordering::SeqCst) {
             1 => Err(ChainError::Unavailable("injected: crashed before sending".into())),
             2 | 3 => {
-                self.inner.submit_update(tee, app_id, tree, args).await?;
+                self.inner.submit_update(tee, app_id, args).await?;
                 let next =
                     if self.fault.load(Ordering::SeqCst) == 2 { Fault::DropBeforeSend } else { Fault::None };
                 self.set(next);
                 Err(ChainError::Unavailable("injected: reply lost".into()))
             }
-            _ => self.inner.submit_update(tee, app_id, tree, args).await,
+            _ => self.inner.submit_update(tee, app_id, args).await,
         }
     }
 }
@@ -100,7 +99,7 @@ async fn harness(shards: u16) -> Harness {
     trust.register(&mut bank, &signer, 1).await.unwrap();
     let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
     let chain =
-        Arc::new(FaultyChain { inner: BankChain::new(Arc::new(Mutex::new(bank))), fault: AtomicU8::new(0) });
+        Arc::new(FaultyChain { inner: BankChain::new(Arc::new(Mutex::new(bank)), solana_sdk::signature::Signer::pubkey(&app.publisher)), fault: AtomicU8::new(0) });
     Harness { _trust: trust, app, dir, chain, keys, blobs, signer }
 }
 
@@ -109,7 +108,6 @@ impl Harness {
         let mut cfg = ShardConfig::new(
             AppId(APP_ID),
             shard,
-            self.app.tree,
             self.dir.path().join(format!("shard-{shard}.redb")),
         );
         // Tests commit explicitly unless they test the batcher.
