@@ -81,8 +81,16 @@ pub async fn measure() -> Result<Vec<ShapeCost>, BanksClientError> {
         // A rotation as any cranker would send it, measured and not sent (the cranker could only
         // send it once the tree is nearly full).
         let (cranker, new_tree) = (Keypair::new(), Keypair::new());
-        let rotate = roots::rotate_history(&cranker.pubkey(), &app.address, &new_tree.pubkey(), 1, depth, buffer, &rent)
-            .expect("allowed shape");
+        let rotate = roots::rotate_history(
+            &cranker.pubkey(),
+            &app.address,
+            &new_tree.pubkey(),
+            1,
+            depth,
+            buffer,
+            &rent,
+        )
+        .expect("allowed shape");
         let rotate_tx_bytes = transaction_size(&bank.transaction(&rotate, &[&cranker, &new_tree]).await);
         let args = UpdateShardArgs {
             shard_id: 0,
@@ -106,7 +114,8 @@ pub async fn measure() -> Result<Vec<ShapeCost>, BanksClientError> {
             update_tx_bytes,
             rotate_tx_bytes,
             capacity: app_roots::tree_capacity(depth),
-            days_per_tree_one_shard: app_roots::tree_capacity(depth) as f64 * DEFAULT_COMMIT_INTERVAL_MS as f64
+            days_per_tree_one_shard: app_roots::tree_capacity(depth) as f64
+                * DEFAULT_COMMIT_INTERVAL_MS as f64
                 / 86_400_000.0,
             rotation_sol: sol(cost.rotation_lamports()),
             tree_bytes: cost.tree_bytes,

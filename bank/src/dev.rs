@@ -2,7 +2,9 @@
 //! allowed (measurement, app identity) pair. Real deployments get these from governance
 //! and the attester service; the demo and tests make them up.
 use app_roots::{AllowedTee as AppAllowedTee, AppPolicy, CreateAppArgs};
-use attestation_verifier::{AllowedTee, AppIdentity, AttestationStatement, InitializeArgs, Policy, TcbStatus};
+use attestation_verifier::{
+    AllowedTee, AppIdentity, AttestationStatement, InitializeArgs, Policy, TcbStatus,
+};
 use ironroot_sdk::attestation::{self, StatementFields};
 use ironroot_sdk::{app_roots as roots, verifier};
 use solana_program_test::BanksClientError;

@@ -129,10 +129,8 @@ impl LocalBank {
             .iter()
             .map(|ix| keys.get(ix.program_id_index as usize).copied().unwrap_or_default())
             .collect();
-        let inner = simulation
-            .simulation_details
-            .and_then(|details| details.inner_instructions)
-            .unwrap_or_default();
+        let inner =
+            simulation.simulation_details.and_then(|details| details.inner_instructions).unwrap_or_default();
         let calls = inner.iter().enumerate().flat_map(|(outer_index, list)| {
             list.iter().filter_map(move |inner| {
                 Some(InnerCall {

@@ -131,7 +131,10 @@ async fn setup(dir: &std::path::Path, shards: u16) -> Setup {
     trust.register(&mut bank, &signer, 1).await.expect("register");
     Setup {
         _trust: trust,
-        chain: Arc::new(BankChain::new(Arc::new(Mutex::new(bank)), solana_sdk::signature::Signer::pubkey(&app.publisher))),
+        chain: Arc::new(BankChain::new(
+            Arc::new(Mutex::new(bank)),
+            solana_sdk::signature::Signer::pubkey(&app.publisher),
+        )),
         keys,
         signer,
     }

@@ -152,8 +152,16 @@ impl Chain for BankChain {
             let index = app.active_tree_index.saturating_add(1);
             let rent = bank.rent().await;
             let payer = bank.payer().pubkey();
-            let ixs = rotate_history(&payer, &address, &new_tree.pubkey(), index, app.max_depth, app.max_buffer_size, &rent)
-                .map_err(|e| ChainError::Failed(e.to_string()))?;
+            let ixs = rotate_history(
+                &payer,
+                &address,
+                &new_tree.pubkey(),
+                index,
+                app.max_depth,
+                app.max_buffer_size,
+                &rent,
+            )
+            .map_err(|e| ChainError::Failed(e.to_string()))?;
             match bank.process(&ixs, &[&new_tree]).await {
                 Ok(()) => tree = new_tree.pubkey(),
                 // Not fatal until the tree is actually full: the update below says so if it is.
@@ -195,8 +203,10 @@ impl RpcChain {
     async fn rotate(&self, address: &Pubkey, app: &App) -> Result<Pubkey, ChainError> {
         let new_tree = Keypair::new();
         let rent_id = solana_sdk::sysvar::rent::ID;
-        let rent_account =
-            self.account(&rent_id).await?.ok_or(ChainError::BadAccount { address: rent_id, what: "rent sysvar" })?;
+        let rent_account = self
+            .account(&rent_id)
+            .await?
+            .ok_or(ChainError::BadAccount { address: rent_id, what: "rent sysvar" })?;
         let rent: solana_sdk::rent::Rent = bincode::deserialize(&rent_account.data)
             .map_err(|_| ChainError::BadAccount { address: rent_id, what: "rent sysvar" })?;
         let index = app.active_tree_index.saturating_add(1);

@@ -132,9 +132,9 @@ impl Config {
 
     /// The publisher whose namespace holds the app.
     pub fn publisher_pubkey(&self) -> Result<solana_sdk::pubkey::Pubkey, ConfigError> {
-        self.publisher.parse().map_err(|_| {
-            ConfigError::Invalid("publisher must be the base58 key of the app's creator".into())
-        })
+        self.publisher
+            .parse()
+            .map_err(|_| ConfigError::Invalid("publisher must be the base58 key of the app's creator".into()))
     }
 
     pub fn commit_interval(&self) -> Duration {

@@ -203,7 +203,10 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     let seed = keys.signing_seed(&AppId(DEMO_APP_ID)).await.step("signing key")?;
     let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).step("signing key")?);
     trust.register(&mut bank, &signer, 1).await.step("register the TEE key")?;
-    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(Arc::new(Mutex::new(bank)), solana_sdk::signature::Signer::pubkey(&app.publisher)));
+    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(
+        Arc::new(Mutex::new(bank)),
+        solana_sdk::signature::Signer::pubkey(&app.publisher),
+    ));
     let blobs: Arc<dyn BlobStore> = match &opts.ipfs_api {
         Some(api) => {
             report.blob_store = format!("IPFS at {api}");

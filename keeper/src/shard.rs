@@ -747,11 +747,7 @@ impl ShardKeeper {
         let mut delay = Duration::from_millis(50);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match self
-                .chain
-                .submit_update(&self.signer, self.cfg.app.as_bytes(), args.clone())
-                .await
-            {
+            match self.chain.submit_update(&self.signer, self.cfg.app.as_bytes(), args.clone()).await {
                 Ok(receipt) => return Ok(receipt.tx_bytes),
                 Err(ChainError::Rejected { code }) => {
                     let chain = self

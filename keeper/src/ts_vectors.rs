@@ -116,7 +116,11 @@ fn pdas_and_instructions() -> (Value, Value) {
         "shards": shards,
     });
     let policy = AppPolicy {
-        allowed: vec![AppAllowedTee { measurement: [0x14; 32], app_id: [0x12; 32], compose_hash: [0x13; 32] }],
+        allowed: vec![AppAllowedTee {
+            measurement: [0x14; 32],
+            app_id: [0x12; 32],
+            compose_hash: [0x13; 32],
+        }],
         max_tcb_status: 1,
         blocked_keys: vec![key(12).pubkey()],
         min_key_validity_secs: 3600,

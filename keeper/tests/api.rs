@@ -43,7 +43,10 @@ async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
     let seed = keys.signing_seed(&AppId(APP_ID)).await.unwrap();
     let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).unwrap());
     trust.register(&mut bank, &signer, 1).await.unwrap();
-    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(Arc::new(Mutex::new(bank)), solana_sdk::signature::Signer::pubkey(&app.publisher)));
+    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(
+        Arc::new(Mutex::new(bank)),
+        solana_sdk::signature::Signer::pubkey(&app.publisher),
+    ));
     let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
     let settings = AppSettings {
         commit_every_writes: u64::MAX,

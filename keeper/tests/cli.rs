@@ -101,13 +101,20 @@ async fn every_subcommand_against_a_localnet() {
     let gov = governance.pubkey();
     let allow = [
         verifier::initialize(&gov, init),
-        verifier::add_allowed(&gov, AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 }),
+        verifier::add_allowed(
+            &gov,
+            AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 },
+        ),
     ];
     send(&rpc, &payer, &allow, &[&governance]).await;
     let tree = Keypair::new();
     let rent = solana_sdk::rent::Rent::default();
     let policy = AppPolicy {
-        allowed: vec![AppPair { measurement: MEASUREMENT, app_id: IDENTITY.app_id, compose_hash: IDENTITY.compose_hash }],
+        allowed: vec![AppPair {
+            measurement: MEASUREMENT,
+            app_id: IDENTITY.app_id,
+            compose_hash: IDENTITY.compose_hash,
+        }],
         max_tcb_status: 1,
         blocked_keys: Vec::new(),
         min_key_validity_secs: 60,

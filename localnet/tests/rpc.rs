@@ -9,7 +9,9 @@ use app_roots::{CreateAppArgs, UpdateShardArgs};
 use futures_util::StreamExt;
 use ironroot_bank::dev::{DevTrust, DEV_KEY_LIFETIME_SECS};
 use ironroot_localnet::{Localnet, LocalnetConfig, Options};
-use ironroot_sdk::history::{history_records as history_records_of, onchain_tree_root, HistoryMirror, InnerCall};
+use ironroot_sdk::history::{
+    history_records as history_records_of, onchain_tree_root, HistoryMirror, InnerCall,
+};
 use ironroot_sdk::{app_roots as roots, pda, registry, transaction_size, PACKET_DATA_SIZE};
 use solana_client::client_error::ClientError;
 use solana_client::nonblocking::pubsub_client::PubsubClient;

@@ -21,7 +21,10 @@ pub fn init_history_tree<'info>(
     max_buffer_size: u32,
 ) -> Result<()> {
     require!(ALLOWED_TREE_SHAPES.contains(&(max_depth, max_buffer_size)), AppRootsError::TreeShapeNotAllowed);
-    require!(tree.data_len() == tree_account_size(max_depth, max_buffer_size), AppRootsError::TreeSizeMismatch);
+    require!(
+        tree.data_len() == tree_account_size(max_depth, max_buffer_size),
+        AppRootsError::TreeSizeMismatch
+    );
     let init = Instruction {
         program_id: spl_account_compression::ID,
         accounts: vec![

@@ -172,7 +172,10 @@ pub fn propose_publisher(publisher: &Pubkey, app: &Pubkey, new_publisher: Pubkey
 }
 
 pub fn accept_publisher(new_publisher: &Pubkey, app: &Pubkey) -> Instruction {
-    ix(accounts::AcceptPublisher { new_publisher: *new_publisher, app: *app }, instruction::AcceptPublisher {})
+    ix(
+        accounts::AcceptPublisher { new_publisher: *new_publisher, app: *app },
+        instruction::AcceptPublisher {},
+    )
 }
 
 /// Stops the app; then close its shards with [`close_shards`] in batches.
@@ -182,7 +185,8 @@ pub fn begin_close(publisher: &Pubkey, app: &Pubkey) -> Instruction {
 
 /// Closes a batch of the app's shard accounts; rent goes to `publisher` (the app's current one).
 pub fn close_shards(app: &Pubkey, publisher: &Pubkey, shard_ids: &[u16]) -> Instruction {
-    let mut close = ix(accounts::CloseShards { app: *app, publisher: *publisher }, instruction::CloseShards {});
+    let mut close =
+        ix(accounts::CloseShards { app: *app, publisher: *publisher }, instruction::CloseShards {});
     close.accounts.extend(shard_ids.iter().map(|id| AccountMeta::new(pda::shard(app, *id), false)));
     close
 }

@@ -55,14 +55,19 @@ pub fn handle_close_shards<'info>(ctx: Context<'_, '_, 'info, 'info, CloseShards
     let shards = ctx.remaining_accounts;
     require!(!shards.is_empty(), AppRootsError::ShardAccountsMismatch);
     for (i, info) in shards.iter().enumerate() {
-        require!(!shards[..i].iter().any(|other| other.key == info.key), AppRootsError::ShardAccountsMismatch);
+        require!(
+            !shards[..i].iter().any(|other| other.key == info.key),
+            AppRootsError::ShardAccountsMismatch
+        );
     }
     let publisher = ctx.accounts.publisher.to_account_info();
     let mut shard_ids = Vec::with_capacity(shards.len());
     for info in shards {
         let shard: Account<'info, Shard> = Account::try_from(info)?;
-        let (expected, _) =
-            Pubkey::find_program_address(&[SHARD_SEED, app_key.as_ref(), &shard.shard_id.to_le_bytes()], &crate::ID);
+        let (expected, _) = Pubkey::find_program_address(
+            &[SHARD_SEED, app_key.as_ref(), &shard.shard_id.to_le_bytes()],
+            &crate::ID,
+        );
         require!(info.key() == expected && shard.app == app_key, AppRootsError::ShardAccountsMismatch);
         shard_ids.push(shard.shard_id);
         shard.close(publisher.clone())?;
@@ -77,7 +82,11 @@ pub fn handle_close_shards<'info>(ctx: Context<'_, '_, 'info, 'info, CloseShards
     Ok(())
 }
 
-fn finish_close<'info>(app: &mut Account<'info, App>, app_key: Pubkey, publisher: &AccountInfo<'info>) -> Result<()> {
+fn finish_close<'info>(
+    app: &mut Account<'info, App>,
+    app_key: Pubkey,
+    publisher: &AccountInfo<'info>,
+) -> Result<()> {
     app.status = AppStatus::Closed;
     app.closed_slot = Clock::get()?.slot;
     // Return the rotation reserve; the tombstone keeps exactly its rent.
@@ -88,6 +97,10 @@ fn finish_close<'info>(app: &mut Account<'info, App>, app_key: Pubkey, publisher
         **app_info.try_borrow_mut_lamports()? -= surplus;
         **publisher.try_borrow_mut_lamports()? += surplus;
     }
-    emit!(AppClosed { app: app_key, history_len: app.history_len, trees: app.active_tree_index.saturating_add(1) });
+    emit!(AppClosed {
+        app: app_key,
+        history_len: app.history_len,
+        trees: app.active_tree_index.saturating_add(1)
+    });
     Ok(())
 }

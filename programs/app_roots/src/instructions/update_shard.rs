@@ -144,11 +144,8 @@ pub fn check_signer(entry: &TeeEntry, policy: &AppPolicy, now: i64) -> Result<()
     require!(remaining >= policy.min_key_validity_secs, AppRootsError::KeyValidityTooShort);
     require!(!policy.blocked_keys.contains(&entry.tee_pubkey), AppRootsError::TeeBlocked);
     require!(entry.tcb_status <= policy.max_tcb_status, AppRootsError::TcbBelowFloor);
-    let pair = AllowedTee {
-        measurement: entry.measurement,
-        app_id: entry.app_id,
-        compose_hash: entry.compose_hash,
-    };
+    let pair =
+        AllowedTee { measurement: entry.measurement, app_id: entry.app_id, compose_hash: entry.compose_hash };
     require!(policy.allowed.contains(&pair), AppRootsError::TeeNotAllowed);
     Ok(())
 }

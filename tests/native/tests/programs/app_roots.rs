@@ -448,10 +448,16 @@ async fn create_app_validates_shape_size_shards_and_policy() {
     let after = bank.ctx.banks_client.get_balance(publisher.pubkey()).await.unwrap();
     assert_eq!(before - after, cost.tree_lamports + cost.app_lamports + cost.history_record_lamports);
     let state = decode_app(&app, &bank.account(&app).await.unwrap()).unwrap();
-    assert_eq!((state.creator, state.publisher, state.status), (publisher.pubkey(), publisher.pubkey(), AppStatus::Active));
+    assert_eq!(
+        (state.creator, state.publisher, state.status),
+        (publisher.pubkey(), publisher.pubkey(), AppStatus::Active)
+    );
     assert_eq!((state.active_tree, state.active_tree_index, state.active_tree_leaves), (tree.pubkey(), 0, 0));
     let record = roots::decode_history_tree(&record, &bank.account(&record).await.unwrap()).unwrap();
-    assert_eq!((record.app, record.index, record.tree, record.first_history_index), (app, 0, tree.pubkey(), 0));
+    assert_eq!(
+        (record.app, record.index, record.tree, record.first_history_index),
+        (app, 0, tree.pubkey(), 0)
+    );
     let (root, depth) = onchain_tree_root(&tree_account.data).unwrap();
     assert_eq!((root, depth), (ironroot_sdk::history::empty_node(14), 14));
 
@@ -482,7 +488,12 @@ async fn publisher_only_operations_refuse_others() {
         AppRootsError::NotPublisher,
     );
     assert_code(
-        s.bank.process(&[roots::propose_publisher(&outsider.pubkey(), &s.app.address, outsider.pubkey())], &[&outsider]).await,
+        s.bank
+            .process(
+                &[roots::propose_publisher(&outsider.pubkey(), &s.app.address, outsider.pubkey())],
+                &[&outsider],
+            )
+            .await,
         AppRootsError::NotPublisher,
     );
     // A second app whose shards are not initialised yet: an outsider cannot create them.
@@ -539,7 +550,12 @@ async fn close_shards_checks_its_accounts_and_returns_the_rent() {
         AppRootsError::AppNotActive,
     );
     assert_code(
-        s.bank.process(&[roots::set_policy(&publisher, &s.app.address, s.trust.app_policy())], &[&s.app.publisher]).await,
+        s.bank
+            .process(
+                &[roots::set_policy(&publisher, &s.app.address, s.trust.app_policy())],
+                &[&s.app.publisher],
+            )
+            .await,
         AppRootsError::AppNotActive,
     );
     // Rent goes to the publisher only; duplicates and foreign accounts are refused.

@@ -130,7 +130,8 @@ async fn governance_updates_attesters_and_allow_lists() {
         .unwrap();
     assert_eq!(config(&mut bank).await.allowed, vec![pair2]);
     assert_code(
-        bank.process(&[verifier::remove_allowed(&gov, trust.measurement, trust.app)], &[&trust.governance]).await,
+        bank.process(&[verifier::remove_allowed(&gov, trust.measurement, trust.app)], &[&trust.governance])
+            .await,
         VerifierError::NotAllowed,
     );
 }
@@ -145,7 +146,11 @@ async fn allow_lists_are_bounded() {
         bank.process(&[ix], &[&trust.governance]).await.unwrap();
     }
     assert_code(
-        bank.process(&[verifier::add_allowed(&gov, AllowedTee { measurement: [0xEE; 32], ..trust.allowed() })], &[&trust.governance]).await,
+        bank.process(
+            &[verifier::add_allowed(&gov, AllowedTee { measurement: [0xEE; 32], ..trust.allowed() })],
+            &[&trust.governance],
+        )
+        .await,
         VerifierError::AllowListFull,
     );
 }
@@ -186,7 +191,10 @@ async fn governance_instructions_refuse_other_signers() {
         assert_code(bank.process(&[ix], &[&outsider]).await, VerifierError::NotAuthority);
     }
     // The governance key without its signature.
-    let mut ix = verifier::add_allowed(&trust.governance.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
+    let mut ix = verifier::add_allowed(
+        &trust.governance.pubkey(),
+        AllowedTee { measurement: [9; 32], ..trust.allowed() },
+    );
     ix.accounts[0].is_signer = false;
     assert_anchor(bank.process(&[ix], &[]).await, ErrorCode::AccountNotSigner);
 }
@@ -213,7 +221,8 @@ async fn config_accounts_are_owner_seed_and_discriminator_checked() {
             ..Account::default()
         }),
     );
-    let mut ix = verifier::add_allowed(&attacker.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
+    let mut ix =
+        verifier::add_allowed(&attacker.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
     ix.accounts[1].pubkey = fake_owner;
     assert_anchor(bank.process(&[ix], &[&attacker]).await, ErrorCode::AccountOwnedByWrongProgram);
 
@@ -228,7 +237,8 @@ async fn config_accounts_are_owner_seed_and_discriminator_checked() {
             ..Account::default()
         }),
     );
-    let mut ix = verifier::add_allowed(&attacker.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
+    let mut ix =
+        verifier::add_allowed(&attacker.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
     ix.accounts[1].pubkey = spoofed;
     assert_anchor(bank.process(&[ix], &[&attacker]).await, ErrorCode::ConstraintSeeds);
 
@@ -243,7 +253,10 @@ async fn config_accounts_are_owner_seed_and_discriminator_checked() {
             ..Account::default()
         }),
     );
-    let mut ix = verifier::add_allowed(&trust.governance.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
+    let mut ix = verifier::add_allowed(
+        &trust.governance.pubkey(),
+        AllowedTee { measurement: [9; 32], ..trust.allowed() },
+    );
     ix.accounts[1].pubkey = garbage;
     assert_anchor(bank.process(&[ix], &[&trust.governance]).await, ErrorCode::AccountDiscriminatorMismatch);
 }
@@ -258,7 +271,11 @@ async fn authority_rotation_takes_two_steps() {
     assert_eq!(config(&mut bank).await.pending_authority, Some(next.pubkey()));
     // Proposing does not hand over anything yet.
     assert_code(
-        bank.process(&[verifier::add_allowed(&next.pubkey(), AllowedTee { measurement: [3; 32], ..trust.allowed() })], &[&next]).await,
+        bank.process(
+            &[verifier::add_allowed(&next.pubkey(), AllowedTee { measurement: [3; 32], ..trust.allowed() })],
+            &[&next],
+        )
+        .await,
         VerifierError::NotAuthority,
     );
     assert_code(
@@ -269,8 +286,17 @@ async fn authority_rotation_takes_two_steps() {
     let c = config(&mut bank).await;
     assert_eq!((c.authority, c.pending_authority), (next.pubkey(), None));
     assert_code(
-        bank.process(&[verifier::add_allowed(&gov, AllowedTee { measurement: [4; 32], ..trust.allowed() })], &[&trust.governance]).await,
+        bank.process(
+            &[verifier::add_allowed(&gov, AllowedTee { measurement: [4; 32], ..trust.allowed() })],
+            &[&trust.governance],
+        )
+        .await,
         VerifierError::NotAuthority,
     );
-    bank.process(&[verifier::add_allowed(&next.pubkey(), AllowedTee { measurement: [4; 32], ..trust.allowed() })], &[&next]).await.unwrap();
+    bank.process(
+        &[verifier::add_allowed(&next.pubkey(), AllowedTee { measurement: [4; 32], ..trust.allowed() })],
+        &[&next],
+    )
+    .await
+    .unwrap();
 }

@@ -38,7 +38,14 @@ fn cid_for(seq: u64) -> Vec<u8> {
     cid
 }
 
-fn update_in(tee: &Keypair, app: &Pubkey, tree: &Pubkey, shard_id: u16, prev_root: [u8; 32], seq: u64) -> Instruction {
+fn update_in(
+    tee: &Keypair,
+    app: &Pubkey,
+    tree: &Pubkey,
+    shard_id: u16,
+    prev_root: [u8; 32],
+    seq: u64,
+) -> Instruction {
     let args = UpdateShardArgs {
         shard_id,
         prev_root,
@@ -77,7 +84,8 @@ async fn create(
     bank.process(&ixs, &[publisher, &tree]).await?;
     let app = pda::app(&publisher.pubkey(), &app_id);
     for chunk in (0..shards).collect::<Vec<_>>().chunks(8) {
-        let ixs: Vec<Instruction> = chunk.iter().map(|id| roots::init_shard(&publisher.pubkey(), &app, *id)).collect();
+        let ixs: Vec<Instruction> =
+            chunk.iter().map(|id| roots::init_shard(&publisher.pubkey(), &app, *id)).collect();
         bank.process(&ixs, &[publisher]).await?;
     }
     Ok((app, tree.pubkey()))
@@ -142,10 +150,14 @@ async fn an_app_id_cannot_be_squatted_or_front_run() {
     // The attacker sees the id (registry, transactions) and claims it first...
     let (squatted, _) = create(&mut bank, &trust, &attacker, app_id, 1).await.unwrap();
     // ...which only creates the id in the attacker's own namespace: the publisher still gets it.
-    let (app, tree) = create(&mut bank, &trust, &victim, app_id, 1).await.expect("the publisher's id is free");
+    let (app, tree) =
+        create(&mut bank, &trust, &victim, app_id, 1).await.expect("the publisher's id is free");
     assert_ne!(squatted, app);
     let state = app_state(&mut bank, &app).await;
-    assert_eq!((state.creator, state.publisher, state.app_id, state.active_tree), (victim.pubkey(), victim.pubkey(), app_id, tree));
+    assert_eq!(
+        (state.creator, state.publisher, state.app_id, state.active_tree),
+        (victim.pubkey(), victim.pubkey(), app_id, tree)
+    );
     // The attacker has no power over it.
     assert_code(
         bank.process(&[roots::set_policy(&attacker.pubkey(), &app, trust.app_policy())], &[&attacker]).await,
@@ -154,7 +166,13 @@ async fn an_app_id_cannot_be_squatted_or_front_run() {
     // Nor can the attacker create at the publisher's address by naming it.
     let rent = bank.rent().await;
     let tree2 = Keypair::new();
-    let args = CreateAppArgs { app_id: [9; 32], shard_count: 1, max_depth: SHAPE.0, max_buffer_size: SHAPE.1, policy: trust.app_policy() };
+    let args = CreateAppArgs {
+        app_id: [9; 32],
+        shard_count: 1,
+        max_depth: SHAPE.0,
+        max_buffer_size: SHAPE.1,
+        policy: trust.app_policy(),
+    };
     let mut ixs = roots::create_app(&attacker.pubkey(), &tree2.pubkey(), &rent, args).unwrap();
     ixs[1].accounts[1].pubkey = pda::app(&victim.pubkey(), &[9; 32]);
     ixs[1].accounts[2].pubkey = pda::history_tree(&pda::app(&victim.pubkey(), &[9; 32]), 0);
@@ -186,7 +204,10 @@ async fn publisher_rotation_takes_two_steps_and_keeps_the_address() {
     );
     bank.process(&[roots::set_policy(&new.pubkey(), &app, trust.app_policy())], &[&new]).await.unwrap();
     // A second accept finds nothing pending.
-    assert_code(bank.process(&[roots::accept_publisher(&new.pubkey(), &app)], &[&new]).await, AppRootsError::NotPendingPublisher);
+    assert_code(
+        bank.process(&[roots::accept_publisher(&new.pubkey(), &app)], &[&new]).await,
+        AppRootsError::NotPendingPublisher,
+    );
 }
 
 // ---- no reset to seq 0 ------------------------------------------------------------------------
@@ -225,7 +246,10 @@ async fn close_then_recreate_cannot_reset_a_shard_to_seq_0() {
     let leaf = |t: &Pubkey| app_roots::history::history_leaf(&app, t, 0, 1, &root_of(0, 1), &cid_for(1), 5);
     assert_ne!(leaf(&tree), leaf(&other_tree));
     // Closing again, or policies on a tombstone, are refused.
-    assert_code(bank.process(&[roots::begin_close(&publisher.pubkey(), &app)], &[&publisher]).await, AppRootsError::AppNotActive);
+    assert_code(
+        bank.process(&[roots::begin_close(&publisher.pubkey(), &app)], &[&publisher]).await,
+        AppRootsError::AppNotActive,
+    );
 }
 
 #[tokio::test]
@@ -244,8 +268,12 @@ async fn the_maximum_shard_count_closes_in_batches() {
 
     // The batch size is the most that fits one transaction (a cranker paying, the publisher not signing).
     let ids: Vec<u16> = (0..max).collect();
-    let full = bank.transaction(&[roots::close_shards(&app, &publisher.pubkey(), &ids[..CLOSE_SHARDS_BATCH])], &[]).await;
-    let one_more = bank.transaction(&[roots::close_shards(&app, &publisher.pubkey(), &ids[..CLOSE_SHARDS_BATCH + 1])], &[]).await;
+    let full = bank
+        .transaction(&[roots::close_shards(&app, &publisher.pubkey(), &ids[..CLOSE_SHARDS_BATCH])], &[])
+        .await;
+    let one_more = bank
+        .transaction(&[roots::close_shards(&app, &publisher.pubkey(), &ids[..CLOSE_SHARDS_BATCH + 1])], &[])
+        .await;
     println!("close_shards with {CLOSE_SHARDS_BATCH} shards: {} bytes", transaction_size(&full));
     assert!(transaction_size(&full) <= PACKET_DATA_SIZE);
     assert!(transaction_size(&one_more) > PACKET_DATA_SIZE);
@@ -283,7 +311,10 @@ async fn history_rotates_before_it_fills_and_old_proofs_keep_verifying() {
     let mut mirror0 = HistoryMirror::new(app, tree0, 0, SHAPE.0);
     let mut root = [0; 32];
     for seq in 1..=3 {
-        let records = bank.process_capturing_history(&[update_in(&tee, &app, &tree0, 0, root, seq)], &[&tee]).await.unwrap();
+        let records = bank
+            .process_capturing_history(&[update_in(&tee, &app, &tree0, 0, root, seq)], &[&tee])
+            .await
+            .unwrap();
         for r in records {
             mirror0.push(r).unwrap();
         }
@@ -292,7 +323,8 @@ async fn history_rotates_before_it_fills_and_old_proofs_keep_verifying() {
 
     // Anyone but the publisher: only once the tree is nearly full.
     let new_tree = Keypair::new();
-    let ixs = roots::rotate_history(&cranker.pubkey(), &app, &new_tree.pubkey(), 1, SHAPE.0, SHAPE.1, &rent).unwrap();
+    let ixs = roots::rotate_history(&cranker.pubkey(), &app, &new_tree.pubkey(), 1, SHAPE.0, SHAPE.1, &rent)
+        .unwrap();
     assert_code(bank.process(&ixs, &[&cranker, &new_tree]).await, AppRootsError::RotationTooEarly);
 
     // A full tree: the program's own error, before the CPI, and nothing changes.
@@ -306,33 +338,47 @@ async fn history_rotates_before_it_fills_and_old_proofs_keep_verifying() {
 
     // Eligible now, but the app holds no reserve to reimburse a stranger.
     let new_tree = Keypair::new();
-    let ixs = roots::rotate_history(&cranker.pubkey(), &app, &new_tree.pubkey(), 1, SHAPE.0, SHAPE.1, &rent).unwrap();
+    let ixs = roots::rotate_history(&cranker.pubkey(), &app, &new_tree.pubkey(), 1, SHAPE.0, SHAPE.1, &rent)
+        .unwrap();
     assert_code(bank.process(&ixs, &[&cranker, &new_tree]).await, AppRootsError::RotationUnfunded);
     // The publisher funds the reserve with a plain transfer; the stranger's crank then costs it nothing.
     let fund = system_instruction::transfer(&publisher.pubkey(), &app, cost.rotation_lamports());
     bank.process(&[fund], &[&publisher]).await.unwrap();
     let cranker_before = bank.ctx.banks_client.get_balance(cranker.pubkey()).await.unwrap();
     let new_tree = Keypair::new();
-    let ixs = roots::rotate_history(&cranker.pubkey(), &app, &new_tree.pubkey(), 1, SHAPE.0, SHAPE.1, &rent).unwrap();
+    let ixs = roots::rotate_history(&cranker.pubkey(), &app, &new_tree.pubkey(), 1, SHAPE.0, SHAPE.1, &rent)
+        .unwrap();
     let tx = bank.transaction(&ixs, &[&cranker, &new_tree]).await;
     println!("rotate_history transaction (cranker + new tree + fee payer): {} bytes", transaction_size(&tx));
     assert!(transaction_size(&tx) <= PACKET_DATA_SIZE);
     bank.send(tx).await.unwrap();
     let tree1 = new_tree.pubkey();
-    assert_eq!(bank.ctx.banks_client.get_balance(cranker.pubkey()).await.unwrap(), cranker_before, "reimbursed in full");
+    assert_eq!(
+        bank.ctx.banks_client.get_balance(cranker.pubkey()).await.unwrap(),
+        cranker_before,
+        "reimbursed in full"
+    );
     let app_account = bank.account(&app).await.unwrap();
     assert_eq!(app_account.lamports, rent.minimum_balance(app_account.data.len()), "reserve spent exactly");
     let state = app_state(&mut bank, &app).await;
-    assert_eq!((state.active_tree, state.active_tree_index, state.active_tree_leaves, state.history_len), (tree1, 1, 0, 3));
+    assert_eq!(
+        (state.active_tree, state.active_tree_index, state.active_tree_leaves, state.history_len),
+        (tree1, 1, 0, 3)
+    );
     let record1 = pda::history_tree(&app, 1);
     let record = roots::decode_history_tree(&record1, &bank.account(&record1).await.unwrap()).unwrap();
     assert_eq!((record.app, record.index, record.tree, record.first_history_index), (app, 1, tree1, 3));
 
     // Updates go to the new tree only.
-    assert_code(bank.process(&[update_in(&tee, &app, &tree0, 0, root, 4)], &[&tee]).await, AppRootsError::WrongTree);
-    let records = bank.process_capturing_history(&[update_in(&tee, &app, &tree1, 0, root, 4)], &[&tee]).await.unwrap();
+    assert_code(
+        bank.process(&[update_in(&tee, &app, &tree0, 0, root, 4)], &[&tee]).await,
+        AppRootsError::WrongTree,
+    );
+    let records =
+        bank.process_capturing_history(&[update_in(&tee, &app, &tree1, 0, root, 4)], &[&tee]).await.unwrap();
     assert_eq!((records[0].tree, records[0].tree_index, records[0].leaf_index), (tree1, 1, 0));
-    let shard = decode_shard(&pda::shard(&app, 0), &bank.account(&pda::shard(&app, 0)).await.unwrap()).unwrap();
+    let shard =
+        decode_shard(&pda::shard(&app, 0), &bank.account(&pda::shard(&app, 0)).await.unwrap()).unwrap();
     assert_eq!((shard.seq, shard.history_tree, shard.leaf_index), (4, tree1, 0));
     let mut mirror1 = HistoryMirror::new(app, tree1, 1, SHAPE.0);
     mirror1.push(records[0].clone()).unwrap();
@@ -358,10 +404,12 @@ async fn history_rotates_before_it_fills_and_old_proofs_keep_verifying() {
     // The publisher may rotate at any time, paying itself (no reimbursement from the app).
     let app_before = bank.account(&app).await.unwrap().lamports;
     let skip = Keypair::new();
-    let ixs = roots::rotate_history(&publisher.pubkey(), &app, &skip.pubkey(), 5, SHAPE.0, SHAPE.1, &rent).unwrap();
+    let ixs =
+        roots::rotate_history(&publisher.pubkey(), &app, &skip.pubkey(), 5, SHAPE.0, SHAPE.1, &rent).unwrap();
     assert_code(bank.process(&ixs, &[&publisher, &skip]).await, AppRootsError::WrongHistoryRecord);
     let tree2 = Keypair::new();
-    let ixs = roots::rotate_history(&publisher.pubkey(), &app, &tree2.pubkey(), 2, SHAPE.0, SHAPE.1, &rent).unwrap();
+    let ixs = roots::rotate_history(&publisher.pubkey(), &app, &tree2.pubkey(), 2, SHAPE.0, SHAPE.1, &rent)
+        .unwrap();
     bank.process(&ixs, &[&publisher, &tree2]).await.unwrap();
     assert_eq!(bank.account(&app).await.unwrap().lamports, app_before);
     let state = app_state(&mut bank, &app).await;
@@ -384,10 +432,16 @@ async fn app_policy_allows_pairs_not_their_cross_product() {
     }
     let publisher = funded(&mut bank, 10_000_000_000).await;
     let (app, tree) = create(&mut bank, &trust, &publisher, [4; 32], 3).await.unwrap();
-    let pair = |m: [u8; 32], i: AppIdentity| AppPair { measurement: m, app_id: i.app_id, compose_hash: i.compose_hash };
+    let pair = |m: [u8; 32], i: AppIdentity| AppPair {
+        measurement: m,
+        app_id: i.app_id,
+        compose_hash: i.compose_hash,
+    };
     let mut policy = trust.app_policy();
     policy.allowed = vec![pair(m1, i1), pair(m2, i2)];
-    bank.process(&[roots::set_policy(&publisher.pubkey(), &app, policy.clone())], &[&publisher]).await.unwrap();
+    bank.process(&[roots::set_policy(&publisher.pubkey(), &app, policy.clone())], &[&publisher])
+        .await
+        .unwrap();
 
     let crossed = Keypair::new();
     register_with(&trust, &mut bank, &crossed, m2, i1, TcbStatus::UpToDate as u8).await.unwrap();
@@ -404,13 +458,17 @@ async fn app_policy_allows_pairs_not_their_cross_product() {
     let hardening = Keypair::new();
     register_with(&trust, &mut bank, &hardening, m1, i1, TcbStatus::SwHardeningNeeded as u8).await.unwrap();
     policy.max_tcb_status = TcbStatus::UpToDate as u8;
-    bank.process(&[roots::set_policy(&publisher.pubkey(), &app, policy.clone())], &[&publisher]).await.unwrap();
+    bank.process(&[roots::set_policy(&publisher.pubkey(), &app, policy.clone())], &[&publisher])
+        .await
+        .unwrap();
     assert_code(
         bank.process(&[update_in(&hardening, &app, &tree, 1, [0; 32], 1)], &[&hardening]).await,
         AppRootsError::TcbBelowFloor,
     );
     policy.max_tcb_status = TcbStatus::SwHardeningNeeded as u8;
-    bank.process(&[roots::set_policy(&publisher.pubkey(), &app, policy.clone())], &[&publisher]).await.unwrap();
+    bank.process(&[roots::set_policy(&publisher.pubkey(), &app, policy.clone())], &[&publisher])
+        .await
+        .unwrap();
     bank.process(&[update_in(&hardening, &app, &tree, 1, [0; 32], 1)], &[&hardening]).await.unwrap();
 
     // Block list: an allowed, valid key the publisher no longer trusts.
@@ -432,7 +490,11 @@ async fn verifier_allows_pairs_with_a_tcb_floor_each() {
     let i2 = AppIdentity { app_id: [0x33; 32], compose_hash: [0x34; 32] };
     let strict = AllowedTee { measurement: m2, app: i2, max_tcb_status: TcbStatus::UpToDate as u8 };
     bank.process(&[verifier::add_allowed(&gov, strict)], &[&trust.governance]).await.unwrap();
-    let config = ironroot_sdk::registry::decode_verifier_config(&pda::verifier_config(), &bank.account(&pda::verifier_config()).await.unwrap()).unwrap();
+    let config = ironroot_sdk::registry::decode_verifier_config(
+        &pda::verifier_config(),
+        &bank.account(&pda::verifier_config()).await.unwrap(),
+    )
+    .unwrap();
     assert_eq!(config.allowed, vec![trust.allowed(), strict]);
 
     // (m2, i1): each half is allowed somewhere, the pair is not.
@@ -450,13 +512,30 @@ async fn verifier_allows_pairs_with_a_tcb_floor_each() {
     register_with(&trust, &mut bank, &tee, m2, i2, TcbStatus::UpToDate as u8).await.unwrap();
 
     // Governance checks: duplicates, Revoked as a floor, outsiders; removal by pair.
-    assert_code(bank.process(&[verifier::add_allowed(&gov, AllowedTee { max_tcb_status: 1, ..strict })], &[&trust.governance]).await, VerifierError::AlreadyAllowed);
-    let revoked_floor = AllowedTee { measurement: [9; 32], app: i2, max_tcb_status: TcbStatus::Revoked as u8 };
-    assert_code(bank.process(&[verifier::add_allowed(&gov, revoked_floor)], &[&trust.governance]).await, VerifierError::InvalidPolicy);
+    assert_code(
+        bank.process(
+            &[verifier::add_allowed(&gov, AllowedTee { max_tcb_status: 1, ..strict })],
+            &[&trust.governance],
+        )
+        .await,
+        VerifierError::AlreadyAllowed,
+    );
+    let revoked_floor =
+        AllowedTee { measurement: [9; 32], app: i2, max_tcb_status: TcbStatus::Revoked as u8 };
+    assert_code(
+        bank.process(&[verifier::add_allowed(&gov, revoked_floor)], &[&trust.governance]).await,
+        VerifierError::InvalidPolicy,
+    );
     let outsider = Keypair::new();
-    assert_code(bank.process(&[verifier::add_allowed(&outsider.pubkey(), strict)], &[&outsider]).await, VerifierError::NotAuthority);
+    assert_code(
+        bank.process(&[verifier::add_allowed(&outsider.pubkey(), strict)], &[&outsider]).await,
+        VerifierError::NotAuthority,
+    );
     bank.process(&[verifier::remove_allowed(&gov, m2, i2)], &[&trust.governance]).await.unwrap();
-    assert_code(bank.process(&[verifier::remove_allowed(&gov, m2, i2)], &[&trust.governance]).await, VerifierError::NotAllowed);
+    assert_code(
+        bank.process(&[verifier::remove_allowed(&gov, m2, i2)], &[&trust.governance]).await,
+        VerifierError::NotAllowed,
+    );
     let later = Keypair::new();
     assert_code(register_with(&trust, &mut bank, &later, m2, i2, 0).await, VerifierError::TeeNotAllowed);
 }
@@ -515,7 +594,12 @@ async fn history_records_count_only_when_app_roots_wrote_them() {
     // programs do not.
     let mut payload = ShardUpdated::DISCRIMINATOR.to_vec();
     payload.extend(anchor_lang::AnchorSerialize::try_to_vec(&forged).unwrap());
-    let call = |outer_index, stack_height| InnerCall { outer_index, stack_height, program_id: &spl_noop::ID, data: &payload };
+    let call = |outer_index, stack_height| InnerCall {
+        outer_index,
+        stack_height,
+        program_id: &spl_noop::ID,
+        data: &payload,
+    };
     let outer = [app_roots::ID, forger_id];
     assert_eq!(history_records(&outer, [call(0, Some(2))]).len(), 1);
     assert_eq!(history_records(&outer, [call(0, Some(3))]).len(), 0);
@@ -537,7 +621,13 @@ async fn a_tree_someone_else_built_cannot_prove_an_apps_history() {
     let fake = Keypair::new();
     let rent = bank.rent().await;
     let size = app_roots::tree_account_size(SHAPE.0, SHAPE.1);
-    let allocate = system_instruction::create_account(&attacker.pubkey(), &fake.pubkey(), rent.minimum_balance(size), size as u64, &spl_account_compression::ID);
+    let allocate = system_instruction::create_account(
+        &attacker.pubkey(),
+        &fake.pubkey(),
+        rent.minimum_balance(size),
+        size as u64,
+        &spl_account_compression::ID,
+    );
     let modify = |data: Vec<u8>| Instruction {
         program_id: spl_account_compression::ID,
         accounts: vec![
@@ -547,7 +637,13 @@ async fn a_tree_someone_else_built_cannot_prove_an_apps_history() {
         ],
         data,
     };
-    let init = modify(spl_account_compression::instruction::InitEmptyMerkleTree { max_depth: SHAPE.0, max_buffer_size: SHAPE.1 }.data());
+    let init = modify(
+        spl_account_compression::instruction::InitEmptyMerkleTree {
+            max_depth: SHAPE.0,
+            max_buffer_size: SHAPE.1,
+        }
+        .data(),
+    );
     bank.process(&[allocate, init], &[&attacker, &fake]).await.unwrap();
     let record = ShardUpdated {
         app,
@@ -596,7 +692,10 @@ async fn a_tree_someone_else_built_cannot_prove_an_apps_history() {
 fn the_registry_trusts_the_verifier_crates_own_id() {
     // The registry reads the id from the verifier crate's `declare_id!` at build time: no copy to drift.
     assert_eq!(tee_registry::ATTESTATION_VERIFIER_ID, attestation_verifier::ID);
-    let (authority, _) = Pubkey::find_program_address(&[tee_registry::VERIFIER_AUTHORITY_SEED], &tee_registry::ATTESTATION_VERIFIER_ID);
+    let (authority, _) = Pubkey::find_program_address(
+        &[tee_registry::VERIFIER_AUTHORITY_SEED],
+        &tee_registry::ATTESTATION_VERIFIER_ID,
+    );
     assert_eq!(authority, pda::verifier_authority());
 }
 
@@ -606,11 +705,13 @@ async fn refresh_keeps_the_first_registration_time() {
     let tee = Keypair::new();
     trust.register(&mut bank, &tee, 1).await.unwrap();
     let address = pda::tee_entry(&tee.pubkey());
-    let first = ironroot_sdk::registry::decode_tee_entry(&address, &bank.account(&address).await.unwrap()).unwrap();
+    let first =
+        ironroot_sdk::registry::decode_tee_entry(&address, &bank.account(&address).await.unwrap()).unwrap();
     assert!(first.registered_at > 0);
     bank.advance_clock(100).await;
     trust.register(&mut bank, &tee, 2).await.unwrap();
-    let second = ironroot_sdk::registry::decode_tee_entry(&address, &bank.account(&address).await.unwrap()).unwrap();
+    let second =
+        ironroot_sdk::registry::decode_tee_entry(&address, &bank.account(&address).await.unwrap()).unwrap();
     assert_eq!(second.registered_at, first.registered_at);
     assert_eq!((second.last_nonce, second.refreshed_at), (2, first.refreshed_at + 100));
 }
@@ -624,9 +725,17 @@ async fn create_app_fits_one_transaction_with_the_policy_sizes_it_allows() {
     let rent = bank.rent().await;
     let tx_for = |pairs: usize, blocked: usize, tree: &Pubkey| {
         let mut policy = trust.app_policy();
-        policy.allowed = (0..pairs as u8).map(|i| AppPair { measurement: [i; 32], app_id: [i; 32], compose_hash: [i; 32] }).collect();
+        policy.allowed = (0..pairs as u8)
+            .map(|i| AppPair { measurement: [i; 32], app_id: [i; 32], compose_hash: [i; 32] })
+            .collect();
         policy.blocked_keys = vec![Pubkey::new_unique(); blocked];
-        let args = CreateAppArgs { app_id: [1; 32], shard_count: 4, max_depth: SHAPE.0, max_buffer_size: SHAPE.1, policy };
+        let args = CreateAppArgs {
+            app_id: [1; 32],
+            shard_count: 4,
+            max_depth: SHAPE.0,
+            max_buffer_size: SHAPE.1,
+            policy,
+        };
         roots::create_app(&publisher.pubkey(), tree, &rent, args).unwrap()
     };
     let tree = Keypair::new();
@@ -647,13 +756,16 @@ async fn create_app_fits_one_transaction_with_the_policy_sizes_it_allows() {
     assert!(max_pairs >= 4);
     let full_policy = {
         let mut p = trust.app_policy();
-        p.allowed = (0..app_roots::MAX_POLICY_PAIRS as u8).map(|i| AppPair { measurement: [i; 32], app_id: [i; 32], compose_hash: [i; 32] }).collect();
+        p.allowed = (0..app_roots::MAX_POLICY_PAIRS as u8)
+            .map(|i| AppPair { measurement: [i; 32], app_id: [i; 32], compose_hash: [i; 32] })
+            .collect();
         p.blocked_keys = vec![Pubkey::new_unique(); app_roots::MAX_BLOCKED_KEYS];
         p
     };
     bank.send(one).await.unwrap();
     let app = pda::app(&publisher.pubkey(), &[1; 32]);
-    let set = bank.transaction(&[roots::set_policy(&publisher.pubkey(), &app, full_policy)], &[&publisher]).await;
+    let set =
+        bank.transaction(&[roots::set_policy(&publisher.pubkey(), &app, full_policy)], &[&publisher]).await;
     println!("set_policy (8 pairs, 4 blocked keys): {} bytes", transaction_size(&set));
     assert!(transaction_size(&set) <= PACKET_DATA_SIZE);
     let cost = creation_cost(&rent, SHAPE.0, SHAPE.1, 1).unwrap();
