@@ -144,6 +144,18 @@ impl LocalBank {
         Ok(history_records(&outer, calls))
     }
 
+    /// Rewrites an app account's state in place: tests use it to stand in for thousands of
+    /// updates (e.g. a nearly full history tree) that would take minutes to send.
+    pub async fn overwrite_app(&mut self, address: &Pubkey, change: impl FnOnce(&mut app_roots::App)) {
+        let mut account = self.account(address).await.expect("app account exists");
+        let mut state = ironroot_sdk::app_roots::decode_app(address, &account).expect("an app account");
+        change(&mut state);
+        let mut data = Vec::new();
+        anchor_lang::AccountSerialize::try_serialize(&state, &mut data).expect("serialize into Vec");
+        account.data[..data.len()].copy_from_slice(&data);
+        self.ctx.set_account(address, &solana_sdk::account::AccountSharedData::from(account));
+    }
+
     pub async fn rent(&mut self) -> solana_sdk::rent::Rent {
         self.ctx.banks_client.get_rent().await.expect("rent sysvar")
     }

@@ -640,3 +640,38 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_chain_rotates_a_nearly_full_history_tree_before_updating() {
+    use solana_sdk::signature::Signer;
+    let trust = DevTrust::new(1, 1);
+    let mut bank = trust.start_bank().await.unwrap();
+    let app = trust.create_app(&mut bank, APP_ID, 1, (14, 64)).await.unwrap();
+    let tee = Keypair::new();
+    trust.register(&mut bank, &tee, 1).await.unwrap();
+    // The publisher's reserve for one rotation, and a tree at the threshold where anyone may rotate.
+    let rent = bank.rent().await;
+    let cost = ironroot_sdk::app_roots::creation_cost(&rent, 14, 64, 1).unwrap();
+    let fund = solana_sdk::system_instruction::transfer(&bank.payer().pubkey(), &app.address, cost.rotation_lamports());
+    bank.process(&[fund], &[]).await.unwrap();
+    let capacity = app_roots::tree_capacity(14);
+    bank.overwrite_app(&app.address, |a| a.active_tree_leaves = capacity - app_roots::rotation_threshold(14)).await;
+
+    let chain = BankChain::new(Arc::new(Mutex::new(bank)), app.publisher.pubkey());
+    let args = UpdateShardArgs {
+        shard_id: 0,
+        prev_root: [0; 32],
+        new_root: [5; 32],
+        new_seq: 1,
+        manifest_cid: vec![1, 0x55, 0x12, 0x20, 5],
+    };
+    chain.submit_update(&tee, &APP_ID, args).await.unwrap();
+    let after = chain.app(&APP_ID).await.unwrap().unwrap();
+    assert_eq!(after.active_tree_index, 1, "the keeper's chain cranked the rotation");
+    assert_ne!(after.active_tree, app.tree);
+    assert_eq!(after.active_tree_leaves, 1, "and the update went into the new tree");
+    assert_eq!(chain.shard(&APP_ID, 0).await.unwrap().unwrap().seq, 1);
+    // A keeper serving another publisher's namespace does not see this app at all.
+    let elsewhere = BankChain::new(chain.bank().clone(), Pubkey::new_unique());
+    assert!(elsewhere.app(&APP_ID).await.unwrap().is_none());
+}

@@ -135,6 +135,7 @@ async fn history_records(rpc: &RpcClient, signature: &Signature) -> Vec<app_root
         .into_iter()
         .flat_map(|set| {
             let index = set.index as usize;
+            let keys = &keys;
             set.instructions.into_iter().filter_map(move |ix| match ix {
                 UiInstruction::Compiled(ix) => Some((
                     index,

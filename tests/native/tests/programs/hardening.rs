@@ -1,7 +1,7 @@
 //! Issue 11: each attack on app_roots, the registry and the verifier that the earlier programs
 //! allowed, as a test (each fails against the earlier code), plus rotation and batch closing.
 use anchor_lang::error::ErrorCode;
-use anchor_lang::{AccountSerialize, Discriminator, InstructionData};
+use anchor_lang::{Discriminator, InstructionData};
 use app_roots::error::AppRootsError;
 use app_roots::events::ShardUpdated;
 use app_roots::{AllowedTee as AppPair, App, AppStatus, CreateAppArgs, UpdateShardArgs};
@@ -14,7 +14,6 @@ use ironroot_sdk::attestation::{self, StatementFields};
 use ironroot_sdk::history::{authenticate_tree, history_records, HistoryMirror, InnerCall};
 use ironroot_sdk::{pda, transaction_size, verifier, SdkError, PACKET_DATA_SIZE};
 use solana_program_test::processor;
-use solana_sdk::account::AccountSharedData;
 use solana_sdk::account_info::AccountInfo;
 use solana_sdk::entrypoint::ProgramResult;
 use solana_sdk::hash::hashv;
@@ -100,17 +99,6 @@ async fn shard_seq(bank: &mut LocalBank, app: &Pubkey, shard_id: u16) -> Option<
     let account = bank.account(&address).await?;
     let shard = decode_shard(&address, &account).unwrap();
     Some((shard.seq, shard.root))
-}
-
-/// Overwrites the app account's state (tests that need a nearly full tree without 15,000 updates).
-async fn poke_app(bank: &mut LocalBank, app: &Pubkey, change: impl FnOnce(&mut App)) {
-    let mut account = bank.account(app).await.unwrap();
-    let mut state = decode_app(app, &account).unwrap();
-    change(&mut state);
-    let mut data = Vec::new();
-    state.try_serialize(&mut data).unwrap();
-    account.data[..data.len()].copy_from_slice(&data);
-    bank.ctx.set_account(app, &AccountSharedData::from(account));
 }
 
 /// Registers `tee` with the given evidence (the verifier must allow its pair).
@@ -329,7 +317,7 @@ async fn history_rotates_before_it_fills_and_old_proofs_keep_verifying() {
 
     // A full tree: the program's own error, before the CPI, and nothing changes.
     let capacity = app_roots::tree_capacity(SHAPE.0);
-    poke_app(&mut bank, &app, |a| a.active_tree_leaves = capacity).await;
+    bank.overwrite_app(&app, |a| a.active_tree_leaves = capacity).await;
     assert_code(
         bank.process(&[update_in(&tee, &app, &tree0, 0, root, 4)], &[&tee]).await,
         AppRootsError::HistoryTreeFull,
