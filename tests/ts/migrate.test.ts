@@ -81,7 +81,7 @@ test("migrations/deploy.ts initialises governance idempotently", { skip: migrati
   assert.deepEqual(third.changes.map((c) => c.split(" ")[0].replace(/:$/, "")).sort(), ["add_allowed", "add_allowed", "remove_allowed", "set_policy"]);
   const updated = await client.fetchVerifierConfig();
   assert.equal(updated!.policy.maxStatementAgeSecs.toString(), "900");
-  assert.deepEqual(new Set(pairs(updated!).map((p) => JSON.stringify(p))), new Set(changed.allowed.map((p) => JSON.stringify(p))));
+  assert.deepEqual(new Set(pairs(updated!).map((p) => JSON.stringify(p))), new Set(changed.allowed.map((p: object) => JSON.stringify(p))));
   const fourth = await deploy(provider, { configPath, log });
   assert.deepEqual(fourth.changes, []);
 });
