@@ -165,7 +165,7 @@ impl Attester {
         self.check_nonce(request, &config).await?;
 
         // 4. Measurement allow-list.
-        if !config.measurements.contains(&verified.measurement) {
+        if !config.allowed.iter().any(|pair| pair.measurement == verified.measurement) {
             return Err(Refusal::new(
                 Check::Measurement,
                 format!("measurement {} is not on the allow-list", hex::encode(verified.measurement)),
@@ -176,10 +176,11 @@ impl Attester {
         // 5. Event log → app id and compose hash.
         check_app_identity(&verified, request)?;
         let app = AppIdentity { app_id: request.app_id, compose_hash: request.compose_hash };
-        if !config.apps.contains(&app) {
+        // Governance allows (measurement, app identity) pairs, not each list's cross product.
+        if !config.allowed.iter().any(|pair| pair.same_pair(&verified.measurement, &app)) {
             return Err(Refusal::new(
                 Check::AppIdentity,
-                "app id and compose hash are not on the allow-list",
+                "app id and compose hash are not allowed with this measurement",
             )
             .into());
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anchor_lang::AccountDeserialize;
 use async_trait::async_trait;
-use attestation_verifier::{AppIdentity, InitializeArgs, VerifierConfig};
+use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs, VerifierConfig};
 use common::pki::TestPki;
 use ironroot_attester::attest::StatementWindow;
 use ironroot_attester::chain::{decode_account, ChainView};
@@ -98,8 +98,14 @@ async fn world_with(
                 policy: DevTrust::policy(),
             },
         ),
-        verifier::add_measurement(&governance.pubkey(), measurement_digest(&probe.report)),
-        verifier::add_app(&governance.pubkey(), AppIdentity { app_id: app_id32(), compose_hash: COMPOSE }),
+        verifier::add_allowed(
+            &governance.pubkey(),
+            AllowedTee {
+                measurement: measurement_digest(&probe.report),
+                app: AppIdentity { app_id: app_id32(), compose_hash: COMPOSE },
+                max_tcb_status: u8::MAX,
+            },
+        ),
     ];
     bank.process(&setup, &[&governance]).await.unwrap();
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ironroot_bank::dev::{DevApp, DevTrust};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
-use solana_sdk::signature::Keypair;
+use solana_sdk::signature::{Keypair, Signer};
 use tokio::sync::Mutex;
 
 use crate::bank_chain::BankChain;
@@ -75,7 +75,7 @@ impl Harness {
         let app_id = AppId(opts.app_id);
         let signer = Arc::new(keys.signing_keypair(&app_id).await.map_err(at("signing key"))?);
         trust.register(&mut bank, &signer, 1).await.map_err(at("register the TEE key"))?;
-        let chain = BankChain::new(Arc::new(Mutex::new(bank)));
+        let chain = BankChain::new(Arc::new(Mutex::new(bank)), app.publisher.pubkey());
         Ok(Harness { trust, app, app_id, chain, keys, signer, data_dir, _temp: temp })
     }
 

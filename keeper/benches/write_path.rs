@@ -285,7 +285,7 @@ async fn open_keeper(
     shard: u16,
     blobs: Arc<dyn BlobStore>,
 ) -> Arc<ShardKeeper> {
-    let mut cfg = ShardConfig::new(APP, shard, s.app.tree, path);
+    let mut cfg = ShardConfig::new(APP, shard, path);
     cfg.commit_every_writes = 1024;
     cfg.commit_interval = Duration::from_millis(250);
     ShardKeeper::open(cfg, blobs, s.keys.clone(), Arc::new(s.chain.clone()), s.signer.clone())

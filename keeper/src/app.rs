@@ -58,7 +58,6 @@ impl Default for AppSettings {
 pub struct AppKeeper {
     pub app: AppId,
     pub shard_count: u16,
-    pub history_tree: solana_sdk::pubkey::Pubkey,
     shards: RwLock<BTreeMap<u16, ShardSlot>>,
     blobs: Arc<dyn BlobStore>,
     keys: Arc<dyn KeySource>,
@@ -94,7 +93,6 @@ impl AppKeeper {
         let keeper = Arc::new(AppKeeper {
             app,
             shard_count: onchain.shard_count,
-            history_tree: onchain.tree,
             shards: RwLock::new(BTreeMap::new()),
             blobs,
             keys,
@@ -110,8 +108,7 @@ impl AppKeeper {
     }
 
     fn shard_config(&self, shard: u16) -> ShardConfig {
-        let mut cfg =
-            ShardConfig::new(self.app, shard, self.history_tree, store_path(&self.data_dir, self.app, shard));
+        let mut cfg = ShardConfig::new(self.app, shard, store_path(&self.data_dir, self.app, shard));
         cfg.commit_every_writes = self.settings.commit_every_writes;
         cfg.commit_interval = self.settings.commit_interval;
         cfg.max_group = self.settings.max_group;

@@ -83,12 +83,16 @@ impl Node {
         let fee_payer = read_keypair(config.fee_payer_keypair.as_ref().ok_or_else(|| {
             ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
         })?)?;
+        let publisher = config.publisher_pubkey()?;
         let chain: Arc<dyn Chain> = if config.rpc_urls.is_empty() {
-            Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer))
+            Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer, publisher))
         } else {
             let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(&config.rpc_url)
                 .chain(&config.rpc_urls)
-                .map(|url| Arc::new(RpcChain::new(url.clone(), fee_payer.insecure_clone())) as Arc<dyn Chain>)
+                .map(|url| {
+                    Arc::new(RpcChain::new(url.clone(), fee_payer.insecure_clone(), publisher))
+                        as Arc<dyn Chain>
+                })
                 .collect();
             let quorum = config.rpc_quorum.unwrap_or(endpoints.len());
             Arc::new(QuorumChain::new(endpoints, quorum).map_err(KeeperError::from)?)

@@ -63,20 +63,19 @@ impl Chain for FaultyChain {
         &self,
         tee: &Keypair,
         app_id: &[u8; 32],
-        tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError> {
         match self.fault.load(Ordering::SeqCst) {
             1 => Err(ChainError::Unavailable("injected: crashed before sending".into())),
             4 => Err(ChainError::Rejected { code: 6000 }),
             2 | 3 => {
-                self.inner.submit_update(tee, app_id, tree, args).await?;
+                self.inner.submit_update(tee, app_id, args).await?;
                 let next =
                     if self.fault.load(Ordering::SeqCst) == 2 { Fault::DropBeforeSend } else { Fault::None };
                 self.set(next);
                 Err(ChainError::Unavailable("injected: reply lost".into()))
             }
-            _ => self.inner.submit_update(tee, app_id, tree, args).await,
+            _ => self.inner.submit_update(tee, app_id, args).await,
         }
     }
 }
@@ -98,12 +97,8 @@ async fn harness(shards: u16) -> Harness {
 
 impl Harness {
     fn config(&self, shard: u16) -> ShardConfig {
-        let mut cfg = ShardConfig::new(
-            AppId(APP_ID),
-            shard,
-            self.dev.app.tree,
-            self.dev.data_dir().join(format!("shard-{shard}.redb")),
-        );
+        let mut cfg =
+            ShardConfig::new(AppId(APP_ID), shard, self.dev.data_dir().join(format!("shard-{shard}.redb")));
         // Tests commit explicitly unless they test the batcher.
         cfg.commit_interval = Duration::from_secs(3600);
         cfg.commit_every_writes = u64::MAX;
@@ -1033,10 +1028,9 @@ impl Chain for StaleShardChain {
         &self,
         tee: &Keypair,
         app_id: &[u8; 32],
-        tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError> {
-        self.inner.submit_update(tee, app_id, tree, args).await
+        self.inner.submit_update(tee, app_id, args).await
     }
 }
 
@@ -1120,4 +1114,44 @@ async fn pipelined_groups_give_every_key_gapless_versions() {
     let stale = keeper.put(b"hot-2", value(4), Some(root)).await;
     assert!(matches!(stale, Err(KeeperError::RootChanged { .. })), "{stale:?}");
     assert_eq!(keeper.get(b"hot-2").await.unwrap().leaf.version, 100);
+}
+
+#[tokio::test]
+async fn the_chain_rotates_a_nearly_full_history_tree_before_updating() {
+    use solana_sdk::signature::Signer;
+    let trust = ironroot_devkit::bank::dev::DevTrust::new(1, 1);
+    let mut bank = trust.start_bank().await.unwrap();
+    let app = trust.create_app(&mut bank, APP_ID, 1, (14, 64)).await.unwrap();
+    let tee = Keypair::new();
+    trust.register(&mut bank, &tee, 1).await.unwrap();
+    // The publisher's reserve for one rotation, and a tree at the threshold where anyone may rotate.
+    let rent = bank.rent().await;
+    let cost = ironroot_sdk::app_roots::creation_cost(&rent, 14, 64, 1).unwrap();
+    let fund = solana_sdk::system_instruction::transfer(
+        &bank.payer().pubkey(),
+        &app.address,
+        cost.rotation_lamports(),
+    );
+    bank.process(&[fund], &[]).await.unwrap();
+    let capacity = app_roots::tree_capacity(14);
+    bank.overwrite_app(&app.address, |a| a.active_tree_leaves = capacity - app_roots::rotation_threshold(14))
+        .await;
+
+    let chain = BankChain::new(Arc::new(tokio::sync::Mutex::new(bank)), app.publisher.pubkey());
+    let args = UpdateShardArgs {
+        shard_id: 0,
+        prev_root: [0; 32],
+        new_root: [5; 32],
+        new_seq: 1,
+        manifest_cid: vec![1, 0x55, 0x12, 0x20, 5],
+    };
+    chain.submit_update(&tee, &APP_ID, args).await.unwrap();
+    let after = chain.app(&APP_ID).await.unwrap().unwrap();
+    assert_eq!(after.active_tree_index, 1, "the keeper's chain cranked the rotation");
+    assert_ne!(after.active_tree, app.tree);
+    assert_eq!(after.active_tree_leaves, 1, "and the update went into the new tree");
+    assert_eq!(chain.shard(&APP_ID, 0).await.unwrap().unwrap().seq, 1);
+    // A keeper serving another publisher's namespace does not see this app at all.
+    let elsewhere = BankChain::new(chain.bank().clone(), Pubkey::new_unique());
+    assert!(elsewhere.app(&APP_ID).await.unwrap().is_none());
 }

@@ -66,8 +66,7 @@ impl StaticChain {
                 cluster_genesis_hash: genesis,
                 threshold: 1,
                 attesters: vec![Pubkey::new_unique()],
-                measurements: Vec::new(),
-                apps: Vec::new(),
+                allowed: Vec::new(),
                 policy: Policy {
                     accepted_tcb: TcbStatus::UpToDate.bit() | TcbStatus::SwHardeningNeeded.bit(),
                     max_key_lifetime_secs: 30 * 24 * 3600,
