@@ -20,4 +20,8 @@ pub enum SdkError {
     NoSuchLeaf(u64),
     #[error("precompile data offset {0} does not fit in u16")]
     OffsetOverflow(usize),
+    #[error("not a Borsh-encoded jmt 0.12 proof: {0}")]
+    JmtProof(&'static str),
+    #[error("the shard tree is empty: no leaf to select")]
+    EmptyTree,
 }

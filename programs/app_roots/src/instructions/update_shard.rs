@@ -120,7 +120,7 @@ pub fn handle_update_shard(ctx: Context<UpdateShard>, args: UpdateShardArgs) -> 
 
 /// The signing key must be unrevoked, unexpired for at least the policy's margin, and carry a
 /// measurement and identity the app allows.
-fn check_signer(entry: &TeeEntry, policy: &AppPolicy, now: i64) -> Result<()> {
+pub fn check_signer(entry: &TeeEntry, policy: &AppPolicy, now: i64) -> Result<()> {
     require!(!entry.revoked, AppRootsError::TeeRevoked);
     require!(now < entry.expires_at, AppRootsError::TeeExpired);
     let remaining = entry.expires_at.checked_sub(now).ok_or(AppRootsError::Overflow)?;

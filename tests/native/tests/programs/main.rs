@@ -5,3 +5,5 @@ mod common;
 mod governance;
 mod register_tee;
 mod registry;
+mod shard_tree;
+mod storage_stake;
