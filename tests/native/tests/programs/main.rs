@@ -3,6 +3,7 @@
 mod app_roots;
 mod common;
 mod governance;
+mod hardening;
 mod register_tee;
 mod registry;
 mod shard_tree;

@@ -5,8 +5,8 @@ use anchor_lang::error::ErrorCode;
 use anchor_spl::token_2022::spl_token_2022;
 use anchor_spl::token_2022::spl_token_2022::extension::StateWithExtensions;
 use app_roots::error::AppRootsError;
-use app_roots::{AppPolicy, TeeIdentity, UpdateShardArgs};
-use attestation_verifier::AppIdentity;
+use app_roots::UpdateShardArgs;
+use attestation_verifier::{AllowedTee, AppIdentity, TcbStatus};
 use ironroot_bank::dev::{DevApp, DevTrust};
 use ironroot_bank::LocalBank;
 use ironroot_sdk::app_roots as roots;
@@ -249,7 +249,7 @@ impl World {
             manifest_cid: vec![0x01, 0x55, 0x12, 0x20].into_iter().chain([shard.seq as u8; 32]).collect(),
         };
         let tee = self.tee.insecure_clone();
-        let ix = roots::update_shard(&tee.pubkey(), &self.app.app_id, &self.app.tree, args);
+        let ix = roots::update_shard(&tee.pubkey(), &self.app.address, &self.app.tree, args);
         self.process(&[ix], &[&tee]).await.expect("shard update");
     }
 
@@ -575,7 +575,12 @@ async fn only_bound_valid_allowed_tee_keys_answer() {
     // A key registered for another app identity is not allowed by this app's policy.
     let other_app = AppIdentity { app_id: [0xEE; 32], compose_hash: [0xEF; 32] };
     let gov = w.trust.governance.insecure_clone();
-    w.process(&[verifier::add_app(&gov.pubkey(), other_app)], &[&gov]).await.unwrap();
+    let pair = AllowedTee {
+        measurement: w.trust.measurement,
+        app: other_app,
+        max_tcb_status: TcbStatus::SwHardeningNeeded as u8,
+    };
+    w.process(&[verifier::add_allowed(&gov.pubkey(), pair)], &[&gov]).await.unwrap();
     let foreign = Keypair::new();
     let now = w.bank.clock().await.unix_timestamp;
     let template = w.trust.statement(&w.bank, &foreign, 1, now);
@@ -594,7 +599,7 @@ async fn only_bound_valid_allowed_tee_keys_answer() {
     let ixs = w.trust.registration(&w.bank, &statement);
     w.process(&ixs, &[&foreign]).await.expect("foreign key registered");
     let bind = ss::bind_tee(&p.pubkey(), &foreign.pubkey(), &w.app.address);
-    assert_code(w.process(&[bind], &[&p, &foreign]).await, roots_code(AppRootsError::IdentityNotAllowed));
+    assert_code(w.process(&[bind], &[&p, &foreign]).await, roots_code(AppRootsError::TeeNotAllowed));
 
     // A second bound key works, until governance revokes it.
     let second = Keypair::new();
@@ -606,15 +611,15 @@ async fn only_bound_valid_allowed_tee_keys_answer() {
 
     // The publisher stops allowing the bound key's identity: its answers stop counting.
     let publisher = w.app.publisher.insecure_clone();
-    let strict = AppPolicy {
-        measurements: vec![w.trust.measurement],
-        identities: vec![TeeIdentity { app_id: other_app.app_id, compose_hash: other_app.compose_hash }],
-        min_key_validity_secs: 60,
-    };
+    let mut strict = w.trust.app_policy();
+    strict.allowed[0].app_id = other_app.app_id;
+    strict.allowed[0].compose_hash = other_app.compose_hash;
     let loose = w.trust.app_policy();
-    w.process(&[roots::set_policy(&publisher.pubkey(), &w.app.app_id, strict)], &[&publisher]).await.unwrap();
-    assert_code(w.answer(honest.clone()).await, roots_code(AppRootsError::IdentityNotAllowed));
-    w.process(&[roots::set_policy(&publisher.pubkey(), &w.app.app_id, loose)], &[&publisher]).await.unwrap();
+    w.process(&[roots::set_policy(&publisher.pubkey(), &w.app.address, strict)], &[&publisher])
+        .await
+        .unwrap();
+    assert_code(w.answer(honest.clone()).await, roots_code(AppRootsError::TeeNotAllowed));
+    w.process(&[roots::set_policy(&publisher.pubkey(), &w.app.address, loose)], &[&publisher]).await.unwrap();
 
     // Unbinding: the provider alone can.
     w.process(&[ss::unbind_tee(&p.pubkey(), &w.app.address, &second.pubkey())], &[&p]).await.unwrap();
