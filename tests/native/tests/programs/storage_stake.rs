@@ -1156,3 +1156,110 @@ async fn million_record_answer_fits_one_transaction() {
     );
     assert!(max_size <= PACKET_DATA_SIZE, "largest answer is {max_size} bytes");
 }
+
+/// Transaction sizes of every instruction (a separate fee payer signs too, the worst case, except
+/// where noted) and rent of every account; printed as the README's cost table, sizes asserted.
+#[test]
+fn every_instruction_fits_one_transaction() {
+    use solana_sdk::rent::Rent;
+    use solana_sdk::transaction::Transaction;
+    use storage_stake::state::ProviderStake as Stake;
+    let (payer, publisher, provider, tee) =
+        (Pubkey::new_unique(), Pubkey::new_unique(), Pubkey::new_unique(), Pubkey::new_unique());
+    let app = Pubkey::new_unique();
+    let token = TokenSetup { mint: Pubkey::new_unique(), token_program: token_2022_id() };
+    let parties = Parties {
+        publisher,
+        publisher_token: Pubkey::new_unique(),
+        provider,
+        provider_token: Pubkey::new_unique(),
+    };
+    let shards = |n: u16| (0..n).map(|id| pda::shard(&app, id)).collect::<Vec<_>>();
+    let proof = |full: usize| LeafProof {
+        key_hash: [1; 32],
+        value_hash: [2; 32],
+        depth: 24,
+        empty_siblings: vec![0; 3],
+        siblings: vec![[3; 32]; full],
+    };
+    let answer = |full: usize| AnswerChallengeArgs { proof: proof(full), possession_tag: [4; 32] };
+    let size = |ix: Instruction, fee_payer: &Pubkey| {
+        transaction_size(&Transaction::new_with_payer(&[ix], Some(fee_payer)))
+    };
+    let shard0 = pda::shard(&app, 0);
+    let cases: Vec<(&str, usize)> = vec![
+        ("init_terms", size(ss::init_terms(&publisher, &app, token, terms()), &payer)),
+        ("propose_terms", size(ss::propose_terms(&publisher, &app, terms()), &payer)),
+        ("apply_terms", size(ss::apply_terms(&app), &payer)),
+        ("open_stake", size(ss::open_stake(&provider, &app, token), &payer)),
+        ("bind_tee", size(ss::bind_tee(&provider, &tee, &app), &payer)),
+        ("unbind_tee", size(ss::unbind_tee(&provider, &app, &tee), &payer)),
+        ("stake", size(ss::stake(&provider, &app, &parties.provider_token, token, 1), &payer)),
+        ("request_unstake", size(ss::request_unstake(&provider, &app), &payer)),
+        ("withdraw", size(ss::withdraw(&app, parties, token), &payer)),
+        (
+            "open_challenge (1 shard)",
+            size(ss::open_challenge(&publisher, &app, &provider, &shards(1)), &payer),
+        ),
+        (
+            "open_challenge (16 shards)",
+            size(ss::open_challenge(&publisher, &app, &provider, &shards(16)), &payer),
+        ),
+        (
+            "open_challenge (23 shards, the most a legacy transaction holds)",
+            size(ss::open_challenge(&publisher, &app, &provider, &shards(23)), &payer),
+        ),
+        (
+            "answer_challenge (depth 24, 20 non-empty siblings, TEE pays)",
+            size(ss::answer_challenge(&tee, &app, &provider, &shard0, answer(20)), &tee),
+        ),
+        (
+            "answer_challenge (depth 24, 20 non-empty siblings, separate payer)",
+            size(ss::answer_challenge(&tee, &app, &provider, &shard0, answer(20)), &payer),
+        ),
+        (
+            "report_corruption (1 shard)",
+            size(ss::report_corruption(&tee, &app, &provider, &shards(1)), &payer),
+        ),
+        ("slash", size(ss::slash(&app, parties, token), &payer)),
+        ("fund", size(ss::fund(&publisher, &app, &provider, &parties.publisher_token, token, 1), &payer)),
+        ("claim_payment", size(ss::claim_payment(&provider, &app, &parties.provider_token, token), &payer)),
+        ("request_retrieval", size(ss::request_retrieval(&publisher, &app, &provider, &shard0, 0), &payer)),
+        (
+            "answer_retrieval (36-byte CID)",
+            size(
+                ss::answer_retrieval(
+                    &tee,
+                    &app,
+                    &provider,
+                    &shard0,
+                    AnswerRetrievalArgs { export_cid: vec![1; 36], root: [5; 32] },
+                ),
+                &payer,
+            ),
+        ),
+    ];
+    let per_sibling = size(ss::answer_challenge(&tee, &app, &provider, &shard0, answer(21)), &tee)
+        - size(ss::answer_challenge(&tee, &app, &provider, &shard0, answer(20)), &tee);
+    assert_eq!(per_sibling, 32);
+    let too_many = size(ss::open_challenge(&publisher, &app, &provider, &shards(24)), &payer);
+    assert!(too_many > PACKET_DATA_SIZE, "24 shards: {too_many} bytes");
+    let rent = Rent::default();
+    println!("| instruction | transaction bytes |\n|---|---|");
+    for (name, bytes) in &cases {
+        println!("| {name} | {bytes} |");
+        assert!(*bytes <= PACKET_DATA_SIZE, "{name}: {bytes} bytes");
+    }
+    println!("\n| account | bytes | rent (lamports) |\n|---|---|---|");
+    for (name, bytes) in [
+        ("StakeTerms", 8 + <StakeTerms as anchor_lang::Space>::INIT_SPACE),
+        ("ProviderStake", 8 + <Stake as anchor_lang::Space>::INIT_SPACE),
+        ("stake vault / escrow (token account, no extensions)", 165),
+    ] {
+        println!("| {name} | {bytes} | {} |", rent.minimum_balance(bytes));
+    }
+    println!("\n| leaf depth | SHA-256 calls of the proof check |\n|---|---|");
+    for depth in [0u16, 8, 16, 20, 24, 32, 40, 64, 256] {
+        println!("| {depth} | {} |", depth + 1);
+    }
+}
