@@ -41,19 +41,19 @@ export type AttestationVerifier = {
       "args": []
     },
     {
-      "name": "addApp",
+      "name": "addAllowed",
       "docs": [
-        "Governance: allow an app identity (dstack app id + compose hash)."
+        "Governance: allow a (measurement, app identity) pair with its TCB floor."
       ],
       "discriminator": [
-        89,
-        34,
-        231,
-        82,
-        3,
-        19,
-        36,
-        198
+        249,
+        43,
+        102,
+        160,
+        98,
+        236,
+        59,
+        208
       ],
       "accounts": [
         {
@@ -67,48 +67,11 @@ export type AttestationVerifier = {
       ],
       "args": [
         {
-          "name": "app",
+          "name": "allowed",
           "type": {
             "defined": {
-              "name": "appIdentity"
+              "name": "allowedTee"
             }
-          }
-        }
-      ]
-    },
-    {
-      "name": "addMeasurement",
-      "docs": [
-        "Governance: allow a measurement digest."
-      ],
-      "discriminator": [
-        47,
-        120,
-        129,
-        100,
-        90,
-        124,
-        99,
-        56
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "measurement",
-          "type": {
-            "array": [
-              "u8",
-              32
-            ]
           }
         }
       ]
@@ -246,55 +209,19 @@ export type AttestationVerifier = {
       "args": []
     },
     {
-      "name": "removeApp",
+      "name": "removeAllowed",
       "docs": [
-        "Governance: stop allowing an app identity."
+        "Governance: stop allowing a pair (registered keys stay until revoked)."
       ],
       "discriminator": [
-        86,
-        242,
-        74,
-        156,
-        168,
-        171,
-        129,
-        88
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "appIdentity"
-            }
-          }
-        }
-      ]
-    },
-    {
-      "name": "removeMeasurement",
-      "docs": [
-        "Governance: stop allowing a measurement digest (registered keys stay until revoked)."
-      ],
-      "discriminator": [
-        68,
-        187,
-        35,
-        28,
-        87,
-        129,
-        189,
-        2
+        73,
+        255,
+        50,
+        107,
+        212,
+        112,
+        72,
+        87
       ],
       "accounts": [
         {
@@ -314,6 +241,14 @@ export type AttestationVerifier = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "appIdentity"
+            }
           }
         }
       ]
@@ -463,32 +398,6 @@ export type AttestationVerifier = {
   "events": [
     {
       "discriminator": [
-        215,
-        12,
-        184,
-        180,
-        73,
-        49,
-        197,
-        108
-      ],
-      "name": "appAllowed"
-    },
-    {
-      "discriminator": [
-        158,
-        188,
-        28,
-        209,
-        56,
-        51,
-        12,
-        171
-      ],
-      "name": "appRemoved"
-    },
-    {
-      "discriminator": [
         211,
         237,
         248,
@@ -541,32 +450,6 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
-        174,
-        63,
-        120,
-        59,
-        0,
-        35,
-        167,
-        70
-      ],
-      "name": "measurementAllowed"
-    },
-    {
-      "discriminator": [
-        134,
-        114,
-        252,
-        177,
-        154,
-        218,
-        233,
-        64
-      ],
-      "name": "measurementRemoved"
-    },
-    {
-      "discriminator": [
         225,
         112,
         112,
@@ -580,6 +463,19 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
+        149,
+        195,
+        139,
+        248,
+        101,
+        104,
+        95,
+        11
+      ],
+      "name": "teeAllowed"
+    },
+    {
+      "discriminator": [
         223,
         44,
         162,
@@ -590,6 +486,19 @@ export type AttestationVerifier = {
         193
       ],
       "name": "teeAttested"
+    },
+    {
+      "discriminator": [
+        222,
+        200,
+        116,
+        49,
+        222,
+        108,
+        196,
+        145
+      ],
+      "name": "teeDisallowed"
     },
     {
       "discriminator": [
@@ -723,13 +632,13 @@ export type AttestationVerifier = {
     },
     {
       "code": 6023,
-      "name": "measurementNotAllowed",
-      "msg": "measurement is not on the allow-list"
+      "name": "teeNotAllowed",
+      "msg": "the (measurement, app identity) pair is not on the allow-list"
     },
     {
       "code": 6024,
-      "name": "appNotAllowed",
-      "msg": "app identity is not on the allow-list"
+      "name": "tcbBelowPairFloor",
+      "msg": "TCB status is worse than the allowed pair's floor"
     },
     {
       "code": 6025,
@@ -764,9 +673,24 @@ export type AttestationVerifier = {
   ],
   "types": [
     {
-      "name": "appAllowed",
+      "name": "allowedTee",
+      "docs": [
+        "One allowed TEE configuration: a measurement together with the app identity it must run, and",
+        "the worst TCB status accepted for it. A statement passes only if its own pair is listed, so",
+        "allowing (M1, I1) and (M2, I2) never lets (M2, I1) in."
+      ],
       "type": {
+        "kind": "struct",
         "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
           {
             "name": "app",
             "type": {
@@ -774,9 +698,16 @@ export type AttestationVerifier = {
                 "name": "appIdentity"
               }
             }
+          },
+          {
+            "name": "maxTcbStatus",
+            "docs": [
+              "TCB floor for this pair: the largest [`TcbStatus`] value accepted (0 = UpToDate only).",
+              "Applies on top of the policy's `accepted_tcb` set."
+            ],
+            "type": "u8"
           }
-        ],
-        "kind": "struct"
+        ]
       }
     },
     {
@@ -806,22 +737,6 @@ export type AttestationVerifier = {
             }
           }
         ]
-      }
-    },
-    {
-      "name": "appRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "app",
-            "type": {
-              "defined": {
-                "name": "appIdentity"
-              }
-            }
-          }
-        ],
-        "kind": "struct"
       }
     },
     {
@@ -948,40 +863,6 @@ export type AttestationVerifier = {
       }
     },
     {
-      "name": "measurementAllowed",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
-      "name": "measurementRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
       "name": "policy",
       "docs": [
         "Policy knobs governance can change in one instruction."
@@ -1037,6 +918,22 @@ export type AttestationVerifier = {
       }
     },
     {
+      "name": "teeAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "allowed",
+            "type": {
+              "defined": {
+                "name": "allowedTee"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "teeAttested",
       "type": {
         "fields": [
@@ -1062,6 +959,31 @@ export type AttestationVerifier = {
           {
             "name": "expiresAt",
             "type": "i64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "teeDisallowed",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "appIdentity"
+              }
+            }
           }
         ],
         "kind": "struct"
@@ -1152,7 +1074,7 @@ export type AttestationVerifier = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -1251,22 +1173,11 @@ export type AttestationVerifier = {
             }
           },
           {
-            "name": "measurements",
-            "type": {
-              "vec": {
-                "array": [
-                  "u8",
-                  32
-                ]
-              }
-            }
-          },
-          {
-            "name": "apps",
+            "name": "allowed",
             "type": {
               "vec": {
                 "defined": {
-                  "name": "appIdentity"
+                  "name": "allowedTee"
                 }
               }
             }

@@ -332,7 +332,7 @@ export type TeeRegistry = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },

@@ -61,7 +61,7 @@ impl LeafProof {
         let depth = self.depth as usize;
         require!(self.depth <= MAX_DEPTH, StakeError::ProofMalformed);
         require!(self.empty_siblings.len() == depth.div_ceil(8), StakeError::ProofMalformed);
-        if depth % 8 != 0 {
+        if !depth.is_multiple_of(8) {
             let last = self.empty_siblings[depth / 8];
             require!(last >> (depth % 8) == 0, StakeError::ProofMalformed);
         }

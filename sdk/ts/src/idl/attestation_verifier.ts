@@ -42,19 +42,19 @@ export type AttestationVerifier = {
       "args": []
     },
     {
-      "name": "addApp",
+      "name": "addAllowed",
       "docs": [
-        "Governance: allow an app identity (dstack app id + compose hash)."
+        "Governance: allow a (measurement, app identity) pair with its TCB floor."
       ],
       "discriminator": [
-        89,
-        34,
-        231,
-        82,
-        3,
-        19,
-        36,
-        198
+        249,
+        43,
+        102,
+        160,
+        98,
+        236,
+        59,
+        208
       ],
       "accounts": [
         {
@@ -68,48 +68,11 @@ export type AttestationVerifier = {
       ],
       "args": [
         {
-          "name": "app",
+          "name": "allowed",
           "type": {
             "defined": {
-              "name": "appIdentity"
+              "name": "allowedTee"
             }
-          }
-        }
-      ]
-    },
-    {
-      "name": "addMeasurement",
-      "docs": [
-        "Governance: allow a measurement digest."
-      ],
-      "discriminator": [
-        47,
-        120,
-        129,
-        100,
-        90,
-        124,
-        99,
-        56
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "measurement",
-          "type": {
-            "array": [
-              "u8",
-              32
-            ]
           }
         }
       ]
@@ -247,55 +210,19 @@ export type AttestationVerifier = {
       "args": []
     },
     {
-      "name": "removeApp",
+      "name": "removeAllowed",
       "docs": [
-        "Governance: stop allowing an app identity."
+        "Governance: stop allowing a pair (registered keys stay until revoked)."
       ],
       "discriminator": [
-        86,
-        242,
-        74,
-        156,
-        168,
-        171,
-        129,
-        88
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "appIdentity"
-            }
-          }
-        }
-      ]
-    },
-    {
-      "name": "removeMeasurement",
-      "docs": [
-        "Governance: stop allowing a measurement digest (registered keys stay until revoked)."
-      ],
-      "discriminator": [
-        68,
-        187,
-        35,
-        28,
-        87,
-        129,
-        189,
-        2
+        73,
+        255,
+        50,
+        107,
+        212,
+        112,
+        72,
+        87
       ],
       "accounts": [
         {
@@ -315,6 +242,14 @@ export type AttestationVerifier = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "appIdentity"
+            }
           }
         }
       ]
@@ -464,32 +399,6 @@ export type AttestationVerifier = {
   "events": [
     {
       "discriminator": [
-        215,
-        12,
-        184,
-        180,
-        73,
-        49,
-        197,
-        108
-      ],
-      "name": "appAllowed"
-    },
-    {
-      "discriminator": [
-        158,
-        188,
-        28,
-        209,
-        56,
-        51,
-        12,
-        171
-      ],
-      "name": "appRemoved"
-    },
-    {
-      "discriminator": [
         211,
         237,
         248,
@@ -542,32 +451,6 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
-        174,
-        63,
-        120,
-        59,
-        0,
-        35,
-        167,
-        70
-      ],
-      "name": "measurementAllowed"
-    },
-    {
-      "discriminator": [
-        134,
-        114,
-        252,
-        177,
-        154,
-        218,
-        233,
-        64
-      ],
-      "name": "measurementRemoved"
-    },
-    {
-      "discriminator": [
         225,
         112,
         112,
@@ -581,6 +464,19 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
+        149,
+        195,
+        139,
+        248,
+        101,
+        104,
+        95,
+        11
+      ],
+      "name": "teeAllowed"
+    },
+    {
+      "discriminator": [
         223,
         44,
         162,
@@ -591,6 +487,19 @@ export type AttestationVerifier = {
         193
       ],
       "name": "teeAttested"
+    },
+    {
+      "discriminator": [
+        222,
+        200,
+        116,
+        49,
+        222,
+        108,
+        196,
+        145
+      ],
+      "name": "teeDisallowed"
     },
     {
       "discriminator": [
@@ -724,13 +633,13 @@ export type AttestationVerifier = {
     },
     {
       "code": 6023,
-      "name": "measurementNotAllowed",
-      "msg": "measurement is not on the allow-list"
+      "name": "teeNotAllowed",
+      "msg": "the (measurement, app identity) pair is not on the allow-list"
     },
     {
       "code": 6024,
-      "name": "appNotAllowed",
-      "msg": "app identity is not on the allow-list"
+      "name": "tcbBelowPairFloor",
+      "msg": "TCB status is worse than the allowed pair's floor"
     },
     {
       "code": 6025,
@@ -765,9 +674,24 @@ export type AttestationVerifier = {
   ],
   "types": [
     {
-      "name": "appAllowed",
+      "name": "allowedTee",
+      "docs": [
+        "One allowed TEE configuration: a measurement together with the app identity it must run, and",
+        "the worst TCB status accepted for it. A statement passes only if its own pair is listed, so",
+        "allowing (M1, I1) and (M2, I2) never lets (M2, I1) in."
+      ],
       "type": {
+        "kind": "struct",
         "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
           {
             "name": "app",
             "type": {
@@ -775,9 +699,16 @@ export type AttestationVerifier = {
                 "name": "appIdentity"
               }
             }
+          },
+          {
+            "name": "maxTcbStatus",
+            "docs": [
+              "TCB floor for this pair: the largest [`TcbStatus`] value accepted (0 = UpToDate only).",
+              "Applies on top of the policy's `accepted_tcb` set."
+            ],
+            "type": "u8"
           }
-        ],
-        "kind": "struct"
+        ]
       }
     },
     {
@@ -807,22 +738,6 @@ export type AttestationVerifier = {
             }
           }
         ]
-      }
-    },
-    {
-      "name": "appRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "app",
-            "type": {
-              "defined": {
-                "name": "appIdentity"
-              }
-            }
-          }
-        ],
-        "kind": "struct"
       }
     },
     {
@@ -949,40 +864,6 @@ export type AttestationVerifier = {
       }
     },
     {
-      "name": "measurementAllowed",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
-      "name": "measurementRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
       "name": "policy",
       "docs": [
         "Policy knobs governance can change in one instruction."
@@ -1038,6 +919,22 @@ export type AttestationVerifier = {
       }
     },
     {
+      "name": "teeAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "allowed",
+            "type": {
+              "defined": {
+                "name": "allowedTee"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "teeAttested",
       "type": {
         "fields": [
@@ -1063,6 +960,31 @@ export type AttestationVerifier = {
           {
             "name": "expiresAt",
             "type": "i64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "teeDisallowed",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "appIdentity"
+              }
+            }
           }
         ],
         "kind": "struct"
@@ -1153,7 +1075,7 @@ export type AttestationVerifier = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -1252,22 +1174,11 @@ export type AttestationVerifier = {
             }
           },
           {
-            "name": "measurements",
-            "type": {
-              "vec": {
-                "array": [
-                  "u8",
-                  32
-                ]
-              }
-            }
-          },
-          {
-            "name": "apps",
+            "name": "allowed",
             "type": {
               "vec": {
                 "defined": {
-                  "name": "appIdentity"
+                  "name": "allowedTee"
                 }
               }
             }
@@ -1335,19 +1246,19 @@ export const AttestationVerifierIdl = {
       "args": []
     },
     {
-      "name": "add_app",
+      "name": "add_allowed",
       "docs": [
-        "Governance: allow an app identity (dstack app id + compose hash)."
+        "Governance: allow a (measurement, app identity) pair with its TCB floor."
       ],
       "discriminator": [
-        89,
-        34,
-        231,
-        82,
-        3,
-        19,
-        36,
-        198
+        249,
+        43,
+        102,
+        160,
+        98,
+        236,
+        59,
+        208
       ],
       "accounts": [
         {
@@ -1361,48 +1272,11 @@ export const AttestationVerifierIdl = {
       ],
       "args": [
         {
-          "name": "app",
+          "name": "allowed",
           "type": {
             "defined": {
-              "name": "AppIdentity"
+              "name": "AllowedTee"
             }
-          }
-        }
-      ]
-    },
-    {
-      "name": "add_measurement",
-      "docs": [
-        "Governance: allow a measurement digest."
-      ],
-      "discriminator": [
-        47,
-        120,
-        129,
-        100,
-        90,
-        124,
-        99,
-        56
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "measurement",
-          "type": {
-            "array": [
-              "u8",
-              32
-            ]
           }
         }
       ]
@@ -1540,55 +1414,19 @@ export const AttestationVerifierIdl = {
       "args": []
     },
     {
-      "name": "remove_app",
+      "name": "remove_allowed",
       "docs": [
-        "Governance: stop allowing an app identity."
+        "Governance: stop allowing a pair (registered keys stay until revoked)."
       ],
       "discriminator": [
-        86,
-        242,
-        74,
-        156,
-        168,
-        171,
-        129,
-        88
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "AppIdentity"
-            }
-          }
-        }
-      ]
-    },
-    {
-      "name": "remove_measurement",
-      "docs": [
-        "Governance: stop allowing a measurement digest (registered keys stay until revoked)."
-      ],
-      "discriminator": [
-        68,
-        187,
-        35,
-        28,
-        87,
-        129,
-        189,
-        2
+        73,
+        255,
+        50,
+        107,
+        212,
+        112,
+        72,
+        87
       ],
       "accounts": [
         {
@@ -1608,6 +1446,14 @@ export const AttestationVerifierIdl = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "AppIdentity"
+            }
           }
         }
       ]
@@ -1757,32 +1603,6 @@ export const AttestationVerifierIdl = {
   "events": [
     {
       "discriminator": [
-        215,
-        12,
-        184,
-        180,
-        73,
-        49,
-        197,
-        108
-      ],
-      "name": "AppAllowed"
-    },
-    {
-      "discriminator": [
-        158,
-        188,
-        28,
-        209,
-        56,
-        51,
-        12,
-        171
-      ],
-      "name": "AppRemoved"
-    },
-    {
-      "discriminator": [
         211,
         237,
         248,
@@ -1835,32 +1655,6 @@ export const AttestationVerifierIdl = {
     },
     {
       "discriminator": [
-        174,
-        63,
-        120,
-        59,
-        0,
-        35,
-        167,
-        70
-      ],
-      "name": "MeasurementAllowed"
-    },
-    {
-      "discriminator": [
-        134,
-        114,
-        252,
-        177,
-        154,
-        218,
-        233,
-        64
-      ],
-      "name": "MeasurementRemoved"
-    },
-    {
-      "discriminator": [
         225,
         112,
         112,
@@ -1874,6 +1668,19 @@ export const AttestationVerifierIdl = {
     },
     {
       "discriminator": [
+        149,
+        195,
+        139,
+        248,
+        101,
+        104,
+        95,
+        11
+      ],
+      "name": "TeeAllowed"
+    },
+    {
+      "discriminator": [
         223,
         44,
         162,
@@ -1884,6 +1691,19 @@ export const AttestationVerifierIdl = {
         193
       ],
       "name": "TeeAttested"
+    },
+    {
+      "discriminator": [
+        222,
+        200,
+        116,
+        49,
+        222,
+        108,
+        196,
+        145
+      ],
+      "name": "TeeDisallowed"
     },
     {
       "discriminator": [
@@ -2017,13 +1837,13 @@ export const AttestationVerifierIdl = {
     },
     {
       "code": 6023,
-      "name": "MeasurementNotAllowed",
-      "msg": "measurement is not on the allow-list"
+      "name": "TeeNotAllowed",
+      "msg": "the (measurement, app identity) pair is not on the allow-list"
     },
     {
       "code": 6024,
-      "name": "AppNotAllowed",
-      "msg": "app identity is not on the allow-list"
+      "name": "TcbBelowPairFloor",
+      "msg": "TCB status is worse than the allowed pair's floor"
     },
     {
       "code": 6025,
@@ -2058,9 +1878,24 @@ export const AttestationVerifierIdl = {
   ],
   "types": [
     {
-      "name": "AppAllowed",
+      "name": "AllowedTee",
+      "docs": [
+        "One allowed TEE configuration: a measurement together with the app identity it must run, and",
+        "the worst TCB status accepted for it. A statement passes only if its own pair is listed, so",
+        "allowing (M1, I1) and (M2, I2) never lets (M2, I1) in."
+      ],
       "type": {
+        "kind": "struct",
         "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
           {
             "name": "app",
             "type": {
@@ -2068,9 +1903,16 @@ export const AttestationVerifierIdl = {
                 "name": "AppIdentity"
               }
             }
+          },
+          {
+            "name": "max_tcb_status",
+            "docs": [
+              "TCB floor for this pair: the largest [`TcbStatus`] value accepted (0 = UpToDate only).",
+              "Applies on top of the policy's `accepted_tcb` set."
+            ],
+            "type": "u8"
           }
-        ],
-        "kind": "struct"
+        ]
       }
     },
     {
@@ -2100,22 +1942,6 @@ export const AttestationVerifierIdl = {
             }
           }
         ]
-      }
-    },
-    {
-      "name": "AppRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "app",
-            "type": {
-              "defined": {
-                "name": "AppIdentity"
-              }
-            }
-          }
-        ],
-        "kind": "struct"
       }
     },
     {
@@ -2242,40 +2068,6 @@ export const AttestationVerifierIdl = {
       }
     },
     {
-      "name": "MeasurementAllowed",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
-      "name": "MeasurementRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
       "name": "Policy",
       "docs": [
         "Policy knobs governance can change in one instruction."
@@ -2331,6 +2123,22 @@ export const AttestationVerifierIdl = {
       }
     },
     {
+      "name": "TeeAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "allowed",
+            "type": {
+              "defined": {
+                "name": "AllowedTee"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "TeeAttested",
       "type": {
         "fields": [
@@ -2356,6 +2164,31 @@ export const AttestationVerifierIdl = {
           {
             "name": "expires_at",
             "type": "i64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "TeeDisallowed",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "AppIdentity"
+              }
+            }
           }
         ],
         "kind": "struct"
@@ -2446,7 +2279,7 @@ export const AttestationVerifierIdl = {
           {
             "name": "registered_at",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -2545,22 +2378,11 @@ export const AttestationVerifierIdl = {
             }
           },
           {
-            "name": "measurements",
-            "type": {
-              "vec": {
-                "array": [
-                  "u8",
-                  32
-                ]
-              }
-            }
-          },
-          {
-            "name": "apps",
+            "name": "allowed",
             "type": {
               "vec": {
                 "defined": {
-                  "name": "AppIdentity"
+                  "name": "AllowedTee"
                 }
               }
             }

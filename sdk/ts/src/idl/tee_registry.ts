@@ -333,7 +333,7 @@ export type TeeRegistry = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -809,7 +809,7 @@ export const TeeRegistryIdl = {
           {
             "name": "registered_at",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },

@@ -1263,3 +1263,14 @@ fn every_instruction_fits_one_transaction() {
         println!("| {depth} | {} |", depth + 1);
     }
 }
+
+/// The target derivation as documented (a vector computed independently, shared with the TS SDK's test).
+#[test]
+fn target_derivation_vector() {
+    let stake = Pubkey::new_from_array([9; 32]);
+    let target = storage_stake::target::derive_target(&[7; 32], &stake, 5, 3);
+    assert_eq!(target.drawn_shard, 0);
+    let hex = |b: [u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(hex(target.point), "f248e3e066405240a852715087a7c92b6f1d0ade10d08690fbc2e44bb8524714");
+    assert_eq!(hex(target.nonce), "dcf2625d15518807e95c9fdcfaa2a072578acd365cc882a2a525cb456c1ae063");
+}
