@@ -853,7 +853,7 @@ async fn corruption_report_recovered_restores_good_standing() {
     let mut w = World::new(spl_token_id(), 1, 80).await;
     let tee = w.tee.insecure_clone();
     let ix = ss::report_corruption(&tee.pubkey(), &w.app.address, &w.provider.pubkey(), &w.shard_addresses());
-    w.process(&[ix.clone()], &[&tee]).await.unwrap();
+    w.process(std::slice::from_ref(&ix), &[&tee]).await.unwrap();
     let challenge = w.challenge().await;
     assert_eq!((challenge.kind, challenge.bond_lamports), (ChallengeKind::Corruption, 0));
     let now = w.bank.clock().await.unix_timestamp;
