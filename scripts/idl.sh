@@ -22,7 +22,7 @@ trap 'rm -rf "$out"' EXIT
 export ANCHOR_IDL_BUILD_RESOLUTION=TRUE
 export CARGO_ENCODED_RUSTFLAGS='-Awarnings'
 export CARGO_TARGET_DIR="${IRONROOT_IDL_TARGET_DIR:-$CARGO_TARGET_DIR-idl}"
-for program in attestation_verifier tee_registry app_roots; do
+for program in attestation_verifier tee_registry app_roots storage_stake; do
   crate="${program//_/-}"
   ANCHOR_IDL_BUILD_PROGRAM_PATH="$ROOT/programs/$program" \
     cargo test --locked -p "$crate" --features idl-build __anchor_private_print_idl \
@@ -34,7 +34,7 @@ for program in attestation_verifier tee_registry app_roots; do
 done
 
 status=0
-for program in attestation_verifier tee_registry app_roots; do
+for program in attestation_verifier tee_registry app_roots storage_stake; do
   for pair in "$program.json:target/idl/$program.json" "$program.ts:target/types/$program.ts" "$program.sdk.ts:sdk/ts/src/idl/$program.ts"; do
     src="$out/${pair%%:*}"
     dst="${pair#*:}"

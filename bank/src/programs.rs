@@ -24,13 +24,18 @@ pub fn app_roots_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8
     app_roots::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
 }
 
+/// `storage_stake::entry` with a signature `processor!` accepts.
+pub fn storage_stake_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
+    storage_stake::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
+}
+
 /// `spl_account_compression::entry` with a signature `processor!` accepts.
 pub fn compression_entry(program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
     spl_account_compression::entry(program_id, Box::leak(Box::new(accounts.to_vec())), data)
 }
 
 /// A `ProgramTest` with Ironroot's programs, spl-account-compression and spl-noop registered
-/// natively (SPL Token is bundled by solana-program-test).
+/// natively (SPL Token and Token-2022 are bundled by solana-program-test).
 pub fn program_test() -> ProgramTest {
     // Native entrypoints only: never pick up stale SBF builds from the environment.
     std::env::remove_var("BPF_OUT_DIR");
@@ -40,6 +45,7 @@ pub fn program_test() -> ProgramTest {
     test.add_program("attestation_verifier", attestation_verifier::ID, processor!(verifier_entry));
     test.add_program("tee_registry", tee_registry::ID, processor!(registry_entry));
     test.add_program("app_roots", app_roots::ID, processor!(app_roots_entry));
+    test.add_program("storage_stake", storage_stake::ID, processor!(storage_stake_entry));
     test.add_program("spl_account_compression", spl_account_compression::ID, processor!(compression_entry));
     test.add_program("spl_noop", spl_noop::ID, processor!(spl_noop::noop));
     test

@@ -2,7 +2,9 @@
 //! real entrypoints natively (no SBF toolchain here), through the same wrappers as the in-process
 //! bank. SPL Token, Token-2022, Memo and the associated-token program come with LiteSVM as SBF
 //! binaries.
-use ironroot_bank::programs::{app_roots_entry, compression_entry, registry_entry, verifier_entry};
+use ironroot_bank::programs::{
+    app_roots_entry, compression_entry, registry_entry, storage_stake_entry, verifier_entry,
+};
 use litesvm::LiteSVM;
 use solana_program_test::{processor, ProgramTest};
 use solana_sdk::pubkey::Pubkey;
@@ -15,6 +17,7 @@ pub fn program_ids() -> Vec<(&'static str, Pubkey)> {
         ("attestation_verifier", attestation_verifier::ID),
         ("tee_registry", tee_registry::ID),
         ("app_roots", app_roots::ID),
+        ("storage_stake", storage_stake::ID),
         ("spl_account_compression", spl_account_compression::ID),
         ("spl_noop", spl_noop::ID),
         ("spl_token", spl_token_id()),
@@ -32,6 +35,7 @@ pub fn add_builtins(svm: &mut LiteSVM) {
     svm.add_builtin(attestation_verifier::ID, builtin(processor!(verifier_entry)));
     svm.add_builtin(tee_registry::ID, builtin(processor!(registry_entry)));
     svm.add_builtin(app_roots::ID, builtin(processor!(app_roots_entry)));
+    svm.add_builtin(storage_stake::ID, builtin(processor!(storage_stake_entry)));
     svm.add_builtin(spl_account_compression::ID, builtin(processor!(compression_entry)));
     svm.add_builtin(spl_noop::ID, builtin(processor!(spl_noop::noop)));
 }

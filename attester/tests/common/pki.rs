@@ -140,8 +140,8 @@ impl TestPki {
         let qe_identity = redate(&sample_collateral.qe_identity, issued, next_update);
         let collateral = QuoteCollateralV3 {
             pck_crl_issuer_chain: format!("{}{}", pck_ca.pem(), root.pem()),
-            root_ca_crl: crl(&*root, now),
-            pck_crl: crl(&*pck_ca, now),
+            root_ca_crl: crl(&root, now),
+            pck_crl: crl(&pck_ca, now),
             tcb_info_issuer_chain: tcb_chain_pem.clone(),
             tcb_info_signature: tcb_key.sign(tcb_info.as_bytes()).to_vec(),
             tcb_info,

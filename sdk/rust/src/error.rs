@@ -22,4 +22,8 @@ pub enum SdkError {
     NotAppTree { app: Pubkey, tree: Pubkey },
     #[error("precompile data offset {0} does not fit in u16")]
     OffsetOverflow(usize),
+    #[error("not a Borsh-encoded jmt 0.12 proof: {0}")]
+    JmtProof(&'static str),
+    #[error("the shard tree is empty: no leaf to select")]
+    EmptyTree,
 }

@@ -6,11 +6,13 @@ pub mod error;
 pub mod history;
 pub mod pda;
 pub mod registry;
+pub mod storage_stake;
 pub mod verifier;
 
 pub use app_roots as app_roots_program;
 pub use attestation_verifier;
 pub use error::SdkError;
+pub use storage_stake as storage_stake_program;
 pub use tee_registry;
 
 /// Serialized size of a transaction: what the 1,232-byte packet limit applies to. Native test

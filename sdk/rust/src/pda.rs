@@ -33,6 +33,26 @@ pub fn shard(app: &Pubkey, shard_id: u16) -> Pubkey {
     .0
 }
 
+pub fn stake_terms(app: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[storage_stake::TERMS_SEED, app.as_ref()], &storage_stake::ID).0
+}
+
+pub fn provider_stake(app: &Pubkey, provider: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[storage_stake::STAKE_SEED, app.as_ref(), provider.as_ref()],
+        &storage_stake::ID,
+    )
+    .0
+}
+
+pub fn stake_vault(stake: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[storage_stake::VAULT_SEED, stake.as_ref()], &storage_stake::ID).0
+}
+
+pub fn stake_escrow(stake: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[storage_stake::ESCROW_SEED, stake.as_ref()], &storage_stake::ID).0
+}
+
 /// Record of the app's history tree number `index` (0 = the tree `create_app` made).
 pub fn history_tree(app: &Pubkey, index: u32) -> Pubkey {
     Pubkey::find_program_address(

@@ -3,6 +3,7 @@ import { PublicKey } from "@solana/web3.js";
 export const ATTESTATION_VERIFIER_PROGRAM_ID = new PublicKey("57vDmhykDq4pCVjm4ZcsUhTwTkKk6kQDU5kkSHS1tvC2");
 export const TEE_REGISTRY_PROGRAM_ID = new PublicKey("6PMREzfVXtPEc4x5YrTQWhH3N6Dow6y8hVuyggQC3ew2");
 export const APP_ROOTS_PROGRAM_ID = new PublicKey("5KHFn8SKbs8bkAFcbKPKgzUhqEzyxs4MSPGoZ2u5PNS5");
+export const STORAGE_STAKE_PROGRAM_ID = new PublicKey("Buz3HwiitBnmLyVNCUJS3C8rNtmNQF1K12DTwPKYpBSx");
 export const SPL_ACCOUNT_COMPRESSION_PROGRAM_ID = new PublicKey("cmtDvXumGCrqC1Age74AVPhSRVXJMd8PJS91L8KbNCK");
 export const SPL_NOOP_PROGRAM_ID = new PublicKey("noopb9bkMVfRPU8AsbpTUg8AQkHtKwMYZiFUjNRtMmV");
 export const ED25519_PROGRAM_ID = new PublicKey("Ed25519SigVerify111111111111111111111111111");

@@ -7,12 +7,15 @@ export * from "./history";
 export * from "./jmt";
 export * from "./keeper";
 export * from "./pda";
+export * from "./storageStake";
 export * from "./transactions";
 export * from "./verify";
 export { AppRootsIdl } from "./idl/app_roots";
 export type { AppRoots } from "./idl/app_roots";
 export { AttestationVerifierIdl } from "./idl/attestation_verifier";
 export type { AttestationVerifier } from "./idl/attestation_verifier";
+export { StorageStakeIdl } from "./idl/storage_stake";
+export type { StorageStake } from "./idl/storage_stake";
 export { TeeRegistryIdl } from "./idl/tee_registry";
 export type { TeeRegistry } from "./idl/tee_registry";
 /** The @solana/web3.js and @coral-xyz/anchor instances the SDK is built on (use these to avoid duplicate copies). */

@@ -6,3 +6,5 @@ mod governance;
 mod hardening;
 mod register_tee;
 mod registry;
+mod shard_tree;
+mod storage_stake;
