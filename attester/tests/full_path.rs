@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anchor_lang::AccountDeserialize;
 use async_trait::async_trait;
-use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs, VerifierConfig};
+use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs, TcbStatus, VerifierConfig};
 use common::pki::TestPki;
 use ironroot_attester::attest::StatementWindow;
 use ironroot_attester::chain::{decode_account, ChainView};
@@ -103,7 +103,7 @@ async fn world_with(
             AllowedTee {
                 measurement: measurement_digest(&probe.report),
                 app: AppIdentity { app_id: app_id32(), compose_hash: COMPOSE },
-                max_tcb_status: u8::MAX,
+                max_tcb_status: TcbStatus::OutOfDateConfigurationNeeded as u8,
             },
         ),
     ];
