@@ -25,7 +25,7 @@ echo "== keeper write-path bench smoke (a tiny run: the reports are written; not
 rm -f target/ironroot-results/bench-smoke.md target/ironroot-results/bench-smoke.json
 BENCH_OUT="$ROOT/target/ironroot-results/bench-smoke.md" BENCH_WRITES=600 BENCH_LARGE_WRITES=40 \
   BENCH_START_RECORDS=300 BENCH_CRYPTO_MIB=8 \
-  cargo bench --locked -p ironroot-keeper --profile dev --bench write_path >/dev/null
+  cargo bench --locked --workspace --profile dev --bench write_path >/dev/null
 grep -q "(c) full path, local blobs, 1 KiB" target/ironroot-results/bench-smoke.md
 grep -q '"cores"' target/ironroot-results/bench-smoke.json
 echo "== TypeScript: SDK vectors, localnet flow, migrations"

@@ -22,7 +22,8 @@ echo "== SDK: build + shared-vector tests"
 (cd sdk/ts && npm run --silent build && npm test --silent)
 
 echo "== localnet build"
-cargo build --locked -q -p ironroot-localnet
+# The whole workspace, so features unify as in the test build and nothing is compiled twice.
+cargo build --locked -q --workspace --bins
 LOCALNET_BIN="$CARGO_TARGET_DIR/debug/ironroot-localnet"
 
 work="$(mktemp -d)"

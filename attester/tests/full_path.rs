@@ -2,14 +2,13 @@
 //! it against governance's config read from the in-process bank → the signed statement registers
 //! the key through `register_tee`. And the attacks: a quote bound to another key, a measurement or
 //! app off the allow-list, a replayed nonce, a forged event log, a revoked TCB, a foreign root CA.
-mod common;
 
 use std::sync::Arc;
 
 use anchor_lang::AccountDeserialize;
 use async_trait::async_trait;
 use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs, TcbStatus, VerifierConfig};
-use common::pki::TestPki;
+use crate::common::pki::TestPki;
 use ironroot_attester::attest::StatementWindow;
 use ironroot_attester::chain::{decode_account, ChainView};
 use ironroot_attester::collateral::{CollateralSource, DirectorySource};

@@ -1,7 +1,6 @@
 //! The daemon's HTTP surface on 127.0.0.1 (ephemeral port): typed refusals and validation errors as
 //! JSON, the OpenAPI document; and collateral fetched from a PCCS (a local one serving the sample
 //! collateral) and cached.
-mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use common::{collateral_dir, sample, sample_now, StaticChain};
+use crate::common::{collateral_dir, sample, sample_now, StaticChain};
 use ironroot_attester::api::{router, ErrorResponse};
 use ironroot_attester::collateral::{CollateralSource, DirectorySource, PccsSource};
 use ironroot_attester::quote::{parse_quote, verify_quote, INTEL_ROOT_CA_DER};

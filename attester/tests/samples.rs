@@ -2,12 +2,11 @@
 //! quote checks at a `now` inside their collateral window, refused with the right check when any
 //! region is tampered, the collateral is expired or stale, the root CA is wrong or the TCB status is
 //! not accepted; and the whole pipeline (library and HTTP) on top of them.
-mod common;
 
 use std::sync::Arc;
 
 use attestation_verifier::TcbStatus;
-use common::{collateral_dir, sample, sample_now, StaticChain};
+use crate::common::{collateral_dir, sample, sample_now, StaticChain};
 use ironroot_attester::attest::DEFAULT_FRESHNESS_SECS;
 use ironroot_attester::collateral::{CollateralKey, CollateralSource, DirectorySource};
 use ironroot_attester::quote::{parse_quote, verify_quote, TeeKind, INTEL_ROOT_CA_DER};

@@ -1,9 +1,8 @@
 //! The sample quotes' own P-256 signatures checked by the secp256r1 precompile's verifier (the code
 //! the runtime runs for the precompile), a tampered body refused, and the sizes of transactions
 //! carrying them.
-mod common;
 
-use common::sample;
+use crate::common::sample;
 use ironroot_attester::secp256r1::{precompile_instruction, quote_signatures, P256Signature};
 use solana_feature_set::FeatureSet;
 use solana_sdk::message::Message;
