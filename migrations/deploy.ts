@@ -14,8 +14,15 @@ interface DeployConfig {
   attesters: string[];
   threshold: number;
   policy: { accepted_tcb: number; max_key_lifetime_secs: number; max_statement_age_secs: number; nonce_floor: number };
-  measurements: string[];
-  apps: { app_id: string; compose_hash: string }[];
+  /** Allowed (measurement, app identity) pairs, each with its TCB floor (worst accepted TcbStatus). */
+  allowed: AllowedEntry[];
+}
+
+interface AllowedEntry {
+  measurement: string;
+  app_id: string;
+  compose_hash: string;
+  max_tcb_status: number;
 }
 
 interface DeployResult {
@@ -54,7 +61,10 @@ function loadConfig(path?: string): { path: string; config: DeployConfig } {
   const config = JSON.parse(readFileSync(found, "utf8")) as DeployConfig;
   if (!Array.isArray(config.attesters) || config.attesters.length === 0) throw new Error(`${found}: attesters must list at least one key`);
   if (!(config.threshold >= 1 && config.threshold <= config.attesters.length)) throw new Error(`${found}: threshold must be 1..${config.attesters.length}`);
-  for (const m of config.measurements) hexToBytes(m).length === 32 || (() => { throw new Error(`${found}: measurement ${m} is not 32 bytes`); })();
+  for (const a of config.allowed ?? []) {
+    for (const v of [a.measurement, a.app_id, a.compose_hash]) if (hexToBytes(v).length !== 32) throw new Error(`${found}: ${v} is not 32 bytes of hex`);
+    if (!(a.max_tcb_status >= 0 && a.max_tcb_status <= 5)) throw new Error(`${found}: max_tcb_status must be 0..5`);
+  }
   return { path: found, config };
 }
 
@@ -95,20 +105,18 @@ async function deploy(provider: Provider, options: { configPath?: string; log?: 
     }
   }
 
-  const haveMeasurements = new Set<string>((current?.measurements ?? []).map(hex32));
-  const wantMeasurements = new Set(config.measurements.map((m) => m.toLowerCase()));
-  for (const m of haveMeasurements) if (!wantMeasurements.has(m)) { ixs.push(await client.removeMeasurement(me, m)); changes.push(`remove_measurement ${m}`); }
-  for (const m of wantMeasurements) if (!haveMeasurements.has(m)) { ixs.push(await client.addMeasurement(me, m)); changes.push(`add_measurement ${m}`); }
-  const key = (a: { app_id: string; compose_hash: string }) => `${a.app_id.toLowerCase()}:${a.compose_hash.toLowerCase()}`;
-  const haveApps = new Map<string, { app_id: string; compose_hash: string }>(
-    (current?.apps ?? []).map((a: { appId: number[]; composeHash: number[] }) => {
-      const app = { app_id: hex32(a.appId), compose_hash: hex32(a.composeHash) };
-      return [key(app), app] as const;
+  // Pairs are keyed by (measurement, app id, compose hash); a changed TCB floor is a remove + add.
+  const pairKey = (a: AllowedEntry) => `${a.measurement.toLowerCase()}:${a.app_id.toLowerCase()}:${a.compose_hash.toLowerCase()}`;
+  const full = (a: AllowedEntry) => `${pairKey(a)}:${a.max_tcb_status}`;
+  const have = new Map<string, AllowedEntry>(
+    (current?.allowed ?? []).map((a: { measurement: number[]; app: { appId: number[]; composeHash: number[] }; maxTcbStatus: number }) => {
+      const entry = { measurement: hex32(a.measurement), app_id: hex32(a.app.appId), compose_hash: hex32(a.app.composeHash), max_tcb_status: a.maxTcbStatus };
+      return [full(entry), entry] as const;
     }),
   );
-  const wantApps = new Map(config.apps.map((a) => [key(a), a] as const));
-  for (const [k, a] of haveApps) if (!wantApps.has(k)) { ixs.push(await client.removeApp(me, { appId: a.app_id, composeHash: a.compose_hash })); changes.push(`remove_app ${k}`); }
-  for (const [k, a] of wantApps) if (!haveApps.has(k)) { ixs.push(await client.addApp(me, { appId: a.app_id, composeHash: a.compose_hash })); changes.push(`add_app ${k}`); }
+  const want = new Map((config.allowed ?? []).map((a) => [full(a), a] as const));
+  for (const [k, a] of have) if (!want.has(k)) { ixs.push(await client.removeAllowed(me, a.measurement, { appId: a.app_id, composeHash: a.compose_hash })); changes.push(`remove_allowed ${pairKey(a)}`); }
+  for (const [k, a] of want) if (!have.has(k)) { ixs.push(await client.addAllowed(me, { measurement: a.measurement, app: { appId: a.app_id, composeHash: a.compose_hash }, maxTcbStatus: a.max_tcb_status })); changes.push(`add_allowed ${k}`); }
 
   const signatures: string[] = [];
   // A handful of governance instructions per transaction keeps each under the packet limit.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the programs' Anchor IDLs natively (no anchor-cli, no SBF toolchain) with each
-# program's `idl-build` feature, as `anchor idl build` would (Anchor.toml: resolution = false):
+# program's `idl-build` feature, as `anchor idl build` would (Anchor.toml: resolution = true, so the
+# IDLs carry PDA seeds and fixed program addresses):
 #   target/idl/<program>.json       the IDL (committed)
 #   target/types/<program>.ts       the camelCase IDL type, as anchor-cli writes it (committed)
 #   sdk/ts/src/idl/<program>.ts     that type plus the IDL as a const, compiled into the TypeScript SDK
@@ -15,6 +16,12 @@ check=0
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
+# Resolution is read by anchor-syn at its own compile time; with warnings allowed a stable build
+# writes the same seeds as nightly. Both change every crate's fingerprint, so the IDL build gets a
+# target directory of its own instead of invalidating the regular one.
+export ANCHOR_IDL_BUILD_RESOLUTION=TRUE
+export CARGO_ENCODED_RUSTFLAGS='-Awarnings'
+export CARGO_TARGET_DIR="${IRONROOT_IDL_TARGET_DIR:-$CARGO_TARGET_DIR-idl}"
 for program in attestation_verifier tee_registry app_roots; do
   crate="${program//_/-}"
   ANCHOR_IDL_BUILD_PROGRAM_PATH="$ROOT/programs/$program" \

@@ -1,5 +1,5 @@
-//! What an app's root history costs on-chain, per tree shape: the `update_shard` transaction size,
-//! rent, and hash operations per update. Native programs are not metered, so hashing is counted
+//! What an app's root history costs on-chain, per tree shape: the `update_shard` and
+//! `rotate_history` transaction sizes, rent, capacity, and hash operations per update. Native programs are not metered, so hashing is counted
 //! (derived from spl-concurrent-merkle-tree 1.0's `append`), never turned into compute units.
 use std::fmt::Write;
 
@@ -21,6 +21,16 @@ pub struct ShapeCost {
     pub max_depth: u32,
     pub max_buffer_size: u32,
     pub update_tx_bytes: usize,
+    /// `create_account` + `rotate_history`, cranked by a non-publisher (fee payer + cranker +
+    /// new tree signing).
+    pub rotate_tx_bytes: usize,
+    /// Updates one tree holds.
+    pub capacity: u64,
+    /// Days one tree lasts if a single shard commits every [`DEFAULT_COMMIT_INTERVAL_MS`] (divide
+    /// by the number of shards committing that often).
+    pub days_per_tree_one_shard: f64,
+    /// Rent of one rotation: the new tree plus its `HistoryTree` record.
+    pub rotation_sol: f64,
     pub tree_bytes: usize,
     pub tree_sol: f64,
     pub app_sol: f64,
@@ -50,6 +60,9 @@ fn sol(lamports: u64) -> f64 {
 }
 
 const SHA256_PER_UPDATE: u64 = 4;
+/// The keeper's default commit interval (`commit_interval_ms` in keeper/src/config.rs): a busy
+/// shard commits at most this often.
+pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 500;
 const AVERAGE_OVER: u64 = 1024;
 
 /// Creates one app per allowed shape on a fresh bank, applies a first update to each, checks it
@@ -65,6 +78,20 @@ pub async fn measure() -> Result<Vec<ShapeCost>, BanksClientError> {
         let app = trust.create_app(&mut bank, [i as u8 + 1; 32], 1, (depth, buffer)).await?;
         let before =
             onchain_tree_root(&bank.account(&app.tree).await.expect("tree").data).expect("tree root");
+        // A rotation as any cranker would send it, measured and not sent (the cranker could only
+        // send it once the tree is nearly full).
+        let (cranker, new_tree) = (Keypair::new(), Keypair::new());
+        let rotate = roots::rotate_history(
+            &cranker.pubkey(),
+            &app.address,
+            &new_tree.pubkey(),
+            1,
+            depth,
+            buffer,
+            &rent,
+        )
+        .expect("allowed shape");
+        let rotate_tx_bytes = transaction_size(&bank.transaction(&rotate, &[&cranker, &new_tree]).await);
         let args = UpdateShardArgs {
             shard_id: 0,
             prev_root: [0; 32],
@@ -72,7 +99,7 @@ pub async fn measure() -> Result<Vec<ShapeCost>, BanksClientError> {
             new_seq: 1,
             manifest_cid: vec![0x01, 0x55, 0x12, 0x20].into_iter().chain([7u8; 32]).collect(),
         };
-        let ix = roots::update_shard(&tee.pubkey(), &app.app_id, &app.tree, args);
+        let ix = roots::update_shard(&tee.pubkey(), &app.address, &app.tree, args);
         let tx = bank.transaction(&[ix], &[&tee]).await;
         let update_tx_bytes = transaction_size(&tx);
         bank.send(tx).await?;
@@ -85,6 +112,12 @@ pub async fn measure() -> Result<Vec<ShapeCost>, BanksClientError> {
             max_depth: depth,
             max_buffer_size: buffer,
             update_tx_bytes,
+            rotate_tx_bytes,
+            capacity: app_roots::tree_capacity(depth),
+            days_per_tree_one_shard: app_roots::tree_capacity(depth) as f64
+                * DEFAULT_COMMIT_INTERVAL_MS as f64
+                / 86_400_000.0,
+            rotation_sol: sol(cost.rotation_lamports()),
             tree_bytes: cost.tree_bytes,
             tree_sol: sol(cost.tree_lamports),
             app_sol: sol(cost.app_lamports),
@@ -99,17 +132,21 @@ pub async fn measure() -> Result<Vec<ShapeCost>, BanksClientError> {
 
 pub fn render_markdown(costs: &[ShapeCost]) -> String {
     let mut out = String::from(
-        "| depth | buffer | update_shard tx (bytes) | tree account (bytes) | tree rent (SOL) | app rent (SOL) | shard rent (SOL) | keccak / update (avg of first 1024) | keccak / update (worst) | sha256 / update |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| depth | buffer | update_shard tx (bytes) | rotate_history tx (bytes) | updates per tree | days per tree (1 shard every 500 ms) | tree account (bytes) | tree rent (SOL) | rotation rent (SOL) | app rent (SOL) | shard rent (SOL) | keccak / update (avg of first 1024) | keccak / update (worst) | sha256 / update |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for c in costs {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.2} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} | {} | {} |",
             c.max_depth,
             c.max_buffer_size,
             c.update_tx_bytes,
+            c.rotate_tx_bytes,
+            c.capacity,
+            c.days_per_tree_one_shard,
             c.tree_bytes,
             c.tree_sol,
+            c.rotation_sol,
             c.app_sol,
             c.shard_sol,
             c.keccak_per_update_avg,
@@ -120,7 +157,7 @@ pub fn render_markdown(costs: &[ShapeCost]) -> String {
     for (depth, buffer) in UNSUPPORTED_SHAPES {
         let _ = writeln!(
             out,
-            "| {depth} | {buffer} | not supported by spl-account-compression 1.0 | | | | | | | |"
+            "| {depth} | {buffer} | not supported by spl-account-compression 1.0 | | | | | | | | | | | |"
         );
     }
     out

@@ -1,8 +1,10 @@
 //! A development trust setup: a governance key, a set of attester keys with a threshold, one
-//! allowed measurement and one allowed app identity. Real deployments get these from governance
+//! allowed (measurement, app identity) pair. Real deployments get these from governance
 //! and the attester service; the demo and tests make them up.
-use app_roots::{AppPolicy, CreateAppArgs, TeeIdentity};
-use attestation_verifier::{AppIdentity, AttestationStatement, InitializeArgs, Policy, TcbStatus};
+use app_roots::{AllowedTee as AppAllowedTee, AppPolicy, CreateAppArgs};
+use attestation_verifier::{
+    AllowedTee, AppIdentity, AttestationStatement, InitializeArgs, Policy, TcbStatus,
+};
 use ironroot_sdk::attestation::{self, StatementFields};
 use ironroot_sdk::{app_roots as roots, verifier};
 use solana_program_test::BanksClientError;
@@ -63,7 +65,16 @@ impl DevTrust {
         }
     }
 
-    /// Initialise the verifier and allow the dev measurement and app (governance signs).
+    /// The one (measurement, app identity) pair governance allows, with its TCB floor.
+    pub fn allowed(&self) -> AllowedTee {
+        AllowedTee {
+            measurement: self.measurement,
+            app: self.app,
+            max_tcb_status: TcbStatus::SwHardeningNeeded as u8,
+        }
+    }
+
+    /// Initialise the verifier and allow the dev (measurement, app) pair (governance signs).
     pub fn setup_instructions(&self, bank: &LocalBank) -> Vec<Instruction> {
         self.setup_instructions_for(&bank.genesis_hash())
     }
@@ -73,14 +84,21 @@ impl DevTrust {
         let authority = self.governance.pubkey();
         vec![
             verifier::initialize(&authority, self.initialize_args_for(genesis_hash)),
-            verifier::add_measurement(&authority, self.measurement),
-            verifier::add_app(&authority, self.app),
+            verifier::add_allowed(&authority, self.allowed()),
         ]
     }
 
     /// Starts a bank whose verifier this trust setup governs, initialised.
     pub async fn start_bank(&self) -> Result<LocalBank, BanksClientError> {
-        let mut bank = LocalBank::start(&self.governance.pubkey()).await;
+        self.start_bank_with(|_| {}).await
+    }
+
+    /// [`Self::start_bank`] with more programs or accounts added by `extend`.
+    pub async fn start_bank_with(
+        &self,
+        extend: impl FnOnce(&mut solana_program_test::ProgramTest),
+    ) -> Result<LocalBank, BanksClientError> {
+        let mut bank = LocalBank::start_with(&self.governance.pubkey(), extend).await;
         let ixs = self.setup_instructions(&bank);
         bank.process(&ixs, &[&self.governance]).await?;
         Ok(bank)
@@ -142,7 +160,7 @@ impl DevTrust {
     }
 }
 
-/// An app created on the bank by [`DevTrust::create_app`].
+/// An app created on the bank by [`DevTrust::create_app`], at `pda::app(publisher, app_id)`.
 pub struct DevApp {
     pub app_id: [u8; 32],
     pub address: Pubkey,
@@ -157,8 +175,13 @@ impl DevTrust {
     /// A policy allowing exactly this trust setup's measurement and app identity.
     pub fn app_policy(&self) -> AppPolicy {
         AppPolicy {
-            measurements: vec![self.measurement],
-            identities: vec![TeeIdentity { app_id: self.app.app_id, compose_hash: self.app.compose_hash }],
+            allowed: vec![AppAllowedTee {
+                measurement: self.measurement,
+                app_id: self.app.app_id,
+                compose_hash: self.app.compose_hash,
+            }],
+            max_tcb_status: TcbStatus::SwHardeningNeeded as u8,
+            blocked_keys: Vec::new(),
             min_key_validity_secs: 60,
         }
     }
@@ -179,15 +202,16 @@ impl DevTrust {
         let args =
             CreateAppArgs { app_id, shard_count, max_depth, max_buffer_size, policy: self.app_policy() };
         let ixs = roots::create_app(&publisher.pubkey(), &tree.pubkey(), &rent, args).expect("allowed shape");
+        let address = ironroot_sdk::pda::app(&publisher.pubkey(), &app_id);
         bank.process(&ixs, &[&publisher, &tree]).await?;
         for chunk in (0..shard_count).collect::<Vec<_>>().chunks(8) {
             let ixs: Vec<Instruction> =
-                chunk.iter().map(|id| roots::init_shard(&publisher.pubkey(), &app_id, *id)).collect();
+                chunk.iter().map(|id| roots::init_shard(&publisher.pubkey(), &address, *id)).collect();
             bank.process(&ixs, &[&publisher]).await?;
         }
         Ok(DevApp {
             app_id,
-            address: ironroot_sdk::pda::app(&app_id),
+            address,
             publisher,
             tree: tree.pubkey(),
             shard_count,

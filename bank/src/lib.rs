@@ -8,7 +8,7 @@ pub mod programs;
 use std::collections::HashSet;
 
 use app_roots::events::ShardUpdated;
-use ironroot_sdk::history::decode_history_record;
+use ironroot_sdk::history::{history_records, InnerCall};
 use solana_program_test::{BanksClientError, ProgramTestContext};
 use solana_sdk::clock::Clock;
 use solana_sdk::hash::Hash;
@@ -33,7 +33,17 @@ impl LocalBank {
     /// Starts a bank with every Ironroot program; `upgrade_authority` owns the verifier's
     /// program-data account (so it may initialise the config) and is funded to pay for it.
     pub async fn start(upgrade_authority: &Pubkey) -> Self {
+        Self::start_with(upgrade_authority, |_| {}).await
+    }
+
+    /// [`Self::start`] with more programs or accounts added by `extend` (tests add hostile
+    /// programs this way).
+    pub async fn start_with(
+        upgrade_authority: &Pubkey,
+        extend: impl FnOnce(&mut solana_program_test::ProgramTest),
+    ) -> Self {
         let mut test = program_test();
+        extend(&mut test);
         programs::add_program_data(&mut test, &attestation_verifier::ID, upgrade_authority);
         test.add_account(
             *upgrade_authority,
@@ -113,15 +123,25 @@ impl LocalBank {
             return Err(BanksClientError::TransactionError(err));
         }
         let keys = &tx.message.account_keys;
-        Ok(simulation
-            .simulation_details
-            .and_then(|details| details.inner_instructions)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|inner| keys.get(inner.instruction.program_id_index as usize) == Some(&spl_noop::ID))
-            .filter_map(|inner| decode_history_record(&inner.instruction.data))
-            .collect())
+        let outer: Vec<Pubkey> = tx
+            .message
+            .instructions
+            .iter()
+            .map(|ix| keys.get(ix.program_id_index as usize).copied().unwrap_or_default())
+            .collect();
+        let inner =
+            simulation.simulation_details.and_then(|details| details.inner_instructions).unwrap_or_default();
+        let calls = inner.iter().enumerate().flat_map(|(outer_index, list)| {
+            list.iter().filter_map(move |inner| {
+                Some(InnerCall {
+                    outer_index,
+                    stack_height: Some(u32::from(inner.stack_height)),
+                    program_id: keys.get(inner.instruction.program_id_index as usize)?,
+                    data: &inner.instruction.data,
+                })
+            })
+        });
+        Ok(history_records(&outer, calls))
     }
 
     pub async fn rent(&mut self) -> solana_sdk::rent::Rent {

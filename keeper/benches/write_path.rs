@@ -116,7 +116,6 @@ fn size_name(len: usize) -> String {
 
 struct Setup {
     _trust: DevTrust,
-    tree: solana_sdk::pubkey::Pubkey,
     chain: Arc<BankChain>,
     keys: Arc<SealedKeyFile>,
     signer: Arc<solana_sdk::signature::Keypair>,
@@ -132,8 +131,10 @@ async fn setup(dir: &std::path::Path, shards: u16) -> Setup {
     trust.register(&mut bank, &signer, 1).await.expect("register");
     Setup {
         _trust: trust,
-        tree: app.tree,
-        chain: Arc::new(BankChain::new(Arc::new(Mutex::new(bank)))),
+        chain: Arc::new(BankChain::new(
+            Arc::new(Mutex::new(bank)),
+            solana_sdk::signature::Signer::pubkey(&app.publisher),
+        )),
         keys,
         signer,
     }
@@ -145,7 +146,7 @@ async fn open_keeper(
     shard: u16,
     blobs: Arc<dyn BlobStore>,
 ) -> Arc<ShardKeeper> {
-    let mut cfg = ShardConfig::new(APP, shard, s.tree, path);
+    let mut cfg = ShardConfig::new(APP, shard, path);
     cfg.commit_every_writes = 1024;
     cfg.commit_interval = Duration::from_millis(250);
     ShardKeeper::open(cfg, blobs, s.keys.clone(), s.chain.clone(), s.signer.clone()).await.expect("keeper")

@@ -30,7 +30,6 @@ pub struct AppSettings {
 pub struct AppKeeper {
     pub app: AppId,
     pub shard_count: u16,
-    pub history_tree: solana_sdk::pubkey::Pubkey,
     shards: RwLock<BTreeMap<u16, ShardSlot>>,
     blobs: Arc<dyn BlobStore>,
     keys: Arc<dyn KeySource>,
@@ -64,7 +63,6 @@ impl AppKeeper {
         let keeper = Arc::new(AppKeeper {
             app,
             shard_count: onchain.shard_count,
-            history_tree: onchain.tree,
             shards: RwLock::new(BTreeMap::new()),
             blobs,
             keys,
@@ -83,7 +81,6 @@ impl AppKeeper {
         let mut cfg = ShardConfig::new(
             self.app,
             shard,
-            self.history_tree,
             self.data_dir.join(self.app.to_string()).join(format!("shard-{shard}.redb")),
         );
         cfg.commit_every_writes = self.settings.commit_every_writes;

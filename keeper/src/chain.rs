@@ -1,5 +1,11 @@
 //! The chain seam: reading shard state and submitting TEE-signed shard updates.
 //!
+//! Apps are named by (publisher, app id): a chain is built for one publisher's namespace, and the
+//! `app_id` its methods take resolves to `pda::app(namespace, app_id)`. Each update goes to the
+//! app's active history tree as read from the chain; when that tree is nearly full the chain first
+//! cranks `rotate_history` (the app's reserve reimburses the fee payer), so the history never
+//! freezes.
+//!
 //! [`BankChain`] runs the real programs in an in-process bank (tests, demo); [`RpcChain`] talks to
 //! a cluster over JSON-RPC. Both return program rejections as [`ChainError::Rejected`] with the
 //! program's error code, so callers can tell "the chain said no" from "the chain was unreachable".
@@ -8,7 +14,7 @@ use std::sync::Arc;
 use app_roots::{App, UpdateShardArgs};
 use async_trait::async_trait;
 use ironroot_bank::LocalBank;
-use ironroot_sdk::app_roots::{decode_app, decode_shard, update_shard};
+use ironroot_sdk::app_roots::{decode_app, decode_shard, rotate_history, update_shard};
 use ironroot_sdk::registry::{tee_key_status, TeeKeyStatus};
 use ironroot_sdk::{pda, transaction_size};
 use solana_sdk::account::Account;
@@ -61,14 +67,20 @@ pub trait Chain: Send + Sync {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError>;
     async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError>;
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError>;
-    /// Submits `update_shard` signed by `tee` and waits until it is confirmed or rejected.
+    /// Submits `update_shard` signed by `tee` into the app's active history tree (rotating it
+    /// first when it is nearly full) and waits until it is confirmed or rejected.
     async fn submit_update(
         &self,
         tee: &Keypair,
         app_id: &[u8; 32],
-        tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError>;
+}
+
+/// Whether the app's active tree is at the point where anyone may rotate it.
+fn needs_rotation(app: &App) -> bool {
+    let free = app_roots::tree_capacity(app.max_depth).saturating_sub(app.active_tree_leaves);
+    free <= app_roots::rotation_threshold(app.max_depth)
 }
 
 fn decode_shard_state(address: &Pubkey, account: &Account) -> Result<ShardOnChain, ChainError> {
@@ -86,11 +98,13 @@ fn decode_shard_state(address: &Pubkey, account: &Account) -> Result<ShardOnChai
 #[derive(Clone)]
 pub struct BankChain {
     bank: Arc<Mutex<LocalBank>>,
+    namespace: Pubkey,
 }
 
 impl BankChain {
-    pub fn new(bank: Arc<Mutex<LocalBank>>) -> Self {
-        BankChain { bank }
+    /// `namespace`: the publisher that created the apps this chain serves.
+    pub fn new(bank: Arc<Mutex<LocalBank>>, namespace: Pubkey) -> Self {
+        BankChain { bank, namespace }
     }
 
     pub fn bank(&self) -> &Arc<Mutex<LocalBank>> {
@@ -101,7 +115,7 @@ impl BankChain {
 #[async_trait]
 impl Chain for BankChain {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError> {
-        let address = pda::app(app_id);
+        let address = pda::app(&self.namespace, app_id);
         let account = self.bank.lock().await.account(&address).await;
         account
             .map(|a| decode_app(&address, &a).map_err(|_| ChainError::BadAccount { address, what: "app" }))
@@ -109,7 +123,7 @@ impl Chain for BankChain {
     }
 
     async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
-        let address = pda::shard(&pda::app(app_id), shard);
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard);
         let account = self.bank.lock().await.account(&address).await;
         account.map(|a| decode_shard_state(&address, &a)).transpose()
     }
@@ -127,11 +141,34 @@ impl Chain for BankChain {
         &self,
         tee: &Keypair,
         app_id: &[u8; 32],
-        tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError> {
-        let ix = update_shard(&tee.pubkey(), app_id, tree, args);
+        let address = pda::app(&self.namespace, app_id);
+        let app = self.app(app_id).await?.ok_or(ChainError::BadAccount { address, what: "app" })?;
         let mut bank = self.bank.lock().await;
+        let mut tree = app.active_tree;
+        if needs_rotation(&app) {
+            let new_tree = Keypair::new();
+            let index = app.active_tree_index.saturating_add(1);
+            let rent = bank.rent().await;
+            let payer = bank.payer().pubkey();
+            let ixs = rotate_history(
+                &payer,
+                &address,
+                &new_tree.pubkey(),
+                index,
+                app.max_depth,
+                app.max_buffer_size,
+                &rent,
+            )
+            .map_err(|e| ChainError::Failed(e.to_string()))?;
+            match bank.process(&ixs, &[&new_tree]).await {
+                Ok(()) => tree = new_tree.pubkey(),
+                // Not fatal until the tree is actually full: the update below says so if it is.
+                Err(err) => tracing::warn!(%address, %err, "rotating the history tree failed"),
+            }
+        }
+        let ix = update_shard(&tee.pubkey(), &address, &tree, args);
         let tx = bank.transaction(&[ix], &[tee]).await;
         let receipt = UpdateReceipt { signature: tx.signatures[0], tx_bytes: transaction_size(&tx) };
         match bank.send(tx).await {
@@ -149,15 +186,49 @@ impl Chain for BankChain {
 pub struct RpcChain {
     client: solana_rpc_client::nonblocking::rpc_client::RpcClient,
     fee_payer: Keypair,
+    namespace: Pubkey,
 }
 
 impl RpcChain {
-    pub fn new(url: impl Into<String>, fee_payer: Keypair) -> Self {
+    /// `namespace`: the publisher that created the apps this chain serves.
+    pub fn new(url: impl Into<String>, fee_payer: Keypair, namespace: Pubkey) -> Self {
         let client = solana_rpc_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
             url.into(),
             solana_sdk::commitment_config::CommitmentConfig::confirmed(),
         );
-        RpcChain { client, fee_payer }
+        RpcChain { client, fee_payer, namespace }
+    }
+
+    /// Cranks `rotate_history` with the fee payer as cranker; returns the new active tree.
+    async fn rotate(&self, address: &Pubkey, app: &App) -> Result<Pubkey, ChainError> {
+        let new_tree = Keypair::new();
+        let rent_id = solana_sdk::sysvar::rent::ID;
+        let rent_account = self
+            .account(&rent_id)
+            .await?
+            .ok_or(ChainError::BadAccount { address: rent_id, what: "rent sysvar" })?;
+        let rent: solana_sdk::rent::Rent = bincode::deserialize(&rent_account.data)
+            .map_err(|_| ChainError::BadAccount { address: rent_id, what: "rent sysvar" })?;
+        let index = app.active_tree_index.saturating_add(1);
+        let ixs = rotate_history(
+            &self.fee_payer.pubkey(),
+            address,
+            &new_tree.pubkey(),
+            index,
+            app.max_depth,
+            app.max_buffer_size,
+            &rent,
+        )
+        .map_err(|e| ChainError::Failed(e.to_string()))?;
+        let blockhash = self.client.get_latest_blockhash().await.map_err(rpc_error)?;
+        let tx = Transaction::new_signed_with_payer(
+            &ixs,
+            Some(&self.fee_payer.pubkey()),
+            &[&self.fee_payer, &new_tree],
+            blockhash,
+        );
+        self.client.send_and_confirm_transaction(&tx).await.map_err(rpc_error)?;
+        Ok(new_tree.pubkey())
     }
 
     async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
@@ -194,7 +265,7 @@ fn rpc_error(err: solana_rpc_client_api::client_error::Error) -> ChainError {
 #[async_trait]
 impl Chain for RpcChain {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError> {
-        let address = pda::app(app_id);
+        let address = pda::app(&self.namespace, app_id);
         self.account(&address)
             .await?
             .map(|a| decode_app(&address, &a).map_err(|_| ChainError::BadAccount { address, what: "app" }))
@@ -202,7 +273,7 @@ impl Chain for RpcChain {
     }
 
     async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
-        let address = pda::shard(&pda::app(app_id), shard);
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard);
         self.account(&address).await?.map(|a| decode_shard_state(&address, &a)).transpose()
     }
 
@@ -224,10 +295,19 @@ impl Chain for RpcChain {
         &self,
         tee: &Keypair,
         app_id: &[u8; 32],
-        tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError> {
-        let ix = update_shard(&tee.pubkey(), app_id, tree, args);
+        let address = pda::app(&self.namespace, app_id);
+        let app = self.app(app_id).await?.ok_or(ChainError::BadAccount { address, what: "app" })?;
+        let mut tree = app.active_tree;
+        if needs_rotation(&app) {
+            match self.rotate(&address, &app).await {
+                Ok(new_tree) => tree = new_tree,
+                // Not fatal until the tree is actually full: the update below says so if it is.
+                Err(err) => tracing::warn!(%address, %err, "rotating the history tree failed"),
+            }
+        }
+        let ix = update_shard(&tee.pubkey(), &address, &tree, args);
         let blockhash = self.client.get_latest_blockhash().await.map_err(rpc_error)?;
         let tx = Transaction::new_signed_with_payer(
             &[ix],

@@ -18,7 +18,10 @@ pub struct Config {
     /// HTTP listen address.
     pub listen: String,
     pub data_dir: PathBuf,
-    /// The app this keeper serves: 32 bytes, hex.
+    /// The app this keeper serves is (publisher, app_id): the publisher that created it (base58;
+    /// app addresses are derived from it, so nobody else can claim the id)...
+    pub publisher: String,
+    /// ...and its app id: 32 bytes, hex.
     pub app_id: String,
     /// Shards to serve (default: all).
     pub shards: Option<Vec<u16>>,
@@ -44,6 +47,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8787".into(),
             data_dir: PathBuf::from(".ironroot/keeper"),
+            publisher: String::new(),
             app_id: String::new(),
             shards: None,
             rpc_url: "http://127.0.0.1:8899".into(),
@@ -86,6 +90,9 @@ impl Config {
         if let Some(v) = var("IRONROOT_DATA_DIR") {
             self.data_dir = v.into();
         }
+        if let Some(v) = var("IRONROOT_PUBLISHER") {
+            self.publisher = v;
+        }
         if let Some(v) = var("IRONROOT_APP_ID") {
             self.app_id = v;
         }
@@ -121,6 +128,13 @@ impl Config {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ConfigError::Invalid("app_id must be 64 hex characters".into()))
+    }
+
+    /// The publisher whose namespace holds the app.
+    pub fn publisher_pubkey(&self) -> Result<solana_sdk::pubkey::Pubkey, ConfigError> {
+        self.publisher
+            .parse()
+            .map_err(|_| ConfigError::Invalid("publisher must be the base58 key of the app's creator".into()))
     }
 
     pub fn commit_interval(&self) -> Duration {

@@ -196,14 +196,17 @@ pub async fn run_demo(opts: DemoOptions) -> Result<DemoReport, DemoError> {
     // Chain: the real programs in an in-process bank; a 2-of-3 development attester set.
     let trust = DevTrust::new(3, 2);
     let mut bank = trust.start_bank().await.step("start the bank")?;
-    trust.create_app(&mut bank, DEMO_APP_ID, opts.shards, (14, 64)).await.step("create the app")?;
+    let app = trust.create_app(&mut bank, DEMO_APP_ID, opts.shards, (14, 64)).await.step("create the app")?;
     let keys: Arc<dyn KeySource> = Arc::new(
         SealedKeyFile::open_or_create(data_dir.join("keys").join("root.key")).step("sealed key file")?,
     );
     let seed = keys.signing_seed(&AppId(DEMO_APP_ID)).await.step("signing key")?;
     let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).step("signing key")?);
     trust.register(&mut bank, &signer, 1).await.step("register the TEE key")?;
-    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(Arc::new(Mutex::new(bank))));
+    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(
+        Arc::new(Mutex::new(bank)),
+        solana_sdk::signature::Signer::pubkey(&app.publisher),
+    ));
     let blobs: Arc<dyn BlobStore> = match &opts.ipfs_api {
         Some(api) => {
             report.blob_store = format!("IPFS at {api}");

@@ -110,7 +110,8 @@ async fn parts(cfg: &Config) -> anyhow::Result<Parts> {
             .map_err(|e| anyhow::anyhow!("fee payer keypair {}: {e}", path.display()))?,
         None => bail!("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required"),
     };
-    let chain: Arc<dyn Chain> = Arc::new(RpcChain::new(cfg.rpc_url.clone(), fee_payer));
+    let chain: Arc<dyn Chain> =
+        Arc::new(RpcChain::new(cfg.rpc_url.clone(), fee_payer, cfg.publisher_pubkey()?));
     Ok(Parts { app, keys, blobs, chain, signer })
 }
 

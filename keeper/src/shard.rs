@@ -32,8 +32,6 @@ use crate::tree::{self, PendingUpdate, RecordLeaf, RecordProof, ShardState, Shar
 pub struct ShardConfig {
     pub app: AppId,
     pub shard: u16,
-    /// The app's root-history tree account.
-    pub history_tree: Pubkey,
     /// Where the shard's database lives.
     pub store_path: PathBuf,
     /// Commit on-chain after this many acknowledged writes...
@@ -46,11 +44,10 @@ pub struct ShardConfig {
 }
 
 impl ShardConfig {
-    pub fn new(app: AppId, shard: u16, history_tree: Pubkey, store_path: PathBuf) -> Self {
+    pub fn new(app: AppId, shard: u16, store_path: PathBuf) -> Self {
         ShardConfig {
             app,
             shard,
-            history_tree,
             store_path,
             commit_every_writes: 1024,
             commit_interval: Duration::from_millis(500),
@@ -750,11 +747,7 @@ impl ShardKeeper {
         let mut delay = Duration::from_millis(50);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match self
-                .chain
-                .submit_update(&self.signer, self.cfg.app.as_bytes(), &self.cfg.history_tree, args.clone())
-                .await
-            {
+            match self.chain.submit_update(&self.signer, self.cfg.app.as_bytes(), args.clone()).await {
                 Ok(receipt) => return Ok(receipt.tx_bytes),
                 Err(ChainError::Rejected { code }) => {
                     let chain = self

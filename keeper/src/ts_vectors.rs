@@ -6,9 +6,9 @@
 //! committed file; `IRONROOT_WRITE_VECTORS=1` rewrites it.
 use app_roots::events::ShardUpdated;
 use app_roots::history::history_leaf;
-use app_roots::{AppPolicy, CreateAppArgs, TeeIdentity, UpdateShardArgs};
+use app_roots::{AllowedTee as AppAllowedTee, AppPolicy, CreateAppArgs, UpdateShardArgs};
 use ironroot_sdk::attestation::{ed25519_instruction, sign_statement, statement, StatementFields};
-use ironroot_sdk::attestation_verifier::{AppIdentity, InitializeArgs, Policy};
+use ironroot_sdk::attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs, Policy};
 use ironroot_sdk::history::{decode_history_record, HistoryMirror};
 use ironroot_sdk::{app_roots as sdk_app_roots, pda, verifier};
 use serde_json::{json, Value};
@@ -94,10 +94,14 @@ fn pdas_and_instructions() -> (Value, Value) {
     let publisher = key(10).pubkey();
     let tree = key(11).pubkey();
     let app_id = [0x42u8; 32];
-    let app = pda::app(&app_id);
+    let app = pda::app(&publisher, &app_id);
     let shards: Vec<Value> = [0u16, 1, 3, 513]
         .iter()
         .map(|s| json!({"shard_id": s, "address": pda::shard(&app, *s).to_string()}))
+        .collect();
+    let history_trees: Vec<Value> = [0u32, 1, 300]
+        .iter()
+        .map(|i| json!({"index": i, "address": pda::history_tree(&app, *i).to_string()}))
         .collect();
     let pdas = json!({
         "verifier_config": pda::verifier_config().to_string(),
@@ -106,12 +110,19 @@ fn pdas_and_instructions() -> (Value, Value) {
         "tee": tee.to_string(),
         "tee_entry": pda::tee_entry(&tee).to_string(),
         "app_id": h(app_id),
+        "publisher": publisher.to_string(),
         "app": app.to_string(),
+        "history_trees": history_trees,
         "shards": shards,
     });
     let policy = AppPolicy {
-        measurements: vec![[0x14; 32]],
-        identities: vec![TeeIdentity { app_id: [0x12; 32], compose_hash: [0x13; 32] }],
+        allowed: vec![AppAllowedTee {
+            measurement: [0x14; 32],
+            app_id: [0x12; 32],
+            compose_hash: [0x13; 32],
+        }],
+        max_tcb_status: 1,
+        blocked_keys: vec![key(12).pubkey()],
         min_key_validity_secs: 3600,
     };
     let rent = solana_sdk::rent::Rent::default();
@@ -134,26 +145,36 @@ fn pdas_and_instructions() -> (Value, Value) {
         "register_tee": ix_json(&verifier::register_tee(&payer, &tee)),
         "revoke_tee": ix_json(&verifier::revoke_tee(&publisher, &tee)),
         "set_attesters": ix_json(&verifier::set_attesters(&publisher, vec![key(1).pubkey()], 1)),
-        "add_measurement": ix_json(&verifier::add_measurement(&publisher, [0x14; 32])),
-        "add_app": ix_json(&verifier::add_app(&publisher, AppIdentity { app_id: [0x12; 32], compose_hash: [0x13; 32] })),
+        "add_allowed": ix_json(&verifier::add_allowed(&publisher, AllowedTee {
+            measurement: [0x14; 32],
+            app: AppIdentity { app_id: [0x12; 32], compose_hash: [0x13; 32] },
+            max_tcb_status: 1,
+        })),
+        "remove_allowed": ix_json(&verifier::remove_allowed(&publisher, [0x14; 32], AppIdentity { app_id: [0x12; 32], compose_hash: [0x13; 32] })),
         "create_app": ix_json(&create[1]),
         "create_app_tree_lamports": rent.minimum_balance(app_roots::tree_account_size(14, 64)).to_string(),
         "create_app_tree_bytes": app_roots::tree_account_size(14, 64),
-        "init_shard": ix_json(&sdk_app_roots::init_shard(&publisher, &app_id, 1)),
-        "update_shard": ix_json(&sdk_app_roots::update_shard(&tee, &app_id, &tree, UpdateShardArgs {
+        "init_shard": ix_json(&sdk_app_roots::init_shard(&publisher, &app, 1)),
+        "update_shard": ix_json(&sdk_app_roots::update_shard(&tee, &app, &tree, UpdateShardArgs {
             shard_id: 1, prev_root: [0; 32], new_root: [0x33; 32], new_seq: 1, manifest_cid: vec![1, 0x55, 0x12, 0x20, 9, 9],
         })),
-        "set_policy": ix_json(&sdk_app_roots::set_policy(&publisher, &app_id, policy)),
-        "close_app": ix_json(&sdk_app_roots::close_app(&publisher, &app_id, &[0, 1])),
+        "set_policy": ix_json(&sdk_app_roots::set_policy(&publisher, &app, policy)),
+        "rotate_history": ix_json(&sdk_app_roots::rotate_history(&payer, &app, &tree, 1, 14, 64, &rent).expect("allowed shape")[1]),
+        "propose_publisher": ix_json(&sdk_app_roots::propose_publisher(&publisher, &app, payer)),
+        "accept_publisher": ix_json(&sdk_app_roots::accept_publisher(&payer, &app)),
+        "begin_close": ix_json(&sdk_app_roots::begin_close(&publisher, &app)),
+        "close_shards": ix_json(&sdk_app_roots::close_shards(&app, &publisher, &[0, 1])),
     });
     (pdas, instructions)
 }
 
 fn history() -> Value {
     let depth = 5;
-    let app = pda::app(&[0x42; 32]);
+    let app = pda::app(&key(10).pubkey(), &[0x42; 32]);
+    let tree = key(11).pubkey();
+    let tree_index = 2u32;
     let signer = key(7).pubkey();
-    let mut mirror = HistoryMirror::new(depth);
+    let mut mirror = HistoryMirror::new(app, tree, tree_index, depth);
     let mut records = Vec::new();
     for i in 0..6u64 {
         let shard_id = (i % 2) as u16;
@@ -161,9 +182,11 @@ fn history() -> Value {
         let root = [i as u8 + 0x20; 32];
         let manifest_cid = if i == 3 { Vec::new() } else { vec![0x01, 0x55, i as u8, 0xfe] };
         let slot = 100 + 7 * i;
-        let leaf = history_leaf(&app, shard_id, seq, &root, &manifest_cid, slot);
+        let leaf = history_leaf(&app, &tree, shard_id, seq, &root, &manifest_cid, slot);
         let record = ShardUpdated {
             app,
+            tree,
+            tree_index,
             shard_id,
             seq,
             prev_root: [i as u8 + 0x1f; 32],
@@ -177,6 +200,8 @@ fn history() -> Value {
         let mut event = Sha256::digest(b"event:ShardUpdated")[..8].to_vec();
         // Borsh by hand (anchor's borsh 0.10 is not the keeper's); the decode below checks it.
         event.extend_from_slice(app.as_ref());
+        event.extend_from_slice(tree.as_ref());
+        event.extend_from_slice(&tree_index.to_le_bytes());
         event.extend_from_slice(&shard_id.to_le_bytes());
         event.extend_from_slice(&seq.to_le_bytes());
         event.extend_from_slice(&record.prev_root);
@@ -190,7 +215,7 @@ fn history() -> Value {
         assert_eq!(decode_history_record(&event).as_ref(), Some(&record));
         mirror.push(record.clone()).expect("in order");
         records.push(json!({
-            "app": app.to_string(), "shard_id": shard_id, "seq": seq.to_string(), "prev_root": h(record.prev_root),
+            "app": app.to_string(), "tree": tree.to_string(), "tree_index": tree_index, "shard_id": shard_id, "seq": seq.to_string(), "prev_root": h(record.prev_root),
             "root": h(root), "manifest_cid": h(&record.manifest_cid), "slot": slot.to_string(), "signer": signer.to_string(),
             "leaf_index": i.to_string(), "leaf": h(leaf), "event_bytes": h(&event),
         }));

@@ -36,14 +36,17 @@ struct Daemon {
 async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
     let trust = DevTrust::new(1, 1);
     let mut bank = trust.start_bank().await.unwrap();
-    trust.create_app(&mut bank, APP_ID, shards, (14, 64)).await.unwrap();
+    let app = trust.create_app(&mut bank, APP_ID, shards, (14, 64)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys: Arc<dyn KeySource> =
         Arc::new(SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap());
     let seed = keys.signing_seed(&AppId(APP_ID)).await.unwrap();
     let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).unwrap());
     trust.register(&mut bank, &signer, 1).await.unwrap();
-    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(Arc::new(Mutex::new(bank))));
+    let chain: Arc<dyn Chain> = Arc::new(BankChain::new(
+        Arc::new(Mutex::new(bank)),
+        solana_sdk::signature::Signer::pubkey(&app.publisher),
+    ));
     let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
     let settings = AppSettings {
         commit_every_writes: u64::MAX,

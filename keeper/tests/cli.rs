@@ -5,8 +5,8 @@ use std::process::{Command, Output, Stdio};
 use std::str::FromStr;
 use std::time::Duration;
 
-use app_roots::{AppPolicy, CreateAppArgs, TeeIdentity};
-use attestation_verifier::{AppIdentity, InitializeArgs};
+use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
+use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs};
 use ironroot_bank::dev::DevTrust;
 use ironroot_localnet::{Localnet, Options};
 use ironroot_sdk::{app_roots as roots, verifier};
@@ -20,7 +20,7 @@ use solana_sdk::transaction::Transaction;
 
 const APP_ID: [u8; 32] = [0x77; 32];
 const MEASUREMENT: [u8; 32] = [0x11; 32];
-const IDENTITY: TeeIdentity = TeeIdentity { app_id: [0x22; 32], compose_hash: [0x33; 32] };
+const IDENTITY: AppIdentity = AppIdentity { app_id: [0x22; 32], compose_hash: [0x33; 32] };
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -101,21 +101,32 @@ async fn every_subcommand_against_a_localnet() {
     let gov = governance.pubkey();
     let allow = [
         verifier::initialize(&gov, init),
-        verifier::add_measurement(&gov, MEASUREMENT),
-        verifier::add_app(&gov, AppIdentity { app_id: IDENTITY.app_id, compose_hash: IDENTITY.compose_hash }),
+        verifier::add_allowed(
+            &gov,
+            AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 },
+        ),
     ];
     send(&rpc, &payer, &allow, &[&governance]).await;
     let tree = Keypair::new();
     let rent = solana_sdk::rent::Rent::default();
-    let policy =
-        AppPolicy { measurements: vec![MEASUREMENT], identities: vec![IDENTITY], min_key_validity_secs: 60 };
+    let policy = AppPolicy {
+        allowed: vec![AppPair {
+            measurement: MEASUREMENT,
+            app_id: IDENTITY.app_id,
+            compose_hash: IDENTITY.compose_hash,
+        }],
+        max_tcb_status: 1,
+        blocked_keys: Vec::new(),
+        min_key_validity_secs: 60,
+    };
     let args = CreateAppArgs { app_id: APP_ID, shard_count: 2, max_depth: 14, max_buffer_size: 64, policy };
     send(&rpc, &payer, &roots::create_app(&payer.pubkey(), &tree.pubkey(), &rent, args).unwrap(), &[&tree])
         .await;
+    let app = ironroot_sdk::pda::app(&payer.pubkey(), &APP_ID);
     send(
         &rpc,
         &payer,
-        &[roots::init_shard(&payer.pubkey(), &APP_ID, 0), roots::init_shard(&payer.pubkey(), &APP_ID, 1)],
+        &[roots::init_shard(&payer.pubkey(), &app, 0), roots::init_shard(&payer.pubkey(), &app, 1)],
         &[],
     )
     .await;
@@ -130,8 +141,8 @@ async fn every_subcommand_against_a_localnet() {
     std::fs::write(
         &cfg_path,
         format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\napp_id = \"{}\"\nrpc_url = \"{}\"\nfee_payer_keypair = {:?}\ncommit_interval_ms = 200\nadmin_token = \"cli-token\"\n",
-            data_dir, hex::encode(APP_ID), config.rpc_url, fee_payer
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {:?}\npublisher = \"{}\"\napp_id = \"{}\"\nrpc_url = \"{}\"\nfee_payer_keypair = {:?}\ncommit_interval_ms = 200\nadmin_token = \"cli-token\"\n",
+            data_dir, payer.pubkey(), hex::encode(APP_ID), config.rpc_url, fee_payer
         ),
     )
     .unwrap();

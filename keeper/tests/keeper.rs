@@ -62,19 +62,18 @@ impl Chain for FaultyChain {
         &self,
         tee: &Keypair,
         app_id: &[u8; 32],
-        tree: &Pubkey,
         args: UpdateShardArgs,
     ) -> Result<UpdateReceipt, ChainError> {
         match self.fault.load(Ordering::SeqCst) {
             1 => Err(ChainError::Unavailable("injected: crashed before sending".into())),
             2 | 3 => {
-                self.inner.submit_update(tee, app_id, tree, args).await?;
+                self.inner.submit_update(tee, app_id, args).await?;
                 let next =
                     if self.fault.load(Ordering::SeqCst) == 2 { Fault::DropBeforeSend } else { Fault::None };
                 self.set(next);
                 Err(ChainError::Unavailable("injected: reply lost".into()))
             }
-            _ => self.inner.submit_update(tee, app_id, tree, args).await,
+            _ => self.inner.submit_update(tee, app_id, args).await,
         }
     }
 }
@@ -99,19 +98,20 @@ async fn harness(shards: u16) -> Harness {
     let signer = Arc::new(solana_sdk::signer::keypair::keypair_from_seed(&seed[..]).unwrap());
     trust.register(&mut bank, &signer, 1).await.unwrap();
     let blobs = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
-    let chain =
-        Arc::new(FaultyChain { inner: BankChain::new(Arc::new(Mutex::new(bank))), fault: AtomicU8::new(0) });
+    let chain = Arc::new(FaultyChain {
+        inner: BankChain::new(
+            Arc::new(Mutex::new(bank)),
+            solana_sdk::signature::Signer::pubkey(&app.publisher),
+        ),
+        fault: AtomicU8::new(0),
+    });
     Harness { _trust: trust, app, dir, chain, keys, blobs, signer }
 }
 
 impl Harness {
     fn config(&self, shard: u16) -> ShardConfig {
-        let mut cfg = ShardConfig::new(
-            AppId(APP_ID),
-            shard,
-            self.app.tree,
-            self.dir.path().join(format!("shard-{shard}.redb")),
-        );
+        let mut cfg =
+            ShardConfig::new(AppId(APP_ID), shard, self.dir.path().join(format!("shard-{shard}.redb")));
         // Tests commit explicitly unless they test the batcher.
         cfg.commit_interval = Duration::from_secs(3600);
         cfg.commit_every_writes = u64::MAX;

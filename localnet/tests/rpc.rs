@@ -9,7 +9,9 @@ use app_roots::{CreateAppArgs, UpdateShardArgs};
 use futures_util::StreamExt;
 use ironroot_bank::dev::{DevTrust, DEV_KEY_LIFETIME_SECS};
 use ironroot_localnet::{Localnet, LocalnetConfig, Options};
-use ironroot_sdk::history::{decode_history_record, onchain_tree_root, HistoryMirror};
+use ironroot_sdk::history::{
+    history_records as history_records_of, onchain_tree_root, HistoryMirror, InnerCall,
+};
 use ironroot_sdk::{app_roots as roots, pda, registry, transaction_size, PACKET_DATA_SIZE};
 use solana_client::client_error::ClientError;
 use solana_client::nonblocking::pubsub_client::PubsubClient;
@@ -122,20 +124,38 @@ async fn history_records(rpc: &RpcClient, signature: &Signature) -> Vec<app_root
         max_supported_transaction_version: Some(0),
     };
     let tx = rpc.get_transaction_with_config(signature, config).await.unwrap();
-    let keys = tx.transaction.transaction.decode().unwrap().message.static_account_keys().to_vec();
+    let message = tx.transaction.transaction.decode().unwrap().message;
+    let keys = message.static_account_keys().to_vec();
+    let outer: Vec<Pubkey> =
+        message.instructions().iter().map(|ix| keys[ix.program_id_index as usize]).collect();
     let OptionSerializer::Some(inner) = tx.transaction.meta.unwrap().inner_instructions else {
         panic!("no inner instructions");
     };
-    inner
+    let calls: Vec<(usize, Option<u32>, Pubkey, Vec<u8>)> = inner
         .into_iter()
-        .flat_map(|set| set.instructions)
-        .filter_map(|ix| match ix {
-            UiInstruction::Compiled(ix) if keys[ix.program_id_index as usize] == spl_noop::ID => {
-                decode_history_record(&bs58::decode(&ix.data).into_vec().unwrap())
-            }
-            _ => None,
+        .flat_map(|set| {
+            let index = set.index as usize;
+            set.instructions.into_iter().filter_map(move |ix| match ix {
+                UiInstruction::Compiled(ix) => Some((
+                    index,
+                    ix.stack_height,
+                    keys[ix.program_id_index as usize],
+                    bs58::decode(&ix.data).into_vec().unwrap(),
+                )),
+                _ => None,
+            })
         })
-        .collect()
+        .collect();
+    // Only records app_roots itself wrote count (see ironroot_sdk::history::history_records).
+    history_records_of(
+        &outer,
+        calls.iter().map(|(outer_index, stack_height, program_id, data)| InnerCall {
+            outer_index: *outer_index,
+            stack_height: *stack_height,
+            program_id,
+            data,
+        }),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,11 +224,11 @@ async fn registers_a_tee_and_sequences_shard_updates_over_json_rpc() {
         .send(&roots::create_app(&publisher, &tree.pubkey(), &rent, args).unwrap(), &[&tree])
         .await
         .unwrap();
-    let init_shards: Vec<_> = (0..2).map(|id| roots::init_shard(&publisher, &app_id, id)).collect();
+    let app_address = pda::app(&publisher, &app_id);
+    let init_shards: Vec<_> = (0..2).map(|id| roots::init_shard(&publisher, &app_address, id)).collect();
     client.send(&init_shards, &[]).await.unwrap();
-    let app_address = pda::app(&app_id);
     let app = roots::decode_app(&app_address, &client.rpc.get_account(&app_address).await.unwrap()).unwrap();
-    assert_eq!((app.shard_count, app.tree, app.publisher), (2, tree.pubkey(), publisher));
+    assert_eq!((app.shard_count, app.active_tree, app.publisher), (2, tree.pubkey(), publisher));
     let empty_root = client.tree_root(&tree.pubkey()).await;
 
     // Two sequenced updates of shard 0, signed by the TEE key.
@@ -217,9 +237,9 @@ async fn registers_a_tee_and_sequences_shard_updates_over_json_rpc() {
     let update = |prev_root, new_root, new_seq: u64| {
         let manifest_cid = format!("manifest-{new_seq}").into_bytes();
         let args = UpdateShardArgs { shard_id: 0, prev_root, new_root, new_seq, manifest_cid };
-        roots::update_shard(&tee.pubkey(), &app_id, &tree.pubkey(), args)
+        roots::update_shard(&tee.pubkey(), &app_address, &tree.pubkey(), args)
     };
-    let mut mirror = HistoryMirror::new(14);
+    let mut mirror = HistoryMirror::new(app_address, tree.pubkey(), 0, 14);
     let mut tree_roots = vec![empty_root];
     for (prev_root, new_root, seq) in [([0; 32], root1, 1), (root1, root2, 2)] {
         let signature = client.send(&[update(prev_root, new_root, seq)], &[&tee]).await.unwrap();

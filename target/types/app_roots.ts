@@ -14,29 +14,156 @@ export type AppRoots = {
   },
   "instructions": [
     {
-      "name": "closeApp",
+      "name": "acceptPublisher",
       "docs": [
-        "Publisher: close the app and every shard account (passed as remaining accounts) at once."
+        "Second step: the proposed publisher signs to take over."
       ],
       "discriminator": [
-        105,
-        179,
-        4,
-        226,
-        254,
-        210,
-        87,
-        238
+        246,
+        202,
+        23,
+        66,
+        128,
+        30,
+        248,
+        231
+      ],
+      "accounts": [
+        {
+          "name": "newPublisher",
+          "signer": true
+        },
+        {
+          "name": "app",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
+        }
+      ],
+      "args": []
+    },
+    {
+      "name": "beginClose",
+      "docs": [
+        "Publisher: stop the app (no more updates); shards are then closed with `close_shards`."
+      ],
+      "discriminator": [
+        42,
+        2,
+        204,
+        207,
+        91,
+        89,
+        124,
+        252
       ],
       "accounts": [
         {
           "name": "publisher",
           "writable": true,
-          "signer": true
+          "signer": true,
+          "relations": [
+            "app"
+          ]
         },
         {
           "name": "app",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
+        }
+      ],
+      "args": []
+    },
+    {
+      "name": "closeShards",
+      "docs": [
+        "Anyone, once the app is closing: close a batch of shard accounts (remaining accounts),",
+        "rent to the publisher; the last batch leaves the app as a tombstone."
+      ],
+      "discriminator": [
+        44,
+        76,
+        142,
+        192,
+        252,
+        229,
+        174,
+        130
+      ],
+      "accounts": [
+        {
+          "name": "app",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
+        },
+        {
+          "name": "publisher",
+          "writable": true,
+          "relations": [
+            "app"
+          ]
         }
       ],
       "args": []
@@ -44,8 +171,9 @@ export type AppRoots = {
     {
       "name": "createApp",
       "docs": [
-        "Create an app, its policy and its root-history tree (allocated by the caller, owned by",
-        "spl-account-compression, initialised here with the app PDA as tree authority)."
+        "Create an app at `[APP_SEED, publisher, app_id]`, its policy and its first root-history",
+        "tree (allocated by the caller, owned by spl-account-compression, initialised here with the",
+        "app PDA as tree authority)."
       ],
       "discriminator": [
         165,
@@ -60,12 +188,71 @@ export type AppRoots = {
       "accounts": [
         {
           "name": "publisher",
+          "docs": [
+            "Creator and first publisher: the app's address is derived from this key."
+          ],
           "writable": true,
           "signer": true
         },
         {
           "name": "app",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "publisher"
+              },
+              {
+                "kind": "arg",
+                "path": "args.app_id"
+              }
+            ]
+          }
+        },
+        {
+          "name": "historyRecord",
+          "docs": [
+            "Record of history tree 0."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  104,
+                  105,
+                  115,
+                  116,
+                  111,
+                  114,
+                  121
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app"
+              },
+              {
+                "kind": "const",
+                "value": [
+                  0,
+                  0,
+                  0,
+                  0
+                ]
+              }
+            ]
+          }
         },
         {
           "name": "tree",
@@ -75,13 +262,16 @@ export type AppRoots = {
           "writable": true
         },
         {
-          "name": "compressionProgram"
+          "name": "compressionProgram",
+          "address": "cmtDvXumGCrqC1Age74AVPhSRVXJMd8PJS91L8KbNCK"
         },
         {
-          "name": "noopProgram"
+          "name": "noopProgram",
+          "address": "noopb9bkMVfRPU8AsbpTUg8AQkHtKwMYZiFUjNRtMmV"
         },
         {
-          "name": "systemProgram"
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": [
@@ -114,18 +304,66 @@ export type AppRoots = {
         {
           "name": "publisher",
           "writable": true,
-          "signer": true
+          "signer": true,
+          "relations": [
+            "app"
+          ]
         },
         {
           "name": "app",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
         },
         {
           "name": "shard",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  115,
+                  104,
+                  97,
+                  114,
+                  100
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app"
+              },
+              {
+                "kind": "arg",
+                "path": "shardId"
+              }
+            ]
+          }
         },
         {
-          "name": "systemProgram"
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": [
@@ -136,9 +374,176 @@ export type AppRoots = {
       ]
     },
     {
+      "name": "proposePublisher",
+      "docs": [
+        "Publisher: first step of a publisher rotation."
+      ],
+      "discriminator": [
+        227,
+        130,
+        69,
+        234,
+        61,
+        8,
+        169,
+        239
+      ],
+      "accounts": [
+        {
+          "name": "publisher",
+          "signer": true,
+          "relations": [
+            "app"
+          ]
+        },
+        {
+          "name": "app",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
+        }
+      ],
+      "args": [
+        {
+          "name": "newPublisher",
+          "type": "pubkey"
+        }
+      ]
+    },
+    {
+      "name": "rotateHistory",
+      "docs": [
+        "Move the history to a new tree: the publisher at any time, anyone once the active tree is",
+        "nearly full (reimbursed from the app account's reserve)."
+      ],
+      "discriminator": [
+        107,
+        62,
+        48,
+        114,
+        161,
+        233,
+        105,
+        165
+      ],
+      "accounts": [
+        {
+          "name": "cranker",
+          "docs": [
+            "The publisher (any time), or anyone once the active tree is nearly full; a non-publisher is",
+            "reimbursed the new accounts' rent from the app account's balance above its own rent."
+          ],
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "app",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
+        },
+        {
+          "name": "historyRecord",
+          "docs": [
+            "Record of the new tree; `tree_index` must be the active index + 1 (checked in the handler)."
+          ],
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  104,
+                  105,
+                  115,
+                  116,
+                  111,
+                  114,
+                  121
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app"
+              },
+              {
+                "kind": "arg",
+                "path": "treeIndex"
+              }
+            ]
+          }
+        },
+        {
+          "name": "newTree",
+          "docs": [
+            "which refuses an initialised tree; its size is checked against the app's shape."
+          ],
+          "writable": true
+        },
+        {
+          "name": "compressionProgram",
+          "address": "cmtDvXumGCrqC1Age74AVPhSRVXJMd8PJS91L8KbNCK"
+        },
+        {
+          "name": "noopProgram",
+          "address": "noopb9bkMVfRPU8AsbpTUg8AQkHtKwMYZiFUjNRtMmV"
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
+        }
+      ],
+      "args": [
+        {
+          "name": "treeIndex",
+          "type": "u32"
+        }
+      ]
+    },
+    {
       "name": "setPolicy",
       "docs": [
-        "Publisher: replace the app's policy (e.g. stop allowing a measurement)."
+        "Publisher: replace the app's policy (allowed pairs, TCB floor, blocked keys)."
       ],
       "discriminator": [
         40,
@@ -153,11 +558,36 @@ export type AppRoots = {
       "accounts": [
         {
           "name": "publisher",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "app"
+          ]
         },
         {
           "name": "app",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -198,25 +628,124 @@ export type AppRoots = {
           "name": "teeEntry",
           "docs": [
             "The key's registry entry: owner (registry program) and seeds checked."
-          ]
+          ],
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  116,
+                  101,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "tee"
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                80,
+                4,
+                76,
+                144,
+                206,
+                133,
+                27,
+                236,
+                193,
+                101,
+                3,
+                204,
+                113,
+                101,
+                245,
+                46,
+                5,
+                110,
+                76,
+                255,
+                248,
+                144,
+                5,
+                18,
+                199,
+                209,
+                29,
+                26,
+                238,
+                175,
+                213,
+                17
+              ]
+            }
+          }
         },
         {
           "name": "app",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  97,
+                  112,
+                  112
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app.creator",
+                "account": "app"
+              },
+              {
+                "kind": "account",
+                "path": "app.app_id",
+                "account": "app"
+              }
+            ]
+          }
         },
         {
           "name": "shard",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  115,
+                  104,
+                  97,
+                  114,
+                  100
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "app"
+              },
+              {
+                "kind": "arg",
+                "path": "args.shard_id"
+              }
+            ]
+          }
         },
         {
           "name": "tree",
           "writable": true
         },
         {
-          "name": "compressionProgram"
+          "name": "compressionProgram",
+          "address": "cmtDvXumGCrqC1Age74AVPhSRVXJMd8PJS91L8KbNCK"
         },
         {
-          "name": "noopProgram"
+          "name": "noopProgram",
+          "address": "noopb9bkMVfRPU8AsbpTUg8AQkHtKwMYZiFUjNRtMmV"
         }
       ],
       "args": [
@@ -243,6 +772,19 @@ export type AppRoots = {
         49,
         239,
         169
+      ]
+    },
+    {
+      "name": "historyTree",
+      "discriminator": [
+        100,
+        212,
+        117,
+        33,
+        254,
+        215,
+        164,
+        78
       ]
     },
     {
@@ -288,6 +830,19 @@ export type AppRoots = {
     },
     {
       "discriminator": [
+        130,
+        109,
+        170,
+        93,
+        43,
+        65,
+        251,
+        150
+      ],
+      "name": "appClosing"
+    },
+    {
+      "discriminator": [
         245,
         156,
         226,
@@ -301,6 +856,19 @@ export type AppRoots = {
     },
     {
       "discriminator": [
+        25,
+        142,
+        190,
+        238,
+        93,
+        64,
+        250,
+        245
+      ],
+      "name": "historyRotated"
+    },
+    {
+      "discriminator": [
         225,
         112,
         112,
@@ -311,6 +879,32 @@ export type AppRoots = {
         161
       ],
       "name": "policyUpdated"
+    },
+    {
+      "discriminator": [
+        126,
+        95,
+        118,
+        171,
+        26,
+        221,
+        126,
+        225
+      ],
+      "name": "publisherProposed"
+    },
+    {
+      "discriminator": [
+        172,
+        3,
+        155,
+        134,
+        158,
+        242,
+        73,
+        164
+      ],
+      "name": "publisherRotated"
     },
     {
       "discriminator": [
@@ -337,6 +931,19 @@ export type AppRoots = {
         228
       ],
       "name": "shardUpdated"
+    },
+    {
+      "discriminator": [
+        155,
+        216,
+        63,
+        254,
+        150,
+        165,
+        98,
+        239
+      ],
+      "name": "shardsClosed"
     }
   ],
   "errors": [
@@ -353,7 +960,7 @@ export type AppRoots = {
     {
       "code": 7002,
       "name": "invalidPolicy",
-      "msg": "policy must allow at least one measurement and identity, within the limits"
+      "msg": "policy must allow 1 to 8 distinct pairs, at most 4 blocked keys, a TCB floor of 0-5"
     },
     {
       "code": 7003,
@@ -363,7 +970,7 @@ export type AppRoots = {
     {
       "code": 7004,
       "name": "wrongTree",
-      "msg": "tree account is not the app's root-history tree"
+      "msg": "tree account is not the app's active root-history tree"
     },
     {
       "code": 7005,
@@ -392,13 +999,13 @@ export type AppRoots = {
     },
     {
       "code": 7010,
-      "name": "measurementNotAllowed",
-      "msg": "the TEE key's measurement is not allowed by the app's policy"
+      "name": "teeNotAllowed",
+      "msg": "the TEE key's (measurement, identity) pair is not allowed by the app's policy"
     },
     {
       "code": 7011,
-      "name": "identityNotAllowed",
-      "msg": "the TEE key's app identity is not allowed by the app's policy"
+      "name": "teeBlocked",
+      "msg": "the TEE key is on the app's block list"
     },
     {
       "code": 7012,
@@ -428,25 +1035,115 @@ export type AppRoots = {
     {
       "code": 7017,
       "name": "shardAccountsMismatch",
-      "msg": "close_app needs every open shard account of the app, once each"
+      "msg": "shard accounts must be distinct open shards of this app"
     },
     {
       "code": 7018,
       "name": "overflow",
       "msg": "arithmetic overflow"
+    },
+    {
+      "code": 7019,
+      "name": "tcbBelowFloor",
+      "msg": "the TEE key's TCB status is below the app's floor"
+    },
+    {
+      "code": 7020,
+      "name": "historyTreeFull",
+      "msg": "the active history tree is full: rotate_history first"
+    },
+    {
+      "code": 7021,
+      "name": "appNotActive",
+      "msg": "the app is closing or closed"
+    },
+    {
+      "code": 7022,
+      "name": "appNotClosing",
+      "msg": "the app is not closing"
+    },
+    {
+      "code": 7023,
+      "name": "notPendingPublisher",
+      "msg": "signer is not the proposed publisher"
+    },
+    {
+      "code": 7024,
+      "name": "rotationTooEarly",
+      "msg": "only the publisher may rotate a history tree that is not nearly full"
+    },
+    {
+      "code": 7025,
+      "name": "rotationUnfunded",
+      "msg": "the app cannot reimburse the new tree's rent: fund the app account or rotate as publisher"
+    },
+    {
+      "code": 7026,
+      "name": "wrongHistoryRecord",
+      "msg": "the history-tree record is not the app's active tree record"
     }
   ],
   "types": [
     {
-      "name": "app",
+      "name": "allowedTee",
       "docs": [
-        "One app (PDA `[APP_SEED, app_id]`); also the authority of its root-history tree."
+        "A (measurement, app identity) pair a TEE key must carry, both from its registry entry."
       ],
       "type": {
         "kind": "struct",
         "fields": [
           {
-            "name": "publisher",
+            "name": "measurement",
+            "docs": [
+              "Measurement digest (registry vocabulary)."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "appId",
+            "docs": [
+              "dstack app id."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "composeHash",
+            "docs": [
+              "dstack compose hash."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          }
+        ]
+      }
+    },
+    {
+      "name": "app",
+      "docs": [
+        "One app (PDA `[APP_SEED, creator, app_id]`); also the authority of every history tree."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "creator",
+            "docs": [
+              "Who created the app; part of the address, never changes."
+            ],
             "type": "pubkey"
           },
           {
@@ -459,19 +1156,28 @@ export type AppRoots = {
             }
           },
           {
-            "name": "tree",
+            "name": "publisher",
             "docs": [
-              "The app's concurrent Merkle tree (root history)."
+              "Current publisher (starts as the creator; rotated in two steps)."
             ],
             "type": "pubkey"
           },
           {
-            "name": "maxDepth",
-            "type": "u32"
+            "name": "pendingPublisher",
+            "docs": [
+              "Set by `propose_publisher`, cleared by `accept_publisher`."
+            ],
+            "type": {
+              "option": "pubkey"
+            }
           },
           {
-            "name": "maxBufferSize",
-            "type": "u32"
+            "name": "status",
+            "type": {
+              "defined": {
+                "name": "appStatus"
+              }
+            }
           },
           {
             "name": "policy",
@@ -493,14 +1199,53 @@ export type AppRoots = {
             "type": "u16"
           },
           {
+            "name": "maxDepth",
+            "docs": [
+              "Shape of every history tree of this app."
+            ],
+            "type": "u32"
+          },
+          {
+            "name": "maxBufferSize",
+            "type": "u32"
+          },
+          {
+            "name": "activeTree",
+            "docs": [
+              "The history tree updates append to now."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "activeTreeIndex",
+            "docs": [
+              "Index of the active tree (its `HistoryTree` record is `[HISTORY_TREE_SEED, app, index]`)."
+            ],
+            "type": "u32"
+          },
+          {
+            "name": "activeTreeLeaves",
+            "docs": [
+              "Leaves appended to the active tree (its next leaf's index)."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "historyLen",
             "docs": [
-              "Leaves appended to the history tree so far (the next leaf's index)."
+              "Leaves appended over all trees."
             ],
             "type": "u64"
           },
           {
             "name": "createdSlot",
+            "type": "u64"
+          },
+          {
+            "name": "closedSlot",
+            "docs": [
+              "Slot at which the last shard was closed, 0 before."
+            ],
             "type": "u64"
           },
           {
@@ -511,6 +1256,9 @@ export type AppRoots = {
       }
     },
     {
+      "docs": [
+        "The last shard is closed: the app is a tombstone from here on."
+      ],
       "name": "appClosed",
       "type": {
         "fields": [
@@ -519,12 +1267,28 @@ export type AppRoots = {
             "type": "pubkey"
           },
           {
-            "name": "shardsClosed",
-            "type": "u16"
-          },
-          {
             "name": "historyLen",
             "type": "u64"
+          },
+          {
+            "name": "trees",
+            "type": "u32"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "appClosing",
+      "type": {
+        "fields": [
+          {
+            "name": "app",
+            "type": "pubkey"
+          },
+          {
+            "name": "openShards",
+            "type": "u16"
           }
         ],
         "kind": "struct"
@@ -539,6 +1303,10 @@ export type AppRoots = {
             "type": "pubkey"
           },
           {
+            "name": "creator",
+            "type": "pubkey"
+          },
+          {
             "name": "appId",
             "type": {
               "array": [
@@ -546,10 +1314,6 @@ export type AppRoots = {
                 32
               ]
             }
-          },
-          {
-            "name": "publisher",
-            "type": "pubkey"
           },
           {
             "name": "tree",
@@ -588,30 +1352,34 @@ export type AppRoots = {
         "kind": "struct",
         "fields": [
           {
-            "name": "measurements",
+            "name": "allowed",
             "docs": [
-              "Measurement digests (registry vocabulary) allowed to serve the app."
-            ],
-            "type": {
-              "vec": {
-                "array": [
-                  "u8",
-                  32
-                ]
-              }
-            }
-          },
-          {
-            "name": "identities",
-            "docs": [
-              "App identities (app id + compose hash) allowed to serve the app."
+              "Allowed (measurement, identity) pairs: a key passes only if its own pair is listed."
             ],
             "type": {
               "vec": {
                 "defined": {
-                  "name": "teeIdentity"
+                  "name": "allowedTee"
                 }
               }
+            }
+          },
+          {
+            "name": "maxTcbStatus",
+            "docs": [
+              "Worst TCB status accepted (the floor): 0 = UpToDate only, up to 5; the registry's",
+              "numbering (`attestation_verifier::TcbStatus`)."
+            ],
+            "type": "u8"
+          },
+          {
+            "name": "blockedKeys",
+            "docs": [
+              "TEE keys refused even if their pair is allowed (e.g. a leaked key before governance",
+              "revokes it)."
+            ],
+            "type": {
+              "vec": "pubkey"
             }
           },
           {
@@ -620,6 +1388,27 @@ export type AppRoots = {
               "A signing key must stay valid at least this long after the update, in seconds."
             ],
             "type": "i64"
+          }
+        ]
+      }
+    },
+    {
+      "name": "appStatus",
+      "docs": [
+        "Life cycle of an app. `Closed` is a tombstone: the account stays so the address (and every",
+        "shard address under it) can never be created again at seq 0."
+      ],
+      "type": {
+        "kind": "enum",
+        "variants": [
+          {
+            "name": "active"
+          },
+          {
+            "name": "closing"
+          },
+          {
+            "name": "closed"
           }
         ]
       }
@@ -662,6 +1451,103 @@ export type AppRoots = {
       }
     },
     {
+      "name": "historyRotated",
+      "type": {
+        "fields": [
+          {
+            "name": "app",
+            "type": "pubkey"
+          },
+          {
+            "name": "previousTree",
+            "type": "pubkey"
+          },
+          {
+            "docs": [
+              "Leaves the previous tree ended with."
+            ],
+            "name": "previousLeaves",
+            "type": "u64"
+          },
+          {
+            "name": "tree",
+            "type": "pubkey"
+          },
+          {
+            "name": "treeIndex",
+            "type": "u32"
+          },
+          {
+            "name": "firstHistoryIndex",
+            "type": "u64"
+          },
+          {
+            "docs": [
+              "Who cranked it, and the rent the app reimbursed them (0 when the publisher paid directly)."
+            ],
+            "name": "cranker",
+            "type": "pubkey"
+          },
+          {
+            "name": "reimbursedLamports",
+            "type": "u64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "historyTree",
+      "docs": [
+        "One of an app's history trees, in order (PDA `[HISTORY_TREE_SEED, app, index_le]`). Written",
+        "once; the tree's leaf count is the next record's `first_history_index` minus this one's (or",
+        "the app's `active_tree_leaves` for the active tree)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "app",
+            "type": "pubkey"
+          },
+          {
+            "name": "index",
+            "type": "u32"
+          },
+          {
+            "name": "tree",
+            "docs": [
+              "The spl-account-compression tree account (the app PDA is its authority)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "maxDepth",
+            "type": "u32"
+          },
+          {
+            "name": "maxBufferSize",
+            "type": "u32"
+          },
+          {
+            "name": "firstHistoryIndex",
+            "docs": [
+              "The app's `history_len` when this tree became active (global index of its leaf 0)."
+            ],
+            "type": "u64"
+          },
+          {
+            "name": "createdSlot",
+            "type": "u64"
+          },
+          {
+            "name": "bump",
+            "type": "u8"
+          }
+        ]
+      }
+    },
+    {
       "name": "policyUpdated",
       "type": {
         "fields": [
@@ -676,6 +1562,46 @@ export type AppRoots = {
                 "name": "appPolicy"
               }
             }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "publisherProposed",
+      "type": {
+        "fields": [
+          {
+            "name": "app",
+            "type": "pubkey"
+          },
+          {
+            "name": "current",
+            "type": "pubkey"
+          },
+          {
+            "name": "proposed",
+            "type": "pubkey"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "publisherRotated",
+      "type": {
+        "fields": [
+          {
+            "name": "app",
+            "type": "pubkey"
+          },
+          {
+            "name": "previous",
+            "type": "pubkey"
+          },
+          {
+            "name": "publisher",
+            "type": "pubkey"
           }
         ],
         "kind": "struct"
@@ -735,6 +1661,20 @@ export type AppRoots = {
             "type": "pubkey"
           },
           {
+            "name": "historyTree",
+            "docs": [
+              "History tree holding the latest update's leaf (default before the first update)."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "leafIndex",
+            "docs": [
+              "That leaf's index in `history_tree`."
+            ],
+            "type": "u64"
+          },
+          {
             "name": "bump",
             "type": "u8"
           }
@@ -768,6 +1708,20 @@ export type AppRoots = {
           {
             "name": "app",
             "type": "pubkey"
+          },
+          {
+            "docs": [
+              "The history tree the leaf went into (one of the app's trees)."
+            ],
+            "name": "tree",
+            "type": "pubkey"
+          },
+          {
+            "docs": [
+              "Index of that tree among the app's trees."
+            ],
+            "name": "treeIndex",
+            "type": "u32"
           },
           {
             "name": "shardId",
@@ -809,7 +1763,7 @@ export type AppRoots = {
           },
           {
             "docs": [
-              "Index of the history leaf this update appended."
+              "Index of the leaf in `tree`."
             ],
             "name": "leafIndex",
             "type": "u64"
@@ -822,6 +1776,28 @@ export type AppRoots = {
                 32
               ]
             }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "shardsClosed",
+      "type": {
+        "fields": [
+          {
+            "name": "app",
+            "type": "pubkey"
+          },
+          {
+            "name": "shardIds",
+            "type": {
+              "vec": "u16"
+            }
+          },
+          {
+            "name": "openShards",
+            "type": "u16"
           }
         ],
         "kind": "struct"
@@ -912,7 +1888,7 @@ export type AppRoots = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -951,35 +1927,6 @@ export type AppRoots = {
           {
             "name": "bump",
             "type": "u8"
-          }
-        ]
-      }
-    },
-    {
-      "name": "teeIdentity",
-      "docs": [
-        "A dstack app identity a TEE key may carry (from its registry entry)."
-      ],
-      "type": {
-        "kind": "struct",
-        "fields": [
-          {
-            "name": "appId",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          },
-          {
-            "name": "composeHash",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
           }
         ]
       }

@@ -35,80 +35,76 @@ export type AttestationVerifier = {
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": []
     },
     {
-      "name": "addApp",
+      "name": "addAllowed",
       "docs": [
-        "Governance: allow an app identity (dstack app id + compose hash)."
+        "Governance: allow a (measurement, app identity) pair with its TCB floor."
       ],
       "discriminator": [
-        89,
-        34,
-        231,
-        82,
-        3,
-        19,
-        36,
-        198
+        249,
+        43,
+        102,
+        160,
+        98,
+        236,
+        59,
+        208
       ],
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "appIdentity"
-            }
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
           }
         }
-      ]
-    },
-    {
-      "name": "addMeasurement",
-      "docs": [
-        "Governance: allow a measurement digest."
-      ],
-      "discriminator": [
-        47,
-        120,
-        129,
-        100,
-        90,
-        124,
-        99,
-        56
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
       ],
       "args": [
         {
-          "name": "measurement",
+          "name": "allowed",
           "type": {
-            "array": [
-              "u8",
-              32
-            ]
+            "defined": {
+              "name": "allowedTee"
+            }
           }
         }
       ]
@@ -139,14 +135,108 @@ export type AttestationVerifier = {
           "signer": true
         },
         {
-          "name": "programData"
+          "name": "programData",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  61,
+                  52,
+                  104,
+                  168,
+                  47,
+                  53,
+                  149,
+                  192,
+                  251,
+                  251,
+                  107,
+                  115,
+                  167,
+                  221,
+                  148,
+                  111,
+                  34,
+                  153,
+                  222,
+                  157,
+                  74,
+                  124,
+                  66,
+                  59,
+                  241,
+                  134,
+                  132,
+                  179,
+                  119,
+                  137,
+                  137,
+                  11
+                ]
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                2,
+                168,
+                246,
+                145,
+                78,
+                136,
+                161,
+                176,
+                226,
+                16,
+                21,
+                62,
+                247,
+                99,
+                174,
+                43,
+                0,
+                194,
+                185,
+                61,
+                22,
+                193,
+                36,
+                210,
+                192,
+                83,
+                122,
+                16,
+                4,
+                128,
+                0,
+                0
+              ]
+            }
+          }
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "systemProgram"
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": [
@@ -178,11 +268,29 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -224,86 +332,113 @@ export type AttestationVerifier = {
           "signer": true
         },
         {
-          "name": "config"
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "verifierAuthority"
+          "name": "verifierAuthority",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ]
+          }
         },
         {
           "name": "teeEntry",
           "writable": true
         },
         {
-          "name": "instructions"
+          "name": "instructions",
+          "address": "Sysvar1nstructions1111111111111111111111111"
         },
         {
-          "name": "teeRegistryProgram"
+          "name": "teeRegistryProgram",
+          "address": "6PMREzfVXtPEc4x5YrTQWhH3N6Dow6y8hVuyggQC3ew2"
         },
         {
-          "name": "systemProgram"
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": []
     },
     {
-      "name": "removeApp",
+      "name": "removeAllowed",
       "docs": [
-        "Governance: stop allowing an app identity."
+        "Governance: stop allowing a pair (registered keys stay until revoked)."
       ],
       "discriminator": [
-        86,
-        242,
-        74,
-        156,
-        168,
-        171,
-        129,
-        88
+        73,
+        255,
+        50,
+        107,
+        212,
+        112,
+        72,
+        87
       ],
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "appIdentity"
-            }
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
           }
-        }
-      ]
-    },
-    {
-      "name": "removeMeasurement",
-      "docs": [
-        "Governance: stop allowing a measurement digest (registered keys stay until revoked)."
-      ],
-      "discriminator": [
-        68,
-        187,
-        35,
-        28,
-        87,
-        129,
-        189,
-        2
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
         }
       ],
       "args": [
@@ -314,6 +449,14 @@ export type AttestationVerifier = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "appIdentity"
+            }
           }
         }
       ]
@@ -336,13 +479,58 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
-          "name": "config"
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "verifierAuthority"
+          "name": "verifierAuthority",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ]
+          }
         },
         {
           "name": "teeEntry",
@@ -352,7 +540,8 @@ export type AttestationVerifier = {
           "writable": true
         },
         {
-          "name": "teeRegistryProgram"
+          "name": "teeRegistryProgram",
+          "address": "6PMREzfVXtPEc4x5YrTQWhH3N6Dow6y8hVuyggQC3ew2"
         }
       ],
       "args": []
@@ -375,11 +564,29 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -413,11 +620,29 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -461,32 +686,6 @@ export type AttestationVerifier = {
     }
   ],
   "events": [
-    {
-      "discriminator": [
-        215,
-        12,
-        184,
-        180,
-        73,
-        49,
-        197,
-        108
-      ],
-      "name": "appAllowed"
-    },
-    {
-      "discriminator": [
-        158,
-        188,
-        28,
-        209,
-        56,
-        51,
-        12,
-        171
-      ],
-      "name": "appRemoved"
-    },
     {
       "discriminator": [
         211,
@@ -541,32 +740,6 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
-        174,
-        63,
-        120,
-        59,
-        0,
-        35,
-        167,
-        70
-      ],
-      "name": "measurementAllowed"
-    },
-    {
-      "discriminator": [
-        134,
-        114,
-        252,
-        177,
-        154,
-        218,
-        233,
-        64
-      ],
-      "name": "measurementRemoved"
-    },
-    {
-      "discriminator": [
         225,
         112,
         112,
@@ -580,6 +753,19 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
+        149,
+        195,
+        139,
+        248,
+        101,
+        104,
+        95,
+        11
+      ],
+      "name": "teeAllowed"
+    },
+    {
+      "discriminator": [
         223,
         44,
         162,
@@ -590,6 +776,19 @@ export type AttestationVerifier = {
         193
       ],
       "name": "teeAttested"
+    },
+    {
+      "discriminator": [
+        222,
+        200,
+        116,
+        49,
+        222,
+        108,
+        196,
+        145
+      ],
+      "name": "teeDisallowed"
     },
     {
       "discriminator": [
@@ -723,13 +922,13 @@ export type AttestationVerifier = {
     },
     {
       "code": 6023,
-      "name": "measurementNotAllowed",
-      "msg": "measurement is not on the allow-list"
+      "name": "teeNotAllowed",
+      "msg": "the (measurement, app identity) pair is not on the allow-list"
     },
     {
       "code": 6024,
-      "name": "appNotAllowed",
-      "msg": "app identity is not on the allow-list"
+      "name": "tcbBelowPairFloor",
+      "msg": "TCB status is worse than the allowed pair's floor"
     },
     {
       "code": 6025,
@@ -764,9 +963,24 @@ export type AttestationVerifier = {
   ],
   "types": [
     {
-      "name": "appAllowed",
+      "name": "allowedTee",
+      "docs": [
+        "One allowed TEE configuration: a measurement together with the app identity it must run, and",
+        "the worst TCB status accepted for it. A statement passes only if its own pair is listed, so",
+        "allowing (M1, I1) and (M2, I2) never lets (M2, I1) in."
+      ],
       "type": {
+        "kind": "struct",
         "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
           {
             "name": "app",
             "type": {
@@ -774,9 +988,16 @@ export type AttestationVerifier = {
                 "name": "appIdentity"
               }
             }
+          },
+          {
+            "name": "maxTcbStatus",
+            "docs": [
+              "TCB floor for this pair: the largest [`TcbStatus`] value accepted (0 = UpToDate only).",
+              "Applies on top of the policy's `accepted_tcb` set."
+            ],
+            "type": "u8"
           }
-        ],
-        "kind": "struct"
+        ]
       }
     },
     {
@@ -806,22 +1027,6 @@ export type AttestationVerifier = {
             }
           }
         ]
-      }
-    },
-    {
-      "name": "appRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "app",
-            "type": {
-              "defined": {
-                "name": "appIdentity"
-              }
-            }
-          }
-        ],
-        "kind": "struct"
       }
     },
     {
@@ -948,40 +1153,6 @@ export type AttestationVerifier = {
       }
     },
     {
-      "name": "measurementAllowed",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
-      "name": "measurementRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
       "name": "policy",
       "docs": [
         "Policy knobs governance can change in one instruction."
@@ -1037,6 +1208,22 @@ export type AttestationVerifier = {
       }
     },
     {
+      "name": "teeAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "allowed",
+            "type": {
+              "defined": {
+                "name": "allowedTee"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "teeAttested",
       "type": {
         "fields": [
@@ -1062,6 +1249,31 @@ export type AttestationVerifier = {
           {
             "name": "expiresAt",
             "type": "i64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "teeDisallowed",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "appIdentity"
+              }
+            }
           }
         ],
         "kind": "struct"
@@ -1152,7 +1364,7 @@ export type AttestationVerifier = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -1251,22 +1463,11 @@ export type AttestationVerifier = {
             }
           },
           {
-            "name": "measurements",
-            "type": {
-              "vec": {
-                "array": [
-                  "u8",
-                  32
-                ]
-              }
-            }
-          },
-          {
-            "name": "apps",
+            "name": "allowed",
             "type": {
               "vec": {
                 "defined": {
-                  "name": "appIdentity"
+                  "name": "allowedTee"
                 }
               }
             }

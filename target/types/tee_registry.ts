@@ -34,7 +34,71 @@ export type TeeRegistry = {
           "docs": [
             "The verifier's PDA: the only signer the registry accepts."
           ],
-          "signer": true
+          "signer": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                61,
+                52,
+                104,
+                168,
+                47,
+                53,
+                149,
+                192,
+                251,
+                251,
+                107,
+                115,
+                167,
+                221,
+                148,
+                111,
+                34,
+                153,
+                222,
+                157,
+                74,
+                124,
+                66,
+                59,
+                241,
+                134,
+                132,
+                179,
+                119,
+                137,
+                137,
+                11
+              ]
+            }
+          }
         },
         {
           "name": "payer",
@@ -43,10 +107,27 @@ export type TeeRegistry = {
         },
         {
           "name": "entry",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  116,
+                  101,
+                  101
+                ]
+              },
+              {
+                "kind": "arg",
+                "path": "args.tee_pubkey"
+              }
+            ]
+          }
         },
         {
-          "name": "systemProgram"
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": [
@@ -81,11 +162,92 @@ export type TeeRegistry = {
           "docs": [
             "The verifier's PDA, signing on behalf of governance."
           ],
-          "signer": true
+          "signer": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                61,
+                52,
+                104,
+                168,
+                47,
+                53,
+                149,
+                192,
+                251,
+                251,
+                107,
+                115,
+                167,
+                221,
+                148,
+                111,
+                34,
+                153,
+                222,
+                157,
+                74,
+                124,
+                66,
+                59,
+                241,
+                134,
+                132,
+                179,
+                119,
+                137,
+                137,
+                11
+              ]
+            }
+          }
         },
         {
           "name": "entry",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  116,
+                  101,
+                  101
+                ]
+              },
+              {
+                "kind": "account",
+                "path": "entry.tee_pubkey",
+                "account": "teeEntry"
+              }
+            ]
+          }
         }
       ],
       "args": []
@@ -332,7 +494,7 @@ export type TeeRegistry = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },

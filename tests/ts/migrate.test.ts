@@ -45,8 +45,7 @@ test("migrations/deploy.ts initialises governance idempotently", { skip: migrati
 
   const first = await deploy(provider, { configPath, log });
   assert.equal(first.changes[0].split(":")[0], "initialize");
-  assert.ok(first.changes.some((c) => c.startsWith("add_measurement")));
-  assert.ok(first.changes.some((c) => c.startsWith("add_app")));
+  assert.ok(first.changes.some((c) => c.startsWith("add_allowed")));
   assert.ok(first.signatures.length >= 1);
 
   const onchain = await client.fetchVerifierConfig();
@@ -57,11 +56,9 @@ test("migrations/deploy.ts initialises governance idempotently", { skip: migrati
   assert.equal(onchain.threshold, file.threshold);
   assert.equal(onchain.policy.acceptedTcb, file.policy.accepted_tcb);
   assert.equal(onchain.policy.maxKeyLifetimeSecs.toString(), String(file.policy.max_key_lifetime_secs));
-  assert.deepEqual(onchain.measurements.map((m: number[]) => bytesToHex(Uint8Array.from(m))), file.measurements);
-  assert.deepEqual(
-    onchain.apps.map((a: { appId: number[]; composeHash: number[] }) => ({ app_id: bytesToHex(Uint8Array.from(a.appId)), compose_hash: bytesToHex(Uint8Array.from(a.composeHash)) })),
-    file.apps,
-  );
+  const pairs = (cfg: { allowed: { measurement: number[]; app: { appId: number[]; composeHash: number[] }; maxTcbStatus: number }[] }) =>
+    cfg.allowed.map((a) => ({ measurement: bytesToHex(Uint8Array.from(a.measurement)), app_id: bytesToHex(Uint8Array.from(a.app.appId)), compose_hash: bytesToHex(Uint8Array.from(a.app.composeHash)), max_tcb_status: a.maxTcbStatus }));
+  assert.deepEqual(pairs(onchain), file.allowed);
   const account = await connection.getAccountInfo(pda.verifierConfig());
 
   // Second run: nothing to do, nothing sent, and it says so.
@@ -73,20 +70,18 @@ test("migrations/deploy.ts initialises governance idempotently", { skip: migrati
   const after = await connection.getAccountInfo(pda.verifierConfig());
   assert.deepEqual(Buffer.from(after!.data), Buffer.from(account!.data), "the config account is byte-for-byte unchanged");
 
-  // A changed file is applied as a diff: new policy, the measurement swapped, an app added.
+  // A changed file is applied as a diff: new policy, the pair's floor changed, a pair added.
   const changed = {
     ...file,
     policy: { ...file.policy, max_statement_age_secs: 900 },
-    measurements: ["ab".repeat(32)],
-    apps: [...file.apps, { app_id: "33".repeat(32), compose_hash: "44".repeat(32) }],
+    allowed: [{ ...file.allowed[0], max_tcb_status: 0 }, { measurement: "ab".repeat(32), app_id: "33".repeat(32), compose_hash: "44".repeat(32), max_tcb_status: 1 }],
   };
   writeFileSync(configPath, JSON.stringify(changed, null, 2));
   const third = await deploy(provider, { configPath, log });
-  assert.deepEqual(third.changes.map((c) => c.split(" ")[0].replace(/:$/, "")).sort(), ["add_app", "add_measurement", "remove_measurement", "set_policy"]);
+  assert.deepEqual(third.changes.map((c) => c.split(" ")[0].replace(/:$/, "")).sort(), ["add_allowed", "add_allowed", "remove_allowed", "set_policy"]);
   const updated = await client.fetchVerifierConfig();
   assert.equal(updated!.policy.maxStatementAgeSecs.toString(), "900");
-  assert.deepEqual(updated!.measurements.map((m: number[]) => bytesToHex(Uint8Array.from(m))), ["ab".repeat(32)]);
-  assert.equal(updated!.apps.length, 2);
+  assert.deepEqual(new Set(pairs(updated!).map((p) => JSON.stringify(p))), new Set(changed.allowed.map((p) => JSON.stringify(p))));
   const fourth = await deploy(provider, { configPath, log });
   assert.deepEqual(fourth.changes, []);
 });

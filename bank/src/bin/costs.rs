@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
     let costs = measure().await.context("measuring on the in-process bank")?;
     for c in &costs {
         ensure!(c.update_tx_bytes <= PACKET_DATA_SIZE, "update_shard is {} bytes", c.update_tx_bytes);
+        ensure!(c.rotate_tx_bytes <= PACKET_DATA_SIZE, "rotate_history is {} bytes", c.rotate_tx_bytes);
     }
     let table = render_markdown(&costs);
     if let Some(dir) = path.parent() {

@@ -2,13 +2,15 @@
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::keccak;
 
-/// Domain separation for history leaves.
-pub const HISTORY_LEAF_DOMAIN: &[u8] = b"ironroot:history:v1";
+/// Domain separation for history leaves (v2: the leaf names its tree).
+pub const HISTORY_LEAF_DOMAIN: &[u8] = b"ironroot:history:v2";
 
-/// `H(app, shard_id, seq, root, manifest_cid, slot)` with keccak-256 (the tree's own hash), every
-/// field fixed-width or length-prefixed so no two field lists hash alike.
+/// `H(app, tree, shard_id, seq, root, manifest_cid, slot)` with keccak-256 (the tree's own hash),
+/// every field fixed-width or length-prefixed so no two field lists hash alike. Naming the tree
+/// means a leaf can only be proven in the tree it was appended to.
 pub fn history_leaf(
     app: &Pubkey,
+    tree: &Pubkey,
     shard_id: u16,
     seq: u64,
     root: &[u8; 32],
@@ -18,6 +20,7 @@ pub fn history_leaf(
     keccak::hashv(&[
         HISTORY_LEAF_DOMAIN,
         app.as_ref(),
+        tree.as_ref(),
         &shard_id.to_le_bytes(),
         &seq.to_le_bytes(),
         root,

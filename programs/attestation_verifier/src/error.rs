@@ -48,10 +48,10 @@ pub enum VerifierError {
     DuplicateAttester,
     #[msg("fewer distinct attesters than the threshold signed")]
     InsufficientAttesters,
-    #[msg("measurement is not on the allow-list")]
-    MeasurementNotAllowed,
-    #[msg("app identity is not on the allow-list")]
-    AppNotAllowed,
+    #[msg("the (measurement, app identity) pair is not on the allow-list")]
+    TeeNotAllowed,
+    #[msg("TCB status is worse than the allowed pair's floor")]
+    TcbBelowPairFloor,
     #[msg("TCB status is not accepted")]
     TcbNotAccepted,
     #[msg("statement nonce is below the nonce floor")]

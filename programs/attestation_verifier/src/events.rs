@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use crate::state::{AppIdentity, Policy};
+use crate::state::{AllowedTee, AppIdentity, Policy};
 
 #[event]
 pub struct ConfigInitialized {
@@ -17,22 +17,13 @@ pub struct AttestersUpdated {
 }
 
 #[event]
-pub struct MeasurementAllowed {
+pub struct TeeAllowed {
+    pub allowed: AllowedTee,
+}
+
+#[event]
+pub struct TeeDisallowed {
     pub measurement: [u8; 32],
-}
-
-#[event]
-pub struct MeasurementRemoved {
-    pub measurement: [u8; 32],
-}
-
-#[event]
-pub struct AppAllowed {
-    pub app: AppIdentity,
-}
-
-#[event]
-pub struct AppRemoved {
     pub app: AppIdentity,
 }
 

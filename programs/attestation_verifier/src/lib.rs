@@ -44,24 +44,14 @@ pub mod attestation_verifier {
         instructions::governance::handle_set_attesters(ctx, attesters, threshold)
     }
 
-    /// Governance: allow a measurement digest.
-    pub fn add_measurement(ctx: Context<Governed>, measurement: [u8; 32]) -> Result<()> {
-        instructions::governance::handle_add_measurement(ctx, measurement)
+    /// Governance: allow a (measurement, app identity) pair with its TCB floor.
+    pub fn add_allowed(ctx: Context<Governed>, allowed: AllowedTee) -> Result<()> {
+        instructions::governance::handle_add_allowed(ctx, allowed)
     }
 
-    /// Governance: stop allowing a measurement digest (registered keys stay until revoked).
-    pub fn remove_measurement(ctx: Context<Governed>, measurement: [u8; 32]) -> Result<()> {
-        instructions::governance::handle_remove_measurement(ctx, measurement)
-    }
-
-    /// Governance: allow an app identity (dstack app id + compose hash).
-    pub fn add_app(ctx: Context<Governed>, app: AppIdentity) -> Result<()> {
-        instructions::governance::handle_add_app(ctx, app)
-    }
-
-    /// Governance: stop allowing an app identity.
-    pub fn remove_app(ctx: Context<Governed>, app: AppIdentity) -> Result<()> {
-        instructions::governance::handle_remove_app(ctx, app)
+    /// Governance: stop allowing a pair (registered keys stay until revoked).
+    pub fn remove_allowed(ctx: Context<Governed>, measurement: [u8; 32], app: AppIdentity) -> Result<()> {
+        instructions::governance::handle_remove_allowed(ctx, measurement, app)
     }
 
     /// Governance: accepted TCB statuses, key lifetime, statement age and the nonce floor.

@@ -11,8 +11,8 @@ pub const STATEMENT_DOMAIN: [u8; 16] = *b"IRONROOT-ATTEST1";
 /// Layout version of [`AttestationStatement`].
 pub const STATEMENT_VERSION: u8 = 1;
 pub const MAX_ATTESTERS: usize = 16;
-pub const MAX_MEASUREMENTS: usize = 32;
-pub const MAX_APPS: usize = 32;
+/// Allowed (measurement, identity) pairs.
+pub const MAX_ALLOWED: usize = 32;
 /// How far an attester's clock may run ahead of the cluster's.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 120;
 
@@ -21,6 +21,24 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 120;
 pub struct AppIdentity {
     pub app_id: [u8; 32],
     pub compose_hash: [u8; 32],
+}
+
+/// One allowed TEE configuration: a measurement together with the app identity it must run, and
+/// the worst TCB status accepted for it. A statement passes only if its own pair is listed, so
+/// allowing (M1, I1) and (M2, I2) never lets (M2, I1) in.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct AllowedTee {
+    pub measurement: [u8; 32],
+    pub app: AppIdentity,
+    /// TCB floor for this pair: the largest [`TcbStatus`] value accepted (0 = UpToDate only).
+    /// Applies on top of the policy's `accepted_tcb` set.
+    pub max_tcb_status: u8,
+}
+
+impl AllowedTee {
+    pub fn same_pair(&self, measurement: &[u8; 32], app: &AppIdentity) -> bool {
+        self.measurement == *measurement && self.app == *app
+    }
 }
 
 /// Intel TCB status as reported by quote verification (bit `n` of `accepted_tcb` = status `n`).
@@ -67,10 +85,8 @@ pub struct VerifierConfig {
     pub threshold: u8,
     #[max_len(MAX_ATTESTERS)]
     pub attesters: Vec<Pubkey>,
-    #[max_len(MAX_MEASUREMENTS)]
-    pub measurements: Vec<[u8; 32]>,
-    #[max_len(MAX_APPS)]
-    pub apps: Vec<AppIdentity>,
+    #[max_len(MAX_ALLOWED)]
+    pub allowed: Vec<AllowedTee>,
     pub policy: Policy,
     pub bump: u8,
     /// Bump of the `[VERIFIER_AUTHORITY_SEED]` PDA, stored to avoid re-deriving it per call.
@@ -142,13 +158,17 @@ impl VerifierConfig {
         require!(st.cluster_genesis_hash == self.cluster_genesis_hash, VerifierError::WrongCluster);
         require_keys_eq!(st.registry_program, tee_registry::ID, VerifierError::WrongProgram);
         require_keys_eq!(st.tee_pubkey, *tee, VerifierError::TeeKeyMismatch);
-        require!(self.measurements.contains(&st.measurement), VerifierError::MeasurementNotAllowed);
         let app = AppIdentity { app_id: st.app_id, compose_hash: st.compose_hash };
-        require!(self.apps.contains(&app), VerifierError::AppNotAllowed);
+        let pair = self
+            .allowed
+            .iter()
+            .find(|allowed| allowed.same_pair(&st.measurement, &app))
+            .ok_or(VerifierError::TeeNotAllowed)?;
         require!(
             st.tcb_status < 16 && self.policy.accepted_tcb & (1u16 << st.tcb_status) != 0,
             VerifierError::TcbNotAccepted
         );
+        require!(st.tcb_status <= pair.max_tcb_status, VerifierError::TcbBelowPairFloor);
         require!(st.nonce >= self.policy.nonce_floor, VerifierError::NonceBelowFloor);
         let latest = now.checked_add(MAX_CLOCK_SKEW_SECS).ok_or(VerifierError::Overflow)?;
         require!(st.verified_at <= latest, VerifierError::StatementFromFuture);

@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 
-/// Program id of the attestation verifier: its PDA is the registry's only writer.
-pub const ATTESTATION_VERIFIER_ID: Pubkey = pubkey!("57vDmhykDq4pCVjm4ZcsUhTwTkKk6kQDU5kkSHS1tvC2");
+include!(concat!(env!("OUT_DIR"), "/verifier_id.rs"));
 /// Seed of the verifier PDA that signs registry CPIs.
 pub const VERIFIER_AUTHORITY_SEED: &[u8] = b"verifier_authority";
 /// Seed prefix of a TEE entry: `[TEE_ENTRY_SEED, tee_pubkey]`.
@@ -25,7 +24,7 @@ pub struct TeeEntry {
     pub quote_hash: [u8; 32],
     /// TCB status the attesters reported (see `attestation_verifier::TcbStatus`).
     pub tcb_status: u8,
-    /// Unix time of the first registration.
+    /// Unix time of the first registration; 0 only in an account `register` has just created.
     pub registered_at: i64,
     /// Unix time of the latest registration or refresh.
     pub refreshed_at: i64,

@@ -18,6 +18,8 @@ pub enum SdkError {
     HistoryFull(u32),
     #[error("no history leaf at index {0}")]
     NoSuchLeaf(u64),
+    #[error("{tree} is not one of app {app}'s history trees")]
+    NotAppTree { app: Pubkey, tree: Pubkey },
     #[error("precompile data offset {0} does not fit in u16")]
     OffsetOverflow(usize),
 }

@@ -19,13 +19,24 @@ pub fn tee_entry(tee_pubkey: &Pubkey) -> Pubkey {
     Pubkey::find_program_address(&[tee_registry::TEE_ENTRY_SEED, tee_pubkey.as_ref()], &tee_registry::ID).0
 }
 
-pub fn app(app_id: &[u8; 32]) -> Pubkey {
-    Pubkey::find_program_address(&[app_roots::APP_SEED, app_id], &app_roots::ID).0
+/// The app `app_id` in `creator`'s namespace (the creator is the app's first publisher; the
+/// address keeps naming the creator after a publisher rotation).
+pub fn app(creator: &Pubkey, app_id: &[u8; 32]) -> Pubkey {
+    Pubkey::find_program_address(&[app_roots::APP_SEED, creator.as_ref(), app_id], &app_roots::ID).0
 }
 
 pub fn shard(app: &Pubkey, shard_id: u16) -> Pubkey {
     Pubkey::find_program_address(
         &[app_roots::SHARD_SEED, app.as_ref(), &shard_id.to_le_bytes()],
+        &app_roots::ID,
+    )
+    .0
+}
+
+/// Record of the app's history tree number `index` (0 = the tree `create_app` made).
+pub fn history_tree(app: &Pubkey, index: u32) -> Pubkey {
+    Pubkey::find_program_address(
+        &[app_roots::HISTORY_TREE_SEED, app.as_ref(), &index.to_le_bytes()],
         &app_roots::ID,
     )
     .0

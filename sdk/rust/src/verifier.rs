@@ -1,7 +1,7 @@
 //! Instruction builders for the attestation verifier.
 use anchor_lang::{InstructionData, ToAccountMetas};
 use attestation_verifier::{
-    accounts, instruction, AppIdentity, AttestationStatement, InitializeArgs, Policy,
+    accounts, instruction, AllowedTee, AppIdentity, AttestationStatement, InitializeArgs, Policy,
 };
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
@@ -81,20 +81,12 @@ pub fn set_attesters(authority: &Pubkey, attesters: Vec<Pubkey>, threshold: u8) 
     ix(governed(authority), instruction::SetAttesters { attesters, threshold })
 }
 
-pub fn add_measurement(authority: &Pubkey, measurement: [u8; 32]) -> Instruction {
-    ix(governed(authority), instruction::AddMeasurement { measurement })
+pub fn add_allowed(authority: &Pubkey, allowed: AllowedTee) -> Instruction {
+    ix(governed(authority), instruction::AddAllowed { allowed })
 }
 
-pub fn remove_measurement(authority: &Pubkey, measurement: [u8; 32]) -> Instruction {
-    ix(governed(authority), instruction::RemoveMeasurement { measurement })
-}
-
-pub fn add_app(authority: &Pubkey, app: AppIdentity) -> Instruction {
-    ix(governed(authority), instruction::AddApp { app })
-}
-
-pub fn remove_app(authority: &Pubkey, app: AppIdentity) -> Instruction {
-    ix(governed(authority), instruction::RemoveApp { app })
+pub fn remove_allowed(authority: &Pubkey, measurement: [u8; 32], app: AppIdentity) -> Instruction {
+    ix(governed(authority), instruction::RemoveAllowed { measurement, app })
 }
 
 pub fn set_policy(authority: &Pubkey, policy: Policy) -> Instruction {

@@ -1,7 +1,8 @@
 // Typed clients for every instruction of the three programs, on @coral-xyz/anchor 0.31 and the
 // committed IDLs. Builders return `TransactionInstruction`s with every account passed explicitly
-// (`accountsStrict`, the same metas as sdk/rust); the IDLs carry no PDA resolution (Anchor.toml:
-// resolution = false).
+// (`accountsStrict`, the same metas as sdk/rust). The IDLs also carry PDA seeds and fixed
+// addresses (Anchor.toml: resolution = true), so a plain Anchor client can use `.accounts()` and
+// let Anchor derive them.
 import { AnchorProvider, BN, Program, Provider } from "@coral-xyz/anchor";
 import { Connection, Keypair, PublicKey, SYSVAR_INSTRUCTIONS_PUBKEY, SystemProgram, TransactionInstruction } from "@solana/web3.js";
 import { AttestationStatement, StatementSignature, ed25519Instruction, encodeStatement } from "./attestation";
@@ -35,9 +36,26 @@ export interface InitializeArgs {
   policy: Policy;
 }
 
+/** Governance's allow-list entry: a (measurement, app identity) pair and its TCB floor. */
+export interface VerifierAllowedTee {
+  measurement: Uint8Array | string;
+  app: AppIdentity;
+  /** Worst TCB status accepted for this pair (TcbStatus; Revoked never). */
+  maxTcbStatus: number;
+}
+
+/** An app policy entry: a key passes only if its own (measurement, app id, compose hash) is listed. */
+export interface AllowedTee {
+  measurement: Uint8Array | string;
+  appId: Uint8Array | string;
+  composeHash: Uint8Array | string;
+}
+
 export interface AppPolicy {
-  measurements: (Uint8Array | string)[];
-  identities: AppIdentity[];
+  allowed: AllowedTee[];
+  /** TCB floor: the worst TcbStatus accepted (0 = UpToDate only, at most 5). */
+  maxTcbStatus: number;
+  blockedKeys: PublicKey[];
   minKeyValiditySecs: bigint | number;
 }
 
@@ -72,7 +90,11 @@ export interface RegisterArgs {
 
 const policyArg = (p: Policy) => ({ acceptedTcb: p.acceptedTcb, maxKeyLifetimeSecs: bn(p.maxKeyLifetimeSecs), maxStatementAgeSecs: bn(p.maxStatementAgeSecs), nonceFloor: bn(p.nonceFloor) });
 const identityArg = (a: AppIdentity) => ({ appId: arr32(a.appId), composeHash: arr32(a.composeHash) });
-const appPolicyArg = (p: AppPolicy) => ({ measurements: p.measurements.map(arr32), identities: p.identities.map(identityArg), minKeyValiditySecs: bn(p.minKeyValiditySecs) });
+const allowedArg = (a: AllowedTee) => ({ measurement: arr32(a.measurement), appId: arr32(a.appId), composeHash: arr32(a.composeHash) });
+const appPolicyArg = (p: AppPolicy) => ({ allowed: p.allowed.map(allowedArg), maxTcbStatus: p.maxTcbStatus, blockedKeys: p.blockedKeys, minKeyValiditySecs: bn(p.minKeyValiditySecs) });
+
+/** Bytes of a `HistoryTree` record (8 + HistoryTree::INIT_SPACE): with the tree's rent, what one rotation costs. */
+export const HISTORY_TREE_ACCOUNT_SIZE = 8 + 32 + 4 + 32 + 4 + 4 + 8 + 8 + 1;
 
 /** Size of the root-history tree account for a shape (programs/app_roots/src/state.rs::tree_account_size). */
 export function treeAccountSize(maxDepth: number, maxBufferSize: number): number {
@@ -151,20 +173,16 @@ export class IronrootClient {
     return this.verifier.methods.setAttesters(attesters, threshold).accountsStrict(this.governed(authority)).instruction();
   }
 
-  addMeasurement(authority: PublicKey, measurement: Uint8Array | string): Promise<TransactionInstruction> {
-    return this.verifier.methods.addMeasurement(arr32(measurement)).accountsStrict(this.governed(authority)).instruction();
+  /** Allows a (measurement, app identity) pair with its TCB floor. */
+  addAllowed(authority: PublicKey, allowed: VerifierAllowedTee): Promise<TransactionInstruction> {
+    return this.verifier.methods
+      .addAllowed({ measurement: arr32(allowed.measurement), app: identityArg(allowed.app), maxTcbStatus: allowed.maxTcbStatus })
+      .accountsStrict(this.governed(authority))
+      .instruction();
   }
 
-  removeMeasurement(authority: PublicKey, measurement: Uint8Array | string): Promise<TransactionInstruction> {
-    return this.verifier.methods.removeMeasurement(arr32(measurement)).accountsStrict(this.governed(authority)).instruction();
-  }
-
-  addApp(authority: PublicKey, app: AppIdentity): Promise<TransactionInstruction> {
-    return this.verifier.methods.addApp(identityArg(app)).accountsStrict(this.governed(authority)).instruction();
-  }
-
-  removeApp(authority: PublicKey, app: AppIdentity): Promise<TransactionInstruction> {
-    return this.verifier.methods.removeApp(identityArg(app)).accountsStrict(this.governed(authority)).instruction();
+  removeAllowed(authority: PublicKey, measurement: Uint8Array | string, app: AppIdentity): Promise<TransactionInstruction> {
+    return this.verifier.methods.removeAllowed(arr32(measurement), identityArg(app)).accountsStrict(this.governed(authority)).instruction();
   }
 
   setVerifierPolicy(authority: PublicKey, policy: Policy): Promise<TransactionInstruction> {
@@ -210,8 +228,9 @@ export class IronrootClient {
   }
 
   /**
-   * Allocates the tree account (owned by spl-account-compression) and creates the app in one
-   * transaction. Signers: `publisher` and `tree`. `treeLamports` defaults to the tree's rent.
+   * Allocates the tree account (owned by spl-account-compression) and creates the app at
+   * `pda.app(publisher, appId)` in one transaction. Signers: `publisher` and `tree`.
+   * `treeLamports` defaults to the tree's rent.
    */
   async createAppInstructions(publisher: PublicKey, tree: PublicKey, args: CreateAppArgs, treeLamports?: number): Promise<TransactionInstruction[]> {
     if (!ALLOWED_TREE_SHAPES.some(([d, b]) => d === args.maxDepth && b === args.maxBufferSize)) throw new Error(`tree shape (${args.maxDepth}, ${args.maxBufferSize}) is not supported`);
@@ -222,36 +241,63 @@ export class IronrootClient {
   }
 
   createApp(publisher: PublicKey, tree: PublicKey, args: CreateAppArgs): Promise<TransactionInstruction> {
+    const app = pda.app(publisher, args.appId);
     return this.appRoots.methods
       .createApp({ appId: arr32(args.appId), shardCount: args.shardCount, maxDepth: args.maxDepth, maxBufferSize: args.maxBufferSize, policy: appPolicyArg(args.policy) })
-      .accountsStrict({ publisher, app: pda.app(args.appId), tree, compressionProgram: SPL_ACCOUNT_COMPRESSION_PROGRAM_ID, noopProgram: SPL_NOOP_PROGRAM_ID, systemProgram: SystemProgram.programId })
+      .accountsStrict({ publisher, app, historyRecord: pda.historyTree(app, 0), tree, compressionProgram: SPL_ACCOUNT_COMPRESSION_PROGRAM_ID, noopProgram: SPL_NOOP_PROGRAM_ID, systemProgram: SystemProgram.programId })
       .instruction();
   }
 
-  initShard(publisher: PublicKey, appId: Uint8Array | string, shardId: number): Promise<TransactionInstruction> {
-    const app = pda.app(appId);
+  initShard(publisher: PublicKey, app: PublicKey, shardId: number): Promise<TransactionInstruction> {
     return this.appRoots.methods.initShard(shardId).accountsStrict({ publisher, app, shard: pda.shard(app, shardId), systemProgram: SystemProgram.programId }).instruction();
   }
 
-  /** A shard update signed by `tee`; the fee payer is the transaction's, not an account here. */
-  updateShard(tee: PublicKey, appId: Uint8Array | string, tree: PublicKey, args: UpdateShardArgs): Promise<TransactionInstruction> {
-    const app = pda.app(appId);
+  /** A shard update signed by `tee` into the app's active tree `tree`; the fee payer is the transaction's, not an account here. */
+  updateShard(tee: PublicKey, app: PublicKey, tree: PublicKey, args: UpdateShardArgs): Promise<TransactionInstruction> {
     return this.appRoots.methods
       .updateShard({ shardId: args.shardId, prevRoot: arr32(args.prevRoot), newRoot: arr32(args.newRoot), newSeq: bn(args.newSeq), manifestCid: Buffer.from(args.manifestCid) })
       .accountsStrict({ tee, teeEntry: pda.teeEntry(tee), app, shard: pda.shard(app, args.shardId), tree, compressionProgram: SPL_ACCOUNT_COMPRESSION_PROGRAM_ID, noopProgram: SPL_NOOP_PROGRAM_ID })
       .instruction();
   }
 
-  setAppPolicy(publisher: PublicKey, appId: Uint8Array | string, policy: AppPolicy): Promise<TransactionInstruction> {
-    return this.appRoots.methods.setPolicy(appPolicyArg(policy)).accountsStrict({ publisher, app: pda.app(appId) }).instruction();
+  /**
+   * Allocates the next history tree (paid by `cranker`, signer together with `newTree`) and rotates
+   * the app onto it; `treeIndex` is the app's `activeTreeIndex + 1`. The publisher may rotate any
+   * time; anyone else once the active tree is nearly full, reimbursed from the app's reserve.
+   */
+  async rotateHistoryInstructions(cranker: PublicKey, app: PublicKey, newTree: PublicKey, treeIndex: number, maxDepth: number, maxBufferSize: number, treeLamports?: number): Promise<TransactionInstruction[]> {
+    const space = treeAccountSize(maxDepth, maxBufferSize);
+    const lamports = treeLamports ?? (await this.connection.getMinimumBalanceForRentExemption(space));
+    const allocate = SystemProgram.createAccount({ fromPubkey: cranker, newAccountPubkey: newTree, lamports, space, programId: SPL_ACCOUNT_COMPRESSION_PROGRAM_ID });
+    const rotate = await this.appRoots.methods
+      .rotateHistory(treeIndex)
+      .accountsStrict({ cranker, app, historyRecord: pda.historyTree(app, treeIndex), newTree, compressionProgram: SPL_ACCOUNT_COMPRESSION_PROGRAM_ID, noopProgram: SPL_NOOP_PROGRAM_ID, systemProgram: SystemProgram.programId })
+      .instruction();
+    return [allocate, rotate];
   }
 
-  /** Closes the app and the given shard accounts (every open shard must be listed). */
-  closeApp(publisher: PublicKey, appId: Uint8Array | string, shardIds: number[]): Promise<TransactionInstruction> {
-    const app = pda.app(appId);
+  setAppPolicy(publisher: PublicKey, app: PublicKey, policy: AppPolicy): Promise<TransactionInstruction> {
+    return this.appRoots.methods.setPolicy(appPolicyArg(policy)).accountsStrict({ publisher, app }).instruction();
+  }
+
+  proposePublisher(publisher: PublicKey, app: PublicKey, newPublisher: PublicKey): Promise<TransactionInstruction> {
+    return this.appRoots.methods.proposePublisher(newPublisher).accountsStrict({ publisher, app }).instruction();
+  }
+
+  acceptPublisher(newPublisher: PublicKey, app: PublicKey): Promise<TransactionInstruction> {
+    return this.appRoots.methods.acceptPublisher().accountsStrict({ newPublisher, app }).instruction();
+  }
+
+  /** Stops the app; then close its shards with `closeShards` in batches. */
+  beginClose(publisher: PublicKey, app: PublicKey): Promise<TransactionInstruction> {
+    return this.appRoots.methods.beginClose().accountsStrict({ publisher, app }).instruction();
+  }
+
+  /** Closes a batch of shard accounts (anyone may send it once the app is closing); rent goes to the app's publisher. */
+  closeShards(app: PublicKey, publisher: PublicKey, shardIds: number[]): Promise<TransactionInstruction> {
     return this.appRoots.methods
-      .closeApp()
-      .accountsStrict({ publisher, app })
+      .closeShards()
+      .accountsStrict({ app, publisher })
       .remainingAccounts(shardIds.map((id) => ({ pubkey: pda.shard(app, id), isSigner: false, isWritable: true })))
       .instruction();
   }
@@ -266,12 +312,16 @@ export class IronrootClient {
     return this.registry.account.teeEntry.fetchNullable(pda.teeEntry(tee));
   }
 
-  fetchApp(appId: Uint8Array | string) {
-    return this.appRoots.account.app.fetchNullable(pda.app(appId));
+  fetchApp(app: PublicKey) {
+    return this.appRoots.account.app.fetchNullable(app);
   }
 
-  fetchShard(appId: Uint8Array | string, shardId: number) {
-    return this.appRoots.account.shard.fetchNullable(pda.shard(pda.app(appId), shardId));
+  fetchShard(app: PublicKey, shardId: number) {
+    return this.appRoots.account.shard.fetchNullable(pda.shard(app, shardId));
+  }
+
+  fetchHistoryTree(app: PublicKey, index: number) {
+    return this.appRoots.account.historyTree.fetchNullable(pda.historyTree(app, index));
   }
 }
 

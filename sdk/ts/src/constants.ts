@@ -13,11 +13,15 @@ export const VERIFIER_AUTHORITY_SEED = Buffer.from("verifier_authority");
 export const TEE_ENTRY_SEED = Buffer.from("tee");
 export const APP_SEED = Buffer.from("app");
 export const SHARD_SEED = Buffer.from("shard");
+export const HISTORY_TREE_SEED = Buffer.from("history");
 
 export const STATEMENT_DOMAIN = Buffer.from("IRONROOT-ATTEST1");
 export const STATEMENT_VERSION = 1;
 export const STATEMENT_LEN = 266;
-export const HISTORY_LEAF_DOMAIN = Buffer.from("ironroot:history:v1");
+export const HISTORY_LEAF_DOMAIN = Buffer.from("ironroot:history:v2");
+/** Anyone may rotate an app's history once at most max(capacity / 8, 1024) leaves are free. */
+export const ROTATION_MIN_FREE_LEAVES = 1024;
+export const ROTATION_FREE_DIVISOR = 8;
 
 /** Tree shapes (max depth, max buffer size) app_roots accepts. */
 export const ALLOWED_TREE_SHAPES: ReadonlyArray<readonly [number, number]> = [

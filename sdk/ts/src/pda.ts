@@ -5,12 +5,13 @@ import {
   ATTESTATION_VERIFIER_PROGRAM_ID,
   BPF_LOADER_UPGRADEABLE_PROGRAM_ID,
   CONFIG_SEED,
+  HISTORY_TREE_SEED,
   SHARD_SEED,
   TEE_ENTRY_SEED,
   TEE_REGISTRY_PROGRAM_ID,
   VERIFIER_AUTHORITY_SEED,
 } from "./constants";
-import { bytes32, u16le } from "./bytes";
+import { bytes32, u16le, u32le } from "./bytes";
 
 /** Program-derived addresses of every Ironroot account (same as sdk/rust/src/pda.rs). */
 export const pda = {
@@ -27,8 +28,13 @@ export const pda = {
   teeEntry(teePubkey: PublicKey): PublicKey {
     return PublicKey.findProgramAddressSync([TEE_ENTRY_SEED, teePubkey.toBuffer()], TEE_REGISTRY_PROGRAM_ID)[0];
   },
-  app(appId: Uint8Array | string): PublicKey {
-    return PublicKey.findProgramAddressSync([APP_SEED, Buffer.from(bytes32(appId))], APP_ROOTS_PROGRAM_ID)[0];
+  /** The app `appId` in `creator`'s namespace (its first publisher; the address keeps naming the creator after a rotation). */
+  app(creator: PublicKey, appId: Uint8Array | string): PublicKey {
+    return PublicKey.findProgramAddressSync([APP_SEED, creator.toBuffer(), Buffer.from(bytes32(appId))], APP_ROOTS_PROGRAM_ID)[0];
+  },
+  /** Record of the app's history tree number `index` (0 = the tree create_app made). */
+  historyTree(app: PublicKey, index: number): PublicKey {
+    return PublicKey.findProgramAddressSync([HISTORY_TREE_SEED, app.toBuffer(), Buffer.from(u32le(index))], APP_ROOTS_PROGRAM_ID)[0];
   },
   shard(app: PublicKey, shardId: number): PublicKey {
     return PublicKey.findProgramAddressSync([SHARD_SEED, app.toBuffer(), Buffer.from(u16le(shardId))], APP_ROOTS_PROGRAM_ID)[0];

@@ -1,26 +1,27 @@
 // Reading the root history from transactions: spl-noop inner instructions carry `ShardUpdated`
 // records (native programs' logs do not reach the localnet's transaction logs; don't use logsSubscribe).
+// Only records app_roots itself wrote count: anyone can make spl-noop print a record-shaped payload.
 import { Connection, PublicKey, VersionedTransactionResponse } from "@solana/web3.js";
 import { utils } from "@coral-xyz/anchor";
-import { SPL_NOOP_PROGRAM_ID } from "./constants";
-import { ShardUpdated, decodeHistoryRecord } from "./history";
+import { InnerCall, ShardUpdated, historyRecords } from "./history";
 
-/** Every `ShardUpdated` record in a transaction's spl-noop inner instructions, in order. */
+/** The `ShardUpdated` records app_roots wrote in a transaction (spl-noop calls made directly by a top-level app_roots instruction), in order. */
 export function historyRecordsOf(tx: VersionedTransactionResponse): ShardUpdated[] {
   const message = tx.transaction.message;
   const keys: PublicKey[] = [...message.staticAccountKeys, ...(tx.meta?.loadedAddresses?.writable ?? []), ...(tx.meta?.loadedAddresses?.readonly ?? [])];
-  const out: ShardUpdated[] = [];
+  const outer = message.compiledInstructions.map((ix) => keys[ix.programIdIndex]);
+  const inner: InnerCall[] = [];
   for (const group of tx.meta?.innerInstructions ?? []) {
     for (const ix of group.instructions) {
-      if (!keys[ix.programIdIndex]?.equals(SPL_NOOP_PROGRAM_ID)) continue;
-      const record = decodeHistoryRecord(utils.bytes.bs58.decode(ix.data));
-      if (record) out.push(record);
+      const programId = keys[ix.programIdIndex];
+      const stackHeight = (ix as { stackHeight?: number | null }).stackHeight;
+      if (programId) inner.push({ outerIndex: group.index, stackHeight, programId, data: utils.bytes.bs58.decode(ix.data) });
     }
   }
-  return out;
+  return historyRecords(outer, inner);
 }
 
-/** Fetches a confirmed transaction and returns its `ShardUpdated` records. */
+/** Fetches a confirmed transaction and returns the `ShardUpdated` records app_roots wrote in it. */
 export async function fetchHistoryRecords(connection: Connection, signature: string): Promise<ShardUpdated[]> {
   const tx = await connection.getTransaction(signature, { commitment: "confirmed", maxSupportedTransactionVersion: 0 });
   if (!tx) throw new Error(`transaction ${signature} not found`);

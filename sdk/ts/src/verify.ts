@@ -1,43 +1,50 @@
 // The whole chain of trust for a record: record → shard root (JMT proof) → root history (history
-// proof against the tree root) → on-chain tree account, and the shard account's current root.
-import { Connection, PublicKey } from "@solana/web3.js";
+// proof in one of the app's trees, authenticated from chain state) → on-chain tree root, and the
+// shard account's current root. Nothing is taken from the caller or the keeper on trust: the tree
+// comes from the proof, and it only counts if the app's own `HistoryTree` record names it and the
+// app PDA administers it.
+import { Connection } from "@solana/web3.js";
 import { bytesEqual, hexToBytes } from "./bytes";
-import { HistoryProof, onchainTreeRoot, verifyHistoryProof } from "./history";
+import { AccountLike, AppTree, HistoryProof, authenticateTree, fetchAuthenticatedTree, verifyHistoryProofIn } from "./history";
 import { leafFromJson, verifyRecordProof } from "./jmt";
 import { ProofResponse } from "./keeper";
 
 export interface ChainVerification {
   /** The record (or its absence) is proven under the claimed shard root. */
   recordProven: boolean;
-  /** The shard root is the root the history proof commits to, and that proof reaches the on-chain tree root. */
+  /** The shard root is the root the history proof commits to, and that proof reaches the root of one of the app's own history trees. */
   historyProven: boolean;
   /** The shard root is the shard account's current root. */
   isLatest: boolean;
 }
 
 /**
- * Verifies a keeper proof end to end. `history` proves the shard root's history leaf; it is checked
- * against the tree account fetched from `connection` (or the `treeAccountData` given).
+ * Verifies a keeper proof end to end. `history` names its app, tree and tree index; the tree is
+ * authenticated from the chain (through `connection`, or the `historyRecordAccount` and
+ * `treeAccount` given) before its root is used.
  */
 export async function verifyAgainstChain(opts: {
   proof: ProofResponse;
   history: HistoryProof;
-  tree: PublicKey;
   connection?: Connection;
-  treeAccountData?: Uint8Array;
+  historyRecordAccount?: AccountLike;
+  treeAccount?: AccountLike;
   shardAccountRoot?: Uint8Array;
 }): Promise<ChainVerification> {
   const root = hexToBytes(opts.proof.root);
   const recordProven = verifyRecordProof(root, opts.proof.key, opts.proof.leaf ? leafFromJson(opts.proof.leaf) : null, opts.proof.proof);
-  let data = opts.treeAccountData;
-  if (!data) {
-    if (!opts.connection) throw new Error("need a connection or the tree account data");
-    const account = await opts.connection.getAccountInfo(opts.tree, "confirmed");
-    if (!account) throw new Error(`tree account ${opts.tree.toBase58()} not found`);
-    data = account.data;
+  const { app, tree, treeIndex } = opts.history;
+  let appTree: AppTree | null = null;
+  try {
+    if (opts.historyRecordAccount && opts.treeAccount) appTree = authenticateTree(app, treeIndex, opts.historyRecordAccount, tree, opts.treeAccount);
+    else if (opts.connection) appTree = await fetchAuthenticatedTree(opts.connection, app, treeIndex, tree);
+    else throw new Error("need a connection or the history record and tree accounts");
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith("need a connection")) throw err;
+    appTree = null;
   }
-  const { root: treeRoot } = onchainTreeRoot(data);
-  const historyProven = bytesEqual(opts.history.root, root) && opts.history.shardId === opts.proof.shard && verifyHistoryProof(opts.history, treeRoot);
+  const historyProven =
+    appTree !== null && bytesEqual(opts.history.root, root) && opts.history.shardId === opts.proof.shard && verifyHistoryProofIn(opts.history, appTree);
   const isLatest = opts.shardAccountRoot ? bytesEqual(opts.shardAccountRoot, root) : false;
   return { recordProven, historyProven, isLatest };
 }

@@ -9,6 +9,8 @@ import {
   APP_ROOTS_PROGRAM_ID,
   ATTESTATION_VERIFIER_PROGRAM_ID,
   HistoryMirror,
+  SPL_NOOP_PROGRAM_ID,
+  historyRecords,
   IronrootClient,
   TEE_REGISTRY_PROGRAM_ID,
   bytesToHex,
@@ -82,9 +84,12 @@ test("PDAs", () => {
   assert.equal(pda.verifierAuthority().toBase58(), p.verifier_authority);
   assert.equal(pda.programData().toBase58(), p.verifier_program_data);
   assert.equal(pda.teeEntry(new PublicKey(p.tee)).toBase58(), p.tee_entry);
-  const app = pda.app(p.app_id);
+  const app = pda.app(new PublicKey(p.publisher), p.app_id);
   assert.equal(app.toBase58(), p.app);
   for (const s of p.shards) assert.equal(pda.shard(app, s.shard_id).toBase58(), s.address);
+  for (const t of p.history_trees) assert.equal(pda.historyTree(app, t.index).toBase58(), t.address);
+  // Another publisher's namespace: another address for the same app id.
+  assert.notEqual(pda.app(new PublicKey(p.tee), p.app_id).toBase58(), p.app);
 });
 
 test("instruction builders match sdk/rust byte for byte (data and account metas)", async () => {
@@ -95,7 +100,8 @@ test("instruction builders match sdk/rust byte for byte (data and account metas)
   const publisher = new PublicKey(k.publisher);
   const tree = new PublicKey(k.tree);
   const client = IronrootClient.fromConnection(new Connection("http://127.0.0.1:1"));
-  const policy = { measurements: ["14".repeat(32)], identities: [{ appId: "12".repeat(32), composeHash: "13".repeat(32) }], minKeyValiditySecs: 3600 };
+  const policy = { allowed: [{ measurement: "14".repeat(32), appId: "12".repeat(32), composeHash: "13".repeat(32) }], maxTcbStatus: 1, blockedKeys: [seedKey(12).publicKey], minKeyValiditySecs: 3600 };
+  const app = pda.app(publisher, k.app_id);
   assert.deepEqual(
     ixJson(await client.initialize(payer, { authority: publisher, clusterGenesisHash: "11".repeat(32), attesters: [seedKey(1).publicKey, seedKey(2).publicKey], threshold: 2, policy: { acceptedTcb: 0b11, maxKeyLifetimeSecs: 86400, maxStatementAgeSecs: 600, nonceFloor: 5 } })),
     I.initialize,
@@ -103,28 +109,37 @@ test("instruction builders match sdk/rust byte for byte (data and account metas)
   assert.deepEqual(ixJson(await client.registerTee(payer, tee)), I.register_tee);
   assert.deepEqual(ixJson(await client.revokeTee(publisher, tee)), I.revoke_tee);
   assert.deepEqual(ixJson(await client.setAttesters(publisher, [seedKey(1).publicKey], 1)), I.set_attesters);
-  assert.deepEqual(ixJson(await client.addMeasurement(publisher, "14".repeat(32))), I.add_measurement);
-  assert.deepEqual(ixJson(await client.addApp(publisher, { appId: "12".repeat(32), composeHash: "13".repeat(32) })), I.add_app);
+  const identity = { appId: "12".repeat(32), composeHash: "13".repeat(32) };
+  assert.deepEqual(ixJson(await client.addAllowed(publisher, { measurement: "14".repeat(32), app: identity, maxTcbStatus: 1 })), I.add_allowed);
+  assert.deepEqual(ixJson(await client.removeAllowed(publisher, "14".repeat(32), identity)), I.remove_allowed);
   const create = await client.createAppInstructions(publisher, tree, { appId: k.app_id, shardCount: 2, maxDepth: 14, maxBufferSize: 64, policy }, Number(I.create_app_tree_lamports));
   assert.deepEqual(ixJson(create[1]), I.create_app);
   assert.equal(treeAccountSize(14, 64), I.create_app_tree_bytes);
-  assert.deepEqual(ixJson(await client.initShard(publisher, k.app_id, 1)), I.init_shard);
+  assert.deepEqual(ixJson(await client.initShard(publisher, app, 1)), I.init_shard);
   assert.deepEqual(
-    ixJson(await client.updateShard(tee, k.app_id, tree, { shardId: 1, prevRoot: new Uint8Array(32), newRoot: "33".repeat(32), newSeq: 1n, manifestCid: Uint8Array.of(1, 0x55, 0x12, 0x20, 9, 9) })),
+    ixJson(await client.updateShard(tee, app, tree, { shardId: 1, prevRoot: new Uint8Array(32), newRoot: "33".repeat(32), newSeq: 1n, manifestCid: Uint8Array.of(1, 0x55, 0x12, 0x20, 9, 9) })),
     I.update_shard,
   );
-  assert.deepEqual(ixJson(await client.setAppPolicy(publisher, k.app_id, policy)), I.set_policy);
-  assert.deepEqual(ixJson(await client.closeApp(publisher, k.app_id, [0, 1])), I.close_app);
+  assert.deepEqual(ixJson(await client.setAppPolicy(publisher, app, policy)), I.set_policy);
+  const rotate = await client.rotateHistoryInstructions(payer, app, tree, 1, 14, 64, Number(I.create_app_tree_lamports));
+  assert.deepEqual(ixJson(rotate[1]), I.rotate_history);
+  assert.deepEqual(ixJson(await client.proposePublisher(publisher, app, payer)), I.propose_publisher);
+  assert.deepEqual(ixJson(await client.acceptPublisher(payer, app)), I.accept_publisher);
+  assert.deepEqual(ixJson(await client.beginClose(publisher, app)), I.begin_close);
+  assert.deepEqual(ixJson(await client.closeShards(app, publisher, [0, 1])), I.close_shards);
 });
 
 test("history: leaves, event decoding, mirror root and proofs", () => {
   const H = V.history;
   for (let level = 0; level < H.empty_nodes.length; level++) assert.equal(bytesToHex(emptyNode(level)), H.empty_nodes[level]);
-  const mirror = new HistoryMirror(H.depth);
+  const first = H.records[0];
+  const mirror = new HistoryMirror(new PublicKey(first.app), new PublicKey(first.tree), first.tree_index, H.depth);
   for (const r of H.records) {
     const decoded = decodeHistoryRecord(hexToBytes(r.event_bytes));
     assert.ok(decoded);
     assert.equal(decoded.app.toBase58(), r.app);
+    assert.equal(decoded.tree.toBase58(), r.tree);
+    assert.equal(decoded.treeIndex, r.tree_index);
     assert.equal(decoded.shardId, r.shard_id);
     assert.equal(decoded.seq, BigInt(r.seq));
     assert.equal(bytesToHex(decoded.prevRoot), r.prev_root);
@@ -132,7 +147,7 @@ test("history: leaves, event decoding, mirror root and proofs", () => {
     assert.equal(decoded.slot, BigInt(r.slot));
     assert.equal(decoded.signer.toBase58(), r.signer);
     assert.equal(decoded.leafIndex, BigInt(r.leaf_index));
-    assert.equal(bytesToHex(historyLeaf(decoded.app, decoded.shardId, decoded.seq, decoded.root, decoded.manifestCid, decoded.slot)), r.leaf);
+    assert.equal(bytesToHex(historyLeaf(decoded.app, decoded.tree, decoded.shardId, decoded.seq, decoded.root, decoded.manifestCid, decoded.slot)), r.leaf);
     mirror.push(decoded);
   }
   assert.equal(decodeHistoryRecord(hexToBytes("00".repeat(40))), null);
@@ -149,7 +164,18 @@ test("history: leaves, event decoding, mirror root and proofs", () => {
   // A forged record (leaf not matching its fields) is refused.
   const forged = decodeHistoryRecord(hexToBytes(H.records[0].event_bytes))!;
   forged.root = new Uint8Array(32);
-  assert.throws(() => new HistoryMirror(H.depth).push(forged), /forged/);
+  assert.throws(() => new HistoryMirror(forged.app, forged.tree, forged.treeIndex, H.depth).push(forged), /forged/);
+  // A genuine record offered to another tree's mirror is refused.
+  const genuine = decodeHistoryRecord(hexToBytes(H.records[0].event_bytes))!;
+  assert.throws(() => new HistoryMirror(genuine.app, seedKey(13).publicKey, genuine.treeIndex, H.depth).push(genuine), /not in this app's tree/);
+  // Records count only when app_roots' own top-level instruction wrote them through spl-noop.
+  const data = hexToBytes(H.records[0].event_bytes);
+  const other = seedKey(14).publicKey;
+  const call = (outerIndex: number, stackHeight: number | null) => ({ outerIndex, stackHeight, programId: SPL_NOOP_PROGRAM_ID, data });
+  assert.equal(historyRecords([APP_ROOTS_PROGRAM_ID], [call(0, 2)]).length, 1);
+  assert.equal(historyRecords([APP_ROOTS_PROGRAM_ID], [call(0, 3)]).length, 0, "written deeper than app_roots' own call");
+  assert.equal(historyRecords([other, APP_ROOTS_PROGRAM_ID], [call(0, 2)]).length, 0, "written under another program");
+  assert.equal(historyRecords([APP_ROOTS_PROGRAM_ID], [{ ...call(0, 2), programId: other }]).length, 0, "not through spl-noop");
 });
 
 test("JMT: inclusion and non-inclusion proofs against the shard root", () => {

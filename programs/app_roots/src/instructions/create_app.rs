@@ -1,10 +1,8 @@
 use anchor_lang::prelude::*;
-use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
-use anchor_lang::solana_program::program::invoke_signed;
-use anchor_lang::InstructionData;
 use spl_account_compression::program::SplAccountCompression;
 use spl_account_compression::Noop;
 
+use crate::compression::init_history_tree;
 use crate::error::AppRootsError;
 use crate::events::AppCreated;
 use crate::state::*;
@@ -21,16 +19,26 @@ pub struct CreateAppArgs {
 #[derive(Accounts)]
 #[instruction(args: CreateAppArgs)]
 pub struct CreateApp<'info> {
+    /// Creator and first publisher: the app's address is derived from this key.
     #[account(mut)]
     pub publisher: Signer<'info>,
     #[account(
         init,
         payer = publisher,
         space = 8 + App::INIT_SPACE,
-        seeds = [APP_SEED, args.app_id.as_ref()],
+        seeds = [APP_SEED, publisher.key().as_ref(), args.app_id.as_ref()],
         bump,
     )]
     pub app: Account<'info, App>,
+    /// Record of history tree 0.
+    #[account(
+        init,
+        payer = publisher,
+        space = 8 + HistoryTree::INIT_SPACE,
+        seeds = [HISTORY_TREE_SEED, app.key().as_ref(), &0u32.to_le_bytes()],
+        bump,
+    )]
+    pub history_record: Account<'info, HistoryTree>,
     /// CHECK: allocated by the caller in the same transaction and owned by spl-account-compression,
     /// which refuses an already initialised tree; its size is checked against the shape here.
     #[account(mut, owner = spl_account_compression::ID)]
@@ -41,63 +49,57 @@ pub struct CreateApp<'info> {
 }
 
 pub fn handle_create_app(ctx: Context<CreateApp>, args: CreateAppArgs) -> Result<()> {
-    require!(
-        ALLOWED_TREE_SHAPES.contains(&(args.max_depth, args.max_buffer_size)),
-        AppRootsError::TreeShapeNotAllowed
-    );
-    require!(
-        ctx.accounts.tree.data_len() == tree_account_size(args.max_depth, args.max_buffer_size),
-        AppRootsError::TreeSizeMismatch
-    );
     require!(args.shard_count >= 1 && args.shard_count <= MAX_SHARDS, AppRootsError::InvalidShardCount);
     args.policy.validate()?;
-
-    // Built by hand: spl-account-compression 1.0's generated `cpi::init_empty_merkle_tree` passes
-    // the tree read-only, so the tree would never be written.
-    let init = Instruction {
-        program_id: spl_account_compression::ID,
-        accounts: vec![
-            AccountMeta::new(ctx.accounts.tree.key(), false),
-            AccountMeta::new_readonly(ctx.accounts.app.key(), true),
-            AccountMeta::new_readonly(ctx.accounts.noop_program.key(), false),
-        ],
-        data: spl_account_compression::instruction::InitEmptyMerkleTree {
-            max_depth: args.max_depth,
-            max_buffer_size: args.max_buffer_size,
-        }
-        .data(),
-    };
+    let creator = ctx.accounts.publisher.key();
     let bump = ctx.bumps.app;
-    invoke_signed(
-        &init,
-        &[
-            ctx.accounts.tree.to_account_info(),
-            ctx.accounts.app.to_account_info(),
-            ctx.accounts.noop_program.to_account_info(),
-            ctx.accounts.compression_program.to_account_info(),
-        ],
-        &[&[APP_SEED, args.app_id.as_ref(), &[bump]]],
+    init_history_tree(
+        &ctx.accounts.tree.to_account_info(),
+        &ctx.accounts.app.to_account_info(),
+        &ctx.accounts.noop_program.to_account_info(),
+        &ctx.accounts.compression_program.to_account_info(),
+        &[APP_SEED, creator.as_ref(), args.app_id.as_ref(), &[bump]],
+        args.max_depth,
+        args.max_buffer_size,
     )?;
 
     let slot = Clock::get()?.slot;
-    ctx.accounts.app.set_inner(App {
-        publisher: ctx.accounts.publisher.key(),
-        app_id: args.app_id,
-        tree: ctx.accounts.tree.key(),
+    let app_key = ctx.accounts.app.key();
+    let tree = ctx.accounts.tree.key();
+    ctx.accounts.history_record.set_inner(HistoryTree {
+        app: app_key,
+        index: 0,
+        tree,
         max_depth: args.max_depth,
         max_buffer_size: args.max_buffer_size,
+        first_history_index: 0,
+        created_slot: slot,
+        bump: ctx.bumps.history_record,
+    });
+    ctx.accounts.app.set_inner(App {
+        creator,
+        app_id: args.app_id,
+        publisher: creator,
+        pending_publisher: None,
+        status: AppStatus::Active,
         policy: args.policy.clone(),
         shard_count: args.shard_count,
         open_shards: 0,
+        max_depth: args.max_depth,
+        max_buffer_size: args.max_buffer_size,
+        active_tree: tree,
+        active_tree_index: 0,
+        active_tree_leaves: 0,
         history_len: 0,
         created_slot: slot,
+        closed_slot: 0,
         bump,
     });
     emit!(AppCreated {
-        app: ctx.accounts.app.key(),
+        app: app_key,
+        creator,
         app_id: args.app_id,
-        publisher: ctx.accounts.publisher.key(),
-        tree: ctx.accounts.tree.key(),
+        tree,
         max_depth: args.max_depth,
         max_buffer_size: args.max_buffer_size,
         shard_count: args.shard_count,

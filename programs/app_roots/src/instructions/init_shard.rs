@@ -11,9 +11,10 @@ pub struct InitShard<'info> {
     pub publisher: Signer<'info>,
     #[account(
         mut,
-        seeds = [APP_SEED, app.app_id.as_ref()],
+        seeds = [APP_SEED, app.creator.as_ref(), app.app_id.as_ref()],
         bump = app.bump,
         has_one = publisher @ AppRootsError::NotPublisher,
+        constraint = app.status == AppStatus::Active @ AppRootsError::AppNotActive,
         constraint = shard_id < app.shard_count @ AppRootsError::ShardOutOfRange,
     )]
     pub app: Account<'info, App>,
@@ -38,6 +39,8 @@ pub fn handle_init_shard(ctx: Context<InitShard>, shard_id: u16) -> Result<()> {
         manifest_cid: Vec::new(),
         updated_slot: 0,
         last_signer: Pubkey::default(),
+        history_tree: Pubkey::default(),
+        leaf_index: 0,
         bump: ctx.bumps.shard,
     });
     let app = &mut ctx.accounts.app;

@@ -9,9 +9,10 @@ pub struct SetPolicy<'info> {
     pub publisher: Signer<'info>,
     #[account(
         mut,
-        seeds = [APP_SEED, app.app_id.as_ref()],
+        seeds = [APP_SEED, app.creator.as_ref(), app.app_id.as_ref()],
         bump = app.bump,
         has_one = publisher @ AppRootsError::NotPublisher,
+        constraint = app.status == AppStatus::Active @ AppRootsError::AppNotActive,
     )]
     pub app: Account<'info, App>,
 }

@@ -36,9 +36,10 @@ pub struct UpdateShard<'info> {
     pub tee_entry: Account<'info, TeeEntry>,
     #[account(
         mut,
-        seeds = [APP_SEED, app.app_id.as_ref()],
+        seeds = [APP_SEED, app.creator.as_ref(), app.app_id.as_ref()],
         bump = app.bump,
-        has_one = tree @ AppRootsError::WrongTree,
+        constraint = app.status == AppStatus::Active @ AppRootsError::AppNotActive,
+        constraint = app.active_tree == tree.key() @ AppRootsError::WrongTree,
         constraint = args.shard_id < app.shard_count @ AppRootsError::ShardOutOfRange,
     )]
     pub app: Account<'info, App>,
@@ -48,7 +49,7 @@ pub struct UpdateShard<'info> {
         bump = shard.bump,
     )]
     pub shard: Account<'info, Shard>,
-    /// CHECK: the app's tree (`has_one`); spl-account-compression validates its contents.
+    /// CHECK: the app's active tree (checked on `app`); spl-account-compression validates it.
     #[account(mut)]
     pub tree: UncheckedAccount<'info>,
     pub compression_program: Program<'info, SplAccountCompression>,
@@ -70,12 +71,22 @@ pub fn handle_update_shard(ctx: Context<UpdateShard>, args: UpdateShardArgs) -> 
         Ordering::Greater => require!(args.new_seq == expected, AppRootsError::SequenceGap),
     }
     require!(args.prev_root == shard.root, AppRootsError::RootMismatch);
-
-    let app_key = ctx.accounts.app.key();
-    let leaf =
-        history_leaf(&app_key, args.shard_id, args.new_seq, &args.new_root, &args.manifest_cid, clock.slot);
     let app = &ctx.accounts.app;
-    let seeds: &[&[u8]] = &[APP_SEED, app.app_id.as_ref(), &[app.bump]];
+    // Fail with our own error, before the CPI, rather than deep inside spl-account-compression.
+    require!(app.active_tree_leaves < tree_capacity(app.max_depth), AppRootsError::HistoryTreeFull);
+
+    let app_key = app.key();
+    let tree = ctx.accounts.tree.key();
+    let leaf = history_leaf(
+        &app_key,
+        &tree,
+        args.shard_id,
+        args.new_seq,
+        &args.new_root,
+        &args.manifest_cid,
+        clock.slot,
+    );
+    let seeds: &[&[u8]] = &[APP_SEED, app.creator.as_ref(), app.app_id.as_ref(), &[app.bump]];
     spl_account_compression::cpi::append(
         CpiContext::new_with_signer(
             ctx.accounts.compression_program.to_account_info(),
@@ -89,18 +100,24 @@ pub fn handle_update_shard(ctx: Context<UpdateShard>, args: UpdateShardArgs) -> 
         leaf,
     )?;
 
-    let leaf_index = app.history_len;
+    let leaf_index = app.active_tree_leaves;
+    let tree_index = app.active_tree_index;
     let app = &mut ctx.accounts.app;
-    app.history_len = leaf_index.checked_add(1).ok_or(AppRootsError::Overflow)?;
+    app.active_tree_leaves = leaf_index.checked_add(1).ok_or(AppRootsError::Overflow)?;
+    app.history_len = app.history_len.checked_add(1).ok_or(AppRootsError::Overflow)?;
     let shard = &mut ctx.accounts.shard;
     shard.seq = args.new_seq;
     shard.root = args.new_root;
     shard.manifest_cid = args.manifest_cid.clone();
     shard.updated_slot = clock.slot;
     shard.last_signer = ctx.accounts.tee.key();
+    shard.history_tree = tree;
+    shard.leaf_index = leaf_index;
 
     let record = ShardUpdated {
         app: app_key,
+        tree,
+        tree_index,
         shard_id: args.shard_id,
         seq: args.new_seq,
         prev_root: args.prev_root,
@@ -118,15 +135,17 @@ pub fn handle_update_shard(ctx: Context<UpdateShard>, args: UpdateShardArgs) -> 
     Ok(())
 }
 
-/// The signing key must be unrevoked, unexpired for at least the policy's margin, and carry a
-/// measurement and identity the app allows.
-fn check_signer(entry: &TeeEntry, policy: &AppPolicy, now: i64) -> Result<()> {
+/// The signing key must be unrevoked, unexpired for at least the policy's margin, not blocked,
+/// at or above the TCB floor, and carry a (measurement, identity) pair the app allows.
+pub fn check_signer(entry: &TeeEntry, policy: &AppPolicy, now: i64) -> Result<()> {
     require!(!entry.revoked, AppRootsError::TeeRevoked);
     require!(now < entry.expires_at, AppRootsError::TeeExpired);
     let remaining = entry.expires_at.checked_sub(now).ok_or(AppRootsError::Overflow)?;
     require!(remaining >= policy.min_key_validity_secs, AppRootsError::KeyValidityTooShort);
-    require!(policy.measurements.contains(&entry.measurement), AppRootsError::MeasurementNotAllowed);
-    let identity = TeeIdentity { app_id: entry.app_id, compose_hash: entry.compose_hash };
-    require!(policy.identities.contains(&identity), AppRootsError::IdentityNotAllowed);
+    require!(!policy.blocked_keys.contains(&entry.tee_pubkey), AppRootsError::TeeBlocked);
+    require!(entry.tcb_status <= policy.max_tcb_status, AppRootsError::TcbBelowFloor);
+    let pair =
+        AllowedTee { measurement: entry.measurement, app_id: entry.app_id, compose_hash: entry.compose_hash };
+    require!(policy.allowed.contains(&pair), AppRootsError::TeeNotAllowed);
     Ok(())
 }

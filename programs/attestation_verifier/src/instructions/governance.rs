@@ -21,27 +21,24 @@ pub fn handle_set_attesters(ctx: Context<Governed>, attesters: Vec<Pubkey>, thre
     Ok(())
 }
 
-pub fn handle_add_measurement(ctx: Context<Governed>, measurement: [u8; 32]) -> Result<()> {
-    add_unique(&mut ctx.accounts.config.measurements, measurement, MAX_MEASUREMENTS)?;
-    emit!(MeasurementAllowed { measurement });
+pub fn handle_add_allowed(ctx: Context<Governed>, allowed: AllowedTee) -> Result<()> {
+    require!(allowed.max_tcb_status < TcbStatus::Revoked as u8, VerifierError::InvalidPolicy);
+    let list = &mut ctx.accounts.config.allowed;
+    require!(
+        !list.iter().any(|a| a.same_pair(&allowed.measurement, &allowed.app)),
+        VerifierError::AlreadyAllowed
+    );
+    require!(list.len() < MAX_ALLOWED, VerifierError::AllowListFull);
+    list.push(allowed);
+    emit!(TeeAllowed { allowed });
     Ok(())
 }
 
-pub fn handle_remove_measurement(ctx: Context<Governed>, measurement: [u8; 32]) -> Result<()> {
-    remove(&mut ctx.accounts.config.measurements, &measurement)?;
-    emit!(MeasurementRemoved { measurement });
-    Ok(())
-}
-
-pub fn handle_add_app(ctx: Context<Governed>, app: AppIdentity) -> Result<()> {
-    add_unique(&mut ctx.accounts.config.apps, app, MAX_APPS)?;
-    emit!(AppAllowed { app });
-    Ok(())
-}
-
-pub fn handle_remove_app(ctx: Context<Governed>, app: AppIdentity) -> Result<()> {
-    remove(&mut ctx.accounts.config.apps, &app)?;
-    emit!(AppRemoved { app });
+pub fn handle_remove_allowed(ctx: Context<Governed>, measurement: [u8; 32], app: AppIdentity) -> Result<()> {
+    let list = &mut ctx.accounts.config.allowed;
+    let index = list.iter().position(|a| a.same_pair(&measurement, &app)).ok_or(VerifierError::NotAllowed)?;
+    list.swap_remove(index);
+    emit!(TeeDisallowed { measurement, app });
     Ok(())
 }
 
@@ -58,18 +55,5 @@ pub fn handle_propose_authority(ctx: Context<Governed>, new_authority: Pubkey) -
     let config = &mut ctx.accounts.config;
     config.pending_authority = Some(new_authority);
     emit!(AuthorityProposed { current: config.authority, proposed: new_authority });
-    Ok(())
-}
-
-fn add_unique<T: PartialEq>(list: &mut Vec<T>, item: T, max: usize) -> Result<()> {
-    require!(!list.contains(&item), VerifierError::AlreadyAllowed);
-    require!(list.len() < max, VerifierError::AllowListFull);
-    list.push(item);
-    Ok(())
-}
-
-fn remove<T: PartialEq>(list: &mut Vec<T>, item: &T) -> Result<()> {
-    let index = list.iter().position(|x| x == item).ok_or(VerifierError::NotAllowed)?;
-    list.swap_remove(index);
     Ok(())
 }

@@ -28,8 +28,9 @@ pub fn handle_register(ctx: Context<Register>, args: RegisterArgs) -> Result<()>
     require!(args.expires_at > now, RegistryError::ExpiryInPast);
     let entry = &mut ctx.accounts.entry;
 
-    // A fresh account has an all-zero key; the PDA seeds make `args.tee_pubkey` non-zero here.
-    if entry.tee_pubkey == Pubkey::default() {
+    // `registered_at` is set on the first registration and never cleared, and the cluster's clock
+    // is past 0: only an account created by this very instruction reads 0.
+    if entry.registered_at == 0 {
         entry.set_inner(TeeEntry {
             tee_pubkey: args.tee_pubkey,
             measurement: args.measurement,

@@ -36,80 +36,76 @@ export type AttestationVerifier = {
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": []
     },
     {
-      "name": "addApp",
+      "name": "addAllowed",
       "docs": [
-        "Governance: allow an app identity (dstack app id + compose hash)."
+        "Governance: allow a (measurement, app identity) pair with its TCB floor."
       ],
       "discriminator": [
-        89,
-        34,
-        231,
-        82,
-        3,
-        19,
-        36,
-        198
+        249,
+        43,
+        102,
+        160,
+        98,
+        236,
+        59,
+        208
       ],
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "appIdentity"
-            }
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
           }
         }
-      ]
-    },
-    {
-      "name": "addMeasurement",
-      "docs": [
-        "Governance: allow a measurement digest."
-      ],
-      "discriminator": [
-        47,
-        120,
-        129,
-        100,
-        90,
-        124,
-        99,
-        56
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
       ],
       "args": [
         {
-          "name": "measurement",
+          "name": "allowed",
           "type": {
-            "array": [
-              "u8",
-              32
-            ]
+            "defined": {
+              "name": "allowedTee"
+            }
           }
         }
       ]
@@ -140,14 +136,108 @@ export type AttestationVerifier = {
           "signer": true
         },
         {
-          "name": "programData"
+          "name": "programData",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  61,
+                  52,
+                  104,
+                  168,
+                  47,
+                  53,
+                  149,
+                  192,
+                  251,
+                  251,
+                  107,
+                  115,
+                  167,
+                  221,
+                  148,
+                  111,
+                  34,
+                  153,
+                  222,
+                  157,
+                  74,
+                  124,
+                  66,
+                  59,
+                  241,
+                  134,
+                  132,
+                  179,
+                  119,
+                  137,
+                  137,
+                  11
+                ]
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                2,
+                168,
+                246,
+                145,
+                78,
+                136,
+                161,
+                176,
+                226,
+                16,
+                21,
+                62,
+                247,
+                99,
+                174,
+                43,
+                0,
+                194,
+                185,
+                61,
+                22,
+                193,
+                36,
+                210,
+                192,
+                83,
+                122,
+                16,
+                4,
+                128,
+                0,
+                0
+              ]
+            }
+          }
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "systemProgram"
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": [
@@ -179,11 +269,29 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -225,86 +333,113 @@ export type AttestationVerifier = {
           "signer": true
         },
         {
-          "name": "config"
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "verifierAuthority"
+          "name": "verifierAuthority",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ]
+          }
         },
         {
           "name": "teeEntry",
           "writable": true
         },
         {
-          "name": "instructions"
+          "name": "instructions",
+          "address": "Sysvar1nstructions1111111111111111111111111"
         },
         {
-          "name": "teeRegistryProgram"
+          "name": "teeRegistryProgram",
+          "address": "6PMREzfVXtPEc4x5YrTQWhH3N6Dow6y8hVuyggQC3ew2"
         },
         {
-          "name": "systemProgram"
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": []
     },
     {
-      "name": "removeApp",
+      "name": "removeAllowed",
       "docs": [
-        "Governance: stop allowing an app identity."
+        "Governance: stop allowing a pair (registered keys stay until revoked)."
       ],
       "discriminator": [
-        86,
-        242,
-        74,
-        156,
-        168,
-        171,
-        129,
-        88
+        73,
+        255,
+        50,
+        107,
+        212,
+        112,
+        72,
+        87
       ],
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "appIdentity"
-            }
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
           }
-        }
-      ]
-    },
-    {
-      "name": "removeMeasurement",
-      "docs": [
-        "Governance: stop allowing a measurement digest (registered keys stay until revoked)."
-      ],
-      "discriminator": [
-        68,
-        187,
-        35,
-        28,
-        87,
-        129,
-        189,
-        2
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
         }
       ],
       "args": [
@@ -315,6 +450,14 @@ export type AttestationVerifier = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "appIdentity"
+            }
           }
         }
       ]
@@ -337,13 +480,58 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
-          "name": "config"
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "verifierAuthority"
+          "name": "verifierAuthority",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ]
+          }
         },
         {
           "name": "teeEntry",
@@ -353,7 +541,8 @@ export type AttestationVerifier = {
           "writable": true
         },
         {
-          "name": "teeRegistryProgram"
+          "name": "teeRegistryProgram",
+          "address": "6PMREzfVXtPEc4x5YrTQWhH3N6Dow6y8hVuyggQC3ew2"
         }
       ],
       "args": []
@@ -376,11 +565,29 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -414,11 +621,29 @@ export type AttestationVerifier = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -462,32 +687,6 @@ export type AttestationVerifier = {
     }
   ],
   "events": [
-    {
-      "discriminator": [
-        215,
-        12,
-        184,
-        180,
-        73,
-        49,
-        197,
-        108
-      ],
-      "name": "appAllowed"
-    },
-    {
-      "discriminator": [
-        158,
-        188,
-        28,
-        209,
-        56,
-        51,
-        12,
-        171
-      ],
-      "name": "appRemoved"
-    },
     {
       "discriminator": [
         211,
@@ -542,32 +741,6 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
-        174,
-        63,
-        120,
-        59,
-        0,
-        35,
-        167,
-        70
-      ],
-      "name": "measurementAllowed"
-    },
-    {
-      "discriminator": [
-        134,
-        114,
-        252,
-        177,
-        154,
-        218,
-        233,
-        64
-      ],
-      "name": "measurementRemoved"
-    },
-    {
-      "discriminator": [
         225,
         112,
         112,
@@ -581,6 +754,19 @@ export type AttestationVerifier = {
     },
     {
       "discriminator": [
+        149,
+        195,
+        139,
+        248,
+        101,
+        104,
+        95,
+        11
+      ],
+      "name": "teeAllowed"
+    },
+    {
+      "discriminator": [
         223,
         44,
         162,
@@ -591,6 +777,19 @@ export type AttestationVerifier = {
         193
       ],
       "name": "teeAttested"
+    },
+    {
+      "discriminator": [
+        222,
+        200,
+        116,
+        49,
+        222,
+        108,
+        196,
+        145
+      ],
+      "name": "teeDisallowed"
     },
     {
       "discriminator": [
@@ -724,13 +923,13 @@ export type AttestationVerifier = {
     },
     {
       "code": 6023,
-      "name": "measurementNotAllowed",
-      "msg": "measurement is not on the allow-list"
+      "name": "teeNotAllowed",
+      "msg": "the (measurement, app identity) pair is not on the allow-list"
     },
     {
       "code": 6024,
-      "name": "appNotAllowed",
-      "msg": "app identity is not on the allow-list"
+      "name": "tcbBelowPairFloor",
+      "msg": "TCB status is worse than the allowed pair's floor"
     },
     {
       "code": 6025,
@@ -765,9 +964,24 @@ export type AttestationVerifier = {
   ],
   "types": [
     {
-      "name": "appAllowed",
+      "name": "allowedTee",
+      "docs": [
+        "One allowed TEE configuration: a measurement together with the app identity it must run, and",
+        "the worst TCB status accepted for it. A statement passes only if its own pair is listed, so",
+        "allowing (M1, I1) and (M2, I2) never lets (M2, I1) in."
+      ],
       "type": {
+        "kind": "struct",
         "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
           {
             "name": "app",
             "type": {
@@ -775,9 +989,16 @@ export type AttestationVerifier = {
                 "name": "appIdentity"
               }
             }
+          },
+          {
+            "name": "maxTcbStatus",
+            "docs": [
+              "TCB floor for this pair: the largest [`TcbStatus`] value accepted (0 = UpToDate only).",
+              "Applies on top of the policy's `accepted_tcb` set."
+            ],
+            "type": "u8"
           }
-        ],
-        "kind": "struct"
+        ]
       }
     },
     {
@@ -807,22 +1028,6 @@ export type AttestationVerifier = {
             }
           }
         ]
-      }
-    },
-    {
-      "name": "appRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "app",
-            "type": {
-              "defined": {
-                "name": "appIdentity"
-              }
-            }
-          }
-        ],
-        "kind": "struct"
       }
     },
     {
@@ -949,40 +1154,6 @@ export type AttestationVerifier = {
       }
     },
     {
-      "name": "measurementAllowed",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
-      "name": "measurementRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
       "name": "policy",
       "docs": [
         "Policy knobs governance can change in one instruction."
@@ -1038,6 +1209,22 @@ export type AttestationVerifier = {
       }
     },
     {
+      "name": "teeAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "allowed",
+            "type": {
+              "defined": {
+                "name": "allowedTee"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "teeAttested",
       "type": {
         "fields": [
@@ -1063,6 +1250,31 @@ export type AttestationVerifier = {
           {
             "name": "expiresAt",
             "type": "i64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "teeDisallowed",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "appIdentity"
+              }
+            }
           }
         ],
         "kind": "struct"
@@ -1153,7 +1365,7 @@ export type AttestationVerifier = {
           {
             "name": "registeredAt",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -1252,22 +1464,11 @@ export type AttestationVerifier = {
             }
           },
           {
-            "name": "measurements",
-            "type": {
-              "vec": {
-                "array": [
-                  "u8",
-                  32
-                ]
-              }
-            }
-          },
-          {
-            "name": "apps",
+            "name": "allowed",
             "type": {
               "vec": {
                 "defined": {
-                  "name": "appIdentity"
+                  "name": "allowedTee"
                 }
               }
             }
@@ -1329,80 +1530,76 @@ export const AttestationVerifierIdl = {
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": []
     },
     {
-      "name": "add_app",
+      "name": "add_allowed",
       "docs": [
-        "Governance: allow an app identity (dstack app id + compose hash)."
+        "Governance: allow a (measurement, app identity) pair with its TCB floor."
       ],
       "discriminator": [
-        89,
-        34,
-        231,
-        82,
-        3,
-        19,
-        36,
-        198
+        249,
+        43,
+        102,
+        160,
+        98,
+        236,
+        59,
+        208
       ],
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "AppIdentity"
-            }
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
           }
         }
-      ]
-    },
-    {
-      "name": "add_measurement",
-      "docs": [
-        "Governance: allow a measurement digest."
-      ],
-      "discriminator": [
-        47,
-        120,
-        129,
-        100,
-        90,
-        124,
-        99,
-        56
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
-        }
       ],
       "args": [
         {
-          "name": "measurement",
+          "name": "allowed",
           "type": {
-            "array": [
-              "u8",
-              32
-            ]
+            "defined": {
+              "name": "AllowedTee"
+            }
           }
         }
       ]
@@ -1433,14 +1630,108 @@ export const AttestationVerifierIdl = {
           "signer": true
         },
         {
-          "name": "program_data"
+          "name": "program_data",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  61,
+                  52,
+                  104,
+                  168,
+                  47,
+                  53,
+                  149,
+                  192,
+                  251,
+                  251,
+                  107,
+                  115,
+                  167,
+                  221,
+                  148,
+                  111,
+                  34,
+                  153,
+                  222,
+                  157,
+                  74,
+                  124,
+                  66,
+                  59,
+                  241,
+                  134,
+                  132,
+                  179,
+                  119,
+                  137,
+                  137,
+                  11
+                ]
+              }
+            ],
+            "program": {
+              "kind": "const",
+              "value": [
+                2,
+                168,
+                246,
+                145,
+                78,
+                136,
+                161,
+                176,
+                226,
+                16,
+                21,
+                62,
+                247,
+                99,
+                174,
+                43,
+                0,
+                194,
+                185,
+                61,
+                22,
+                193,
+                36,
+                210,
+                192,
+                83,
+                122,
+                16,
+                4,
+                128,
+                0,
+                0
+              ]
+            }
+          }
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "system_program"
+          "name": "system_program",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": [
@@ -1472,11 +1763,29 @@ export const AttestationVerifierIdl = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -1518,86 +1827,113 @@ export const AttestationVerifierIdl = {
           "signer": true
         },
         {
-          "name": "config"
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "verifier_authority"
+          "name": "verifier_authority",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ]
+          }
         },
         {
           "name": "tee_entry",
           "writable": true
         },
         {
-          "name": "instructions"
+          "name": "instructions",
+          "address": "Sysvar1nstructions1111111111111111111111111"
         },
         {
-          "name": "tee_registry_program"
+          "name": "tee_registry_program",
+          "address": "6PMREzfVXtPEc4x5YrTQWhH3N6Dow6y8hVuyggQC3ew2"
         },
         {
-          "name": "system_program"
+          "name": "system_program",
+          "address": "11111111111111111111111111111111"
         }
       ],
       "args": []
     },
     {
-      "name": "remove_app",
+      "name": "remove_allowed",
       "docs": [
-        "Governance: stop allowing an app identity."
+        "Governance: stop allowing a pair (registered keys stay until revoked)."
       ],
       "discriminator": [
-        86,
-        242,
-        74,
-        156,
-        168,
-        171,
-        129,
-        88
+        73,
+        255,
+        50,
+        107,
+        212,
+        112,
+        72,
+        87
       ],
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
-        }
-      ],
-      "args": [
-        {
-          "name": "app",
-          "type": {
-            "defined": {
-              "name": "AppIdentity"
-            }
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
           }
-        }
-      ]
-    },
-    {
-      "name": "remove_measurement",
-      "docs": [
-        "Governance: stop allowing a measurement digest (registered keys stay until revoked)."
-      ],
-      "discriminator": [
-        68,
-        187,
-        35,
-        28,
-        87,
-        129,
-        189,
-        2
-      ],
-      "accounts": [
-        {
-          "name": "authority",
-          "signer": true
-        },
-        {
-          "name": "config",
-          "writable": true
         }
       ],
       "args": [
@@ -1608,6 +1944,14 @@ export const AttestationVerifierIdl = {
               "u8",
               32
             ]
+          }
+        },
+        {
+          "name": "app",
+          "type": {
+            "defined": {
+              "name": "AppIdentity"
+            }
           }
         }
       ]
@@ -1630,13 +1974,58 @@ export const AttestationVerifierIdl = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
-          "name": "config"
+          "name": "config",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         },
         {
-          "name": "verifier_authority"
+          "name": "verifier_authority",
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  118,
+                  101,
+                  114,
+                  105,
+                  102,
+                  105,
+                  101,
+                  114,
+                  95,
+                  97,
+                  117,
+                  116,
+                  104,
+                  111,
+                  114,
+                  105,
+                  116,
+                  121
+                ]
+              }
+            ]
+          }
         },
         {
           "name": "tee_entry",
@@ -1646,7 +2035,8 @@ export const AttestationVerifierIdl = {
           "writable": true
         },
         {
-          "name": "tee_registry_program"
+          "name": "tee_registry_program",
+          "address": "6PMREzfVXtPEc4x5YrTQWhH3N6Dow6y8hVuyggQC3ew2"
         }
       ],
       "args": []
@@ -1669,11 +2059,29 @@ export const AttestationVerifierIdl = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -1707,11 +2115,29 @@ export const AttestationVerifierIdl = {
       "accounts": [
         {
           "name": "authority",
-          "signer": true
+          "signer": true,
+          "relations": [
+            "config"
+          ]
         },
         {
           "name": "config",
-          "writable": true
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  99,
+                  111,
+                  110,
+                  102,
+                  105,
+                  103
+                ]
+              }
+            ]
+          }
         }
       ],
       "args": [
@@ -1755,32 +2181,6 @@ export const AttestationVerifierIdl = {
     }
   ],
   "events": [
-    {
-      "discriminator": [
-        215,
-        12,
-        184,
-        180,
-        73,
-        49,
-        197,
-        108
-      ],
-      "name": "AppAllowed"
-    },
-    {
-      "discriminator": [
-        158,
-        188,
-        28,
-        209,
-        56,
-        51,
-        12,
-        171
-      ],
-      "name": "AppRemoved"
-    },
     {
       "discriminator": [
         211,
@@ -1835,32 +2235,6 @@ export const AttestationVerifierIdl = {
     },
     {
       "discriminator": [
-        174,
-        63,
-        120,
-        59,
-        0,
-        35,
-        167,
-        70
-      ],
-      "name": "MeasurementAllowed"
-    },
-    {
-      "discriminator": [
-        134,
-        114,
-        252,
-        177,
-        154,
-        218,
-        233,
-        64
-      ],
-      "name": "MeasurementRemoved"
-    },
-    {
-      "discriminator": [
         225,
         112,
         112,
@@ -1874,6 +2248,19 @@ export const AttestationVerifierIdl = {
     },
     {
       "discriminator": [
+        149,
+        195,
+        139,
+        248,
+        101,
+        104,
+        95,
+        11
+      ],
+      "name": "TeeAllowed"
+    },
+    {
+      "discriminator": [
         223,
         44,
         162,
@@ -1884,6 +2271,19 @@ export const AttestationVerifierIdl = {
         193
       ],
       "name": "TeeAttested"
+    },
+    {
+      "discriminator": [
+        222,
+        200,
+        116,
+        49,
+        222,
+        108,
+        196,
+        145
+      ],
+      "name": "TeeDisallowed"
     },
     {
       "discriminator": [
@@ -2017,13 +2417,13 @@ export const AttestationVerifierIdl = {
     },
     {
       "code": 6023,
-      "name": "MeasurementNotAllowed",
-      "msg": "measurement is not on the allow-list"
+      "name": "TeeNotAllowed",
+      "msg": "the (measurement, app identity) pair is not on the allow-list"
     },
     {
       "code": 6024,
-      "name": "AppNotAllowed",
-      "msg": "app identity is not on the allow-list"
+      "name": "TcbBelowPairFloor",
+      "msg": "TCB status is worse than the allowed pair's floor"
     },
     {
       "code": 6025,
@@ -2058,9 +2458,24 @@ export const AttestationVerifierIdl = {
   ],
   "types": [
     {
-      "name": "AppAllowed",
+      "name": "AllowedTee",
+      "docs": [
+        "One allowed TEE configuration: a measurement together with the app identity it must run, and",
+        "the worst TCB status accepted for it. A statement passes only if its own pair is listed, so",
+        "allowing (M1, I1) and (M2, I2) never lets (M2, I1) in."
+      ],
       "type": {
+        "kind": "struct",
         "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
           {
             "name": "app",
             "type": {
@@ -2068,9 +2483,16 @@ export const AttestationVerifierIdl = {
                 "name": "AppIdentity"
               }
             }
+          },
+          {
+            "name": "max_tcb_status",
+            "docs": [
+              "TCB floor for this pair: the largest [`TcbStatus`] value accepted (0 = UpToDate only).",
+              "Applies on top of the policy's `accepted_tcb` set."
+            ],
+            "type": "u8"
           }
-        ],
-        "kind": "struct"
+        ]
       }
     },
     {
@@ -2100,22 +2522,6 @@ export const AttestationVerifierIdl = {
             }
           }
         ]
-      }
-    },
-    {
-      "name": "AppRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "app",
-            "type": {
-              "defined": {
-                "name": "AppIdentity"
-              }
-            }
-          }
-        ],
-        "kind": "struct"
       }
     },
     {
@@ -2242,40 +2648,6 @@ export const AttestationVerifierIdl = {
       }
     },
     {
-      "name": "MeasurementAllowed",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
-      "name": "MeasurementRemoved",
-      "type": {
-        "fields": [
-          {
-            "name": "measurement",
-            "type": {
-              "array": [
-                "u8",
-                32
-              ]
-            }
-          }
-        ],
-        "kind": "struct"
-      }
-    },
-    {
       "name": "Policy",
       "docs": [
         "Policy knobs governance can change in one instruction."
@@ -2331,6 +2703,22 @@ export const AttestationVerifierIdl = {
       }
     },
     {
+      "name": "TeeAllowed",
+      "type": {
+        "fields": [
+          {
+            "name": "allowed",
+            "type": {
+              "defined": {
+                "name": "AllowedTee"
+              }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
       "name": "TeeAttested",
       "type": {
         "fields": [
@@ -2356,6 +2744,31 @@ export const AttestationVerifierIdl = {
           {
             "name": "expires_at",
             "type": "i64"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "TeeDisallowed",
+      "type": {
+        "fields": [
+          {
+            "name": "measurement",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "app",
+            "type": {
+              "defined": {
+                "name": "AppIdentity"
+              }
+            }
           }
         ],
         "kind": "struct"
@@ -2446,7 +2859,7 @@ export const AttestationVerifierIdl = {
           {
             "name": "registered_at",
             "docs": [
-              "Unix time of the first registration."
+              "Unix time of the first registration; 0 only in an account `register` has just created."
             ],
             "type": "i64"
           },
@@ -2545,22 +2958,11 @@ export const AttestationVerifierIdl = {
             }
           },
           {
-            "name": "measurements",
-            "type": {
-              "vec": {
-                "array": [
-                  "u8",
-                  32
-                ]
-              }
-            }
-          },
-          {
-            "name": "apps",
+            "name": "allowed",
             "type": {
               "vec": {
                 "defined": {
-                  "name": "AppIdentity"
+                  "name": "AllowedTee"
                 }
               }
             }

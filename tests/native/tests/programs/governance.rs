@@ -2,7 +2,7 @@
 use anchor_lang::error::ErrorCode;
 use anchor_lang::AccountSerialize;
 use attestation_verifier::error::VerifierError;
-use attestation_verifier::{AppIdentity, Policy, TcbStatus, VerifierConfig};
+use attestation_verifier::{AllowedTee, Policy, TcbStatus, VerifierConfig};
 use ironroot_bank::dev::DevTrust;
 use ironroot_bank::LocalBank;
 use ironroot_sdk::registry::decode_verifier_config;
@@ -29,8 +29,7 @@ async fn initialize_stores_the_trust_setup() {
     assert_eq!(config.cluster_genesis_hash, bank.genesis_hash().to_bytes());
     assert_eq!(config.attesters, trust.attesters.iter().map(|k| k.pubkey()).collect::<Vec<_>>());
     assert_eq!(config.threshold, 2);
-    assert_eq!(config.measurements, vec![trust.measurement]);
-    assert_eq!(config.apps, vec![trust.app]);
+    assert_eq!(config.allowed, vec![trust.allowed()]);
     assert_eq!(config.policy, DevTrust::policy());
     let (_, bump) = Pubkey::find_program_address(&[b"verifier_authority"], &attestation_verifier::ID);
     assert_eq!(config.verifier_authority_bump, bump);
@@ -120,27 +119,19 @@ async fn governance_updates_attesters_and_allow_lists() {
         VerifierError::InvalidAttesterSet,
     );
 
-    let m2 = [7u8; 32];
-    bank.process(&[verifier::add_measurement(&gov, m2)], &[&trust.governance]).await.unwrap();
+    let pair2 = AllowedTee { measurement: [7u8; 32], ..trust.allowed() };
+    bank.process(&[verifier::add_allowed(&gov, pair2)], &[&trust.governance]).await.unwrap();
     assert_code(
-        bank.process(&[verifier::add_measurement(&gov, m2)], &[&trust.governance]).await,
+        bank.process(&[verifier::add_allowed(&gov, pair2)], &[&trust.governance]).await,
         VerifierError::AlreadyAllowed,
     );
-    bank.process(&[verifier::remove_measurement(&gov, trust.measurement)], &[&trust.governance])
+    bank.process(&[verifier::remove_allowed(&gov, trust.measurement, trust.app)], &[&trust.governance])
         .await
         .unwrap();
-    assert_eq!(config(&mut bank).await.measurements, vec![m2]);
+    assert_eq!(config(&mut bank).await.allowed, vec![pair2]);
     assert_code(
-        bank.process(&[verifier::remove_measurement(&gov, trust.measurement)], &[&trust.governance]).await,
-        VerifierError::NotAllowed,
-    );
-
-    let app2 = AppIdentity { app_id: [1; 32], compose_hash: [2; 32] };
-    bank.process(&[verifier::add_app(&gov, app2)], &[&trust.governance]).await.unwrap();
-    bank.process(&[verifier::remove_app(&gov, trust.app)], &[&trust.governance]).await.unwrap();
-    assert_eq!(config(&mut bank).await.apps, vec![app2]);
-    assert_code(
-        bank.process(&[verifier::remove_app(&gov, trust.app)], &[&trust.governance]).await,
+        bank.process(&[verifier::remove_allowed(&gov, trust.measurement, trust.app)], &[&trust.governance])
+            .await,
         VerifierError::NotAllowed,
     );
 }
@@ -149,13 +140,17 @@ async fn governance_updates_attesters_and_allow_lists() {
 async fn allow_lists_are_bounded() {
     let (trust, mut bank) = trusted_bank(1, 1).await;
     let gov = trust.governance.pubkey();
-    // The dev setup already allows one measurement.
-    for i in 1..attestation_verifier::MAX_MEASUREMENTS {
-        let ix = verifier::add_measurement(&gov, [i as u8; 32]);
+    // The dev setup already allows one pair.
+    for i in 1..attestation_verifier::MAX_ALLOWED {
+        let ix = verifier::add_allowed(&gov, AllowedTee { measurement: [i as u8; 32], ..trust.allowed() });
         bank.process(&[ix], &[&trust.governance]).await.unwrap();
     }
     assert_code(
-        bank.process(&[verifier::add_measurement(&gov, [0xEE; 32])], &[&trust.governance]).await,
+        bank.process(
+            &[verifier::add_allowed(&gov, AllowedTee { measurement: [0xEE; 32], ..trust.allowed() })],
+            &[&trust.governance],
+        )
+        .await,
         VerifierError::AllowListFull,
     );
 }
@@ -188,17 +183,18 @@ async fn governance_instructions_refuse_other_signers() {
     let o = outsider.pubkey();
     for ix in [
         verifier::set_attesters(&o, vec![o], 1),
-        verifier::add_measurement(&o, [9; 32]),
-        verifier::remove_measurement(&o, trust.measurement),
-        verifier::add_app(&o, AppIdentity { app_id: [9; 32], compose_hash: [9; 32] }),
-        verifier::remove_app(&o, trust.app),
+        verifier::add_allowed(&o, AllowedTee { measurement: [9; 32], ..trust.allowed() }),
+        verifier::remove_allowed(&o, trust.measurement, trust.app),
         verifier::set_policy(&o, DevTrust::policy()),
         verifier::propose_authority(&o, o),
     ] {
         assert_code(bank.process(&[ix], &[&outsider]).await, VerifierError::NotAuthority);
     }
     // The governance key without its signature.
-    let mut ix = verifier::add_measurement(&trust.governance.pubkey(), [9; 32]);
+    let mut ix = verifier::add_allowed(
+        &trust.governance.pubkey(),
+        AllowedTee { measurement: [9; 32], ..trust.allowed() },
+    );
     ix.accounts[0].is_signer = false;
     assert_anchor(bank.process(&[ix], &[]).await, ErrorCode::AccountNotSigner);
 }
@@ -225,7 +221,8 @@ async fn config_accounts_are_owner_seed_and_discriminator_checked() {
             ..Account::default()
         }),
     );
-    let mut ix = verifier::add_measurement(&attacker.pubkey(), [9; 32]);
+    let mut ix =
+        verifier::add_allowed(&attacker.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
     ix.accounts[1].pubkey = fake_owner;
     assert_anchor(bank.process(&[ix], &[&attacker]).await, ErrorCode::AccountOwnedByWrongProgram);
 
@@ -240,7 +237,8 @@ async fn config_accounts_are_owner_seed_and_discriminator_checked() {
             ..Account::default()
         }),
     );
-    let mut ix = verifier::add_measurement(&attacker.pubkey(), [9; 32]);
+    let mut ix =
+        verifier::add_allowed(&attacker.pubkey(), AllowedTee { measurement: [9; 32], ..trust.allowed() });
     ix.accounts[1].pubkey = spoofed;
     assert_anchor(bank.process(&[ix], &[&attacker]).await, ErrorCode::ConstraintSeeds);
 
@@ -255,7 +253,10 @@ async fn config_accounts_are_owner_seed_and_discriminator_checked() {
             ..Account::default()
         }),
     );
-    let mut ix = verifier::add_measurement(&trust.governance.pubkey(), [9; 32]);
+    let mut ix = verifier::add_allowed(
+        &trust.governance.pubkey(),
+        AllowedTee { measurement: [9; 32], ..trust.allowed() },
+    );
     ix.accounts[1].pubkey = garbage;
     assert_anchor(bank.process(&[ix], &[&trust.governance]).await, ErrorCode::AccountDiscriminatorMismatch);
 }
@@ -270,7 +271,11 @@ async fn authority_rotation_takes_two_steps() {
     assert_eq!(config(&mut bank).await.pending_authority, Some(next.pubkey()));
     // Proposing does not hand over anything yet.
     assert_code(
-        bank.process(&[verifier::add_measurement(&next.pubkey(), [3; 32])], &[&next]).await,
+        bank.process(
+            &[verifier::add_allowed(&next.pubkey(), AllowedTee { measurement: [3; 32], ..trust.allowed() })],
+            &[&next],
+        )
+        .await,
         VerifierError::NotAuthority,
     );
     assert_code(
@@ -281,8 +286,17 @@ async fn authority_rotation_takes_two_steps() {
     let c = config(&mut bank).await;
     assert_eq!((c.authority, c.pending_authority), (next.pubkey(), None));
     assert_code(
-        bank.process(&[verifier::add_measurement(&gov, [4; 32])], &[&trust.governance]).await,
+        bank.process(
+            &[verifier::add_allowed(&gov, AllowedTee { measurement: [4; 32], ..trust.allowed() })],
+            &[&trust.governance],
+        )
+        .await,
         VerifierError::NotAuthority,
     );
-    bank.process(&[verifier::add_measurement(&next.pubkey(), [4; 32])], &[&next]).await.unwrap();
+    bank.process(
+        &[verifier::add_allowed(&next.pubkey(), AllowedTee { measurement: [4; 32], ..trust.allowed() })],
+        &[&next],
+    )
+    .await
+    .unwrap();
 }

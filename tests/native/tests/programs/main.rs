@@ -3,5 +3,6 @@
 mod app_roots;
 mod common;
 mod governance;
+mod hardening;
 mod register_tee;
 mod registry;

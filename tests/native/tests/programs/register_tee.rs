@@ -144,7 +144,8 @@ async fn refresh_extends_expiry_and_needs_a_larger_nonce() {
 async fn refresh_cannot_change_the_measurement() {
     let (trust, mut bank) = trusted_bank(1, 1).await;
     let other = [0xAB; 32];
-    bank.process(&[verifier::add_measurement(&trust.governance.pubkey(), other)], &[&trust.governance])
+    let pair = attestation_verifier::AllowedTee { measurement: other, ..trust.allowed() };
+    bank.process(&[verifier::add_allowed(&trust.governance.pubkey(), pair)], &[&trust.governance])
         .await
         .unwrap();
     let tee = Keypair::new();
@@ -304,11 +305,11 @@ async fn statement_must_be_fresh_and_unexpired() {
 async fn measurement_app_tcb_and_nonce_floor_are_enforced() {
     let (trust, mut bank) = trusted_bank(1, 1).await;
     let r = register_tweaked(&trust, &mut bank, |s| s.measurement = [0x55; 32]).await;
-    assert_code(r, VerifierError::MeasurementNotAllowed);
+    assert_code(r, VerifierError::TeeNotAllowed);
     let r = register_tweaked(&trust, &mut bank, |s| s.compose_hash = [0x66; 32]).await;
-    assert_code(r, VerifierError::AppNotAllowed);
+    assert_code(r, VerifierError::TeeNotAllowed);
     let r = register_tweaked(&trust, &mut bank, |s| s.app_id = [0x67; 32]).await;
-    assert_code(r, VerifierError::AppNotAllowed);
+    assert_code(r, VerifierError::TeeNotAllowed);
     let r = register_tweaked(&trust, &mut bank, |s| s.tcb_status = TcbStatus::OutOfDate as u8).await;
     assert_code(r, VerifierError::TcbNotAccepted);
     let r = register_tweaked(&trust, &mut bank, |s| s.tcb_status = 200).await;
