@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
+use crate::common::pki::TestPki;
 use anchor_lang::AccountDeserialize;
 use async_trait::async_trait;
 use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs, TcbStatus, VerifierConfig};
-use crate::common::pki::TestPki;
 use ironroot_attester::attest::StatementWindow;
 use ironroot_attester::chain::{decode_account, ChainView};
 use ironroot_attester::collateral::{CollateralSource, DirectorySource};

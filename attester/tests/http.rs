@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{collateral_dir, sample, sample_now, StaticChain};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use crate::common::{collateral_dir, sample, sample_now, StaticChain};
 use ironroot_attester::api::{router, ErrorResponse};
 use ironroot_attester::collateral::{CollateralSource, DirectorySource, PccsSource};
 use ironroot_attester::quote::{parse_quote, verify_quote, INTEL_ROOT_CA_DER};

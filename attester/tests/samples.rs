@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use attestation_verifier::TcbStatus;
 use crate::common::{collateral_dir, sample, sample_now, StaticChain};
+use attestation_verifier::TcbStatus;
 use ironroot_attester::attest::DEFAULT_FRESHNESS_SECS;
 use ironroot_attester::collateral::{CollateralKey, CollateralSource, DirectorySource};
 use ironroot_attester::quote::{parse_quote, verify_quote, TeeKind, INTEL_ROOT_CA_DER};
