@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import sdk from "@ironroot/sdk";
 import { startServer } from "../server.mjs";
 
-const { IronrootClient, TcbStatus, anchor, bytesToHex, sha256Of, web3 } = sdk;
+const { IronrootClient, TcbStatus, anchor, bytesToHex, pda, sha256Of, web3 } = sdk;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const text = (s) => Buffer.from(s, "utf8");
@@ -79,16 +79,16 @@ async function setUpChain(config) {
   const policy = { acceptedTcb: (1 << TcbStatus.UpToDate) | (1 << TcbStatus.SwHardeningNeeded), maxKeyLifetimeSecs: 30 * 24 * 3600, maxStatementAgeSecs: 600, nonceFloor: 0 };
   await send(connection, governance, [
     await client.initialize(governance.publicKey, { authority: governance.publicKey, clusterGenesisHash: genesis, attesters: [attester.publicKey], threshold: 1, policy }),
-    await client.addMeasurement(governance.publicKey, DEMO.measurement),
-    await client.addApp(governance.publicKey, DEMO.identity),
+    await client.addAllowed(governance.publicKey, { measurement: DEMO.measurement, app: DEMO.identity, maxTcbStatus: TcbStatus.SwHardeningNeeded }),
   ]);
   const tree = web3.Keypair.generate();
-  const appPolicy = { measurements: [DEMO.measurement], identities: [DEMO.identity], minKeyValiditySecs: 60 };
+  const appPolicy = { allowed: [{ measurement: DEMO.measurement, ...DEMO.identity }], maxTcbStatus: TcbStatus.UpToDate, blockedKeys: [], minKeyValiditySecs: 60 };
   await send(connection, payer, await client.createAppInstructions(payer.publicKey, tree.publicKey, { appId: DEMO.appId, shardCount: DEMO.shards, maxDepth: 14, maxBufferSize: 64, policy: appPolicy }), [tree]);
   const inits = [];
-  for (let id = 0; id < DEMO.shards; id++) inits.push(await client.initShard(payer.publicKey, DEMO.appId, id));
+  const app = pda.app(payer.publicKey, DEMO.appId);
+  for (let id = 0; id < DEMO.shards; id++) inits.push(await client.initShard(payer.publicKey, app, id));
   await send(connection, payer, inits);
-  return { connection, payer, tree: tree.publicKey };
+  return { connection, payer, app, tree: tree.publicKey };
 }
 
 /** Starts a localnet on free ports with its state in `stateDir`; resolves once it printed its ready line. */
@@ -134,8 +134,8 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
     log(`localnet ${config.rpc_url}`);
 
     // 2. The chain.
-    const { payer } = await setUpChain(config);
-    log("chain: governance, allow-lists, demo app with 2 shards");
+    const { payer, app } = await setUpChain(config);
+    log("chain: governance, allowed TEE pair, demo app with 2 shards");
 
     // 3. The keeper: config file, register (the dev attester signs), run.
     const keeperPort = await freePort();
@@ -147,7 +147,7 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
     const cfgPath = join(work, "keeper.toml");
     writeFileSync(
       cfgPath,
-      [`listen = "127.0.0.1:${keeperPort}"`, `data_dir = ${JSON.stringify(join(work, "keeper"))}`, `app_id = "${appHex}"`, `rpc_url = "${config.rpc_url}"`, `fee_payer_keypair = ${JSON.stringify(feePayer)}`, "commit_interval_ms = 300"].join("\n") + "\n",
+      [`listen = "127.0.0.1:${keeperPort}"`, `data_dir = ${JSON.stringify(join(work, "keeper"))}`, `publisher = "${payer.publicKey.toBase58()}"`, `app_id = "${appHex}"`, `rpc_url = "${config.rpc_url}"`, `fee_payer_keypair = ${JSON.stringify(feePayer)}`, "commit_interval_ms = 300"].join("\n") + "\n",
     );
     const keeperEnv = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "error", IRONROOT_ADMIN_TOKEN: adminToken };
     const reg = spawnSync(keeperBin, ["--config", cfgPath, "register", "--attester", config.attester.keypair_path, "--measurement", bytesToHex(DEMO.measurement), "--dstack-app-id", bytesToHex(DEMO.identity.appId), "--compose-hash", bytesToHex(DEMO.identity.composeHash)], { env: keeperEnv, encoding: "utf8" });
@@ -185,7 +185,7 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
 
     // 5. The dashboard, proxying the RPC and the keeper on its own origin.
     server = await startServer({ dist, port: 0, rpc: config.rpc_url, keeper: keeperUrl });
-    return { url: server.url, rpcUrl: config.rpc_url, keeperUrl, appHex, adminToken, localnetConfig: config, work, commit, put, stop };
+    return { url: server.url, rpcUrl: config.rpc_url, keeperUrl, appHex, appAddress: app, adminToken, localnetConfig: config, work, commit, put, stop };
   } catch (e) {
     await stop();
     throw e;

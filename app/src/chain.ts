@@ -12,6 +12,14 @@ export interface ChainClock {
   readAt: number;
 }
 
+export interface AllowedPair {
+  measurement: Uint8Array;
+  appId: Uint8Array;
+  composeHash: Uint8Array;
+  /** Worst TCB status accepted for this pair (registry numbering). */
+  maxTcbStatus: number;
+}
+
 export interface GovernanceView {
   address: PublicKey;
   authority: PublicKey;
@@ -19,8 +27,8 @@ export interface GovernanceView {
   clusterGenesisHash: Uint8Array;
   threshold: number;
   attesters: PublicKey[];
-  measurements: Uint8Array[];
-  apps: { appId: Uint8Array; composeHash: Uint8Array }[];
+  /** (measurement, app identity, TCB floor) pairs a TEE may register with. */
+  allowed: AllowedPair[];
   policy: { acceptedTcb: number; maxKeyLifetimeSecs: bigint; maxStatementAgeSecs: bigint; nonceFloor: bigint };
 }
 
@@ -47,21 +55,41 @@ export interface ShardView {
   manifestCid: Uint8Array;
   updatedSlot: bigint;
   lastSigner: PublicKey;
+  /** The history tree holding the latest update's leaf, and that leaf's index. */
+  historyTree: PublicKey;
+  leafIndex: bigint;
+}
+
+/** One of an app's history trees (its `HistoryTree` record). */
+export interface TreeView {
+  index: number;
+  tree: PublicKey;
+  maxDepth: number;
+  maxBufferSize: number;
+  firstHistoryIndex: bigint;
+  createdSlot: bigint;
 }
 
 export interface AppView {
   address: PublicKey;
+  creator: PublicKey;
   publisher: PublicKey;
+  pendingPublisher: PublicKey | null;
+  status: "Active" | "Closing" | "Closed";
   appId: Uint8Array;
-  tree: PublicKey;
   maxDepth: number;
   maxBufferSize: number;
   shardCount: number;
   openShards: number;
+  activeTree: PublicKey;
+  activeTreeIndex: number;
+  activeTreeLeaves: bigint;
   historyLen: bigint;
   createdSlot: bigint;
-  policy: { measurements: Uint8Array[]; identities: { appId: Uint8Array; composeHash: Uint8Array }[]; minKeyValiditySecs: bigint };
+  policy: { allowed: { measurement: Uint8Array; appId: Uint8Array; composeHash: Uint8Array }[]; maxTcbStatus: number; blockedKeys: PublicKey[]; minKeyValiditySecs: bigint };
   shards: ShardView[];
+  /** Every history tree, oldest first (the last is the active one). */
+  trees: TreeView[];
 }
 
 const u8 = (v: number[] | Uint8Array) => Uint8Array.from(v);
@@ -103,8 +131,12 @@ export class ChainReader {
       clusterGenesisHash: u8(c.clusterGenesisHash),
       threshold: c.threshold,
       attesters: c.attesters,
-      measurements: c.measurements.map(u8),
-      apps: c.apps.map((a: { appId: number[]; composeHash: number[] }) => ({ appId: u8(a.appId), composeHash: u8(a.composeHash) })),
+      allowed: c.allowed.map((a: { measurement: number[]; app: { appId: number[]; composeHash: number[] }; maxTcbStatus: number }) => ({
+        measurement: u8(a.measurement),
+        appId: u8(a.app.appId),
+        composeHash: u8(a.app.composeHash),
+        maxTcbStatus: a.maxTcbStatus,
+      })),
       policy: { acceptedTcb: c.policy.acceptedTcb, maxKeyLifetimeSecs: big(c.policy.maxKeyLifetimeSecs), maxStatementAgeSecs: big(c.policy.maxStatementAgeSecs), nonceFloor: big(c.policy.nonceFloor) },
     };
   }
@@ -130,32 +162,44 @@ export class ChainReader {
       .sort((a, b) => Number(a.registeredAt - b.registeredAt));
   }
 
-  /** Every app with its shard accounts. Shard addresses derive from the app account's address. */
+  /** Every app with its shard accounts and history trees. Addresses derive from the app account's. */
   async apps(): Promise<AppView[]> {
     const all = await this.client.appRoots.account.app.all();
     const apps = await Promise.all(
       all.map(async ({ publicKey, account: a }) => {
         const ids = Array.from({ length: a.shardCount }, (_, i) => i);
         const addresses = ids.map((id) => pda.shard(publicKey, id));
-        const shards = await this.client.appRoots.account.shard.fetchMultiple(addresses);
+        const treeAddresses = Array.from({ length: a.activeTreeIndex + 1 }, (_, i) => pda.historyTree(publicKey, i));
+        const [shards, trees] = await Promise.all([this.client.appRoots.account.shard.fetchMultiple(addresses), this.client.appRoots.account.historyTree.fetchMultiple(treeAddresses)]);
         return {
           address: publicKey,
+          creator: a.creator,
           publisher: a.publisher,
+          pendingPublisher: a.pendingPublisher ?? null,
+          status: (Object.keys(a.status)[0] === "closing" ? "Closing" : Object.keys(a.status)[0] === "closed" ? "Closed" : "Active") as AppView["status"],
           appId: u8(a.appId),
-          tree: a.tree,
           maxDepth: a.maxDepth,
           maxBufferSize: a.maxBufferSize,
           shardCount: a.shardCount,
           openShards: a.openShards,
+          activeTree: a.activeTree,
+          activeTreeIndex: a.activeTreeIndex,
+          activeTreeLeaves: big(a.activeTreeLeaves),
           historyLen: big(a.historyLen),
           createdSlot: big(a.createdSlot),
           policy: {
-            measurements: a.policy.measurements.map(u8),
-            identities: a.policy.identities.map((i: { appId: number[]; composeHash: number[] }) => ({ appId: u8(i.appId), composeHash: u8(i.composeHash) })),
+            allowed: a.policy.allowed.map((p: { measurement: number[]; appId: number[]; composeHash: number[] }) => ({ measurement: u8(p.measurement), appId: u8(p.appId), composeHash: u8(p.composeHash) })),
+            maxTcbStatus: a.policy.maxTcbStatus,
+            blockedKeys: a.policy.blockedKeys,
             minKeyValiditySecs: big(a.policy.minKeyValiditySecs),
           },
           shards: shards.flatMap((s, i) =>
-            s ? [{ address: addresses[i], shardId: s.shardId, seq: big(s.seq), root: u8(s.root), manifestCid: u8(s.manifestCid), updatedSlot: big(s.updatedSlot), lastSigner: s.lastSigner }] : [],
+            s
+              ? [{ address: addresses[i], shardId: s.shardId, seq: big(s.seq), root: u8(s.root), manifestCid: u8(s.manifestCid), updatedSlot: big(s.updatedSlot), lastSigner: s.lastSigner, historyTree: s.historyTree, leafIndex: big(s.leafIndex) }]
+              : [],
+          ),
+          trees: trees.flatMap((t, i) =>
+            t ? [{ index: i, tree: t.tree, maxDepth: t.maxDepth, maxBufferSize: t.maxBufferSize, firstHistoryIndex: big(t.firstHistoryIndex), createdSlot: big(t.createdSlot) }] : [],
           ),
         } satisfies AppView;
       }),
@@ -170,12 +214,12 @@ export class ChainReader {
     return onchainTreeRoot(info.data);
   }
 
-  /** The app's root history rebuilt from the chain (cached; new transactions are read incrementally). */
-  history(app: Pick<AppView, "tree" | "maxDepth">): HistoryCache {
-    const key = app.tree.toBase58();
+  /** One history tree of an app rebuilt from the chain (cached; new transactions are read incrementally). */
+  history(app: PublicKey, tree: TreeView): HistoryCache {
+    const key = tree.tree.toBase58();
     let cache = this.histories.get(key);
     if (!cache) {
-      cache = new HistoryCache(this.connection, app.tree, app.maxDepth);
+      cache = new HistoryCache(this.connection, app, tree.tree, tree.index, tree.maxDepth);
       this.histories.set(key, cache);
     }
     return cache;
@@ -183,7 +227,7 @@ export class ChainReader {
 }
 
 /**
- * An app's history tree mirrored from the `ShardUpdated` records of the transactions that touched
+ * One of an app's history trees mirrored from the `ShardUpdated` records of the transactions that touched
  * its tree account. Every record is re-hashed (HistoryMirror.push) and the mirror's root is compared
  * with the tree account, so a lying RPC answer shows up as a mismatch, not as history.
  */
@@ -195,8 +239,8 @@ export class HistoryCache {
   onProgress: ((read: number, total: number) => void) | null = null;
   private pending: Promise<HistoryMirror> | null = null;
 
-  constructor(private readonly connection: web3.Connection, readonly tree: PublicKey, readonly depth: number) {
-    this.mirror = new HistoryMirror(depth);
+  constructor(private readonly connection: web3.Connection, readonly app: PublicKey, readonly tree: PublicKey, readonly treeIndex: number, readonly depth: number) {
+    this.mirror = new HistoryMirror(app, tree, treeIndex, depth);
   }
 
   get records(): readonly ShardUpdated[] {
@@ -213,7 +257,7 @@ export class HistoryCache {
     if (BigInt(mirror.length) < leafCount) mirror = await this.refresh();
     if (BigInt(mirror.length) < leafCount) throw new Error(`The RPC returned ${mirror.length} history records for tree ${this.tree.toBase58()}, but the tree account holds ${leafCount} leaves.`);
     if (BigInt(mirror.length) === leafCount) return mirror;
-    const prefix = new HistoryMirror(this.depth);
+    const prefix = new HistoryMirror(this.app, this.tree, this.treeIndex, this.depth);
     for (const r of mirror.records.slice(0, Number(leafCount))) prefix.push(r);
     return prefix;
   }
@@ -243,7 +287,8 @@ export class HistoryCache {
     const records: ShardUpdated[] = [];
     txs.forEach((tx, i) => {
       if (!tx) throw new Error(`transaction ${ordered[i].signature} is listed for the tree but the RPC did not return it`);
-      records.push(...historyRecordsOf(tx));
+      // Only this tree's records: a transaction may touch several (rotation).
+      records.push(...historyRecordsOf(tx).filter((r) => r.tree.equals(this.tree)));
     });
     // Signatures within a slot may come in any order: apply by leaf index.
     records.sort((a, b) => Number(a.leafIndex - b.leafIndex));
@@ -252,4 +297,14 @@ export class HistoryCache {
     if (fresh.length > 0) this.newest = fresh[0].signature;
     return this.mirror;
   }
+}
+
+/**
+ * The on-chain app a keeper serves. Its status names the app id only; app ids are per creator, so
+ * among apps with that id prefer one whose shards the keeper's TEE key signed.
+ */
+export function keeperApp(apps: AppView[], status: { app: string; tee_pubkey: string }): AppView | null {
+  const hexId = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const candidates = apps.filter((a) => hexId(a.appId) === status.app);
+  return candidates.find((a) => a.shards.some((s) => s.lastSigner.toBase58() === status.tee_pubkey)) ?? candidates[0] ?? null;
 }

@@ -1,7 +1,7 @@
 // "Verify a record in the browser": the keeper only supplies the proof; every check runs here with
 // the SDK against accounts and transactions read from the chain.
-import { HistoryProof, ProofResponse, ShardUpdated, bytesEqual, bytesToHex, hexToBytes, historyLeaf, onchainTreeRoot, verifyAgainstChain, verifyHistoryProof, verifyProofResponse, web3 } from "@ironroot/sdk";
-import { AppView, ChainReader } from "./chain";
+import { HistoryMirror, HistoryProof, ProofResponse, ShardUpdated, bytesEqual, bytesToHex, hexToBytes, historyLeaf, onchainTreeRoot, pda, verifyAgainstChain, verifyHistoryProof, verifyProofResponse, web3 } from "@ironroot/sdk";
+import { AppView, ChainReader, TreeView } from "./chain";
 import { KeeperReader } from "./keeper";
 
 export type StepState = "pass" | "fail" | "warn";
@@ -73,40 +73,51 @@ export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app
     ],
   });
 
-  // 2. Shard root → root history: the chain's own ShardUpdated records, re-hashed. The tree account
-  // is read first and the history taken up to its leaf count, so both describe the same moment.
-  const treeInfo = await chain.connection.getAccountInfo(app.tree, "confirmed");
-  if (!treeInfo) {
-    push({ id: "history", title: "Shard root → root history", state: "fail", summary: `The history tree account ${app.tree.toBase58()} does not exist.`, details: [] });
-    return done(false, "Not verified: the history tree account is missing.");
-  }
-  const tree = onchainTreeRoot(treeInfo.data);
-  const mirror = await chain.history(app).at(tree.sequenceNumber);
+  // 2. Shard root → root history: the chain's own ShardUpdated records, re-hashed, searched from the
+  // active tree back. Each tree account (and its HistoryTree record) is read first and the history
+  // taken up to its leaf count, so mirror and account describe the same moment.
   const root = hexToBytes(proof.root);
-  const record: ShardUpdated | undefined = [...mirror.records].reverse().find((r) => r.shardId === proof.shard && bytesEqual(r.root, root));
-  if (!record) {
-    const latest = mirror.latest(proof.shard);
+  let found: { record: ShardUpdated; mirror: HistoryMirror; tree: TreeView; treeAccount: web3.AccountInfo<Buffer>; recordAccount: web3.AccountInfo<Buffer> } | null = null;
+  let read = 0;
+  for (const tree of [...app.trees].reverse()) {
+    const [recordAccount, treeAccount] = await chain.connection.getMultipleAccountsInfo([pda.historyTree(app.address, tree.index), tree.tree], "confirmed");
+    if (!recordAccount || !treeAccount) {
+      push({ id: "history", title: "Shard root → root history", state: "fail", summary: `History tree #${tree.index} (${tree.tree.toBase58()}) or its record account does not exist.`, details: [] });
+      return done(false, "Not verified: a history tree account is missing.");
+    }
+    const mirror = await chain.history(app.address, tree).at(onchainTreeRoot(treeAccount.data).sequenceNumber);
+    read += mirror.length;
+    const record = [...mirror.records].reverse().find((r) => r.shardId === proof.shard && bytesEqual(r.root, root));
+    if (record) {
+      found = { record, mirror, tree, treeAccount, recordAccount };
+      break;
+    }
+  }
+  if (!found) {
+    const latest = app.shards.find((s) => s.shardId === proof.shard);
     push({
       id: "history",
       title: "Shard root → root history",
       state: proof.committed ? "fail" : "warn",
       summary: proof.committed
-        ? `The chain's history of shard ${proof.shard} (${mirror.length} entries read from its transactions) has no entry with root ${short(proof.root)}, although the keeper calls it committed.`
+        ? `The chain's history of this app (${read} entries read from its transactions, ${app.trees.length} tree${app.trees.length === 1 ? "" : "s"}) has no entry for shard ${proof.shard} with root ${short(proof.root)}, although the keeper calls it committed.`
         : `Root ${short(proof.root)} is not on-chain yet (the keeper reports it pending); shard ${proof.shard} is at seq ${latest?.seq ?? 0} on-chain. Try again after the next commit.`,
-      details: [["history entries read", String(mirror.length)]],
+      details: [["history entries read", String(read)]],
     });
     return done(false, proof.committed ? "Not verified: the root is not in the on-chain history." : "Not verified yet: the record is only acknowledged locally by the keeper.");
   }
+  const { record, mirror, tree, treeAccount, recordAccount } = found;
   const historyProof: HistoryProof = mirror.proof(Number(record.leafIndex));
-  const leafHash = historyLeaf(record.app, record.shardId, record.seq, record.root, record.manifestCid, record.slot);
+  const leafHash = historyLeaf(record.app, record.tree, record.shardId, record.seq, record.root, record.manifestCid, record.slot);
   const seqMatches = record.seq === BigInt(proof.seq);
   push({
     id: "history",
     title: "Shard root → root history",
     state: seqMatches ? "pass" : "warn",
-    summary: `History leaf ${record.leafIndex} (shard ${record.shardId}, seq ${record.seq}, slot ${record.slot}) commits to this root${seqMatches ? "" : `; the keeper said seq ${proof.seq}`}.`,
+    summary: `Leaf ${record.leafIndex} of history tree #${record.treeIndex} (shard ${record.shardId}, seq ${record.seq}, slot ${record.slot}) commits to this root${seqMatches ? "" : `; the keeper said seq ${proof.seq}`}.`,
     details: [
       ["history leaf", bytesToHex(leafHash)],
+      ["tree", `#${record.treeIndex} ${record.tree.toBase58()}`],
       ["leaf index", String(record.leafIndex)],
       ["committed at slot", String(record.slot)],
       ["signed by TEE key", record.signer.toBase58()],
@@ -115,24 +126,25 @@ export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app
     ],
   });
 
-  // 3. Root history → the on-chain tree account (the SDK's end-to-end check on the same data).
+  // 3. Root history → the on-chain tree account: the SDK authenticates the tree (the app's own
+  // HistoryTree record names it, the app PDA administers it) and checks the proof against its root.
   const shardAddress = app.shards.find((s) => s.shardId === proof.shard)?.address ?? web3.PublicKey.default;
   const shardInfo = await chain.client.appRoots.account.shard.fetchNullable(shardAddress);
   const shardRoot = shardInfo ? Uint8Array.from(shardInfo.root) : undefined;
-  const sdk = await verifyAgainstChain({ proof, history: historyProof, tree: app.tree, treeAccountData: treeInfo.data, shardAccountRoot: shardRoot });
-  const treeRoot = tree.root;
+  const sdk = await verifyAgainstChain({ proof, history: historyProof, historyRecordAccount: recordAccount, treeAccount, shardAccountRoot: shardRoot });
+  const treeRoot = onchainTreeRoot(treeAccount.data).root;
   push({
     id: "chain",
     title: "Root history → on-chain tree account",
     state: sdk.historyProven ? "pass" : "fail",
     summary: sdk.historyProven
-      ? `The history proof reaches the tree account's current root ${short(bytesToHex(treeRoot))}.`
-      : `The history proof does NOT reach the tree account's root ${short(bytesToHex(treeRoot))}.`,
+      ? `The history proof reaches the current root of the app's history tree #${tree.index} ${short(bytesToHex(treeRoot))}.`
+      : `The history proof does NOT reach the root of the app's history tree #${tree.index} ${short(bytesToHex(treeRoot))}.`,
     details: [
-      ["tree account", app.tree.toBase58()],
+      ["tree account", `#${tree.index} ${tree.tree.toBase58()} (authenticated by its HistoryTree record ${pda.historyTree(app.address, tree.index).toBase58()})`],
       ["on-chain tree root", bytesToHex(treeRoot)],
       ["mirror root", bytesToHex(mirror.root())],
-      ["tree leaves", tree.sequenceNumber.toString()],
+      ["tree leaves", String(mirror.length)],
       ["proof checks", verifyHistoryProof(historyProof, treeRoot) ? "leaf → siblings → root" : "mismatch"],
     ],
   });

@@ -98,7 +98,8 @@ test("governance page shows the verifier config as on-chain", async () => {
   assert.equal(await page.textContent('[data-testid="threshold"]'), "1 of 1");
   assert.equal(await page.getAttribute('[data-testid="authority"] code', "data-full"), stack.localnetConfig.governance.pubkey);
   assert.equal(await page.getAttribute('[data-testid="attesters"] code', "data-full"), stack.localnetConfig.attester.pubkey);
-  assert.equal(await page.getAttribute('[data-testid="measurements"] code', "data-full"), bytesToHex(DEMO.measurement));
+  assert.equal(await page.getAttribute('[data-testid="allowed"] code', "data-full"), bytesToHex(DEMO.measurement));
+  assert.match(await page.textContent('[data-testid="allowed"]'), /SwHardeningNeeded/);
   assert.match(await page.textContent('[data-testid="policy"]'), /UpToDate, SwHardeningNeeded/);
   assert.match(await page.textContent('[data-testid="governance-facts"]'), /this RPC's cluster/);
   await shot(page, "governance");
@@ -125,14 +126,14 @@ test("apps page: shards, history check, capacity and the commits chart match the
   const client = chainClient();
   const page = await open("apps");
   await loaded(page, "apps");
-  const app = await client.fetchApp(DEMO.appId);
+  const app = await client.fetchApp(stack.appAddress);
   assert.ok(app);
   const seqs = await page.$$eval('[data-testid="shard-seq"]', (els) => els.map((e) => e.textContent));
   const onchain = [];
-  for (let id = 0; id < DEMO.shards; id++) onchain.push((await client.fetchShard(DEMO.appId, id)).seq.toString());
+  for (let id = 0; id < DEMO.shards; id++) onchain.push((await client.fetchShard(stack.appAddress, id)).seq.toString());
   assert.deepEqual(seqs, onchain);
   assert.ok(onchain.every((s) => Number(s) >= 1), `every shard committed: ${onchain}`);
-  assert.match(await page.textContent('[data-testid="history-check"]'), new RegExp(`matches the tree account.* ${app.historyLen.toString()} records`));
+  assert.match(await page.textContent('[data-testid="history-check"]'), new RegExp(`matches the tree accounts.* ${app.historyLen.toString()} records`));
   assert.match(await page.textContent('[data-testid="capacity"]'), new RegExp(`${app.historyLen.toString()} of 16,384 leaves used`));
   await page.waitForSelector('[data-testid="commits-chart"] canvas');
   await shot(page, "apps");

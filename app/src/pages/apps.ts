@@ -1,16 +1,13 @@
-import { ShardUpdated, bytesEqual } from "@ironroot/sdk";
+import { ShardUpdated, TcbStatus, bytesEqual } from "@ironroot/sdk";
 import uPlot from "uplot";
-import { AppView, ChainClock } from "../chain";
+import { AppView, ChainClock, TreeView } from "../chain";
 import { Metric, sumMetric } from "../keeper";
 import { Context, dataPage } from "../page";
 import { badge, count, facts, h, hex, mono, table } from "../ui";
 
 interface AppData {
   app: AppView;
-  records: readonly ShardUpdated[];
-  /** The mirror rebuilt from transactions hashes to the tree account's root. */
-  historyMatches: boolean;
-  treeSequence: bigint;
+  trees: TreeData[];
 }
 
 interface Data {
@@ -21,15 +18,27 @@ interface Data {
   keeperError: string | null;
 }
 
+interface TreeData {
+  tree: TreeView;
+  records: readonly ShardUpdated[];
+  /** The mirror rebuilt from transactions hashes to the tree account's root. */
+  matches: boolean;
+  leaves: bigint;
+}
+
 async function load(ctx: Context): Promise<Data> {
   const apps = await ctx.chain.apps();
   const withHistory = await Promise.all(
     apps.map(async (app) => {
-      // The tree account first, then the history up to its leaf count: a commit landing in between
-      // must not look like a mismatch.
-      const tree = await ctx.chain.treeRoot(app.tree);
-      const mirror = await ctx.chain.history(app).at(tree.sequenceNumber);
-      return { app, records: [...mirror.records], historyMatches: bytesEqual(mirror.root(), tree.root), treeSequence: tree.sequenceNumber };
+      const trees: TreeData[] = [];
+      for (const tree of app.trees) {
+        // The tree account first, then the history up to its leaf count: a commit landing in
+        // between must not look like a mismatch.
+        const account = await ctx.chain.treeRoot(tree.tree);
+        const mirror = await ctx.chain.history(app.address, tree).at(account.sequenceNumber);
+        trees.push({ tree, records: [...mirror.records], matches: bytesEqual(mirror.root(), account.root), leaves: account.sequenceNumber });
+      }
+      return { app, trees };
     }),
   );
   const clock = await ctx.chain.clock();
@@ -87,13 +96,16 @@ function commitsChart(records: readonly ShardUpdated[], shardCount: number): HTM
 
 function appSection(d: AppData, data: Data): HTMLElement {
   const { app } = d;
-  const capacity = 2n ** BigInt(app.maxDepth);
-  const used = d.treeSequence > app.historyLen ? d.treeSequence : app.historyLen;
-  const left = capacity - used;
+  const perTree = 2n ** BigInt(app.maxDepth);
+  const active = d.trees[d.trees.length - 1];
+  const activeUsed = active ? (active.leaves > app.activeTreeLeaves ? active.leaves : app.activeTreeLeaves) : 0n;
+  const activeLeft = perTree - activeUsed;
+  const records = d.trees.flatMap((t) => t.records);
+  const allMatch = d.trees.every((t) => t.matches);
   const keeperServes = data.keeper && data.keeper.app === hex(app.appId) ? data.keeper.metrics : null;
   const slotNow = data.clock?.slot;
   const commitsByShard = new Map<number, number>();
-  for (const r of d.records) commitsByShard.set(r.shardId, (commitsByShard.get(r.shardId) ?? 0) + 1);
+  for (const r of records) commitsByShard.set(r.shardId, (commitsByShard.get(r.shardId) ?? 0) + 1);
   const headers = ["Shard", "Seq", "Root", "Last update", "Signer", "Commits in history"];
   if (keeperServes) headers.push("Writes per commit (keeper)");
   const rows = app.shards.map((s) => {
@@ -118,32 +130,47 @@ function appSection(d: AppData, data: Data): HTMLElement {
     h("header", null, h("strong", null, "App "), mono(hex(app.appId), 8), " ", app.openShards === app.shardCount ? badge(`${app.shardCount} shards open`, "ok") : badge(`${app.openShards} of ${app.shardCount} shards open`, "warn")),
     facts([
       ["App account", mono(app.address.toBase58(), 22)],
-      ["Publisher", mono(app.publisher.toBase58(), 22)],
+      ["Status", app.status === "Active" ? badge("active", "ok") : badge(app.status.toLowerCase(), "warn")],
+      ["Creator (namespace)", mono(app.creator.toBase58(), 22)],
+      ["Publisher", h("span", null, mono(app.publisher.toBase58(), 22), app.pendingPublisher ? h("span", null, " → ", mono(app.pendingPublisher.toBase58(), 8), " ", badge("handover proposed", "warn")) : "")],
       ["Created at", `slot ${app.createdSlot}`],
-      ["History tree", h("span", null, mono(app.tree.toBase58(), 22), ` (depth ${app.maxDepth}, buffer ${app.maxBufferSize})`)],
       [
-        "History capacity",
+        "History trees",
+        h(
+          "span",
+          null,
+          `${d.trees.length} (depth ${app.maxDepth}, buffer ${app.maxBufferSize}); active #${app.activeTreeIndex} `,
+          mono(app.activeTree.toBase58(), 10),
+          `; ${count(app.historyLen)} leaves over all trees`,
+        ),
+      ],
+      [
+        "Active tree capacity",
         h(
           "span",
           { "data-testid": "capacity" },
-          h("progress", { value: Number(used), max: Number(capacity) }),
-          `${count(used)} of ${count(capacity)} leaves used, ${count(left)} left (${((Number(left) / Number(capacity)) * 100).toFixed(2)} %)`,
+          h("progress", { value: Number(activeUsed), max: Number(perTree) }),
+          `${count(activeUsed)} of ${count(perTree)} leaves used, ${count(activeLeft)} left (${((Number(activeLeft) / Number(perTree)) * 100).toFixed(2)} %)`,
         ),
       ],
       [
         "History check",
-        d.historyMatches
-          ? h("span", { "data-testid": "history-check" }, badge("matches the tree account", "ok"), ` ${d.records.length} records from ${d.records.length ? "transactions" : "—"}, re-hashed here`)
-          : h("span", { "data-testid": "history-check" }, badge("does NOT match the tree account", "bad"), " the transactions the RPC returned do not hash to the on-chain root"),
+        allMatch
+          ? h("span", { "data-testid": "history-check" }, badge("matches the tree accounts", "ok"), ` ${records.length} records from transactions, re-hashed here`)
+          : h("span", { "data-testid": "history-check" }, badge("does NOT match a tree account", "bad"), " the transactions the RPC returned do not hash to the on-chain root"),
       ],
-      ["Policy: measurements", app.policy.measurements.length ? h("span", null, app.policy.measurements.flatMap((m) => [mono(hex(m), 6), " "])) : "none"],
-      ["Policy: identities", app.policy.identities.length ? h("span", null, app.policy.identities.flatMap((i) => [mono(hex(i.appId), 6), "/", mono(hex(i.composeHash), 6), " "])) : "none"],
+      [
+        "Policy: allowed TEEs",
+        app.policy.allowed.length ? h("span", null, app.policy.allowed.flatMap((p) => [mono(hex(p.measurement), 6), " / ", mono(hex(p.appId), 6), " / ", mono(hex(p.composeHash), 6), h("br")])) : "none",
+      ],
+      ["Policy: worst TCB accepted", TcbStatus[app.policy.maxTcbStatus] ?? String(app.policy.maxTcbStatus)],
+      ["Policy: blocked keys", app.policy.blockedKeys.length ? h("span", null, app.policy.blockedKeys.flatMap((k) => [mono(k.toBase58(), 6), " "])) : "none"],
       ["Policy: min. key validity", `${app.policy.minKeyValiditySecs} s`],
     ]),
     h("h4", null, "Shards"),
     table(headers, rows, "shards"),
     h("h4", null, "Commits over time (root history)"),
-    commitsChart(d.records, app.shardCount),
+    commitsChart(records, app.shardCount),
   );
 }
 

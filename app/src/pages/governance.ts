@@ -44,10 +44,14 @@ export const governancePage = dataPage<Data>(
       ),
       h("h3", null, "Attesters"),
       table(["#", "Attester key"], gov.attesters.map((a, i) => [String(i + 1), mono(a.toBase58(), 22)]), "attesters"),
-      h("h3", null, "Allowed TEE measurements"),
-      gov.measurements.length ? table(["#", "Measurement"], gov.measurements.map((m, i) => [String(i + 1), mono(hex(m), 16)]), "measurements") : h("p", null, "None: no TEE can register."),
-      h("h3", null, "Allowed app identities"),
-      gov.apps.length ? table(["#", "dstack app id", "Compose hash"], gov.apps.map((a, i) => [String(i + 1), mono(hex(a.appId), 12), mono(hex(a.composeHash), 12)]), "identities") : h("p", null, "None: no TEE can register."),
+      h("h3", null, "Allowed TEEs (measurement, app identity, TCB floor)"),
+      gov.allowed.length
+        ? table(
+            ["#", "Measurement", "dstack app id", "Compose hash", "Worst TCB accepted"],
+            gov.allowed.map((a, i) => [String(i + 1), mono(hex(a.measurement), 10), mono(hex(a.appId), 8), mono(hex(a.composeHash), 8), TcbStatus[a.maxTcbStatus] ?? String(a.maxTcbStatus)]),
+            "allowed",
+          )
+        : h("p", null, "None: no TEE can register."),
       h("h3", null, "Attestation policy"),
       facts(
         [

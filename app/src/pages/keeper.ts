@@ -1,5 +1,5 @@
 import { ShardStatus } from "@ironroot/sdk";
-import { AppView } from "../chain";
+import { AppView, keeperApp } from "../chain";
 import { KeeperSnapshot, sumMetric } from "../keeper";
 import { Context, Page, dataPage } from "../page";
 import { badge, count, facts, h, hex, mono, table } from "../ui";
@@ -15,7 +15,7 @@ async function load(ctx: Context): Promise<Data> {
   if (!ctx.keeper) throw new Error("No keeper URL is set: open Settings and enter the keeper's address (e.g. http://127.0.0.1:8787).");
   const snap = await ctx.keeper.snapshot();
   const apps = await ctx.chain.apps();
-  const app = apps.find((a) => hex(a.appId) === snap.status.app) ?? null;
+  const app = keeperApp(apps, snap.status);
   let teeRegistered: boolean | null = null;
   if (snap.status.tee_pubkey) {
     const entries = await ctx.chain.teeEntries();

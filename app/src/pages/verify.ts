@@ -1,6 +1,6 @@
-import { AppView } from "../chain";
+import { AppView, keeperApp } from "../chain";
 import { Context, Page } from "../page";
-import { badge, errorBox, h, hex, inWords } from "../ui";
+import { badge, errorBox, h, inWords } from "../ui";
 import { Step, verifyRecord } from "../verify";
 
 const STATE_LABEL = { pass: "passed", fail: "FAILED", warn: "note" } as const;
@@ -49,17 +49,18 @@ export const verifyPage: Page = {
           button.setAttribute("disabled", "");
           steps.replaceChildren();
           verdict.replaceChildren(h("p", { "aria-busy": "true" }, "Checking…"));
-          const history = ctx.chain.history(app);
-          history.onProgress = (read, total) => verdict.replaceChildren(h("p", { "aria-busy": "true" }, `Reading the root history from the chain: ${read} of ${total} transactions…`));
+          const target = app;
+          const histories = target.trees.map((t) => ctx.chain.history(target.address, t));
+          for (const history of histories) history.onProgress = (read, total) => verdict.replaceChildren(h("p", { "aria-busy": "true" }, `Reading the root history from the chain: ${read} of ${total} transactions…`));
           try {
-            const result = await verifyRecord(ctx.chain, ctx.keeper, app, key, (s) => steps.append(stepView(s)));
+            const result = await verifyRecord(ctx.chain, ctx.keeper, target, key, (s) => steps.append(stepView(s)));
             verdict.replaceChildren(
               h("article", { class: `verdict ${result.verified ? "ok" : "bad"}`, "data-verified": String(result.verified), "data-testid": "verdict-box" }, h("strong", null, result.verdict)),
             );
           } catch (err) {
             verdict.replaceChildren(errorBox("The verification could not run", err));
           } finally {
-            history.onProgress = null;
+            for (const history of histories) history.onProgress = null;
             button.removeAttribute("aria-busy");
             button.removeAttribute("disabled");
           }
@@ -93,7 +94,7 @@ export const verifyPage: Page = {
         try {
           const st = await ctx.keeper.status();
           const apps = await ctx.chain.apps();
-          app = apps.find((a) => hex(a.appId) === st.app) ?? null;
+          app = keeperApp(apps, st);
           if (!app) throw new Error(`The keeper serves app ${st.app}, which does not exist on the cluster behind ${ctx.settings.rpcUrl}.`);
           appLine.textContent = `App ${st.app} (account ${app.address.toBase58()}), served by the keeper at ${ctx.keeper.baseUrl}.`;
           const keys = await ctx.keeper.keys(st.app);
