@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import sdk from "@ironroot/sdk";
 import { startServer } from "../server.mjs";
 
-const { IronrootClient, StorageStakeClient, TcbStatus, anchor, bytesToHex, pda, sha256Of, stakePda, web3 } = sdk;
+const { IronrootClient, StorageStakeClient, TcbStatus, anchor, bytesToHex, pda, sha256Of, signStatement, stakePda, statement, web3 } = sdk;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const text = (s) => Buffer.from(s, "utf8");
@@ -136,13 +136,32 @@ async function airdrop(connection, to, sol) {
 
 /**
  * storage_stake for the demo app: an SPL mint made here, terms set by the publisher, a provider that
- * opens a stake and deposits tokens, and the publisher funding the payment escrow (real transfers).
+ * opens a stake, deposits tokens and binds its TEE key (registered here), and the publisher funding the payment escrow (real transfers).
  * Returns the accounts and `openChallenge()`, which opens a challenge as the publisher would.
  */
-async function setUpStake({ connection, payer, app }) {
-  const client = new StorageStakeClient(IronrootClient.fromConnection(connection).provider);
+async function setUpStake({ connection, payer, app, attester }) {
+  const ironroot = IronrootClient.fromConnection(connection);
+  const client = new StorageStakeClient(ironroot.provider);
   const provider = web3.Keypair.generate();
   await airdrop(connection, provider.publicKey, 10);
+  // The provider's TEE key, registered with the dev attester's statement (as the keeper's was) so it
+  // can be bound to the stake.
+  const tee = web3.Keypair.generate();
+  const clock = await connection.getAccountInfo(web3.SYSVAR_CLOCK_PUBKEY, "confirmed");
+  const now = Buffer.from(clock.data).readBigInt64LE(32);
+  const st = statement({
+    clusterGenesisHash: anchor.utils.bytes.bs58.decode(await connection.getGenesisHash()),
+    teePubkey: tee.publicKey,
+    appId: DEMO.identity.appId,
+    composeHash: DEMO.identity.composeHash,
+    measurement: DEMO.measurement,
+    tcbStatus: TcbStatus.UpToDate,
+    quoteHash: sha256Of(text("dashboard-demo:provider-quote"), tee.publicKey.toBytes()),
+    nonce: 1n,
+    verifiedAt: now,
+    expiresAt: now + BigInt(30 * 24 * 3600 - 3600),
+  });
+  await send(connection, payer, await ironroot.registerTeeInstructions(payer.publicKey, st, signStatement(st, [attester])), [tee]);
   const mint = web3.Keypair.generate();
   const publisherToken = web3.Keypair.generate();
   const providerToken = web3.Keypair.generate();
@@ -167,12 +186,14 @@ async function setUpStake({ connection, payer, app }) {
   const token = { mint: mint.publicKey, tokenProgram: TOKEN_PROGRAM_ID };
   await send(connection, payer, [await client.initTerms(payer.publicKey, app, token, DEMO_TERMS)]);
   await send(connection, provider, [await client.openStake(provider.publicKey, app, token), await client.stake(provider.publicKey, app, providerToken.publicKey, token, DEMO_STAKE.staked)]);
+  await send(connection, provider, [await client.bindTee(provider.publicKey, tee.publicKey, app)], [tee]);
   await send(connection, payer, [await client.fund(payer.publicKey, app, provider.publicKey, publisherToken.publicKey, token, DEMO_STAKE.funded)]);
   const shards = Array.from({ length: DEMO.shards }, (_, id) => pda.shard(app, id));
   const stake = stakePda.stake(app, provider.publicKey);
   return {
     mint: mint.publicKey,
     provider: provider.publicKey,
+    tee: tee.publicKey,
     stake,
     vault: stakePda.vault(stake),
     escrow: stakePda.escrow(stake),
@@ -276,7 +297,7 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
     }
 
     // 5. storage_stake: terms, a provider's stake in a mint made here, the escrow funded.
-    const stake = await setUpStake({ connection, payer, app });
+    const stake = await setUpStake({ connection, payer, app, attester: readKeypair(config.attester.keypair_path) });
     log(`stake: terms for the demo app, provider ${stake.provider.toBase58()} staked ${DEMO_STAKE.staked}, escrow funded with ${DEMO_STAKE.funded}`);
 
     // 6. The dashboard, proxying the RPC and the keeper on its own origin.
