@@ -2,8 +2,9 @@
 // The dashboard's live environment on 127.0.0.1, on free ports: the JSON-RPC localnet, the chain set
 // up through the SDK (governance, allow-lists, an app with two shards), a keeper registered through
 // its CLI (`ironroot-keeper register`) and running as the daemon (`ironroot-keeper run`) against the
-// localnet's RPC, demo records written and committed in rounds (so the root history has entries), and
-// the dashboard server in front of the static build. Used by scripts/dashboard.sh and by the tests.
+// localnet's RPC, demo records written and committed in rounds (so the root history has entries),
+// storage_stake set up (an SPL mint made here, terms, a provider's stake, the payment escrow funded),
+// and the dashboard server in front of the static build. Used by scripts/dashboard.sh and by the tests.
 //
 //   node scripts/stack.mjs --localnet BIN --keeper BIN [--records 24] [--rounds 4] [--trickle SECS]
 import { spawn, spawnSync } from "node:child_process";
@@ -15,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import sdk from "@ironroot/sdk";
 import { startServer } from "../server.mjs";
 
-const { IronrootClient, TcbStatus, anchor, bytesToHex, pda, sha256Of, web3 } = sdk;
+const { IronrootClient, StorageStakeClient, TcbStatus, anchor, bytesToHex, pda, sha256Of, signStatement, stakePda, statement, web3 } = sdk;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const text = (s) => Buffer.from(s, "utf8");
@@ -91,6 +92,118 @@ async function setUpChain(config) {
   return { connection, payer, app, tree: tree.publicKey };
 }
 
+// SPL Token instructions the set-up needs (the program's own layouts; no extra dependency).
+const TOKEN_PROGRAM_ID = new web3.PublicKey("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+const MINT_LEN = 82;
+const TOKEN_ACCOUNT_LEN = 165;
+const tokenIx = (keys, data) => new web3.TransactionInstruction({ programId: TOKEN_PROGRAM_ID, keys, data: Buffer.from(data) });
+const u64le = (n) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+};
+/** InitializeMint2 (20): decimals, mint authority, no freeze authority. */
+const initializeMint2 = (mint, decimals, authority) => tokenIx([{ pubkey: mint, isSigner: false, isWritable: true }], [20, decimals, ...authority.toBytes(), 0]);
+/** InitializeAccount3 (18): the account's owner in the data. */
+const initializeAccount3 = (account, mint, owner) =>
+  tokenIx([{ pubkey: account, isSigner: false, isWritable: true }, { pubkey: mint, isSigner: false, isWritable: false }], [18, ...owner.toBytes()]);
+/** MintTo (7). */
+const mintTo = (mint, dest, authority, amount) =>
+  tokenIx([{ pubkey: mint, isSigner: false, isWritable: true }, { pubkey: dest, isSigner: false, isWritable: true }, { pubkey: authority, isSigner: true, isWritable: false }], [7, ...u64le(amount)]);
+
+/** The terms the demo app's publisher sets (answer window long enough to watch the countdown). */
+export const DEMO_TERMS = {
+  minStake: 1_000n,
+  answerWindowSecs: 900n,
+  recoveryWindowSecs: 3_600n,
+  retrievalWindowSecs: 900n,
+  unstakeCooldownSecs: 7_200n,
+  slashToPublisherBps: 5_000,
+  corruptionRefundBps: 2_000,
+  challengeBondLamports: 1_000_000n,
+  bondToProviderOnAnswer: true,
+  challengeIntervalSecs: 0n,
+  paymentPerEpoch: 100n,
+  epochSecs: 3_600n,
+  graceSecs: 86_400n,
+};
+export const DEMO_STAKE = { minted: 1_000_000n, staked: 50_000n, funded: 10_000n };
+
+async function airdrop(connection, to, sol) {
+  const sig = await connection.requestAirdrop(to, sol * web3.LAMPORTS_PER_SOL);
+  await waitFor("airdrop", async () => (await connection.getSignatureStatuses([sig])).value[0]?.confirmationStatus, { tries: 400, ms: 50 });
+}
+
+/**
+ * storage_stake for the demo app: an SPL mint made here, terms set by the publisher, a provider that
+ * opens a stake, deposits tokens and binds its TEE key (registered here), and the publisher funding the payment escrow (real transfers).
+ * Returns the accounts and `openChallenge()`, which opens a challenge as the publisher would.
+ */
+async function setUpStake({ connection, payer, app, attester }) {
+  const ironroot = IronrootClient.fromConnection(connection);
+  const client = new StorageStakeClient(ironroot.provider);
+  const provider = web3.Keypair.generate();
+  await airdrop(connection, provider.publicKey, 10);
+  // The provider's TEE key, registered with the dev attester's statement (as the keeper's was) so it
+  // can be bound to the stake.
+  const tee = web3.Keypair.generate();
+  const clock = await connection.getAccountInfo(web3.SYSVAR_CLOCK_PUBKEY, "confirmed");
+  const now = Buffer.from(clock.data).readBigInt64LE(32);
+  const st = statement({
+    clusterGenesisHash: anchor.utils.bytes.bs58.decode(await connection.getGenesisHash()),
+    teePubkey: tee.publicKey,
+    appId: DEMO.identity.appId,
+    composeHash: DEMO.identity.composeHash,
+    measurement: DEMO.measurement,
+    tcbStatus: TcbStatus.UpToDate,
+    quoteHash: sha256Of(text("dashboard-demo:provider-quote"), tee.publicKey.toBytes()),
+    nonce: 1n,
+    verifiedAt: now,
+    expiresAt: now + BigInt(30 * 24 * 3600 - 3600),
+  });
+  await send(connection, payer, await ironroot.registerTeeInstructions(payer.publicKey, st, signStatement(st, [attester])), [tee]);
+  const mint = web3.Keypair.generate();
+  const publisherToken = web3.Keypair.generate();
+  const providerToken = web3.Keypair.generate();
+  const mintRent = await connection.getMinimumBalanceForRentExemption(MINT_LEN);
+  const accountRent = await connection.getMinimumBalanceForRentExemption(TOKEN_ACCOUNT_LEN);
+  const create = (account, space, lamports) => web3.SystemProgram.createAccount({ fromPubkey: payer.publicKey, newAccountPubkey: account, lamports, space, programId: TOKEN_PROGRAM_ID });
+  await send(
+    connection,
+    payer,
+    [
+      create(mint.publicKey, MINT_LEN, mintRent),
+      initializeMint2(mint.publicKey, 6, payer.publicKey),
+      create(publisherToken.publicKey, TOKEN_ACCOUNT_LEN, accountRent),
+      initializeAccount3(publisherToken.publicKey, mint.publicKey, payer.publicKey),
+      create(providerToken.publicKey, TOKEN_ACCOUNT_LEN, accountRent),
+      initializeAccount3(providerToken.publicKey, mint.publicKey, provider.publicKey),
+      mintTo(mint.publicKey, publisherToken.publicKey, payer.publicKey, DEMO_STAKE.minted),
+      mintTo(mint.publicKey, providerToken.publicKey, payer.publicKey, DEMO_STAKE.minted),
+    ],
+    [mint, publisherToken, providerToken],
+  );
+  const token = { mint: mint.publicKey, tokenProgram: TOKEN_PROGRAM_ID };
+  await send(connection, payer, [await client.initTerms(payer.publicKey, app, token, DEMO_TERMS)]);
+  await send(connection, provider, [await client.openStake(provider.publicKey, app, token), await client.stake(provider.publicKey, app, providerToken.publicKey, token, DEMO_STAKE.staked)]);
+  await send(connection, provider, [await client.bindTee(provider.publicKey, tee.publicKey, app)], [tee]);
+  await send(connection, payer, [await client.fund(payer.publicKey, app, provider.publicKey, publisherToken.publicKey, token, DEMO_STAKE.funded)]);
+  const shards = Array.from({ length: DEMO.shards }, (_, id) => pda.shard(app, id));
+  const stake = stakePda.stake(app, provider.publicKey);
+  return {
+    mint: mint.publicKey,
+    provider: provider.publicKey,
+    tee: tee.publicKey,
+    stake,
+    vault: stakePda.vault(stake),
+    escrow: stakePda.escrow(stake),
+    publisherToken: publisherToken.publicKey,
+    providerToken: providerToken.publicKey,
+    /** The publisher opens a challenge against the demo provider (storage_stake's open_challenge). */
+    openChallenge: async () => send(connection, payer, [await client.openChallenge(payer.publicKey, app, provider.publicKey, shards)]),
+  };
+}
+
 /** Starts a localnet on free ports with its state in `stateDir`; resolves once it printed its ready line. */
 export async function startLocalnet(localnetBin, stateDir) {
   const [rpcPort, wsPort] = [await freePort(), await freePort()];
@@ -134,7 +247,7 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
     log(`localnet ${config.rpc_url}`);
 
     // 2. The chain.
-    const { payer, app } = await setUpChain(config);
+    const { connection, payer, app } = await setUpChain(config);
     log("chain: governance, allowed TEE pair, demo app with 2 shards");
 
     // 3. The keeper: config file, register (the dev attester signs), run.
@@ -183,9 +296,13 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
       trickle = setInterval(() => void put(`live-${n++}`, `written at ${new Date().toISOString()}`).catch(() => {}), trickleSecs * 1000);
     }
 
-    // 5. The dashboard, proxying the RPC and the keeper on its own origin.
+    // 5. storage_stake: terms, a provider's stake in a mint made here, the escrow funded.
+    const stake = await setUpStake({ connection, payer, app, attester: readKeypair(config.attester.keypair_path) });
+    log(`stake: terms for the demo app, provider ${stake.provider.toBase58()} staked ${DEMO_STAKE.staked}, escrow funded with ${DEMO_STAKE.funded}`);
+
+    // 6. The dashboard, proxying the RPC and the keeper on its own origin.
     server = await startServer({ dist, port: 0, rpc: config.rpc_url, keeper: keeperUrl });
-    return { url: server.url, rpcUrl: config.rpc_url, keeperUrl, appHex, appAddress: app, adminToken, localnetConfig: config, work, commit, put, stop };
+    return { url: server.url, rpcUrl: config.rpc_url, keeperUrl, appHex, appAddress: app, stake, adminToken, localnetConfig: config, work, commit, put, stop };
   } catch (e) {
     await stop();
     throw e;

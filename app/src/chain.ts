@@ -1,6 +1,7 @@
 // Everything the dashboard reads from the chain, through JSON-RPC with @ironroot/sdk. No keeper is
 // involved here: the chain is the source of truth the keeper is checked against.
 import { HistoryMirror, IronrootClient, ShardUpdated, historyRecordsOf, onchainTreeRoot, pda, web3 } from "@ironroot/sdk";
+import { StakeReader } from "./stake";
 
 type PublicKey = web3.PublicKey;
 type BNLike = { toString(): string };
@@ -105,12 +106,15 @@ export class AccountMissing extends Error {
 export class ChainReader {
   readonly connection: web3.Connection;
   readonly client: IronrootClient;
+  /** storage_stake: terms, stakes, challenges, events. */
+  readonly stake: StakeReader;
   private readonly histories = new Map<string, HistoryCache>();
 
   constructor(readonly rpcUrl: string) {
     // No WebSocket subscriptions are used (the localnet's logs are not fit for them).
     this.connection = new web3.Connection(rpcUrl, { commitment: "confirmed", disableRetryOnRateLimit: true });
     this.client = IronrootClient.fromConnection(this.connection);
+    this.stake = new StakeReader(this.connection, this.client.provider);
   }
 
   async clock(): Promise<ChainClock> {

@@ -9,12 +9,13 @@ import { appsPage } from "./pages/apps";
 import { governancePage } from "./pages/governance";
 import { keeperPage } from "./pages/keeper";
 import { registryPage } from "./pages/registry";
+import { stakePage } from "./pages/stake";
 import { verifyPage } from "./pages/verify";
 import { DEFAULTS, Settings, clearSavedSettings, loadSettings, saveSettings } from "./settings";
 import { h, inWords } from "./ui";
 
-// Adding a page (e.g. stake and challenges) is one entry here.
-const pages: Page[] = [governancePage, registryPage, appsPage, keeperPage, verifyPage];
+// Adding a page is one entry here.
+const pages: Page[] = [governancePage, registryPage, appsPage, stakePage, keeperPage, verifyPage];
 
 function settingsForm(s: Settings): HTMLElement {
   const rpc = h("input", { name: "rpc", type: "url", value: s.rpcUrl, required: true, "data-testid": "setting-rpc" });

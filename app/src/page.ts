@@ -1,5 +1,5 @@
 // The page contract: every page mounts once into its element and is refreshed on a timer. New pages
-// (e.g. stake and challenges once storage_stake lands) are one module added to `pages` in main.ts.
+// (e.g. stake and challenges) are one module added to `pages` in main.ts.
 import { ChainClock, ChainReader } from "./chain";
 import { KeeperReader } from "./keeper";
 import { Settings } from "./settings";

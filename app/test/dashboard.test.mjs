@@ -15,9 +15,9 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import sdk from "@ironroot/sdk";
 import { startServer } from "../server.mjs";
-import { DEMO, startLocalnet, startStack } from "../scripts/stack.mjs";
+import { DEMO, DEMO_STAKE, DEMO_TERMS, startLocalnet, startStack } from "../scripts/stack.mjs";
 
-const { IronrootClient, bytesToHex, web3 } = sdk;
+const { IronrootClient, StorageStakeClient, bytesToHex, web3 } = sdk;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SHOTS = process.env.IRONROOT_SCREENSHOT_DIR ?? join(HERE, "..", "test-output");
 const CHROMIUM = process.env.IRONROOT_CHROMIUM ?? "/usr/bin/chromium";
@@ -111,8 +111,9 @@ test("TEE registry lists the keeper's key as valid, with a countdown that moves"
   const page = await open("registry");
   await loaded(page, "registry");
   const keys = await page.$$eval('[data-testid="tee-key"] code', (els) => els.map((e) => e.dataset.full));
-  assert.deepEqual(keys, [status.tee_pubkey]);
-  assert.equal(await page.textContent('[data-testid="tee-state"]'), "valid");
+  // The keeper's key and the demo provider's (bound to its stake).
+  assert.deepEqual(keys.sort(), [status.tee_pubkey, stack.stake.tee.toBase58()].sort());
+  assert.deepEqual(await page.$$eval('[data-testid="tee-state"]', (els) => els.map((e) => e.textContent)), ["valid", "valid"]);
   const left = async () => Number(await page.getAttribute("[data-deadline]", "data-seconds-left"));
   const first = await left();
   assert.ok(first > 29 * 24 * 3600 && first <= 30 * 24 * 3600, `key lifetime ${first} s`);
@@ -159,6 +160,70 @@ test("keeper panel shows health, per-shard status next to the chain, and metrics
   assert.ok(writes >= 24, `writes ${writes}`);
   assert.equal(await page.$$eval('[data-testid="keeper-shards"] tbody tr', (r) => r.length), DEMO.shards);
   await shot(page, "keeper");
+  await page.close();
+});
+
+test("stake page shows the terms, the provider's stake and the funded escrow as on-chain", async () => {
+  const connection = new web3.Connection(stack.rpcUrl, "confirmed");
+  const onchain = await new StorageStakeClient(chainClient().provider).fetchStake(stack.appAddress, stack.stake.provider);
+  assert.ok(onchain, "the demo stake exists");
+  const balance = async (account) => BigInt((await connection.getTokenAccountBalance(account)).value.amount);
+  // Real transfers: the vault and escrow hold what left the provider's and publisher's accounts.
+  assert.equal(await balance(stack.stake.vault), DEMO_STAKE.staked);
+  assert.equal(await balance(stack.stake.providerToken), DEMO_STAKE.minted - DEMO_STAKE.staked);
+  assert.equal(await balance(stack.stake.escrow), DEMO_STAKE.funded);
+  assert.equal(await balance(stack.stake.publisherToken), DEMO_STAKE.minted - DEMO_STAKE.funded);
+
+  const page = await open("stake");
+  await loaded(page, "stake");
+  const num = (s) => s.replaceAll(",", "");
+  assert.equal(await page.getAttribute('[data-testid="terms-mint"] code', "data-full"), stack.stake.mint.toBase58());
+  assert.equal(num(await page.textContent('[data-testid="terms-min-stake"]')), DEMO_TERMS.minStake.toString());
+  assert.match(await page.textContent('[data-testid="terms-payment"]'), /^100 per epoch of 1 h 0 min$/);
+  assert.equal(await page.textContent('[data-testid="terms-grace"]'), "1 d 0 h");
+  const stakes = await page.$$eval('[data-testid="stake"]', (els) => els.map((e) => e.dataset.provider));
+  assert.deepEqual(stakes, [stack.stake.provider.toBase58()]);
+  assert.equal(num(await page.textContent('[data-testid="stake-amount"]')), onchain.amount.toString());
+  assert.equal(await page.textContent('[data-testid="stake-status"]'), "active");
+  assert.deepEqual(await page.$$eval('[data-testid="stake-tees"] code', (els) => els.map((e) => e.dataset.full)), onchain.teeKeys.map((k) => k.toBase58()));
+  assert.deepEqual(onchain.teeKeys.map((k) => k.toBase58()), [stack.stake.tee.toBase58()]);
+  assert.equal(num(await page.textContent('[data-testid="escrow-balance"]')), DEMO_STAKE.funded.toString());
+  // 10,000 tokens at 100 per hour: funded for 100 h from the first funding, then a day of grace.
+  assert.match(await page.textContent('[data-testid="payment-standing"]'), /^funded, runs dry in (4 d 0[34]|3 d 23):\d\d:\d\d .*grace period of 1 d 0 h$/);
+  assert.equal(await page.textContent('[data-testid="challenges-opened"]'), "0");
+  await page.waitForSelector('[data-testid="no-open-challenge"]');
+  await page.waitForSelector('[data-testid="no-answers"]');
+  await page.waitForSelector('[data-testid="no-slashes"]');
+  await shot(page, "stake");
+  await page.close();
+});
+
+test("a challenge the publisher opens appears on the stake page and its deadline countdown moves", async () => {
+  const page = await open("stake");
+  await loaded(page, "stake");
+  await page.waitForSelector('[data-testid="no-open-challenge"]');
+  // Opened through the SDK's storage_stake client, signed by the publisher, while the page is open.
+  await stack.stake.openChallenge();
+  const onchain = await new StorageStakeClient(chainClient().provider).fetchStake(stack.appAddress, stack.stake.provider);
+  assert.ok(onchain.challenge, "the challenge is open on-chain");
+  // The page's own refresh (every 5 s) picks it up.
+  await page.waitForSelector('[data-testid="open-challenge"]', { timeout: 20_000 });
+  assert.equal(await page.textContent('[data-testid="challenge-shard"]'), String(onchain.challenge.shardId));
+  assert.equal(await page.textContent('[data-testid="challenges-opened"]'), "1");
+  const deadline = await page.getAttribute('[data-testid="challenge-deadline"] [data-deadline]', "data-deadline");
+  assert.equal(deadline, onchain.challenge.deadline.toString());
+  const left = async () => Number(await page.getAttribute('[data-testid="challenge-deadline"] [data-deadline]', "data-seconds-left"));
+  const first = await left();
+  assert.ok(first > Number(DEMO_TERMS.answerWindowSecs) - 60 && first <= Number(DEMO_TERMS.answerWindowSecs), `answer window left ${first} s`);
+  await page.waitForTimeout(2200);
+  assert.ok((await left()) < first, "the deadline countdown moves");
+  // The storage_stake instructions decoded from the stake's transactions: the set-up, newest first.
+  const activity = await page.$$eval('[data-testid="activity"] [data-testid="event-name"]', (els) => els.map((e) => e.textContent));
+  // Newest first; the set-up's transactions may share a slot (their order within it is not on record).
+  assert.equal(activity[0], "openChallenge");
+  assert.deepEqual([...activity].sort(), ["bindTee", "fund 10,000", "openChallenge", "openStake", "stake 50,000"]);
+  assert.ok(activity.indexOf("stake 50,000") < activity.indexOf("openStake"), "instructions of one transaction keep their order");
+  await shot(page, "stake-challenge");
   await page.close();
 });
 
@@ -218,6 +283,8 @@ test("a cluster without Ironroot's accounts: the missing accounts are named, in 
     await page.waitForSelector('[data-testid="apps-empty"]', { timeout: 30_000 });
     await page.goto(`${stack.url}?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=#/registry`);
     await page.waitForSelector('[data-testid="registry-empty"]', { timeout: 30_000 });
+    await page.goto(`${stack.url}?rpc=${encodeURIComponent(bare.config.rpc_url)}&keeper=#/stake`);
+    await page.waitForSelector('[data-testid="stake-empty"]', { timeout: 30_000 });
     await page.close();
   } finally {
     bare.proc.kill("SIGTERM");
@@ -227,7 +294,7 @@ test("a cluster without Ironroot's accounts: the missing accounts are named, in 
 });
 
 test("pages fit a phone's width", async () => {
-  for (const path of ["governance", "registry", "apps", "keeper", "verify"]) {
+  for (const path of ["governance", "registry", "apps", "stake", "keeper", "verify"]) {
     const page = await open(path, { width: 390 });
     await loaded(page, path);
     await shot(page, `${path}-phone`);
