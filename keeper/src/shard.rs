@@ -684,8 +684,6 @@ impl ShardKeeper {
     async fn commit_prepared(self: Arc<Self>, prepared: PreparedGroup) -> Result<(), String> {
         let PreparedGroup { group, outcomes, changes, expected_root, .. } = prepared;
         let n = group.len() as u64;
-        self.metrics.groups.fetch_add(1, Ordering::Relaxed);
-        self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
         let store = self.store.clone();
         let committed = tokio::task::spawn_blocking(move || {
             if changes.is_empty() {
@@ -699,6 +697,9 @@ impl ShardKeeper {
         .and_then(|r| r.map_err(KeeperError::from));
         match committed {
             Ok(state) => {
+                // A failed group is counted by `finish_failed`, so each group counts once.
+                self.metrics.groups.fetch_add(1, Ordering::Relaxed);
+                self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
                 let written = outcomes.iter().filter(|r| r.is_ok()).count() as u64;
                 {
                     let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
