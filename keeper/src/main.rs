@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ironroot_keeper::api::{ProofResponse, StatusResponse};
 use ironroot_keeper::config::Config;
-use ironroot_keeper::node::{read_keypair, Node};
+use ironroot_keeper::keys::AppId;
+use ironroot_keeper::node::{chain_from_config, read_keypair, Node};
 use ironroot_keeper::registration::{register_with_attester_keys, Evidence};
 use ironroot_keeper::verify::{verify_against_chain, RecordState};
 use solana_sdk::signature::Signer;
@@ -136,19 +137,15 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(failed == 0, "{failed} shard(s) could not be recovered");
         }
         Command::Verify { url, key } => {
-            let node = Node::from_config(cfg).await?;
-            let proof: ProofResponse =
-                reqwest::get(format!("{url}/v1/apps/{}/records/{key}/proof", node.app))
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-            let onchain = node
-                .services
-                .chain
-                .shard(node.app.as_bytes(), proof.shard)
+            // Only the chain: a running daemon holds the local stores locked.
+            let app = AppId(cfg.app_id_bytes()?);
+            let chain = chain_from_config(&cfg)?;
+            let proof: ProofResponse = reqwest::get(format!("{url}/v1/apps/{app}/records/{key}/proof"))
                 .await?
-                .context("shard not on-chain")?;
+                .error_for_status()?
+                .json()
+                .await?;
+            let onchain = chain.shard(app.as_bytes(), proof.shard).await?.context("shard not on-chain")?;
             let verified = verify_against_chain(key.as_bytes(), &proof, &onchain)?;
             let what = match verified.state {
                 RecordState::Exists { version } => format!("version {version} exists"),

@@ -80,23 +80,7 @@ impl Node {
             Some(api) => Arc::new(IpfsBlobStore::new(api.clone())?),
             None => Arc::new(LocalBlobStore::open(config.data_dir.join("blobs"))?),
         };
-        let fee_payer = read_keypair(config.fee_payer_keypair.as_ref().ok_or_else(|| {
-            ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
-        })?)?;
-        let publisher = config.publisher_pubkey()?;
-        let chain: Arc<dyn Chain> = if config.rpc_urls.is_empty() {
-            Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer, publisher))
-        } else {
-            let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(&config.rpc_url)
-                .chain(&config.rpc_urls)
-                .map(|url| {
-                    Arc::new(RpcChain::new(url.clone(), fee_payer.insecure_clone(), publisher))
-                        as Arc<dyn Chain>
-                })
-                .collect();
-            let quorum = config.rpc_quorum.unwrap_or(endpoints.len());
-            Arc::new(QuorumChain::new(endpoints, quorum).map_err(KeeperError::from)?)
-        };
+        let chain = chain_from_config(&config)?;
         Ok(Node { config, app, services: AppServices { blobs, keys, chain, signer } })
     }
 
@@ -221,6 +205,28 @@ impl Node {
         )
         .await?)
     }
+}
+
+/// The chain view the config names (one RPC endpoint, or a quorum of several): all a command that
+/// only reads the chain needs, without opening the local stores a running daemon holds locked.
+pub fn chain_from_config(config: &Config) -> Result<Arc<dyn Chain>, NodeError> {
+    let fee_payer = read_keypair(config.fee_payer_keypair.as_ref().ok_or_else(|| {
+        ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
+    })?)?;
+    let publisher = config.publisher_pubkey()?;
+    let chain: Arc<dyn Chain> = if config.rpc_urls.is_empty() {
+        Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer, publisher))
+    } else {
+        let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(&config.rpc_url)
+            .chain(&config.rpc_urls)
+            .map(|url| {
+                Arc::new(RpcChain::new(url.clone(), fee_payer.insecure_clone(), publisher)) as Arc<dyn Chain>
+            })
+            .collect();
+        let quorum = config.rpc_quorum.unwrap_or(endpoints.len());
+        Arc::new(QuorumChain::new(endpoints, quorum).map_err(KeeperError::from)?)
+    };
+    Ok(chain)
 }
 
 pub fn read_keypair(path: &PathBuf) -> Result<solana_sdk::signature::Keypair, NodeError> {

@@ -129,6 +129,7 @@ impl From<KeeperError> for ApiError {
             KeeperError::Blob(BlobError::TooLarge { .. }) | KeeperError::ValueTooLarge { .. } => {
                 C::PayloadTooLarge
             }
+            KeeperError::Blob(BlobError::InUse { .. }) => C::StoreInUse,
             KeeperError::Blob(_) | KeeperError::Manifest(_) => C::BlobUnavailable,
             KeeperError::Chain(_) | KeeperError::ShardNotOnChain(_) => C::ChainUnavailable,
             KeeperError::ChainDiverged { .. } => C::ChainDiverged,

@@ -498,10 +498,14 @@ impl LocalBlobStore {
         let segments_dir = root.join("segments");
         fs::create_dir_all(&segments_dir).map_err(|e| io_error("create directory", &segments_dir, e))?;
         let index_path = root.join("index.redb");
-        let db = Database::create(&index_path).map_err(|e| BlobError::Io {
-            op: "open index",
-            path: index_path.clone(),
-            source: std::io::Error::other(e.to_string()),
+        let db = Database::create(&index_path).map_err(|e| match e {
+            // redb locks its file: a running keeper holds this store.
+            redb::DatabaseError::DatabaseAlreadyOpen => BlobError::InUse { path: root.clone() },
+            e => BlobError::Io {
+                op: "open index",
+                path: index_path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            },
         })?;
         let (writer, recovery) = recover(&root, &db)?;
         let inner = Inner {

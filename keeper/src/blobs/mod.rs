@@ -73,6 +73,8 @@ pub enum BlobError {
     TooLarge { len: usize, max: usize },
     #[error("malformed chunk list {cid}: {reason}")]
     MalformedChunkList { cid: Cid, reason: &'static str },
+    #[error("STORE_IN_USE: blob store at {path} is held by another process; nothing was changed")]
+    InUse { path: std::path::PathBuf },
     #[error("no space left on the device holding {path}")]
     DiskFull { path: std::path::PathBuf },
     #[error("{op} {path}: {source}")]
