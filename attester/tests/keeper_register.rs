@@ -25,7 +25,7 @@ use solana_sdk::hash::Hash;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signer};
+use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signature, Signer};
 use solana_sdk::transaction::Transaction;
 use tee_registry::TeeEntry;
 
@@ -119,6 +119,42 @@ async fn start_attester(key: &Path, rpc_url: &str, collateral: &Path, root: &Pat
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("attester on {url} did not come up");
+}
+
+/// How a man in the middle edits an attester's answer (JSON) before the keeper sees it.
+type Edit = Arc<dyn Fn(&mut serde_json::Value) + Send + Sync>;
+
+/// A network attacker in front of `upstream`: forwards `/v1/attest` and edits the answer.
+async fn tampering_proxy(upstream: String, edit: Edit) -> String {
+    let handler = move |axum::Json(body): axum::Json<serde_json::Value>| {
+        let (upstream, edit) = (upstream.clone(), edit.clone());
+        async move {
+            let answer =
+                reqwest::Client::new().post(format!("{upstream}/v1/attest")).json(&body).send().await;
+            let mut answer: serde_json::Value = answer.unwrap().json().await.unwrap();
+            edit(&mut answer);
+            axum::Json(answer)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/v1/attest", axum::routing::post(handler));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// Re-signs an answer's statement with `key` after `change` (the answer names `key` as attester).
+fn resign(
+    answer: &mut serde_json::Value,
+    key: &Keypair,
+    change: impl Fn(&mut attestation_verifier::AttestationStatement),
+) {
+    let bytes = hex::decode(answer["statement"].as_str().unwrap()).unwrap();
+    let mut statement = ironroot_sdk::attestation::decode_statement(&bytes).unwrap();
+    change(&mut statement);
+    answer["statement"] = hex::encode(statement.to_bytes()).into();
+    answer["attester"] = key.pubkey().to_string().into();
+    answer["signature"] = key.sign_message(&statement.to_bytes()).to_string().into();
 }
 
 fn keeper_config(
@@ -296,6 +332,35 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     };
     assert_eq!(report.report_data[..32], tee.to_bytes(), "the quote binds the registered key");
     assert!(text(&out).contains(&format!("nonce {}", registered.last_nonce)), "{}", text(&out));
+
+    // A network attacker between the keeper and attester 0 edits its answers. Attester 1 is
+    // honest, so each time one valid signature is missing: nothing is registered.
+    let outsider = Keypair::new();
+    let governance_key = attester_keys[0].insecure_clone();
+    let edits: Vec<(Edit, &str)> = vec![
+        (
+            // A longer registration than asked, signed by a governance attester.
+            Arc::new(move |a| resign(a, &governance_key, |s| s.expires_at += 600)),
+            "not the one asked for",
+        ),
+        (Arc::new(move |a| resign(a, &outsider, |_| {})), "not in governance's attester set"),
+        (
+            Arc::new(|a| {
+                let signature = Signature::from_str(a["signature"].as_str().unwrap()).unwrap();
+                let mut bytes: [u8; 64] = signature.as_ref().try_into().unwrap();
+                bytes[0] ^= 1;
+                a["signature"] = Signature::from(bytes).to_string().into();
+            }),
+            "does not verify",
+        ),
+    ];
+    for (edit, reason) in edits {
+        let proxy = tampering_proxy(urls[0].clone(), edit).await;
+        let out = keeper(&cfg, &["register", "--attester-url", &proxy, "--attester-url", &urls[1]]).await;
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains(reason) && text(&out).contains("got 1"), "{reason}: {}", text(&out));
+        assert_eq!(entry(&rpc, &tee).await.unwrap(), registered, "nothing changed on-chain");
+    }
 
     // An agent claiming an app identity its boot log does not carry: both attesters refuse it
     // (event-log check) and nothing is registered for that TEE's key.
