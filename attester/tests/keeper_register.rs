@@ -382,8 +382,9 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     assert_eq!(text(&out).matches("REFUSED (event_log)").count(), 2, "{}", text(&out));
     assert!(text(&out).contains("got 0"), "{}", text(&out));
 
-    // The daemon re-registers before expiry: registered for 40 s with a 34 s margin, it must
-    // register again about every 6 s, never letting the key lapse.
+    // The daemon re-registers before expiry: registered for 40 s with a 34 s margin (plus the
+    // app's 1 s minimum key validity), it must register again about every 5 s, never letting the
+    // key lapse.
     let out = keeper(
         &cfg,
         &["register", "--attester-url", &urls[0], "--attester-url", &urls[1], "--lifetime-secs", "40"],

@@ -1,6 +1,10 @@
 //! Registering the keeper's TEE key through the attestation verifier: the statement (dated by the
-//! cluster's clock, bound to a dstack quote when the key source has one), k attester signatures in
-//! one Ed25519 precompile instruction, then `register_tee` signed by the fee payer and the TEE key.
+//! cluster's clock, bound to a dstack quote), k attester signatures in one Ed25519 precompile
+//! instruction, then `register_tee` signed by the fee payer and the TEE key.
+//!
+//! The statement is signed either by attester services that verify the quote
+//! ([`register_with_attesters`]; [`keep_registered`] renews it while the daemon runs) or, for the
+//! demo only, by development attester keys that check nothing ([`register_with_attester_keys`]).
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -208,9 +212,10 @@ const ATTESTER_TIMEOUT: Duration = Duration::from_secs(30);
 /// attesters signed the identical statement, `register_tee` with k of those signatures.
 ///
 /// The nonce is the largest of: the key's last registered nonce + 1, governance's nonce floor,
-/// a nonce from the cluster's time ([`time_nonce`]) and `*next_nonce`, which is then set past the nonce used, whether or
-/// not the registration succeeds (an attester never vouches for one nonce twice). The statement is dated by the cluster's clock and lives
-/// `lifetime_secs`, capped by governance's maximum key lifetime.
+/// a nonce from the cluster's time ([`time_nonce`]) and `*next_nonce`, which is then set past the
+/// nonce used, whether or not the registration succeeds (an attester never vouches for one nonce
+/// twice). The statement is dated by the cluster's clock and lives `lifetime_secs`, capped by
+/// governance's maximum key lifetime.
 pub async fn register_with_attesters(
     node: &Node,
     attester_urls: &[String],
@@ -472,25 +477,33 @@ const REREGISTER_RETRY: Duration = Duration::from_secs(5);
 const REREGISTER_MAX_SLEEP: Duration = Duration::from_secs(300);
 
 /// Keeps `node`'s TEE key registered while the daemon runs: whenever the remaining lifetime is
-/// at most the margin (or the key is unregistered or expired), registers again through the
+/// at most the margin plus the app policy's minimum key validity (below which `update_shard`
+/// refuses the key), or the key is unregistered or expired, registers again through the
 /// attesters. Never returns; the caller drops it when the daemon stops.
 pub async fn keep_registered(node: &Node, plan: &Reregistration) -> std::convert::Infallible {
     let tee = node.services.signer.pubkey();
     let rpc = RpcClient::new_with_commitment(node.config.rpc_url.clone(), CommitmentConfig::confirmed());
     let mut next_nonce = 0u64;
     loop {
+        // The app refuses updates signed by a key with less than its policy's minimum validity
+        // left: the margin counts from there, or the shards would halt before re-registration.
+        let app_minimum = match node.services.chain.app(node.app.as_bytes()).await {
+            Ok(Some(app)) => app.policy.min_key_validity_secs.max(0),
+            _ => 0,
+        };
+        let margin = plan.margin_secs.saturating_add(app_minimum);
         let status = node.services.chain.tee_status(&tee).await;
         let now = cluster_now(&rpc).await;
         let wait = match (status, now) {
-            (Ok(TeeKeyStatus::Valid { expires_at }), Ok(now)) if expires_at - now > plan.margin_secs => {
-                Duration::from_secs((expires_at - now - plan.margin_secs) as u64).min(REREGISTER_MAX_SLEEP)
+            (Ok(TeeKeyStatus::Valid { expires_at }), Ok(now)) if expires_at - now > margin => {
+                Duration::from_secs((expires_at - now - margin) as u64).min(REREGISTER_MAX_SLEEP)
             }
             (Ok(TeeKeyStatus::Revoked { revoked_at }), _) => {
                 warn!(tee = %tee, revoked_at, "TEE key revoked by governance; not re-registering");
                 REREGISTER_MAX_SLEEP
             }
-            (Ok(status), Ok(_)) => {
-                info!(tee = %tee, ?status, "registration ends within the margin: re-registering");
+            (Ok(status), Ok(now)) => {
+                info!(tee = %tee, ?status, margin, "registration ends within the margin: re-registering");
                 match register_with_attesters(node, &plan.attester_urls, plan.lifetime_secs, &mut next_nonce)
                     .await
                 {
@@ -498,7 +511,14 @@ pub async fn keep_registered(node: &Node, plan: &Reregistration) -> std::convert
                         for failure in &done.failures {
                             warn!(%failure, "attester did not vouch");
                         }
-                        continue;
+                        let granted = done.expires_at - now;
+                        if granted > margin {
+                            continue;
+                        }
+                        // Capped (by governance or the attesters) below the margin: re-registering
+                        // at once would never stop, so wait half of what was granted.
+                        warn!(granted, margin, "registration lifetime granted is within the margin");
+                        Duration::from_secs((granted / 2).max(0) as u64).max(plan.retry)
                     }
                     Err(e) => {
                         warn!(error = %e, "re-registration failed; retrying");
