@@ -214,6 +214,14 @@ impl DstackClient {
 
 /// Appends `chunk` to `body` and scrubs the chunk when this is its only owner.
 fn take_chunk(body: &mut Zeroizing<Vec<u8>>, chunk: Bytes) {
+    let needed = body.len() + chunk.len();
+    if body.capacity() < needed {
+        // Grown by hand: a reallocation would free the old buffer without scrubbing it; this
+        // drops it as a `Zeroizing`.
+        let mut grown = Zeroizing::new(Vec::with_capacity(needed.max(2 * body.capacity())));
+        grown.extend_from_slice(body);
+        *body = grown;
+    }
     body.extend_from_slice(&chunk);
     if let Ok(mut owned) = chunk.try_into_mut() {
         owned.as_mut().zeroize();
