@@ -137,6 +137,23 @@ fn stake_pay_challenge_slash_and_retrieval() {
     let show = net.cli(&provider_path, &["challenge", "show", &app_ref]).ok().json();
     assert_eq!(show["challenge"]["overdue"], false);
 
+    // A terms change: proposed (asks first), refused before its notice has run, applied after.
+    net.cli_with_input(
+        &publisher_path,
+        &["stake", "terms", &app_ref, "propose", "--min-stake", "150"],
+        Some("n\n"),
+    )
+    .fails(4);
+    let proposed = net
+        .cli(&publisher_path, &["stake", "terms", &app_ref, "propose", "--min-stake", "150", "--yes"])
+        .ok()
+        .json();
+    assert_eq!(proposed["pending"]["min_stake"], 150);
+    assert_eq!(proposed["params"]["min_stake"], 100);
+    let effective_at = proposed["pending_effective_at"].as_i64().unwrap();
+    let too_soon = net.cli(&cranker_path, &["stake", "terms", &app_ref, "apply"]).fails(3);
+    assert_eq!(too_soon.program_error().0, "NoticeNotOver");
+
     // A retrieval request, answered by the provider's bound TEE key (set up through the SDK):
     // `retrieval show` finds the answer's CID in the answering transaction.
     let requested = net
@@ -202,6 +219,14 @@ fn stake_pay_challenge_slash_and_retrieval() {
         .cli(&cranker_path, &["challenge", "slash", &app_ref, "--provider", &provider_arg, "--yes"])
         .fails(3);
     assert_eq!(twice.program_error().0, "Slashed");
+
+    // The notice has run by now (it is longer than the answer window): anyone applies the terms.
+    net.wait_past(effective_at);
+    let applied = net.cli(&cranker_path, &["stake", "terms", &app_ref, "apply"]).ok().json();
+    assert_eq!((applied["params"]["min_stake"].as_u64(), applied["pending"].is_null()), (Some(150), true));
+    let onchain =
+        sdk::decode_terms(&pda::stake_terms(&app), &net.account(&pda::stake_terms(&app)).unwrap()).unwrap();
+    assert_eq!((onchain.params.min_stake, onchain.pending), (150, None));
 
     // pay show reads the escrow after the slash: refunded to the publisher.
     let pay = net.cli(&publisher_path, &["pay", "show", &app_ref, "--provider", &provider_arg]).ok().json();
