@@ -454,4 +454,19 @@ pub enum RetrievalCommand {
         #[command(flatten)]
         provider: ProviderArg,
     },
+    /// Download the latest answered export from IPFS: its root checked against the shard's
+    /// on-chain history, every block against its CID. Decrypting and restoring it needs the app's
+    /// keys: `ironroot-keeper import FILE`.
+    Fetch {
+        #[command(flatten)]
+        app: AppRef,
+        #[command(flatten)]
+        provider: ProviderArg,
+        /// Kubo RPC API of an IPFS node that has (or can find) the export.
+        #[arg(long, default_value = "http://127.0.0.1:5001")]
+        ipfs: String,
+        /// Where to write the export.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }

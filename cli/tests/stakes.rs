@@ -233,3 +233,109 @@ fn stake_pay_challenge_slash_and_retrieval() {
     assert_eq!(pay["escrow_balance"], 0);
     assert_eq!(pay["stake"], stake_address.to_string());
 }
+
+/// `retrieval fetch` needs an IPFS node (`IRONROOT_IPFS_API`, as the keeper's IPFS tests): CI has
+/// one; locally the test says so and skips without it.
+fn ipfs_api() -> Option<String> {
+    match std::env::var("IRONROOT_IPFS_API") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but IRONROOT_IPFS_API is not set: start the node with scripts/ipfs-node.sh start")
+        }
+        Err(_) => {
+            eprintln!("skipping: IRONROOT_IPFS_API is not set (scripts/ipfs-node.sh start)");
+            None
+        }
+    }
+}
+
+#[test]
+fn retrieval_fetch_downloads_the_answered_export_from_ipfs() {
+    let Some(ipfs) = ipfs_api() else { return };
+    let net = Net::start();
+    net.init_governance();
+    let (publisher, publisher_path) = net.funded("publisher", 20);
+    let (provider, provider_path) = net.funded("provider", 5);
+    let tee = Keypair::new();
+    net.register_tee(&tee, net.now() + 20 * 86_400);
+    let app = net.create_app(&publisher_path, [0xb3; 32], 1);
+    let app_ref = app.to_string();
+    net.update_shard(&tee, &app, 0, ROOT, &hex::decode(EMPTY_CID_HEX).unwrap());
+    let mint = net.create_mint();
+    net.mint_to(&mint, &provider.pubkey(), 1_000);
+    net.mint_to(&mint, &publisher.pubkey(), 10);
+    net.cli(
+        &publisher_path,
+        &[
+            "stake",
+            "terms",
+            &app_ref,
+            "init",
+            "--mint",
+            &mint.to_string(),
+            "--min-stake",
+            "100",
+            "--challenge-interval-secs",
+            "0",
+        ],
+    )
+    .ok();
+    net.cli(&provider_path, &["stake", "deposit", &app_ref, "100"]).ok();
+    net.send(&[sdk::bind_tee(&provider.pubkey(), &tee.pubkey(), &app)], &[&provider, &tee]);
+    let provider_arg = provider.pubkey().to_string();
+    let out = net.dir.path().join("export.irbk");
+    let fetch = [
+        "retrieval",
+        "fetch",
+        &app_ref,
+        "--provider",
+        &provider_arg,
+        "--ipfs",
+        &ipfs,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+
+    // Nothing answered yet: a clear error, no file.
+    net.cli(&publisher_path, &fetch).fails(1);
+    assert!(!out.exists());
+
+    // The provider's TEE publishes an export (here: bytes in the export format's framing, put on
+    // the node through the keeper's IPFS client) and answers with its CID.
+    let store = ironroot_keeper::blobs::IpfsBlobStore::new(ipfs.clone()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let put = |bytes: Vec<u8>| {
+        use ironroot_keeper::blobs::BlobStore;
+        runtime.block_on(store.put(bytes.into())).unwrap()
+    };
+    let mut export = b"IRBK\x01".to_vec();
+    export.extend((0..3000u32).flat_map(|i| i.to_le_bytes()));
+    let answer_with = |cid: &ironroot_keeper::blobs::Cid| {
+        net.cli(
+            &publisher_path,
+            &["retrieval", "request", &app_ref, "--provider", &provider_arg, "--shard", "0"],
+        )
+        .ok();
+        let args = AnswerRetrievalArgs { export_cid: cid.to_bytes(), root: ROOT };
+        net.send(
+            &[sdk::answer_retrieval(&tee.pubkey(), &app, &provider.pubkey(), &pda::shard(&app, 0), args)],
+            &[&tee],
+        );
+    };
+    let cid = put(export.clone());
+    answer_with(&cid);
+    let fetched = net.cli(&publisher_path, &fetch).ok().json();
+    assert_eq!(std::fs::read(&out).unwrap(), export);
+    assert_eq!(fetched["export_cid"], cid.to_string());
+    assert_eq!(
+        (fetched["seq"].as_u64(), fetched["root"].as_str()),
+        (Some(1), Some(hex::encode(ROOT).as_str()))
+    );
+
+    // An answer naming something that is not an export is refused (exit 6); the file stays.
+    net.next_blockhash();
+    answer_with(&put(b"not an export".to_vec()));
+    let refused = net.cli(&publisher_path, &fetch).fails(6);
+    assert!(refused.stderr.contains("not an Ironroot export"), "{}", refused.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), export);
+}

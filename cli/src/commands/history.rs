@@ -30,9 +30,9 @@ pub fn run(ctx: &Context, command: HistoryCommand) -> anyhow::Result<()> {
 }
 
 /// One history tree, authenticated, with the mirror of its leaves as the tree account had them.
-struct VerifiedTree {
-    tree: AppTree,
-    mirror: HistoryMirror,
+pub struct VerifiedTree {
+    pub tree: AppTree,
+    pub mirror: HistoryMirror,
 }
 
 /// Signatures of every successful transaction that touched `address`, oldest first.
@@ -156,7 +156,7 @@ fn verified_tree(ctx: &Context, app: &Pubkey, index: u32) -> anyhow::Result<Veri
     Ok(VerifiedTree { tree, mirror })
 }
 
-fn verified_trees(ctx: &Context, app: &LoadedApp) -> anyhow::Result<Vec<VerifiedTree>> {
+pub fn verified_trees(ctx: &Context, app: &LoadedApp) -> anyhow::Result<Vec<VerifiedTree>> {
     (0..=app.app.active_tree_index).map(|index| verified_tree(ctx, &app.address, index)).collect()
 }
 
