@@ -132,3 +132,42 @@ fn app_lifecycle() {
     let missing = net.cli(&publisher_path, &["app", "show", &Pubkey::new_unique().to_string()]).fails(5);
     assert_eq!(missing.json()["error"]["kind"], "not_found");
 }
+
+/// Shard accounts are created and closed in as many transactions as the 1,232-byte limit needs.
+#[test]
+fn many_shards_are_created_and_closed_in_batches() {
+    let net = Net::start();
+    let (publisher, publisher_path) = net.funded("publisher", 50);
+    let app_id = [0xa4; 32];
+    let created = net
+        .cli(
+            &publisher_path,
+            &[
+                "app",
+                "create",
+                "--yes",
+                "--app-id",
+                &hex::encode(app_id),
+                "--shards",
+                "70",
+                "--allow",
+                &allow_arg(),
+            ],
+        )
+        .ok()
+        .json();
+    let address = pda::app(&publisher.pubkey(), &app_id);
+    // One transaction creates the app; the 70 init_shard instructions need more than one more.
+    assert!(created["signatures"].as_array().unwrap().len() >= 3, "{created}");
+    assert_eq!(net.app(&address).open_shards, 70);
+    let shards: Vec<Pubkey> = (0..70).map(|id| pda::shard(&address, id)).collect();
+    let accounts = net.rpc.get_multiple_accounts(&shards).unwrap();
+    assert!(accounts.iter().all(Option::is_some));
+
+    let closed = net.cli(&publisher_path, &["app", "close", &address.to_string(), "--yes"]).ok().json();
+    // begin_close, then 70 shards in batches of 29: 3 close_shards transactions.
+    assert_eq!(closed["signatures"].as_array().unwrap().len(), 4, "{closed}");
+    assert_eq!(net.app(&address).status, app_roots::AppStatus::Closed);
+    let accounts = net.rpc.get_multiple_accounts(&shards).unwrap();
+    assert!(accounts.iter().all(Option::is_none));
+}
