@@ -239,11 +239,13 @@ pub fn explain(err: ClientError, ixs: &[Instruction]) -> anyhow::Error {
         system_error(code).map(|(n, m)| (program_name(&program_id), n.to_string(), m.to_string()))
     } else if ours.contains(&program_id) && code >= 100 {
         anchor_error(code).map(|(n, m)| (program_name(&program_id), n, m))
-    } else {
-        // Below 100 under one of our programs: a token-program (or system) error from a CPI.
+    } else if ours.contains(&program_id) {
+        // Below 100 under one of our programs: a token-program error from a CPI.
         token_error(code).map(|(n, m)| {
             (format!("{} (token program CPI)", program_name(&program_id)), n.to_string(), m.to_string())
         })
+    } else {
+        None
     };
     match found {
         Some((program, name, message)) => {

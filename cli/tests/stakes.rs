@@ -92,6 +92,10 @@ fn stake_pay_challenge_slash_and_retrieval() {
     let stake_address = pda::provider_stake(&app, &provider.pubkey());
     assert_eq!(net.balance(&provider_ata), 700);
     assert_eq!(net.balance(&pda::stake_vault(&stake_address)), 300);
+    // More than the token account holds: SPL Token's error through the CPI, named.
+    let broke = net.cli(&provider_path, &["stake", "deposit", &app_ref, "5000"]).fails(3);
+    assert_eq!(broke.program_error(), ("InsufficientFunds".to_string(), 1));
+    assert_eq!(net.balance(&provider_ata), 700);
     let provider_arg = provider.pubkey().to_string();
     let shown =
         net.cli(&publisher_path, &["stake", "show", &app_ref, "--provider", &provider_arg]).ok().json();
