@@ -169,7 +169,10 @@ impl Context {
         eprint!("{question} [y/N] ");
         std::io::stderr().flush()?;
         let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
+        if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+            // End of input: end the prompt's line before the abort message.
+            eprintln!();
+        }
         match answer.trim().to_ascii_lowercase().as_str() {
             "y" | "yes" => Ok(()),
             _ => Err(CliError::Aborted.into()),

@@ -15,11 +15,11 @@ pub enum CliError {
     #[error("{program} refused: {name} ({code}): {message}. What to do: {hint}")]
     Program { program: String, code: u32, name: String, message: String, hint: String },
     /// The transaction failed for a reason other than a program's custom error.
-    #[error("transaction failed: {0}")]
+    #[error("transaction failed: {0}{hint}", hint = transaction_hint(.0))]
     Transaction(TransactionError),
     #[error("aborted: nothing was sent")]
     Aborted,
-    #[error("{what} does not exist at {address}")]
+    #[error("not found: {what} at {address}")]
     NotFound { what: String, address: Pubkey },
     #[error("the transaction is {size} bytes, over the {limit}-byte packet limit")]
     TooLarge { size: usize, limit: usize },
@@ -56,6 +56,19 @@ impl CliError {
             }
             CliError::Verification(message) => json!({ "kind": "verification", "message": message }),
         }
+    }
+}
+
+/// What to do about the runtime's own refusals that users meet.
+fn transaction_hint(err: &TransactionError) -> &'static str {
+    match err {
+        TransactionError::AccountNotFound | TransactionError::InsufficientFundsForFee => {
+            ". What to do: the fee payer (--keypair) needs SOL: transfer some to it (or `solana airdrop` on a test cluster)"
+        }
+        TransactionError::InsufficientFundsForRent { .. } => {
+            ". What to do: an account would drop below its rent-exempt minimum: fund the paying key"
+        }
+        _ => "",
     }
 }
 

@@ -71,4 +71,15 @@ fn keypair_and_url_from_the_solana_config() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let missing = net.raw_cli(&args, None, &empty_home).fails(1);
     assert!(missing.stderr.contains(".config/solana/id.json"), "{}", missing.stderr);
+
+    // A keypair without SOL: the runtime's refusal comes with what to do.
+    let (_, broke_path) = net.funded("broke", 0);
+    let broke = net
+        .cli(
+            &broke_path,
+            &["app", "create", "--yes", "--app-id", &hex::encode([0xd4; 32]), "--allow", &allow_arg()],
+        )
+        .fails(3);
+    assert_eq!(broke.json()["error"]["kind"], "transaction");
+    assert!(broke.stderr.contains("needs SOL"), "{}", broke.stderr);
 }

@@ -143,7 +143,7 @@ fn show(ctx: &Context, app: &AppRef) -> anyhow::Result<()> {
         a.max_depth,
         a.max_buffer_size,
         sol(lamports),
-        policy_text(&a.policy),
+        policy_text(&a.policy, 4),
     );
     ctx.emit(json, text);
     Ok(())
@@ -182,7 +182,7 @@ fn shards(ctx: &Context, app: &AppRef) -> anyhow::Result<()> {
 fn set_policy(ctx: &Context, app: &AppRef, args: &PolicyArgs) -> anyhow::Result<()> {
     let loaded = load_app(ctx, app)?;
     if args.is_empty() {
-        let text = format!("Policy of app {}:\n{}", loaded.address, policy_text(&loaded.app.policy));
+        let text = format!("Policy of app {}:\n{}", loaded.address, policy_text(&loaded.app.policy, 2));
         ctx.emit(
             json!({ "app": loaded.address.to_string(), "policy": policy_json(&loaded.app.policy) }),
             text,
@@ -193,15 +193,15 @@ fn set_policy(ctx: &Context, app: &AppRef, args: &PolicyArgs) -> anyhow::Result<
     eprintln!(
         "Replacing the policy of app {}\n  now:\n{}  new:\n{}",
         loaded.address,
-        policy_text(&loaded.app.policy),
-        policy_text(&policy)
+        policy_text(&loaded.app.policy, 4),
+        policy_text(&policy, 4)
     );
     ctx.confirm("Replace the policy? Keys the new policy does not allow stop being able to write.")?;
     let publisher = ctx.signer()?;
     let signature =
         ctx.send(&publisher, &[roots::set_policy(&publisher.pubkey(), &loaded.address, policy)], &[])?;
     let after = load_app(ctx, app)?;
-    let text = format!("Policy of app {} replaced:\n{}", after.address, policy_text(&after.app.policy));
+    let text = format!("Policy of app {} replaced:\n{}", after.address, policy_text(&after.app.policy, 2));
     let json = json!({
         "app": after.address.to_string(),
         "policy": policy_json(&after.app.policy),

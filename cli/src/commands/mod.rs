@@ -95,21 +95,23 @@ pub fn policy_json(policy: &AppPolicy) -> Value {
     })
 }
 
-pub fn policy_text(policy: &AppPolicy) -> String {
+/// The policy as indented lines (`indent` spaces).
+pub fn policy_text(policy: &AppPolicy, indent: usize) -> String {
+    let pad = " ".repeat(indent);
     let mut text = String::new();
     for pair in &policy.allowed {
         text += &format!(
-            "  allow: measurement {} app {} compose {}\n",
+            "{pad}allow: measurement {} app {} compose {}\n",
             hex::encode(pair.measurement),
             hex::encode(pair.app_id),
             hex::encode(pair.compose_hash)
         );
     }
-    text += &format!("  TCB floor: {}\n", policy.max_tcb_status);
+    text += &format!("{pad}TCB floor: {}\n", policy.max_tcb_status);
     for key in &policy.blocked_keys {
-        text += &format!("  blocked: {key}\n");
+        text += &format!("{pad}blocked: {key}\n");
     }
-    text += &format!("  min key validity: {} s\n", policy.min_key_validity_secs);
+    text += &format!("{pad}min key validity: {} s\n", policy.min_key_validity_secs);
     text
 }
 
