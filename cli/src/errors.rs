@@ -68,6 +68,9 @@ fn transaction_hint(err: &TransactionError) -> &'static str {
         TransactionError::InsufficientFundsForRent { .. } => {
             ". What to do: an account would drop below its rent-exempt minimum: fund the paying key"
         }
+        TransactionError::AlreadyProcessed => {
+            ". What to do: an identical transaction (same signer, same arguments, same blockhash) was just sent; check its effect, or re-run in a moment"
+        }
         _ => "",
     }
 }

@@ -71,6 +71,7 @@ fn governance_registry_and_history() {
         &hex::encode(COMPOSE_HASH),
     ];
     net.cli(&gov_path, &[&["governance", "measurements", "add"][..], &pair[..]].concat()).ok();
+    net.next_blockhash();
     let dup = net.cli(&gov_path, &[&["governance", "measurements", "add"][..], &pair[..]].concat()).fails(3);
     assert_eq!(dup.program_error().0, "AlreadyAllowed");
     let removed = net
