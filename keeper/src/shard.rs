@@ -1159,11 +1159,22 @@ impl ShardKeeper {
             match self.chain.submit_update(&self.signer, self.cfg.app.as_bytes(), args.clone()).await {
                 Ok(receipt) => return Ok(receipt.tx_bytes),
                 Err(ChainError::Rejected { code }) => {
-                    let chain = self
-                        .chain
-                        .shard(self.cfg.app.as_bytes(), self.cfg.shard)
-                        .await?
-                        .ok_or(KeeperError::ShardNotOnChain(self.cfg.shard))?;
+                    // A replay or fork rejection means a newer bank already holds an update at
+                    // this seq (ours, landed before a lost reply, or another writer's); the view
+                    // read here (at the acknowledging commitment) may not show it yet.
+                    let newer_on_chain = code == u32::from(app_roots::error::AppRootsError::SequenceReplay)
+                        || code == u32::from(app_roots::error::AppRootsError::RootMismatch);
+                    let chain = loop {
+                        let chain = self
+                            .chain
+                            .shard(self.cfg.app.as_bytes(), self.cfg.shard)
+                            .await?
+                            .ok_or(KeeperError::ShardNotOnChain(self.cfg.shard))?;
+                        if !newer_on_chain || chain.seq >= pending.seq || Instant::now() >= deadline {
+                            break chain;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    };
                     if chain.seq == pending.seq && chain.root == pending.root {
                         return Ok(0);
                     }

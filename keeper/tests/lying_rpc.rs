@@ -267,5 +267,26 @@ async fn a_lying_rpc_alone_or_outvoted_makes_the_daemon_fail_closed() {
     let (code, body) = get(&quorum.records(), "never-anchored").await;
     assert_eq!(code, 200, "{body}");
     daemon.stop();
+
+    // 4. With `ack_commitment = "finalized"` a `chain` write is acknowledged only once the update
+    //    that anchors it is finalized: the finalized slot has reached that update's slot.
+    let finalized = app.config(&app.rpc_url, "ack_commitment = \"finalized\"");
+    let mut daemon = Daemon::spawn(&finalized, None);
+    daemon.serving().await;
+    let (code, body) = put(&finalized.records(), "final", Durability::Chain).await;
+    assert_eq!(code, 200, "{body}");
+    let anchored = app.onchain(0).await;
+    assert_eq!(body["anchored_seq"].as_u64(), Some(anchored.seq), "{body}");
+    let rpc = solana_rpc_client::nonblocking::rpc_client::RpcClient::new(app.rpc_url.clone());
+    let finalized_slot = rpc
+        .get_slot_with_commitment(solana_sdk::commitment_config::CommitmentConfig::finalized())
+        .await
+        .unwrap();
+    assert!(
+        finalized_slot >= anchored.updated_slot,
+        "acknowledged at slot {finalized_slot} < {}",
+        anchored.updated_slot
+    );
+    daemon.stop();
     app.net.stop().unwrap();
 }
