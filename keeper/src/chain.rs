@@ -156,9 +156,7 @@ impl QuorumChain {
             ))),
         }
     }
-}
 
-impl QuorumChain {
     /// Waits until the endpoints agree that the shard holds the update `args` describes.
     async fn confirmed_by_quorum(&self, app_id: &[u8; 32], args: &UpdateShardArgs) -> Result<(), ChainError> {
         let deadline = std::time::Instant::now() + QUORUM_CONFIRM_WAIT;

@@ -84,7 +84,6 @@ async fn export_streams_bounded_frames_and_import_refuses_partial_backups() {
         let chain = chain.clone();
         let blobs = blobs.clone();
         let keys = dev.keys.clone();
-        let target = target.clone();
         async move {
             backup::import(
                 AppId(APP_ID),
