@@ -305,6 +305,8 @@ pub struct ShardStatus {
     /// Acknowledged writes not yet anchored on-chain (the rollback window) and the oldest's age.
     pub unanchored_writes: u64,
     pub oldest_unanchored_ms: u64,
+    /// Bytes of writes queued and not yet answered (capped by `max_queued_bytes`).
+    pub queued_bytes: u64,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
     /// Why the shard stopped accepting writes, if it did.
@@ -993,6 +995,7 @@ impl ShardKeeper {
             uncommitted_writes: self.uncommitted.load(Ordering::Relaxed),
             unanchored_writes: self.window_now().0,
             oldest_unanchored_ms: self.window_now().1.as_millis() as u64,
+            queued_bytes: self.queued_bytes.load(Ordering::SeqCst),
             durability: self.cfg.durability,
             halted: self.anchoring.borrow().halted.clone(),
             key_epoch: state.key_epoch,

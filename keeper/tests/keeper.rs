@@ -1184,13 +1184,25 @@ async fn queued_bytes_are_capped_per_shard() {
         Err(KeeperError::QueueFull { queued, max }) => assert_eq!((queued, max), (80_000 + 11, 100_000)),
         other => panic!("a write past the queue cap was taken: {other:?}"),
     }
+    assert_eq!(keeper.status().unwrap().queued_bytes, 80_011, "a refused write is not counted");
     // Small writes still fit under the cap.
     let small = spawn_put(b"small", Bytes::from_static(b"fits"));
     release.send(true).unwrap();
     for task in [stalled, queued, small] {
         task.await.unwrap().unwrap();
     }
-    // Drained: the refused write goes through now, and nothing refused was written.
+    // Drained: every share is released, the refused write goes through now, and nothing refused
+    // was written.
+    // (A request's share is released right after its reply is sent.)
+    let mut drained = false;
+    for _ in 0..100 {
+        if keeper.status().unwrap().queued_bytes == 0 {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(drained, "queued bytes never released: {}", keeper.status().unwrap().queued_bytes);
     assert!(matches!(keeper.get(b"third").await, Err(KeeperError::NotFound)));
     keeper.put(b"third", large(3), None).await.unwrap();
     assert_eq!(keeper.get(b"third").await.unwrap().value, vec![3u8; 40_000]);

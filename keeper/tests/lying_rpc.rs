@@ -209,8 +209,10 @@ async fn a_lying_rpc_alone_or_outvoted_makes_the_daemon_fail_closed() {
     let status = daemon.status().await;
     let reason = status.shards[0].failed_closed.clone().expect("the shard must fail closed");
     assert!(reason.contains("never confirmed"), "{reason}");
-    let (code, body) = get(&through_proxy.records(), &new[0].key).await;
-    assert_eq!((code, body["error"]["code"].as_str()), (503, Some("FAILED_CLOSED")), "{body}");
+    for key in [&new[0].key, &old[0].key] {
+        let (code, body) = get(&through_proxy.records(), key).await;
+        assert_eq!((code, body["error"]["code"].as_str()), (503, Some("FAILED_CLOSED")), "{body}");
+    }
     let (code, _) = put(&through_proxy.records(), "refused", Durability::Local).await;
     assert_eq!(code, 503);
     daemon.stop();
