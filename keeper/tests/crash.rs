@@ -142,10 +142,12 @@ impl LocalApp {
         std::fs::write(
             &path,
             format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\npublisher = \"{}\"\napp_id = \"{}\"\nrpc_url = \"{rpc_url}\"\nfee_payer_keypair = {:?}\ncommit_interval_ms = 100\ncommit_every_writes = 64\nadmin_token = \"crash-token\"\nstartup_finality_wait_ms = 2000\n{extra}\n",
+                "listen = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\npublisher = \"{}\"\napp_id = \"{}\"\nrpc_url = \"{rpc_url}\"\nfee_payer_keypair = {:?}\ncommit_interval_ms = 100\ncommit_every_writes = 64\nadmin_token = \"crash-token\"\n{extra}\n{}",
                 self.payer.pubkey(),
                 hex::encode(APP_ID),
                 self.dir.path().join("fee-payer.json"),
+                // Stale views (the lying proxy) fail closed after this, unless a test sets it.
+                if extra.contains("startup_finality_wait_ms") { "" } else { "startup_finality_wait_ms = 2000" },
             ),
         )
         .unwrap();

@@ -28,6 +28,8 @@ struct Proxy {
     watched: Vec<String>,
     /// Serve the remembered (older) shard accounts instead of the live ones.
     stale: AtomicBool,
+    /// Set at the first `go_stale(true)`: from then on the remembered answers stay as they were.
+    captured: AtomicBool,
     /// Swallow `sendTransaction` and report the signature confirmed.
     fake_confirmations: AtomicBool,
     /// The last honest answer (`result.value`) per watched account.
@@ -54,8 +56,12 @@ impl LyingRpc {
         LyingRpc { url, state, task }
     }
 
-    /// From now on, serve the shard accounts as they were at the last read through the proxy.
+    /// Serve the shard accounts as they were at the last read through the proxy before the first
+    /// call (`true`), or the live ones (`false`).
     pub fn go_stale(&self, stale: bool) {
+        if stale {
+            self.state.captured.store(true, Ordering::SeqCst);
+        }
         self.state.stale.store(stale, Ordering::SeqCst);
     }
 
@@ -124,7 +130,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, Json(request): Json<Value>) -> 
     let mut answer: Value =
         proxy.client.post(&proxy.upstream).json(&request).send().await.unwrap().json().await.unwrap();
     if let Some(address) = watched_one {
-        if !stale {
+        if !proxy.captured.load(Ordering::SeqCst) {
             proxy.remembered.lock().unwrap().insert(address, answer["result"]["value"].clone());
         }
     }
@@ -217,6 +223,28 @@ async fn a_lying_rpc_alone_or_outvoted_makes_the_daemon_fail_closed() {
     assert_eq!(code, 503);
     daemon.stop();
     assert_eq!(app.onchain(0).await, current, "the chain moved");
+
+    // 1b. A finalized view that lags (here: the proxy catches up after a while) is waited for
+    //     within `startup_finality_wait_ms`, then the shard serves.
+    let patient = app.config(&proxy.url, "startup_finality_wait_ms = 20000");
+    let reads_before = proxy.commitments().len();
+    let mut daemon = Daemon::spawn(&patient, None);
+    let mut waited = false;
+    for _ in 0..400 {
+        // The pre-check and the first view read stale; a third read means it is waiting.
+        if proxy.commitments().len() >= reads_before + 3 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(waited, "start-up did not wait for the finalized view:\n{}", daemon.log());
+    proxy.go_stale(false);
+    daemon.serving().await;
+    let status = daemon.status().await;
+    assert_eq!(status.shards[0].local_seq, Some(current.seq), "{:?}", status.shards[0]);
+    daemon.stop();
+    proxy.go_stale(true);
 
     // 2. The operator also restores the old store, whose sealed seq matches the lie. With the
     //    lying and an honest endpoint the view has no quorum: the daemon refuses to start, the
