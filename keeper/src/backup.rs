@@ -24,8 +24,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::blobs::BlobStore;
 use crate::chain::Chain;
-use crate::crypto::{self, Padding, RecordContext};
-use crate::keys::{AppId, Kek, KeySource};
+use crate::crypto::{self, Padding, RecordContext, SealScope};
+use crate::keys::{AppId, Kek, KeySource, ShardId};
 use crate::shard::{KeeperError, MAX_KEY_LEN};
 use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal};
 
@@ -54,7 +54,7 @@ pub enum BackupError {
     #[error("not an Ironroot backup, or a truncated one: {0}")]
     Format(String),
     #[error("shard {shard}: restored root {restored} differs from {expected} ({what})")]
-    RootMismatch { shard: u16, restored: String, expected: String, what: &'static str },
+    RootMismatch { shard: ShardId, restored: String, expected: String, what: &'static str },
 }
 
 impl From<KeeperError> for BackupError {
@@ -71,7 +71,7 @@ impl From<StoreError> for BackupError {
 
 #[derive(BorshSerialize, BorshDeserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ShardSummary {
-    pub shard: u16,
+    pub shard: ShardId,
     pub seq: u64,
     pub root: [u8; 32],
     pub records: u64,
@@ -87,12 +87,12 @@ enum Frame {
         shards: Vec<ShardSummary>,
     },
     Records {
-        shard: u16,
+        shard: ShardId,
         entries: Vec<Entry>,
     },
     /// A record whose blob follows in `Part` frames, `len` bytes in all.
     Large {
-        shard: u16,
+        shard: ShardId,
         key: Vec<u8>,
         leaf: RecordLeaf,
         len: u64,
@@ -105,7 +105,7 @@ enum Frame {
 }
 
 fn frame_context(app: AppId, index: u32) -> RecordContext<'static> {
-    RecordContext { app, shard: u32::MAX, key: FRAME_KEY, version: index as u64 }
+    RecordContext { app, scope: SealScope::Backup, key: FRAME_KEY, version: index as u64 }
 }
 
 /// Seals and writes frames in order.
@@ -134,7 +134,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<'_, W> {
 /// commit before exporting.
 pub async fn export(
     app: AppId,
-    stores: &[(u16, &ShardStore)],
+    stores: &[(ShardId, &ShardStore)],
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     out: impl AsyncWrite + Unpin,
@@ -266,7 +266,7 @@ impl Restoring {
     ) -> Result<Self, BackupError> {
         let live = StoreLock::acquire(&path)?;
         let temp = path.with_extension("import");
-        let seal = StoreSeal::derive(keys, app, summary.shard as u32).await.map_err(KeeperError::from)?;
+        let seal = StoreSeal::derive(keys, app, summary.shard).await.map_err(KeeperError::from)?;
         let temp_lock = StoreLock::acquire(&temp)?;
         let _ = std::fs::remove_file(&temp);
         let store = ShardStore::open_locked(&temp, seal, temp_lock.clone())?;
@@ -341,7 +341,7 @@ pub async fn import(
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     chain: &dyn Chain,
-    store_path: impl Fn(u16) -> PathBuf,
+    store_path: impl Fn(ShardId) -> PathBuf,
 ) -> Result<Vec<ShardSummary>, BackupError> {
     let mut head = [0u8; 5];
     input.read_exact(&mut head).map_err(|e| BackupError::Format(e.to_string()))?;
@@ -419,8 +419,8 @@ impl Shards {
     /// and starts `shard`. Records of a shard that is not next are refused.
     async fn advance_to(
         &mut self,
-        shard: u16,
-        store_path: &impl Fn(u16) -> PathBuf,
+        shard: ShardId,
+        store_path: &impl Fn(ShardId) -> PathBuf,
         keys: &dyn KeySource,
         chain: &dyn Chain,
         app: AppId,
@@ -446,7 +446,7 @@ impl Shards {
     /// Finishes every shard, the remaining ones (with no records) restored empty.
     async fn finish_all(
         &mut self,
-        store_path: &impl Fn(u16) -> PathBuf,
+        store_path: &impl Fn(ShardId) -> PathBuf,
         keys: &dyn KeySource,
         chain: &dyn Chain,
         app: AppId,

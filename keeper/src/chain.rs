@@ -25,6 +25,7 @@ use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
 
 use crate::failpoint::{self, Step};
+use crate::keys::ShardId;
 
 /// A shard's on-chain state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,13 +72,13 @@ impl ChainError {
 pub trait Chain: Send + Sync {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError>;
     /// The shard as of the commitment writes are acknowledged at (`confirmed` by default).
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError>;
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError>;
     /// The shard as of `finalized` commitment: what start-up decisions rest on. A chain without
     /// commitment levels (the in-process bank) answers with [`Chain::shard`].
     async fn shard_finalized(
         &self,
         app_id: &[u8; 32],
-        shard: u16,
+        shard: ShardId,
     ) -> Result<Option<ShardOnChain>, ChainError> {
         self.shard(app_id, shard).await
     }
@@ -161,7 +162,7 @@ impl QuorumChain {
     async fn confirmed_by_quorum(&self, app_id: &[u8; 32], args: &UpdateShardArgs) -> Result<(), ChainError> {
         let deadline = std::time::Instant::now() + QUORUM_CONFIRM_WAIT;
         loop {
-            let seen = match self.shard(app_id, args.shard_id).await {
+            let seen = match self.shard(app_id, ShardId(args.shard_id)).await {
                 Ok(Some(s)) if s.seq == args.new_seq && s.root == args.new_root => return Ok(()),
                 Ok(Some(s)) if s.seq >= args.new_seq => {
                     return Err(ChainError::Failed(format!(
@@ -200,7 +201,7 @@ impl Chain for QuorumChain {
         .await
     }
 
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
         let id = *app_id;
         self.agreed("shard", move |e| Box::pin(async move { e.shard(&id, shard).await }), |s| s.clone()).await
     }
@@ -208,7 +209,7 @@ impl Chain for QuorumChain {
     async fn shard_finalized(
         &self,
         app_id: &[u8; 32],
-        shard: u16,
+        shard: ShardId,
     ) -> Result<Option<ShardOnChain>, ChainError> {
         let id = *app_id;
         self.agreed(
@@ -406,17 +407,17 @@ impl Chain for RpcChain {
             .transpose()
     }
 
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
-        let address = pda::shard(&pda::app(&self.namespace, app_id), shard);
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard.0);
         self.account(&address).await?.map(|a| decode_shard_state(&address, &a)).transpose()
     }
 
     async fn shard_finalized(
         &self,
         app_id: &[u8; 32],
-        shard: u16,
+        shard: ShardId,
     ) -> Result<Option<ShardOnChain>, ChainError> {
-        let address = pda::shard(&pda::app(&self.namespace, app_id), shard);
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard.0);
         self.account_at(&address, CommitmentConfig::finalized())
             .await?
             .map(|a| decode_shard_state(&address, &a))

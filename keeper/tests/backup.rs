@@ -11,7 +11,7 @@ use ironroot_keeper::backup::{self, BackupError, MAX_FRAME_BYTES};
 use ironroot_keeper::blobs::LocalBlobStore;
 use ironroot_keeper::chain::Chain;
 use ironroot_keeper::crypto::MAX_VALUE_LEN;
-use ironroot_keeper::keys::AppId;
+use ironroot_keeper::keys::{AppId, ShardId};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
 
@@ -36,7 +36,7 @@ async fn export_streams_bounded_frames_and_import_refuses_partial_backups() {
     let blobs = Arc::new(LocalBlobStore::open(dev.data_dir().join("blobs")).unwrap());
     let chain: Arc<dyn Chain> = Arc::new(dev.chain.clone());
     let open = |path: std::path::PathBuf| {
-        let mut cfg = ShardConfig::new(AppId(APP_ID), 0, path);
+        let mut cfg = ShardConfig::new(AppId(APP_ID), ShardId(0), path);
         cfg.commit_interval = Duration::from_secs(3600);
         cfg.commit_every_writes = u64::MAX;
         ShardKeeper::open(cfg, blobs.clone(), dev.keys.clone(), chain.clone(), dev.signer.clone())
@@ -51,7 +51,7 @@ async fn export_streams_bounded_frames_and_import_refuses_partial_backups() {
     keeper.delete(b"key-7", None).await.unwrap();
     keeper.commit().await.unwrap();
     let shard1 = {
-        let mut cfg = ShardConfig::new(AppId(APP_ID), 1, dev.data_dir().join("shard-1.redb"));
+        let mut cfg = ShardConfig::new(AppId(APP_ID), ShardId(1), dev.data_dir().join("shard-1.redb"));
         cfg.commit_interval = Duration::from_secs(3600);
         ShardKeeper::open(cfg, blobs.clone(), dev.keys.clone(), chain.clone(), dev.signer.clone())
             .await
@@ -61,7 +61,7 @@ async fn export_streams_bounded_frames_and_import_refuses_partial_backups() {
     let mut out: Vec<u8> = Vec::new();
     let summaries = backup::export(
         AppId(APP_ID),
-        &[(0, keeper.store()), (1, shard1.store())],
+        &[(ShardId(0), keeper.store()), (ShardId(1), shard1.store())],
         blobs.as_ref(),
         dev.keys.as_ref(),
         &mut out,
@@ -79,7 +79,7 @@ async fn export_streams_bounded_frames_and_import_refuses_partial_backups() {
     );
 
     let restore_dir = tempfile::tempdir().unwrap();
-    let target = |id: u16| restore_dir.path().join(format!("shard-{id}.redb"));
+    let target = |id: ShardId| restore_dir.path().join(format!("shard-{id}.redb"));
     let import = |bytes: Vec<u8>| {
         let chain = chain.clone();
         let blobs = blobs.clone();
@@ -116,24 +116,24 @@ async fn export_streams_bounded_frames_and_import_refuses_partial_backups() {
             }
             other => panic!("{what}: {:?}", other.map(|s| s.len())),
         }
-        assert!(!target(0).exists() && !target(1).exists(), "{what}: a store was replaced");
+        assert!(!target(ShardId(0)).exists() && !target(ShardId(1)).exists(), "{what}: a store was replaced");
     }
     // A frame swapped for another is refused (each frame's index is bound into its seal).
     let (a, alen) = sealed[1];
     let (b, blen) = sealed[2];
     let swapped = [&out[..a], &out[b..b + 4 + blen], &out[a..a + 4 + alen], &out[b + 4 + blen..]].concat();
     assert!(import(swapped).await.is_err());
-    assert!(!target(0).exists());
+    assert!(!target(ShardId(0)).exists());
 
     // The whole backup restores both shards onto the chain's roots.
     let restored = import(out.clone()).await.unwrap();
     assert_eq!(restored, summaries);
     keeper.shutdown().await;
     drop(keeper);
-    let keeper = open(target(0)).await.unwrap();
+    let keeper = open(target(ShardId(0))).await.unwrap();
     assert!(matches!(keeper.startup(), Startup::InSync { .. }), "{:?}", keeper.startup());
     assert_eq!(keeper.get(b"big").await.unwrap().value, big.to_vec());
     assert_eq!(keeper.get(b"key-299").await.unwrap().value, b"value-299");
     assert!(keeper.get(b"key-7").await.is_err());
-    assert!(target(1).exists());
+    assert!(target(ShardId(1)).exists());
 }

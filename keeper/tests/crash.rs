@@ -17,6 +17,7 @@ use ironroot_devkit::bank::dev::DevTrust;
 use ironroot_keeper::api::{ProofResponse, StatusResponse, WriteResponse};
 use ironroot_keeper::chain::{Chain, RpcChain, ShardOnChain};
 use ironroot_keeper::failpoint::{self, Step};
+use ironroot_keeper::keys::ShardId;
 use ironroot_keeper::shard::Durability;
 use ironroot_keeper::verify::{verify_against_chain, RecordState};
 use ironroot_localnet::{Localnet, Options};
@@ -159,8 +160,8 @@ impl LocalApp {
         RpcChain::new(self.rpc_url.clone(), self.payer.insecure_clone(), self.payer.pubkey())
     }
 
-    pub async fn onchain(&self, shard: u16) -> ShardOnChain {
-        self.chain().shard(&APP_ID, shard).await.unwrap().unwrap()
+    pub async fn onchain(&self, shard: impl Into<ShardId>) -> ShardOnChain {
+        self.chain().shard(&APP_ID, shard.into()).await.unwrap().unwrap()
     }
 
     /// The shards' local store files.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::Json;
 use ironroot_keeper::chain::Chain;
+use ironroot_keeper::keys::ShardId;
 use ironroot_keeper::shard::Durability;
 use serde_json::{json, Value};
 use solana_sdk::signature::Signer;
@@ -192,7 +193,7 @@ async fn a_lying_rpc_alone_or_outvoted_makes_the_daemon_fail_closed() {
         app.payer.insecure_clone(),
         app.payer.pubkey(),
     );
-    assert_eq!(via_proxy.shard(&APP_ID, 0).await.unwrap().unwrap(), stale_view);
+    assert_eq!(via_proxy.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap(), stale_view);
     let old_store: Vec<_> =
         app.stores().into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
 
@@ -206,7 +207,7 @@ async fn a_lying_rpc_alone_or_outvoted_makes_the_daemon_fail_closed() {
     let current = app.onchain(0).await;
     assert!(current.seq > stale_view.seq);
     proxy.go_stale(true);
-    assert_eq!(via_proxy.shard(&APP_ID, 0).await.unwrap().unwrap(), stale_view);
+    assert_eq!(via_proxy.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap(), stale_view);
 
     // 1. The lying endpoint alone, current store: its seq is older than the one sealed in the
     //    store, so after waiting for finality the shard fails closed; nothing is served or sent.
