@@ -17,7 +17,7 @@ use crate::chain::Chain;
 use crate::crypto::{self, Padding, RecordContext};
 use crate::keys::{AppId, KeySource};
 use crate::shard::KeeperError;
-use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal};
+use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal, TreeKeyMode};
 
 const MAGIC: &[u8; 4] = b"IRBK";
 const VERSION: u8 = 1;
@@ -152,9 +152,11 @@ async fn open_frame(
 }
 
 /// Restores a backup into fresh stores at `store_path(shard)`, re-adding every blob; each shard's
-/// root must match the backup's manifest and the chain's current root.
+/// root must match the backup's manifest and the chain's current root (so `mode` must be the
+/// app's tree key mode).
 pub async fn import(
     app: AppId,
+    mode: TreeKeyMode,
     mut input: impl Read,
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
@@ -193,7 +195,8 @@ pub async fn import(
         // Held until the imported store is in place: a running keeper's store is never replaced.
         let _live = StoreLock::acquire(&path)?;
         let temp = path.with_extension("import");
-        let seal = StoreSeal::derive(keys, app, summary.shard as u32).await.map_err(KeeperError::from)?;
+        let seal =
+            StoreSeal::derive(keys, app, summary.shard as u32, mode).await.map_err(KeeperError::from)?;
         let _temp_lock = StoreLock::acquire(&temp)?;
         let _ = std::fs::remove_file(&temp);
         let store = ShardStore::open_locked(&temp, seal, _temp_lock.clone())?;

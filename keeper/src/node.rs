@@ -92,6 +92,7 @@ impl Node {
             durability: self.config.durability,
             max_unanchored_writes: self.config.max_unanchored_writes,
             max_unanchored_age: std::time::Duration::from_millis(self.config.max_unanchored_age_ms),
+            tree_key_mode: self.config.tree_key_mode,
         }
     }
 
@@ -126,6 +127,7 @@ impl Node {
         let state = ApiState {
             keeper: keeper.clone(),
             admin_token: self.config.admin_token.clone().map(Arc::new),
+            api_token: self.config.api_token.clone().map(Arc::new),
             metrics: Arc::new(ApiMetrics::default()),
             max_body_bytes: self.config.max_body_bytes,
         };
@@ -154,9 +156,14 @@ impl Node {
                 .shard(self.app.as_bytes(), id)
                 .await?
                 .ok_or(KeeperError::ShardNotOnChain(id))?;
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id as u32)
-                .await
-                .map_err(KeeperError::from)?;
+            let seal = StoreSeal::derive(
+                self.services.keys.as_ref(),
+                self.app,
+                id as u32,
+                self.config.tree_key_mode,
+            )
+            .await
+            .map_err(KeeperError::from)?;
             let (store, quarantined) =
                 recovery::open_or_quarantine(&path, seal).map_err(KeeperError::from)?;
             let outcome = recovery::reconcile(
@@ -180,9 +187,14 @@ impl Node {
     pub async fn export(&self, out: impl std::io::Write) -> Result<Vec<ShardSummary>, NodeError> {
         let mut opened = Vec::new();
         for (id, path) in self.stores().await? {
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id as u32)
-                .await
-                .map_err(KeeperError::from)?;
+            let seal = StoreSeal::derive(
+                self.services.keys.as_ref(),
+                self.app,
+                id as u32,
+                self.config.tree_key_mode,
+            )
+            .await
+            .map_err(KeeperError::from)?;
             opened.push((id, ShardStore::open(&path, seal).map_err(KeeperError::from)?));
         }
         let refs: Vec<(u16, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
@@ -197,6 +209,7 @@ impl Node {
         let app = self.app;
         Ok(backup::import(
             app,
+            self.config.tree_key_mode,
             input,
             self.services.blobs.as_ref(),
             self.services.keys.as_ref(),

@@ -17,7 +17,9 @@ use crate::blobs::BlobStore;
 use crate::chain::ShardOnChain;
 use crate::keys::{AppId, KeySource};
 use crate::manifest;
-use crate::tree::{RecordLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreSeal, EMPTY_ROOT};
+use crate::tree::{
+    RecordLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreSeal, TreeKeyMode, EMPTY_ROOT,
+};
 
 /// What start-up found and did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +103,12 @@ pub async fn reconcile(
     let local =
         store.state().map_err(|e| failed(shard, chain_state, &ShardState::default(), e.to_string()))?;
     let fail = |local: &ShardState, reason: String| failed(shard, chain_state, local, reason);
+    if store.seal().app() != app || store.seal().shard() != shard {
+        return Err(fail(
+            &local,
+            format!("the store is sealed for app {} shard {}", store.seal().app(), store.seal().shard()),
+        ));
+    }
 
     // A prepared update the chain already holds: the keeper stopped before recording the confirmation.
     if let Some(p) = &local.pending {
@@ -142,7 +150,7 @@ pub async fn reconcile(
     };
     tracing::warn!(shard, %reason, "rebuilding shard from the chain and its manifests");
     let path = store.path().to_path_buf();
-    let seal = StoreSeal::derive(keys, app, shard).await.map_err(|e| fail(&local, e.to_string()))?;
+    let seal = store.seal().clone();
     let rebuilt = rebuild(&path, chain_state, blobs, keys, seal.clone(), &mut progress)
         .await
         .map_err(|e| fail(&local, format!("{reason}; rebuild failed: {e}")))?;
@@ -191,8 +199,8 @@ pub enum RebuildError {
     Manifest(#[from] manifest::ManifestError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("rebuilt root {rebuilt} is not the on-chain root {chain}")]
-    RootMismatch { rebuilt: String, chain: String },
+    #[error("rebuilt root {rebuilt} is not the on-chain root {chain} (records placed by tree key mode {mode}: is it the app's mode?)")]
+    RootMismatch { rebuilt: String, chain: String, mode: TreeKeyMode },
 }
 
 /// Builds a fresh store beside `path` from the manifest chain the on-chain shard names.
@@ -218,6 +226,7 @@ async fn rebuild(
         return Err(RebuildError::RootMismatch {
             rebuilt: hex::encode(state.root),
             chain: hex::encode(chain_state.root),
+            mode: store.tree_key_mode(),
         });
     }
     mark_rebuilt_confirmed(&store, state, chain_state, key_epoch)?;
