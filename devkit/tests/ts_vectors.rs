@@ -239,7 +239,7 @@ fn jmt(tree_key: TreeKey) -> Value {
     let seal = ironroot_keeper::tree::StoreSeal::new(
         zeroize::Zeroizing::new([7; 32]),
         ironroot_keeper::keys::AppId([0; 32]),
-        0,
+        ironroot_keeper::keys::ShardId(0),
         tree_key,
     );
     let store = ShardStore::open(dir.path().join("shard.redb"), seal).expect("open store");

@@ -48,7 +48,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::keys::{AppId, KeyError, KeySource};
+use crate::keys::{AppId, KeyError, KeySource, ShardId};
 
 /// Root of a shard that was never written (what the chain holds before the first update).
 pub const EMPTY_ROOT: [u8; 32] = [0; 32];
@@ -233,7 +233,7 @@ impl TreeKey {
 pub struct StoreSeal {
     key: Zeroizing<[u8; 32]>,
     app: AppId,
-    shard: u32,
+    shard: ShardId,
     tree: TreeKey,
     names: Zeroizing<[u8; 32]>,
 }
@@ -248,7 +248,7 @@ impl std::fmt::Debug for StoreSeal {
 }
 
 impl StoreSeal {
-    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: u32, tree: TreeKey) -> Self {
+    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: ShardId, tree: TreeKey) -> Self {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
         mac.update(NAME_KEY_LABEL);
@@ -260,7 +260,7 @@ impl StoreSeal {
         self.app
     }
 
-    pub fn shard(&self) -> u32 {
+    pub fn shard(&self) -> ShardId {
         self.shard
     }
 
@@ -273,7 +273,7 @@ impl StoreSeal {
     pub async fn derive(
         keys: &dyn KeySource,
         app: AppId,
-        shard: u32,
+        shard: ShardId,
         mode: TreeKeyMode,
     ) -> Result<Self, KeyError> {
         let tree = TreeKey::derive(keys, &app, mode).await?;
@@ -281,7 +281,7 @@ impl StoreSeal {
     }
 
     fn name_aad(&self, position: &[u8; 32]) -> Vec<u8> {
-        [NAME_AAD_DOMAIN, self.app.as_bytes(), &self.shard.to_le_bytes(), position].concat()
+        [NAME_AAD_DOMAIN, self.app.as_bytes(), &self.shard.wire().to_le_bytes(), position].concat()
     }
 
     /// Seals a record key for the index: nonce ‖ AES-256-GCM(len ‖ key ‖ zero padding).
@@ -327,7 +327,7 @@ impl StoreSeal {
             <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref()).expect("HMAC accepts any key length");
         mac.update(STATE_MAC_DOMAIN);
         mac.update(self.app.as_bytes());
-        mac.update(&self.shard.to_le_bytes());
+        mac.update(&self.shard.wire().to_le_bytes());
         mac.update(store_id);
         mac.update(state);
         mac
@@ -557,7 +557,7 @@ impl ShardStore {
         self.codec.seal.tree.mode()
     }
 
-    /// The seal this store was opened with.
+    /// The seal (app, shard, keys) this store's state rows and record keys are checked under.
     pub fn seal(&self) -> &StoreSeal {
         &self.codec.seal
     }
@@ -1163,8 +1163,8 @@ mod tests {
         TreeKey::keyed(Zeroizing::new([5; 32]))
     }
 
-    fn seal(shard: u32) -> StoreSeal {
-        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), shard, tree_key())
+    fn seal(shard: u16) -> StoreSeal {
+        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(shard), tree_key())
     }
 
     fn open_store(path: &Path) -> ShardStore {
@@ -1266,7 +1266,7 @@ mod tests {
         });
         assert!(is_forged(ShardStore::open(&a, seal(0))));
         assert!(is_forged(ShardStore::open(&b, seal(1))));
-        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), 0, tree_key());
+        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), ShardId(0), tree_key());
         assert!(is_forged(ShardStore::open(&b, other_app)));
         assert!(ShardStore::open(&b, seal(0)).is_ok());
     }
@@ -1470,7 +1470,7 @@ mod tests {
                 TreeKeyMode::Keyed => tree_key(),
                 TreeKeyMode::Public => TreeKey::public(),
             };
-            let seal = StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), 0, tree);
+            let seal = StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(0), tree);
             let store = ShardStore::open(&path, seal.clone()).unwrap();
             let keys = secret_keys();
             let changes: Vec<_> = keys.iter().map(|k| (k.clone(), leaf(1, 3, false))).collect();
@@ -1520,7 +1520,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
         let state = fill(&open_store(&path), 5, 1);
-        let public = StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), 0, TreeKey::public());
+        let public = StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(0), TreeKey::public());
         assert!(matches!(
             ShardStore::open(&path, public.clone()),
             Err(StoreError::TreeKeyModeChanged {
@@ -1532,7 +1532,7 @@ mod tests {
         let other = StoreSeal::new(
             Zeroizing::new([9; 32]),
             AppId([1; 32]),
-            0,
+            ShardId(0),
             TreeKey::keyed(Zeroizing::new([6; 32])),
         );
         assert!(is_forged(ShardStore::open(&path, other)));

@@ -13,7 +13,7 @@ use ironroot_keeper::api::{
 use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
 use ironroot_keeper::blobs::LocalBlobStore;
 use ironroot_keeper::chain::Chain;
-use ironroot_keeper::keys::AppId;
+use ironroot_keeper::keys::{AppId, ShardId};
 use ironroot_keeper::tree::{public_key_hash, verify_record_proof, RecordProof, TreeKeyMode};
 use ironroot_keeper::verify::{verify_against_chain, verify_against_chain_in, RecordState, VerifyError};
 use serde_json::{json, Value};
@@ -310,7 +310,7 @@ async fn failed_closed_shard_answers_503_and_admin_rebuild_reports_it() {
     let res = d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(res.status(), 200);
     // Lose the store and withhold the manifest: the shard cannot be rebuilt and must not serve.
-    let onchain = d.chain.shard(&APP_ID, 0).await.unwrap().unwrap();
+    let onchain = d.chain.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap();
     d.keeper.shutdown().await;
     std::fs::remove_file(d.dev.data_dir().join(AppId(APP_ID).to_string()).join("shard-0.redb")).unwrap();
     d.blobs.remove_blocks(vec![cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap()]).await.unwrap();
@@ -554,7 +554,7 @@ async fn the_data_api_token_is_required_and_separate_from_the_admin_token() {
             assert_eq!((code, error_code(&body)), (401, "UNAUTHORIZED"), "{what}: {body}");
         }
     }
-    let status = d.keeper.shard(0).await.unwrap().status().unwrap();
+    let status = d.keeper.shard(ShardId(0)).await.unwrap().status().unwrap();
     assert_eq!(status.tree_version, 0, "nothing was written");
     // The data token works for data...
     let res = d.client.put(rec("alice")).bearer_auth(DATA).body("v").send().await.unwrap();
@@ -594,7 +594,7 @@ async fn proofs_verify_against_the_chain_in_both_tree_key_modes() {
             let client = d.client.clone();
             async move { client.get(url).send().await.unwrap().json::<ProofResponse>().await.unwrap() }
         };
-        let onchain = d.chain.shard(&APP_ID, 0).await.unwrap().unwrap();
+        let onchain = d.chain.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap();
         let alice = proof_of("alice").await;
         assert_eq!(alice.tree_key_mode, mode);
         assert_eq!(alice.key_hash == hex::encode(public_key_hash(b"alice").0), mode == TreeKeyMode::Public);
