@@ -13,7 +13,7 @@ use crate::chain::{Chain, ChainError, QuorumChain, RpcChain};
 use crate::config::{Config, ConfigError};
 use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId};
 use crate::recovery::{self, FailedClosed, Startup};
-use crate::shard::KeeperError;
+use crate::shard::{finalized_view, KeeperError};
 use crate::tree::{ShardStore, StoreSeal};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +89,12 @@ impl Node {
             commit_every_writes: self.config.commit_every_writes,
             commit_interval: self.config.commit_interval(),
             max_group: self.config.max_group,
+            max_queued_bytes: self.config.max_queued_bytes,
             durability: self.config.durability,
             max_unanchored_writes: self.config.max_unanchored_writes,
             max_unanchored_age: std::time::Duration::from_millis(self.config.max_unanchored_age_ms),
             tree_key_mode: self.config.tree_key_mode,
+            finality_wait: std::time::Duration::from_millis(self.config.startup_finality_wait_ms),
         }
     }
 
@@ -150,18 +152,20 @@ impl Node {
     ) -> Result<Vec<(ShardId, Result<Startup, FailedClosed>)>, NodeError> {
         let mut outcomes = Vec::new();
         for (id, path) in self.stores().await? {
-            let onchain = self
-                .services
-                .chain
-                .shard(self.app.as_bytes(), id)
-                .await?
-                .ok_or(KeeperError::ShardNotOnChain(id))?;
             let seal =
                 StoreSeal::derive(self.services.keys.as_ref(), self.app, id, self.config.tree_key_mode)
                     .await
                     .map_err(KeeperError::from)?;
             let (store, quarantined) =
                 recovery::open_or_quarantine(&path, seal).map_err(KeeperError::from)?;
+            let onchain = finalized_view(
+                self.services.chain.as_ref(),
+                self.app,
+                id,
+                self.settings().finality_wait,
+                &store,
+            )
+            .await?;
             let outcome = recovery::reconcile(
                 store,
                 &onchain,
@@ -177,8 +181,11 @@ impl Node {
         Ok(outcomes)
     }
 
-    /// Writes an encrypted backup of the committed state of every served shard to `out`.
-    pub async fn export(&self, out: impl std::io::Write) -> Result<Vec<ShardSummary>, NodeError> {
+    /// Streams an encrypted backup of the committed state of every served shard to `out`.
+    pub async fn export(
+        &self,
+        out: impl tokio::io::AsyncWrite + Unpin,
+    ) -> Result<Vec<ShardSummary>, NodeError> {
         let mut opened = Vec::new();
         for (id, path) in self.stores().await? {
             let seal =
@@ -217,13 +224,16 @@ pub fn chain_from_config(config: &Config) -> Result<Arc<dyn Chain>, NodeError> {
         ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
     })?)?;
     let publisher = config.publisher_pubkey()?;
+    let acknowledge = config.ack_commitment()?;
     let chain: Arc<dyn Chain> = if config.rpc_urls.is_empty() {
-        Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer, publisher))
+        Arc::new(RpcChain::with_commitment(config.rpc_url.clone(), fee_payer, publisher, acknowledge))
     } else {
         let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(&config.rpc_url)
             .chain(&config.rpc_urls)
             .map(|url| {
-                Arc::new(RpcChain::new(url.clone(), fee_payer.insecure_clone(), publisher)) as Arc<dyn Chain>
+                let payer = fee_payer.insecure_clone();
+                Arc::new(RpcChain::with_commitment(url.clone(), payer, publisher, acknowledge))
+                    as Arc<dyn Chain>
             })
             .collect();
         let quorum = config.rpc_quorum.unwrap_or(endpoints.len());

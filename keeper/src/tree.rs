@@ -618,10 +618,12 @@ impl ShardStore {
     }
 
     pub fn state(&self) -> Result<ShardState, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(STATE).map_err(corrupt)?;
-        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
-        self.codec.decode(row.value())
+        self.snapshot()?.state()
+    }
+
+    /// A consistent read view: state and records as of now, while writers go on.
+    pub fn snapshot(&self) -> Result<StoreSnapshot<'_>, StoreError> {
+        Ok(StoreSnapshot { txn: self.db.begin_read().map_err(io)?, codec: &self.codec, names: &self.names })
     }
 
     /// Persists a new commit state durably (pending/confirmed bookkeeping, key epoch).
@@ -708,27 +710,7 @@ impl ShardStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, RecordMeta)>, StoreError> {
-        let keys: Vec<Vec<u8>> = {
-            let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-            let range = match after {
-                Some(after) => {
-                    names.range::<[u8], _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-                }
-                None => names.range::<[u8], _>(..),
-            };
-            range.take(limit).map(|(k, _)| k.clone()).collect()
-        };
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(RECORDS).map_err(corrupt)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let entry = table
-                .get(self.key_hash(&key).0)
-                .map_err(io)?
-                .ok_or_else(|| corrupt("the key index names a missing record"))?;
-            out.push((key, IndexEntry::decode(entry.value())?.meta));
-        }
-        Ok(out)
+        self.snapshot()?.records_after(after, limit)
     }
 
     /// Applies one group of record changes as one JMT version, in one durable transaction.
@@ -884,6 +866,56 @@ impl ShardStore {
         let txn = self.db.begin_read().map_err(io)?;
         let nodes = txn.open_table(NODES).map_err(corrupt)?;
         nodes.len().map_err(io)
+    }
+}
+
+/// One consistent view of a store (a redb read transaction): its state and records as of one
+/// moment while writers go on, e.g. for a backup streamed from a running keeper.
+pub struct StoreSnapshot<'a> {
+    txn: redb::ReadTransaction,
+    codec: &'a StateCodec,
+    /// The store's key index: a superset of the snapshot's keys (keys are only ever added).
+    names: &'a Mutex<NameIndex>,
+}
+
+impl StoreSnapshot<'_> {
+    pub fn state(&self) -> Result<ShardState, StoreError> {
+        let table = self.txn.open_table(STATE).map_err(corrupt)?;
+        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
+        self.codec.decode(row.value())
+    }
+
+    /// Records (tombstones included) after `after` (exclusive), in key order.
+    pub fn records_after(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, RecordMeta)>, StoreError> {
+        let table = self.txn.open_table(RECORDS).map_err(corrupt)?;
+        let mut out = Vec::new();
+        let mut cursor = after.map(<[u8]>::to_vec);
+        while out.len() < limit {
+            let keys: Vec<Vec<u8>> = {
+                let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+                let range = match &cursor {
+                    Some(after) => names.range::<[u8], _>((
+                        std::ops::Bound::Excluded(after.as_slice()),
+                        std::ops::Bound::Unbounded,
+                    )),
+                    None => names.range::<[u8], _>(..),
+                };
+                range.take(limit - out.len()).map(|(k, _)| k.clone()).collect()
+            };
+            let Some(last) = keys.last().cloned() else { break };
+            for key in keys {
+                // A key written after this snapshot is not in it.
+                if let Some(entry) = table.get(self.codec.seal.tree.hash(&key).0).map_err(io)? {
+                    out.push((key, IndexEntry::decode(entry.value())?.meta));
+                }
+            }
+            cursor = Some(last);
+        }
+        Ok(out)
     }
 }
 
