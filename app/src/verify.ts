@@ -67,7 +67,12 @@ export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app
     state: recordOk ? "pass" : "fail",
     summary: recordOk ? `The proof shows that ${what} under root ${short(proof.root)}.` : `The proof does NOT lead from this record to root ${short(proof.root)}: the keeper's answer was altered or is wrong.`,
     details: [
-      ["key hash", "SHA-256 of the key"],
+      [
+        "key hash",
+        proof.tree_key_mode === "keyed"
+          ? `${proof.key_hash} (keyed tree positions: named by the keeper, only its TEE can derive it from the key; this shows the value at that position, not that the position is the key's)`
+          : "SHA-256 of the key, derived here",
+      ],
       ["leaf", leaf ? "version ‖ CID ‖ ciphertext hash ‖ key epoch ‖ tombstone" : "absent (non-inclusion proof)"],
       ["result", recordOk ? "reaches the claimed root" : "does not reach the claimed root"],
     ],

@@ -16,7 +16,7 @@ use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
 use ironroot_keeper::chain::Chain;
 use ironroot_keeper::keys::{AppId, ShardId};
 use ironroot_keeper::recovery::Startup;
-use ironroot_keeper::tree::{verify_record_proof, RecordProof};
+use ironroot_keeper::verify::{verify_against_chain, RecordState};
 
 use crate::harness::{Harness, HarnessOptions};
 
@@ -123,6 +123,7 @@ async fn serve(keeper: Arc<AppKeeper>) -> Result<Server, DemoError> {
     let state = ApiState {
         keeper,
         admin_token: Some(Arc::new(ADMIN_TOKEN.into())),
+        api_token: None,
         metrics: Arc::new(ApiMetrics::default()),
         max_body_bytes: 9 * 1024 * 1024,
     };
@@ -336,16 +337,14 @@ async fn verify_sample(
             .await
             .step("read the shard")?
             .ok_or(DemoError { step: "proof", message: "shard missing".into() })?;
-        let leaf = proof.leaf.as_ref().and_then(|l| l.to_leaf());
-        let decoded: RecordProof =
-            borsh::from_slice(&hex::decode(&proof.proof).step("proof")?).step("proof")?;
         check(
             proof.committed && hex::encode(onchain.root) == proof.root,
             "proof",
             format!("key-{i} is not committed"),
         )?;
+        let verified_record = verify_against_chain(format!("key-{i}").as_bytes(), &proof, &onchain);
         check(
-            verify_record_proof(&onchain.root, format!("key-{i}").as_bytes(), leaf.as_ref(), &decoded),
+            verified_record.is_ok_and(|v| v.on_chain && matches!(v.state, RecordState::Exists { .. })),
             "proof",
             format!("key-{i}: proof does not verify"),
         )?;

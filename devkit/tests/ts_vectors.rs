@@ -18,7 +18,7 @@ use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::signer::keypair::keypair_from_seed;
 
 use ironroot_keeper::api::LeafJson;
-use ironroot_keeper::tree::{RecordLeaf, ShardStore};
+use ironroot_keeper::tree::{RecordLeaf, ShardStore, TreeKey, TreeKeyMode};
 
 const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/ts/test/vectors.json");
 
@@ -231,12 +231,16 @@ fn history() -> Value {
     json!({"depth": depth, "records": records, "root": h(mirror.root()), "proofs": proofs, "empty_nodes": empty})
 }
 
-fn jmt() -> Value {
+/// Proofs as the keeper serves them, in one tree key mode: `public` (positions are SHA-256 of the
+/// key) or `keyed` (HMAC-SHA256 under a fixed test tree key; the proof names the position).
+fn jmt(tree_key: TreeKey) -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
+    let mode = tree_key.mode();
     let seal = ironroot_keeper::tree::StoreSeal::new(
         zeroize::Zeroizing::new([7; 32]),
         ironroot_keeper::keys::AppId([0; 32]),
         ironroot_keeper::keys::ShardId(0),
+        tree_key,
     );
     let store = ShardStore::open(dir.path().join("shard.redb"), seal).expect("open store");
     let cid = ironroot_keeper::blobs::raw_cid(b"ironroot vector blob").to_bytes();
@@ -263,10 +267,12 @@ fn jmt() -> Value {
     let root = state.root;
     let case = |k: &[u8]| {
         let (leaf, proof) = store.prove(k, state.tree_version).expect("prove");
-        assert!(ironroot_keeper::tree::verify_record_proof(&root, k, leaf.as_ref(), &proof));
+        let position = store.key_hash(k);
+        assert!(ironroot_keeper::tree::verify_record_proof(&root, position, leaf.as_ref(), &proof));
+        assert_eq!(position.0 == <[u8; 32]>::from(Sha256::digest(k)), mode == TreeKeyMode::Public);
         json!({
             "key": String::from_utf8(k.to_vec()).expect("utf-8"),
-            "key_hash": h(Sha256::digest(k)),
+            "key_hash": h(position.0),
             "leaf": leaf.as_ref().map(LeafJson::from),
             "leaf_bytes": leaf.as_ref().map(|l| h(l.to_bytes())),
             "proof": h(borsh::to_vec(&proof).expect("serialize")),
@@ -274,6 +280,7 @@ fn jmt() -> Value {
     };
     json!({
         "root": h(root),
+        "tree_key_mode": mode,
         "inclusion": [case(b"alpha"), case(b"beta"), case(b"zeta")],
         "non_inclusion": [case(b"theta"), case(b"missing-key")],
     })
@@ -292,7 +299,8 @@ fn vectors() -> String {
         "pdas": pdas,
         "instructions": instructions,
         "history": history(),
-        "jmt": jmt(),
+        "jmt": jmt(TreeKey::public()),
+        "jmt_keyed": jmt(TreeKey::keyed(zeroize::Zeroizing::new([0x33; 32]))),
     });
     serde_json::to_string_pretty(&sorted_keys(v)).expect("json") + "\n"
 }

@@ -247,7 +247,8 @@ async fn blob_store_only(dir: &std::path::Path, blob_len: usize, writes: usize) 
 
 /// (a) and (b): groups of `GROUP` writes committed straight into a shard store.
 fn store_only(dir: &std::path::Path, len: usize, writes: usize, encrypt: bool, kek: &Kek) -> Run {
-    let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, ShardId(0));
+    let tree_key = ironroot_keeper::tree::TreeKey::keyed(zeroize::Zeroizing::new([8; 32]));
+    let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, ShardId(0), tree_key);
     let store = ShardStore::open(dir.join(format!("raw-{len}-{encrypt}.redb")), store_seal).expect("store");
     let value = vec![0x5Au8; len];
     let mut latencies = Vec::new();

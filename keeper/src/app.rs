@@ -12,6 +12,7 @@ use crate::chain::Chain;
 use crate::keys::{AppId, KeySource, ShardId};
 use crate::recovery::FailedClosed;
 use crate::shard::{Durability, KeeperError, ShardConfig, ShardKeeper};
+use crate::tree::TreeKeyMode;
 
 /// A shard's serving state.
 pub enum ShardSlot {
@@ -42,6 +43,8 @@ pub struct AppSettings {
     /// The rollback window's bounds (see [`ShardConfig`]).
     pub max_unanchored_writes: u64,
     pub max_unanchored_age: std::time::Duration,
+    /// How record keys map to tree positions (the app's choice, pinned in every store).
+    pub tree_key_mode: TreeKeyMode,
     /// How long start-up waits for the finalized view to reach the sealed seq (see [`ShardConfig`]).
     pub finality_wait: std::time::Duration,
 }
@@ -56,6 +59,7 @@ impl Default for AppSettings {
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age: std::time::Duration::from_secs(60),
+            tree_key_mode: TreeKeyMode::Keyed,
             finality_wait: std::time::Duration::from_secs(60),
         }
     }
@@ -123,6 +127,7 @@ impl AppKeeper {
         cfg.max_unanchored_writes = self.settings.max_unanchored_writes;
         cfg.max_unanchored_age = self.settings.max_unanchored_age;
         cfg.shard_count = Some(self.shard_count);
+        cfg.tree_key_mode = self.settings.tree_key_mode;
         cfg.finality_wait = self.settings.finality_wait;
         cfg
     }

@@ -27,7 +27,7 @@ use crate::chain::Chain;
 use crate::crypto::{self, Padding, RecordContext, SealScope};
 use crate::keys::{AppId, Kek, KeySource, ShardId};
 use crate::shard::{KeeperError, MAX_KEY_LEN};
-use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal};
+use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal, TreeKeyMode};
 
 const MAGIC: &[u8; 4] = b"IRBK";
 const VERSION: u8 = 2;
@@ -263,10 +263,11 @@ impl Restoring {
         path: PathBuf,
         keys: &dyn KeySource,
         app: AppId,
+        mode: TreeKeyMode,
     ) -> Result<Self, BackupError> {
         let live = StoreLock::acquire(&path)?;
         let temp = path.with_extension("import");
-        let seal = StoreSeal::derive(keys, app, summary.shard).await.map_err(KeeperError::from)?;
+        let seal = StoreSeal::derive(keys, app, summary.shard, mode).await.map_err(KeeperError::from)?;
         let temp_lock = StoreLock::acquire(&temp)?;
         let _ = std::fs::remove_file(&temp);
         let store = ShardStore::open_locked(&temp, seal, temp_lock.clone())?;
@@ -334,9 +335,11 @@ struct Restored {
 
 /// Restores a backup into fresh stores at `store_path(shard)`, re-adding every blob; each shard's
 /// root must match the backup's head and the chain's current root. Nothing replaces a live
-/// store unless the whole backup, to its end frame, was read and verified.
+/// store unless the whole backup, to its end frame, was read and verified. The restored
+/// stores place records by `mode`, which must be the app's tree key mode.
 pub async fn import(
     app: AppId,
+    mode: TreeKeyMode,
     mut input: impl Read,
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
@@ -354,7 +357,8 @@ pub async fn import(
         Frame::Head { .. } => return Err(BackupError::Format("backup of another app".into())),
         _ => return Err(BackupError::Format("the first frame is not the head".into())),
     };
-    let mut shards = Shards { pending: summaries.iter().cloned().collect(), current: None, done: Vec::new() };
+    let mut shards =
+        Shards { pending: summaries.iter().cloned().collect(), current: None, done: Vec::new(), mode };
     loop {
         match frames.next().await? {
             Frame::Records { shard, entries } => {
@@ -412,6 +416,8 @@ struct Shards {
     pending: std::collections::VecDeque<ShardSummary>,
     current: Option<Restoring>,
     done: Vec<Restored>,
+    /// How the restored stores place records (the app's tree key mode).
+    mode: TreeKeyMode,
 }
 
 impl Shards {
@@ -431,7 +437,7 @@ impl Shards {
                 BackupError::Format(format!("records of shard {shard} out of order or not in the head"))
             })?;
             let path = store_path(next.shard);
-            self.current = Some(Restoring::start(next, path, keys, app).await?);
+            self.current = Some(Restoring::start(next, path, keys, app, self.mode).await?);
         }
         Ok(self.current.as_mut().expect("the loop stops on the current shard"))
     }
@@ -454,7 +460,7 @@ impl Shards {
         self.finish_current(chain, app).await?;
         while let Some(next) = self.pending.pop_front() {
             let path = store_path(next.shard);
-            let restoring = Restoring::start(next, path, keys, app).await?;
+            let restoring = Restoring::start(next, path, keys, app, self.mode).await?;
             self.done.push(restoring.finish(chain, app).await?);
         }
         Ok(())

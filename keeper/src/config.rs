@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::keys::ShardId;
 use crate::shard::Durability;
+use crate::tree::TreeKeyMode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -71,6 +72,13 @@ pub struct Config {
     pub max_unanchored_age_ms: u64,
     /// Admin bearer token; better given as IRONROOT_ADMIN_TOKEN than written in the file.
     pub admin_token: Option<String>,
+    /// Bearer token the data API (`/v1/apps/...`) requires; without one it is open. Separate from
+    /// the admin token; better given as IRONROOT_API_TOKEN.
+    pub api_token: Option<String>,
+    /// `keyed` (record positions are a keyed hash under a TEE key) or `public` (SHA-256 of the
+    /// key, so clients check positions and non-inclusion themselves). The app's choice for its
+    /// whole life: pinned in every store, a change fails the shards closed.
+    pub tree_key_mode: TreeKeyMode,
 }
 
 impl Default for Config {
@@ -103,6 +111,8 @@ impl Default for Config {
             max_unanchored_writes: 100_000,
             max_unanchored_age_ms: 60_000,
             admin_token: None,
+            api_token: None,
+            tree_key_mode: TreeKeyMode::Keyed,
         }
     }
 }
@@ -166,6 +176,12 @@ impl Config {
         if let Some(v) = var("IRONROOT_ADMIN_TOKEN") {
             self.admin_token = Some(v);
         }
+        if let Some(v) = var("IRONROOT_API_TOKEN") {
+            self.api_token = Some(v);
+        }
+        if let Some(v) = var("IRONROOT_TREE_KEY_MODE") {
+            self.tree_key_mode = v.parse().map_err(ConfigError::Invalid)?;
+        }
         if let Some(v) = var("IRONROOT_DURABILITY") {
             self.durability = v.parse().map_err(ConfigError::Invalid)?;
         }
@@ -179,6 +195,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::Invalid("admin_token is empty: set a token or leave it out".into()));
+        }
+        if self.api_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::Invalid("api_token is empty: set a token or leave it out".into()));
         }
         let endpoints = 1 + self.rpc_urls.len();
         if self.rpc_quorum.is_some_and(|q| q == 0 || q > endpoints) {
@@ -272,6 +291,19 @@ mod tests {
         cfg.ack_commitment = "confirmed".into();
         // An empty admin token would guard the admin API with nothing.
         assert!(cfg.apply_env(|n| (n == "IRONROOT_ADMIN_TOKEN").then(|| "".into())).is_err());
+        cfg.admin_token = None;
+        // Nor may the data API's.
+        assert!(cfg.apply_env(|n| (n == "IRONROOT_API_TOKEN").then(|| " ".into())).is_err());
+        cfg.api_token = None;
+        cfg.apply_env(|n| (n == "IRONROOT_API_TOKEN").then(|| "data-secret".into())).unwrap();
+        assert_eq!(cfg.api_token.as_deref(), Some("data-secret"));
+        // Keyed record positions unless the app chose public ones.
+        assert_eq!(cfg.tree_key_mode, TreeKeyMode::Keyed);
+        cfg.apply_env(|n| (n == "IRONROOT_TREE_KEY_MODE").then(|| "public".into())).unwrap();
+        assert_eq!(cfg.tree_key_mode, TreeKeyMode::Public);
+        assert!(cfg.apply_env(|n| (n == "IRONROOT_TREE_KEY_MODE").then(|| "sha256".into())).is_err());
+        let public: Config = toml::from_str("tree_key_mode = \"public\"").unwrap();
+        assert_eq!(public.tree_key_mode, TreeKeyMode::Public);
     }
 
     #[test]

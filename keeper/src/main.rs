@@ -8,7 +8,7 @@ use ironroot_keeper::config::Config;
 use ironroot_keeper::keys::AppId;
 use ironroot_keeper::node::{chain_from_config, read_keypair, Node};
 use ironroot_keeper::registration::{register_with_attester_keys, register_with_attesters, Evidence};
-use ironroot_keeper::verify::{verify_against_chain, RecordState};
+use ironroot_keeper::verify::{verify_against_chain_in, RecordState};
 use solana_sdk::signature::Signer;
 
 #[derive(Parser)]
@@ -173,13 +173,19 @@ async fn main() -> anyhow::Result<()> {
             // Only the chain: a running daemon holds the local stores locked.
             let app = AppId(cfg.app_id_bytes()?);
             let chain = chain_from_config(&cfg)?;
-            let proof: ProofResponse = reqwest::get(format!("{url}/v1/apps/{app}/records/{key}/proof"))
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let mut request = reqwest::Client::new().get(format!("{url}/v1/apps/{app}/records/{key}/proof"));
+            if let Some(token) = &cfg.api_token {
+                request = request.bearer_auth(token);
+            }
+            let proof: ProofResponse = request.send().await?.error_for_status()?.json().await?;
             let onchain = chain.shard(app.as_bytes(), proof.shard).await?.context("shard not on-chain")?;
-            let verified = verify_against_chain(key.as_bytes(), &proof, &onchain)?;
+            let verified = verify_against_chain_in(cfg.tree_key_mode, key.as_bytes(), &proof, &onchain)?;
+            if !verified.key_position_checked {
+                println!(
+                    "tree key mode keyed: checked at the position {} the keeper named; only the keeper can derive it from the key",
+                    proof.key_hash
+                );
+            }
             let what = match verified.state {
                 RecordState::Exists { version } => format!("version {version} exists"),
                 RecordState::Deleted { version } => format!("deleted at version {version}"),

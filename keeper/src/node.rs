@@ -90,6 +90,7 @@ impl Node {
             durability: self.config.durability,
             max_unanchored_writes: self.config.max_unanchored_writes,
             max_unanchored_age: std::time::Duration::from_millis(self.config.max_unanchored_age_ms),
+            tree_key_mode: self.config.tree_key_mode,
             finality_wait: std::time::Duration::from_millis(self.config.startup_finality_wait_ms),
         }
     }
@@ -125,6 +126,7 @@ impl Node {
         let state = ApiState {
             keeper: keeper.clone(),
             admin_token: self.config.admin_token.clone().map(Arc::new),
+            api_token: self.config.api_token.clone().map(Arc::new),
             metrics: Arc::new(ApiMetrics::default()),
             max_body_bytes: self.config.max_body_bytes,
         };
@@ -153,9 +155,10 @@ impl Node {
     ) -> Result<Vec<(ShardId, Result<Startup, FailedClosed>)>, NodeError> {
         let mut outcomes = Vec::new();
         for (id, path) in self.stores().await? {
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id)
-                .await
-                .map_err(KeeperError::from)?;
+            let seal =
+                StoreSeal::derive(self.services.keys.as_ref(), self.app, id, self.config.tree_key_mode)
+                    .await
+                    .map_err(KeeperError::from)?;
             let (store, quarantined) =
                 recovery::open_or_quarantine(&path, seal).map_err(KeeperError::from)?;
             let onchain = finalized_view(
@@ -188,9 +191,10 @@ impl Node {
     ) -> Result<Vec<ShardSummary>, NodeError> {
         let mut opened = Vec::new();
         for (id, path) in self.stores().await? {
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id)
-                .await
-                .map_err(KeeperError::from)?;
+            let seal =
+                StoreSeal::derive(self.services.keys.as_ref(), self.app, id, self.config.tree_key_mode)
+                    .await
+                    .map_err(KeeperError::from)?;
             opened.push((id, ShardStore::open(&path, seal).map_err(KeeperError::from)?));
         }
         let refs: Vec<(ShardId, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
@@ -205,6 +209,7 @@ impl Node {
         let app = self.app;
         Ok(backup::import(
             app,
+            self.config.tree_key_mode,
             input,
             self.services.blobs.as_ref(),
             self.services.keys.as_ref(),

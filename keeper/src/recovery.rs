@@ -17,7 +17,9 @@ use crate::blobs::BlobStore;
 use crate::chain::ShardOnChain;
 use crate::keys::{KeySource, ShardId};
 use crate::manifest;
-use crate::tree::{RecordLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreSeal, EMPTY_ROOT};
+use crate::tree::{
+    RecordLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreSeal, TreeKeyMode, EMPTY_ROOT,
+};
 
 /// What start-up found and did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,8 +193,8 @@ pub enum RebuildError {
     Manifest(#[from] manifest::ManifestError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("rebuilt root {rebuilt} is not the on-chain root {chain}")]
-    RootMismatch { rebuilt: String, chain: String },
+    #[error("rebuilt root {rebuilt} is not the on-chain root {chain} (records placed by tree key mode {mode}: is it the app's mode?)")]
+    RootMismatch { rebuilt: String, chain: String, mode: TreeKeyMode },
 }
 
 /// Builds a fresh store beside `path` from the manifest chain the on-chain shard names.
@@ -218,6 +220,7 @@ async fn rebuild(
         return Err(RebuildError::RootMismatch {
             rebuilt: hex::encode(state.root),
             chain: hex::encode(chain_state.root),
+            mode: store.tree_key_mode(),
         });
     }
     mark_rebuilt_confirmed(&store, state, chain_state, key_epoch)?;

@@ -38,7 +38,9 @@ use crate::failpoint::{self, Step};
 use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
-use crate::tree::{self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreSeal};
+use crate::tree::{
+    self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreSeal, TreeKeyMode,
+};
 
 /// When a write is acknowledged.
 #[derive(
@@ -99,6 +101,9 @@ pub struct ShardConfig {
     /// The app's shard count as the chain reported it at start-up: pinned in the sealed state at
     /// first start, a later change fails the shard closed (`None`: not checked).
     pub shard_count: Option<u16>,
+    /// How record keys map to tree positions; pinned in the store when it is created, a later
+    /// change fails the shard closed.
+    pub tree_key_mode: TreeKeyMode,
     /// At start-up, how long to wait for the finalized chain view to reach the seq this store saw
     /// confirmed (confirmed updates finalize within seconds) before failing closed on it.
     pub finality_wait: Duration,
@@ -119,6 +124,7 @@ impl ShardConfig {
             max_unanchored_writes: 100_000,
             max_unanchored_age: Duration::from_secs(60),
             shard_count: None,
+            tree_key_mode: TreeKeyMode::Keyed,
             finality_wait: Duration::from_secs(60),
         }
     }
@@ -269,6 +275,8 @@ struct Anchoring {
 pub struct ReadResult {
     pub value: Vec<u8>,
     pub leaf: RecordLeaf,
+    /// The record's tree position (see [`TreeKeyMode`]).
+    pub key_hash: [u8; 32],
     /// Proof of `leaf` under `root`.
     pub proof: RecordProof,
     pub root: [u8; 32],
@@ -282,6 +290,9 @@ pub struct ReadResult {
 #[derive(Debug)]
 pub struct ProofResult {
     pub leaf: Option<RecordLeaf>,
+    /// The tree position the proof is about (see [`TreeKeyMode`]).
+    pub key_hash: [u8; 32],
+    pub tree_key_mode: TreeKeyMode,
     pub proof: RecordProof,
     pub root: [u8; 32],
     pub committed: bool,
@@ -372,12 +383,24 @@ impl ShardKeeper {
         signer: Arc<Keypair>,
     ) -> Result<Arc<Self>, KeeperError> {
         // Without a chain view (the endpoints agree on) the store is not even opened.
-        chain
+        let first_view = chain
             .shard_finalized(cfg.app.as_bytes(), cfg.shard)
             .await?
             .ok_or(KeeperError::ShardNotOnChain(cfg.shard))?;
-        let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard).await?;
-        let (store, quarantined) = recovery::open_or_quarantine(&cfg.store_path, seal)?;
+        let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard, cfg.tree_key_mode).await?;
+        let (store, quarantined) = match recovery::open_or_quarantine(&cfg.store_path, seal) {
+            Err(e @ StoreError::TreeKeyModeChanged { .. }) => {
+                return Err(KeeperError::FailedClosed(FailedClosed {
+                    shard: cfg.shard,
+                    chain_seq: first_view.seq,
+                    chain_root: hex::encode(first_view.root),
+                    local_seq: 0,
+                    local_root: String::new(),
+                    reason: e.to_string(),
+                }))
+            }
+            opened => opened?,
+        };
         let chain_state =
             finalized_view(chain.as_ref(), cfg.app, cfg.shard, cfg.finality_wait, &store).await?;
         let (store, startup) = recovery::reconcile(
@@ -438,6 +461,11 @@ impl ShardKeeper {
             keeper.wake_batcher.notify_one();
         }
         Ok(keeper)
+    }
+
+    /// The tree position of `key` in this shard's [`TreeKeyMode`].
+    pub fn key_hash(&self, key: &[u8]) -> [u8; 32] {
+        self.store.key_hash(key).0
     }
 
     /// The shard's local store (reads only: writes go through the writer).
@@ -933,6 +961,7 @@ impl ShardKeeper {
         Ok(ReadResult {
             value,
             leaf,
+            key_hash: proof.key_hash,
             proof: proof.proof,
             root: proof.root,
             committed: proof.committed,
@@ -959,7 +988,8 @@ impl ShardKeeper {
                 (state.tree_version, state.root, state.confirmed_seq + 1)
             };
             let (leaf, proof) = store.prove_against(&key, version, &root)?;
-            Ok(ProofResult { leaf, proof, root, committed, seq })
+            let (key_hash, tree_key_mode) = (store.key_hash(&key).0, store.tree_key_mode());
+            Ok(ProofResult { leaf, key_hash, tree_key_mode, proof, root, committed, seq })
         })
         .await
         .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))?
@@ -1296,7 +1326,13 @@ fn pin_shard_count(
     Ok(())
 }
 
-/// Checks a read's proof against a root (e.g. the on-chain shard root).
-pub fn verify_read(root: &[u8; 32], key: &[u8], leaf: Option<&RecordLeaf>, proof: &RecordProof) -> bool {
-    tree::verify_record_proof(root, key, leaf, proof)
+/// Checks a read's proof against a root (e.g. the on-chain shard root) at tree position
+/// `key_hash` ([`ReadResult::key_hash`], or [`tree::public_key_hash`] of the key in public mode).
+pub fn verify_read(
+    root: &[u8; 32],
+    key_hash: &[u8; 32],
+    leaf: Option<&RecordLeaf>,
+    proof: &RecordProof,
+) -> bool {
+    tree::verify_record_proof(root, jmt::KeyHash(*key_hash), leaf, proof)
 }

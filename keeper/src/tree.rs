@@ -1,6 +1,18 @@
-//! The shard's authenticated state: a Jellyfish Merkle tree (Penumbra's `jmt`) keyed by
-//! SHA-256(record key), the record index, a change log and the shard's commit state, all in one
-//! embedded redb database so that every group of writes lands in one durable transaction.
+//! The shard's authenticated state: a Jellyfish Merkle tree (Penumbra's `jmt`) keyed by the
+//! record's tree key (see [`TreeKeyMode`]), the record index, a change log and the shard's commit
+//! state, all in one embedded redb database so that every group of writes lands in one durable
+//! transaction.
+//!
+//! # Record keys never leave the TEE in clear
+//!
+//! The tree's positions are `HMAC-SHA256(tree key, record key)` under a key from the
+//! [`KeySource`] ([`TreeKeyMode::Keyed`], the default), or `SHA-256(record key)`
+//! ([`TreeKeyMode::Public`], so any client can derive a record's position). The record index and
+//! the change log are keyed by that position; the record key itself is stored only sealed
+//! (AES-256-GCM under a key derived from the store's sealing key, padded to 32-byte buckets, bound
+//! to app, shard and position). So in keyed mode the file holds neither a record key nor a
+//! dictionary-attackable hash of one. The mode is pinned in the sealed state when the store is
+//! created; opening it in the other mode is [`StoreError::TreeKeyModeChanged`].
 //!
 //! # What the keeper trusts from this file, and why it may
 //!
@@ -26,6 +38,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::rand_core::{OsRng, RngCore};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use borsh::{BorshDeserialize, BorshSerialize};
 use hkdf::hmac::{Hmac, Mac};
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeUpdateBatch};
@@ -44,15 +58,21 @@ const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 const VALUES: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("jmt_values");
 /// (stale since jmt version, node key) → ().
 const STALE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("jmt_stale");
-/// record key → [`RecordMeta`].
-const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records");
-/// (jmt version, record key) → (): which keys each group changed, for manifest deltas.
-const CHANGES: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("changes");
+/// tree key (the record's position) → [`IndexEntry`] (sealed record key and [`RecordMeta`]).
+const RECORDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("record_index");
+/// (jmt version, tree key) → (): which records each group changed, for manifest deltas.
+const CHANGES: TableDefinition<(u64, [u8; 32]), ()> = TableDefinition::new("change_log");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 const STATE_KEY: &str = "shard";
 /// The store's random identity, written once when the store is created.
 const STORE_ID_KEY: &str = "store_id";
 const STATE_MAC_DOMAIN: &[u8] = b"ironroot/v1/store-state";
+/// Derivation label of the key that seals record keys in the index (from the store-sealing key).
+const NAME_KEY_LABEL: &[u8] = b"ironroot/v1/record-name-key";
+const NAME_AAD_DOMAIN: &[u8] = b"ironroot/v1/record-name";
+/// Sealed record keys are padded to a multiple of this, so the file shows only a length bucket.
+const NAME_BUCKET: usize = 32;
+const NAME_NONCE_LEN: usize = 12;
 const MAC_LEN: usize = 32;
 /// Hash of an empty JMT subtree (jmt's placeholder).
 const PLACEHOLDER_HASH: [u8; 32] = *b"SPARSE_MERKLE_PLACEHOLDER_HASH__";
@@ -80,6 +100,10 @@ pub enum StoreError {
     /// What the keeper trusts from the store failed verification (edited, forged or mixed).
     #[error("local store failed verification: {0}")]
     Forged(String),
+    /// The store was created in one tree-key mode and is opened in the other: its positions
+    /// (and every root the chain holds for it) belong to the pinned mode.
+    #[error("the store's tree key mode is pinned to {pinned}, the keeper is configured for {configured}: a mode cannot change for an existing app")]
+    TreeKeyModeChanged { pinned: TreeKeyMode, configured: TreeKeyMode },
 }
 
 /// The underlying error of a store failure (redb, Borsh, the file system), kept as the source.
@@ -97,14 +121,121 @@ fn forged(what: impl Into<String>) -> StoreError {
     StoreError::Forged(what.into())
 }
 
+/// How a record key becomes its position in the shard's tree. Fixed for an app's lifetime: every
+/// root it anchors depends on it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TreeKeyMode {
+    /// `HMAC-SHA256(tree key, record key)` under a TEE-derived key: the disk, IPFS and proofs show
+    /// no dictionary-attackable hash of a key; a verifier checks a value under the position the
+    /// proof names but cannot derive that position from the key itself.
+    #[default]
+    Keyed,
+    /// `SHA-256(record key)`: any client derives a record's position and checks inclusion and
+    /// non-inclusion of a key by itself; anyone can test guessed keys against the tree.
+    Public,
+}
+
+impl std::str::FromStr for TreeKeyMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "keyed" => Ok(TreeKeyMode::Keyed),
+            "public" => Ok(TreeKeyMode::Public),
+            other => Err(format!("tree key mode must be \"keyed\" or \"public\", not {other:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for TreeKeyMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TreeKeyMode::Keyed => "keyed",
+            TreeKeyMode::Public => "public",
+        })
+    }
+}
+
+/// The tree position of a record key in [`TreeKeyMode::Public`]: SHA-256 of the key.
+pub fn public_key_hash(key: &[u8]) -> KeyHash {
+    KeyHash::with::<TreeHasher>(key)
+}
+
+/// Maps record keys to tree positions in one [`TreeKeyMode`] (with its key when keyed).
+#[derive(Clone)]
+pub struct TreeKey {
+    /// `None` in public mode.
+    key: Option<Zeroizing<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for TreeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeKey").field("mode", &self.mode()).finish_non_exhaustive()
+    }
+}
+
+impl TreeKey {
+    pub fn public() -> Self {
+        TreeKey { key: None }
+    }
+
+    pub fn keyed(key: Zeroizing<[u8; 32]>) -> Self {
+        TreeKey { key: Some(key) }
+    }
+
+    /// The tree key of `app` in `mode` (keyed: from the key source).
+    pub async fn derive(keys: &dyn KeySource, app: &AppId, mode: TreeKeyMode) -> Result<Self, KeyError> {
+        Ok(match mode {
+            TreeKeyMode::Keyed => TreeKey::keyed(keys.tree_key(app).await?),
+            TreeKeyMode::Public => TreeKey::public(),
+        })
+    }
+
+    pub fn mode(&self) -> TreeKeyMode {
+        match self.key {
+            Some(_) => TreeKeyMode::Keyed,
+            None => TreeKeyMode::Public,
+        }
+    }
+
+    /// The tree position of `record_key`.
+    pub fn hash(&self, record_key: &[u8]) -> KeyHash {
+        match &self.key {
+            Some(key) => {
+                let mut mac =
+                    <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
+                mac.update(record_key);
+                KeyHash(mac.finalize().into_bytes().into())
+            }
+            None => public_key_hash(record_key),
+        }
+    }
+}
+
 /// The key and identity that seal one shard's store: state rows carry an HMAC under `key` over
 /// (app, shard, store id, state), so a state row edited, forged, or copied from another shard's
-/// or another store's file does not verify.
+/// or another store's file does not verify. It also carries the app's [`TreeKey`] and the key
+/// that seals record keys in the index.
 #[derive(Clone)]
 pub struct StoreSeal {
     key: Zeroizing<[u8; 32]>,
     app: AppId,
     shard: ShardId,
+    tree: TreeKey,
+    names: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for StoreSeal {
@@ -117,8 +248,12 @@ impl std::fmt::Debug for StoreSeal {
 }
 
 impl StoreSeal {
-    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: ShardId) -> Self {
-        StoreSeal { key, app, shard }
+    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: ShardId, tree: TreeKey) -> Self {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
+        mac.update(NAME_KEY_LABEL);
+        let names = Zeroizing::new(mac.finalize().into_bytes().into());
+        StoreSeal { key, app, shard, tree, names }
     }
 
     pub fn app(&self) -> AppId {
@@ -129,9 +264,62 @@ impl StoreSeal {
         self.shard
     }
 
-    /// The seal of (`app`, `shard`) under the key source's store-sealing key.
-    pub async fn derive(keys: &dyn KeySource, app: AppId, shard: ShardId) -> Result<Self, KeyError> {
-        Ok(StoreSeal::new(keys.store_seal_key(&app).await?, app, shard))
+    pub fn tree_key(&self) -> &TreeKey {
+        &self.tree
+    }
+
+    /// The seal of (`app`, `shard`) under the key source's store-sealing key, with the app's tree
+    /// key in `mode`.
+    pub async fn derive(
+        keys: &dyn KeySource,
+        app: AppId,
+        shard: ShardId,
+        mode: TreeKeyMode,
+    ) -> Result<Self, KeyError> {
+        let tree = TreeKey::derive(keys, &app, mode).await?;
+        Ok(StoreSeal::new(keys.store_seal_key(&app).await?, app, shard, tree))
+    }
+
+    fn name_aad(&self, position: &[u8; 32]) -> Vec<u8> {
+        [NAME_AAD_DOMAIN, self.app.as_bytes(), &self.shard.wire().to_le_bytes(), position].concat()
+    }
+
+    /// Seals a record key for the index: nonce ‖ AES-256-GCM(len ‖ key ‖ zero padding).
+    fn seal_name(&self, position: &[u8; 32], name: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let len = u16::try_from(name.len()).map_err(|_| io("record key longer than 65535 bytes"))?;
+        let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
+        let mut plain = Zeroizing::new(Vec::with_capacity(padded));
+        plain.extend_from_slice(&len.to_le_bytes());
+        plain.extend_from_slice(name);
+        plain.resize(padded, 0);
+        let mut nonce = [0u8; NAME_NONCE_LEN];
+        OsRng.try_fill_bytes(&mut nonce).map_err(io)?;
+        let aad = self.name_aad(position);
+        let sealed = Aes256Gcm::new(self.names.as_ref().into())
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
+            .map_err(|_| io("sealing a record key failed"))?;
+        Ok([&nonce[..], &sealed].concat())
+    }
+
+    /// Opens a sealed record key and checks that it maps to `position`.
+    fn open_name(&self, position: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let bad = || forged("a sealed record key in the index does not open (edited, or moved)");
+        if sealed.len() < NAME_NONCE_LEN {
+            return Err(bad());
+        }
+        let (nonce, body) = sealed.split_at(NAME_NONCE_LEN);
+        let aad = self.name_aad(position);
+        let plain = Zeroizing::new(
+            Aes256Gcm::new(self.names.as_ref().into())
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: &aad })
+                .map_err(|_| bad())?,
+        );
+        let len = plain.get(..2).map(|l| u16::from_le_bytes([l[0], l[1]]) as usize).ok_or_else(bad)?;
+        let name = plain.get(2..2 + len).ok_or_else(bad)?.to_vec();
+        if self.tree.hash(&name).0 != *position {
+            return Err(forged("a record key in the index is not at its tree position"));
+        }
+        Ok(name)
     }
 
     fn mac(&self, store_id: &[u8; 16], state: &[u8]) -> Hmac<Sha256> {
@@ -236,6 +424,19 @@ pub struct RecordMeta {
     pub tree_version: u64,
 }
 
+/// A row of the record index: the record key, sealed, and its [`RecordMeta`].
+#[derive(BorshSerialize, BorshDeserialize)]
+struct IndexEntry {
+    sealed_key: Vec<u8>,
+    meta: RecordMeta,
+}
+
+impl IndexEntry {
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        IndexEntry::try_from_slice(bytes).map_err(corrupt)
+    }
+}
+
 /// A shard update that was prepared and may have been sent to the chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct PendingUpdate {
@@ -268,11 +469,12 @@ pub struct ShardState {
     pub record_count: u64,
     /// The app's shard count (routing), pinned at first start; 0 = not pinned yet.
     pub shard_count: u16,
+    /// How record keys map to tree positions, pinned when the store was created.
+    pub tree_key_mode: TreeKeyMode,
 }
 
-pub fn key_hash(key: &[u8]) -> KeyHash {
-    KeyHash::with::<TreeHasher>(key)
-}
+/// Record key → live (not a tombstone): the index's keys, opened, in key order (for listing).
+type NameIndex = std::collections::BTreeMap<Vec<u8>, bool>;
 
 /// One shard's local store.
 pub struct ShardStore {
@@ -280,6 +482,8 @@ pub struct ShardStore {
     path: PathBuf,
     codec: StateCodec,
     lock: Arc<StoreLock>,
+    /// Kept in step with the record index: updated under this lock while a group commits.
+    names: Mutex<NameIndex>,
 }
 
 impl ShardStore {
@@ -311,12 +515,49 @@ impl ShardStore {
             source => StoreError::Open { path: path.clone(), source },
         })?;
         let store_id = init_tables(&db, &seal)?;
-        let store = ShardStore { db, path, codec: StateCodec { seal, store_id }, lock };
+        let store =
+            ShardStore { db, path, codec: StateCodec { seal, store_id }, lock, names: Mutex::default() };
+        let state = store.state()?;
+        let configured = store.codec.seal.tree.mode();
+        if state.tree_key_mode != configured {
+            // A store that never held a record places nothing yet: re-pinning it is what deleting
+            // it would do (e.g. after a start in the wrong mode failed to rebuild).
+            let empty = state.tree_version == 0 && state.confirmed_seq == 0 && state.pending.is_none();
+            if !empty {
+                return Err(StoreError::TreeKeyModeChanged { pinned: state.tree_key_mode, configured });
+            }
+            store.put_state(&ShardState { tree_key_mode: configured, ..state })?;
+        }
         store.verify_roots()?;
+        let names = store.load_names()?;
+        *store.names.lock().unwrap_or_else(|p| p.into_inner()) = names;
         Ok(store)
     }
 
-    /// The seal (app, shard and key) this store's state rows are checked under.
+    /// Opens every sealed record key of the index (each checked against its position).
+    fn load_names(&self) -> Result<NameIndex, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(RECORDS).map_err(corrupt)?;
+        let mut names = NameIndex::new();
+        for item in table.iter().map_err(io)? {
+            let (position, entry) = item.map_err(io)?;
+            let entry = IndexEntry::decode(entry.value())?;
+            let name = self.codec.seal.open_name(&position.value(), &entry.sealed_key)?;
+            names.insert(name, !entry.meta.leaf.tombstone);
+        }
+        Ok(names)
+    }
+
+    /// The tree position of `key` in this store's mode.
+    pub fn key_hash(&self, key: &[u8]) -> KeyHash {
+        self.codec.seal.tree.hash(key)
+    }
+
+    pub fn tree_key_mode(&self) -> TreeKeyMode {
+        self.codec.seal.tree.mode()
+    }
+
+    /// The seal (app, shard, keys) this store's state rows and record keys are checked under.
     pub fn seal(&self) -> &StoreSeal {
         &self.codec.seal
     }
@@ -382,7 +623,7 @@ impl ShardStore {
 
     /// A consistent read view: state and records as of now, while writers go on.
     pub fn snapshot(&self) -> Result<StoreSnapshot<'_>, StoreError> {
-        Ok(StoreSnapshot { txn: self.db.begin_read().map_err(io)?, codec: &self.codec })
+        Ok(StoreSnapshot { txn: self.db.begin_read().map_err(io)?, codec: &self.codec, names: &self.names })
     }
 
     /// Persists a new commit state durably (pending/confirmed bookkeeping, key epoch).
@@ -427,27 +668,31 @@ impl ShardStore {
             self.codec.decode(row.value())?
         };
         let records = txn.open_table(RECORDS).map_err(corrupt)?;
+        let seal = &self.codec.seal;
         let mut out = Vec::new();
         if checkpoint {
-            for item in records.range::<&[u8]>(..).map_err(io)? {
-                let (k, v) = item.map_err(io)?;
-                out.push((k.value().to_vec(), RecordMeta::try_from_slice(v.value()).map_err(corrupt)?.leaf));
+            for item in records.iter().map_err(io)? {
+                let (position, v) = item.map_err(io)?;
+                let entry = IndexEntry::decode(v.value())?;
+                out.push((seal.open_name(&position.value(), &entry.sealed_key)?, entry.meta.leaf));
             }
         } else {
             let changes = txn.open_table(CHANGES).map_err(corrupt)?;
-            let mut keys: Vec<Vec<u8>> = Vec::new();
-            for item in changes.range((state.confirmed_tree_version + 1, &[][..])..).map_err(io)? {
-                keys.push(item.map_err(io)?.0.value().1.to_vec());
+            let mut positions: Vec<[u8; 32]> = Vec::new();
+            for item in changes.range((state.confirmed_tree_version + 1, [0u8; 32])..).map_err(io)? {
+                positions.push(item.map_err(io)?.0.value().1);
             }
-            keys.sort();
-            keys.dedup();
-            for key in keys {
-                let meta = records
-                    .get(key.as_slice())
+            positions.sort();
+            positions.dedup();
+            for position in positions {
+                let entry = records
+                    .get(position)
                     .map_err(io)?
                     .ok_or_else(|| corrupt("change log names a missing record"))?;
-                out.push((key, RecordMeta::try_from_slice(meta.value()).map_err(corrupt)?.leaf));
+                let entry = IndexEntry::decode(entry.value())?;
+                out.push((seal.open_name(&position, &entry.sealed_key)?, entry.meta.leaf));
             }
+            out.sort_by(|a, b| a.0.cmp(&b.0));
         }
         Ok((state, out))
     }
@@ -455,8 +700,8 @@ impl ShardStore {
     pub fn record(&self, key: &[u8]) -> Result<Option<RecordMeta>, StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
         let table = txn.open_table(RECORDS).map_err(corrupt)?;
-        let meta = table.get(key).map_err(io)?;
-        meta.map(|m| RecordMeta::try_from_slice(m.value()).map_err(corrupt)).transpose()
+        let entry = table.get(self.key_hash(key).0).map_err(io)?;
+        entry.map(|e| IndexEntry::decode(e.value()).map(|e| e.meta)).transpose()
     }
 
     /// Records in key order after `after` (exclusive), at most `limit`, tombstones included.
@@ -487,11 +732,12 @@ impl ShardStore {
             }
         }
         let version = state.tree_version + 1;
+        let positions: Vec<KeyHash> = changes.iter().map(|(key, _)| self.key_hash(key)).collect();
         // The last change of a key in the group wins in the tree; all are in the index order.
         let mut value_set: std::collections::BTreeMap<KeyHash, OwnedValue> =
             std::collections::BTreeMap::new();
-        for (key, leaf) in changes {
-            value_set.insert(key_hash(key), leaf.to_bytes());
+        for (position, (_, leaf)) in positions.iter().zip(changes) {
+            value_set.insert(*position, leaf.to_bytes());
         }
         let (root, batch) = {
             let reader = VerifyingReader::new(TxnReader { txn: &txn }, state.tree_version, state.root);
@@ -499,16 +745,14 @@ impl ShardStore {
             // The record index decides the next version of every written key: it must say what
             // the (authenticated) tree says.
             let records = txn.open_table(RECORDS).map_err(corrupt)?;
-            for (key, _) in changes {
+            for position in &positions {
                 let in_tree = match state.tree_version {
                     0 => None,
-                    v => tree.get_with_proof(key_hash(key), v).map_err(|e| reader.classify(e))?.0,
+                    v => tree.get_with_proof(*position, v).map_err(|e| reader.classify(e))?.0,
                 };
-                let indexed = records.get(key.as_slice()).map_err(io)?.map(|m| m.value().to_vec());
-                let indexed = indexed
-                    .map(|m| RecordMeta::try_from_slice(&m).map(|m| m.leaf.to_bytes()))
-                    .transpose()
-                    .map_err(corrupt)?;
+                let indexed = records.get(position.0).map_err(io)?.map(|m| m.value().to_vec());
+                let indexed =
+                    indexed.map(|m| IndexEntry::decode(&m).map(|e| e.meta.leaf.to_bytes())).transpose()?;
                 if in_tree != indexed {
                     return Err(forged("the record index disagrees with the tree"));
                 }
@@ -521,11 +765,14 @@ impl ShardStore {
         {
             let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
             let mut log = txn.open_table(CHANGES).map_err(corrupt)?;
-            for (key, leaf) in changes {
-                let existed = records.get(key.as_slice()).map_err(io)?.is_some();
-                let meta = RecordMeta { leaf: leaf.clone(), tree_version: version };
-                records.insert(key.as_slice(), borsh::to_vec(&meta).map_err(io)?.as_slice()).map_err(io)?;
-                log.insert((version, key.as_slice()), ()).map_err(io)?;
+            for (position, (key, leaf)) in positions.iter().zip(changes) {
+                let existed = records.get(position.0).map_err(io)?.is_some();
+                let entry = IndexEntry {
+                    sealed_key: self.codec.seal.seal_name(&position.0, key)?,
+                    meta: RecordMeta { leaf: leaf.clone(), tree_version: version },
+                };
+                records.insert(position.0, borsh::to_vec(&entry).map_err(io)?.as_slice()).map_err(io)?;
+                log.insert((version, position.0), ()).map_err(io)?;
                 if !existed {
                     state.record_count += 1;
                 }
@@ -534,7 +781,12 @@ impl ShardStore {
         state.tree_version = version;
         state.root = root.0;
         self.write_state(&txn, &state)?;
+        // Held across the commit, so listings see groups in commit order.
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         txn.commit().map_err(io)?;
+        for (key, leaf) in changes {
+            names.insert(key.clone(), !leaf.tombstone);
+        }
         Ok(state)
     }
 
@@ -544,7 +796,7 @@ impl ShardStore {
         let txn = self.db.begin_read().map_err(io)?;
         let reader = ReadTxnReader { txn: &txn };
         let (value, proof) = JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
-            .get_with_proof(key_hash(key), version)
+            .get_with_proof(self.key_hash(key), version)
             .map_err(corrupt)?;
         Ok((value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?, proof))
     }
@@ -558,7 +810,7 @@ impl ShardStore {
         root: &[u8; 32],
     ) -> Result<(Option<RecordLeaf>, RecordProof), StoreError> {
         let (leaf, proof) = self.prove(key, version)?;
-        if !verify_record_proof(root, key, leaf.as_ref(), &proof) {
+        if !verify_record_proof(root, self.key_hash(key), leaf.as_ref(), &proof) {
             return Err(forged(format!(
                 "the tree's proof for a key does not verify against root {}",
                 hex::encode(root)
@@ -622,6 +874,8 @@ impl ShardStore {
 pub struct StoreSnapshot<'a> {
     txn: redb::ReadTransaction,
     codec: &'a StateCodec,
+    /// The store's key index: a superset of the snapshot's keys (keys are only ever added).
+    names: &'a Mutex<NameIndex>,
 }
 
 impl StoreSnapshot<'_> {
@@ -638,17 +892,28 @@ impl StoreSnapshot<'_> {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, RecordMeta)>, StoreError> {
         let table = self.txn.open_table(RECORDS).map_err(corrupt)?;
-        let range = match after {
-            Some(after) => {
-                table.range::<&[u8]>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            }
-            None => table.range::<&[u8]>(..),
-        }
-        .map_err(io)?;
         let mut out = Vec::new();
-        for item in range.take(limit) {
-            let (k, v) = item.map_err(io)?;
-            out.push((k.value().to_vec(), RecordMeta::try_from_slice(v.value()).map_err(corrupt)?));
+        let mut cursor = after.map(<[u8]>::to_vec);
+        while out.len() < limit {
+            let keys: Vec<Vec<u8>> = {
+                let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+                let range = match &cursor {
+                    Some(after) => names.range::<[u8], _>((
+                        std::ops::Bound::Excluded(after.as_slice()),
+                        std::ops::Bound::Unbounded,
+                    )),
+                    None => names.range::<[u8], _>(..),
+                };
+                range.take(limit - out.len()).map(|(k, _)| k.clone()).collect()
+            };
+            let Some(last) = keys.last().cloned() else { break };
+            for key in keys {
+                // A key written after this snapshot is not in it.
+                if let Some(entry) = table.get(self.codec.seal.tree.hash(&key).0).map_err(io)? {
+                    out.push((key, IndexEntry::decode(entry.value())?.meta));
+                }
+            }
+            cursor = Some(last);
         }
         Ok(out)
     }
@@ -681,7 +946,9 @@ fn init_tables(db: &Database, seal: &StoreSeal) -> Result<[u8; 16], StoreError> 
                 OsRng.try_fill_bytes(&mut id).map_err(io)?;
                 let codec = StateCodec { seal: seal.clone(), store_id: id };
                 state.insert(STORE_ID_KEY, &id[..]).map_err(io)?;
-                state.insert(STATE_KEY, codec.encode(&ShardState::default())?.as_slice()).map_err(io)?;
+                // The tree-key mode is pinned here, when the store is created.
+                let fresh = ShardState { tree_key_mode: seal.tree.mode(), ..ShardState::default() };
+                state.insert(STATE_KEY, codec.encode(&fresh)?.as_slice()).map_err(io)?;
                 id
             }
         }
@@ -904,15 +1171,16 @@ fn open<T>(table: Result<T, TableError>) -> anyhow::Result<Option<T>> {
 tree_reader!(TxnReader<'_>);
 tree_reader!(ReadTxnReader<'_>);
 
-/// Checks a record proof against a shard root: inclusion of `leaf` under `key`, or (with `None`)
-/// that the key was never written.
+/// Checks a record proof against a shard root: inclusion of `leaf` at tree position `key_hash`,
+/// or (with `None`) that nothing was ever written there. In public mode the position is
+/// [`public_key_hash`] of the record key; in keyed mode only the keeper can compute it.
 pub fn verify_record_proof(
     root: &[u8; 32],
-    key: &[u8],
+    key_hash: KeyHash,
     leaf: Option<&RecordLeaf>,
     proof: &RecordProof,
 ) -> bool {
-    proof.verify(jmt::RootHash(*root), key_hash(key), leaf.map(|l| l.to_bytes())).is_ok()
+    proof.verify(jmt::RootHash(*root), key_hash, leaf.map(|l| l.to_bytes())).is_ok()
 }
 
 #[cfg(test)]
@@ -923,8 +1191,12 @@ mod tests {
 
     use super::*;
 
+    fn tree_key() -> TreeKey {
+        TreeKey::keyed(Zeroizing::new([5; 32]))
+    }
+
     fn seal(shard: u16) -> StoreSeal {
-        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(shard))
+        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(shard), tree_key())
     }
 
     fn open_store(path: &Path) -> ShardStore {
@@ -1026,7 +1298,7 @@ mod tests {
         });
         assert!(is_forged(ShardStore::open(&a, seal(0))));
         assert!(is_forged(ShardStore::open(&b, seal(1))));
-        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), ShardId(0));
+        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), ShardId(0), tree_key());
         assert!(is_forged(ShardStore::open(&b, other_app)));
         assert!(ShardStore::open(&b, seal(0)).is_ok());
     }
@@ -1040,7 +1312,7 @@ mod tests {
         let state = store.state().unwrap();
         drop(store);
         // Replace one leaf node (not the root) by a leaf of the same key with another value.
-        let target = key_hash(&[7]);
+        let target = tree_key().hash(&[7]);
         edit_raw(&path, |txn| {
             let mut nodes = txn.open_table(NODES).unwrap();
             let mut hit = None;
@@ -1077,8 +1349,10 @@ mod tests {
         // The record index is rolled back for one key (it decides the next version).
         edit_raw(&path, |txn| {
             let mut records = txn.open_table(RECORDS).unwrap();
-            let meta = RecordMeta { leaf: leaf(1, 1, false), tree_version: 1 };
-            records.insert(&[3u8][..], borsh::to_vec(&meta).unwrap().as_slice()).unwrap();
+            let position = tree_key().hash(&[3]).0;
+            let mut entry = IndexEntry::decode(records.get(position).unwrap().unwrap().value()).unwrap();
+            entry.meta = RecordMeta { leaf: leaf(1, 1, false), tree_version: 1 };
+            records.insert(position, borsh::to_vec(&entry).unwrap().as_slice()).unwrap();
         });
         let store = open_store(&path);
         assert!(is_forged(store.commit_group(&[(vec![3], leaf(2, 3, false))], None)));
@@ -1173,7 +1447,7 @@ mod tests {
                 for key in 0u8..12 {
                     let (found, proof) = store.prove(&[key + 1], *version).unwrap();
                     prop_assert_eq!(found.as_ref(), snapshot.get(&key), "key {} at version {}", key, version);
-                    prop_assert!(verify_record_proof(root, &[key + 1], found.as_ref(), &proof));
+                    prop_assert!(verify_record_proof(root, store.key_hash(&[key + 1]), found.as_ref(), &proof));
                 }
             }
         }
@@ -1196,7 +1470,138 @@ mod tests {
         for k in 0..8u8 {
             let (found, proof) = store.prove(&[k + 1], 20).unwrap();
             assert_eq!(found, Some(leaf(20, 19, false)));
-            assert!(verify_record_proof(&root, &[k + 1], found.as_ref(), &proof));
+            assert!(verify_record_proof(&root, store.key_hash(&[k + 1]), found.as_ref(), &proof));
         }
+    }
+
+    /// Every byte of the store's files (database and lock).
+    fn file_bytes(dir: &Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            all.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        all
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn secret_keys() -> Vec<Vec<u8>> {
+        (0..50).map(|i| format!("patient/{i:04}/diagnosis-record").into_bytes()).collect()
+    }
+
+    /// The operator reads the file: in keyed mode it holds no record key and no SHA-256 of one;
+    /// the keeper still lists them in key order and puts them (opened) into manifests.
+    #[test]
+    fn the_store_file_reveals_no_record_key_nor_its_hash() {
+        for mode in [TreeKeyMode::Keyed, TreeKeyMode::Public] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.redb");
+            let tree = match mode {
+                TreeKeyMode::Keyed => tree_key(),
+                TreeKeyMode::Public => TreeKey::public(),
+            };
+            let seal = StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(0), tree);
+            let store = ShardStore::open(&path, seal.clone()).unwrap();
+            let keys = secret_keys();
+            let changes: Vec<_> = keys.iter().map(|k| (k.clone(), leaf(1, 3, false))).collect();
+            store.commit_group(&changes[..30], None).unwrap();
+            let mut state = store.state().unwrap();
+            state.confirmed_tree_version = state.tree_version;
+            store.put_state(&state).unwrap();
+            store.commit_group(&changes[30..], None).unwrap();
+            store.commit_group(&[(keys[0].clone(), leaf(2, 4, true))], None).unwrap();
+            // The keeper sees the keys: listing (key order), deltas and checkpoints.
+            let listed: Vec<_> =
+                store.records_after(None, 100).unwrap().into_iter().map(|(k, _)| k).collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            assert_eq!(listed, sorted);
+            let after: Vec<_> =
+                store.records_after(Some(&sorted[9]), 3).unwrap().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(after, sorted[10..13].to_vec());
+            let (_, delta) = store.manifest_snapshot(false).unwrap();
+            let mut changed: Vec<_> = keys[30..].to_vec();
+            changed.push(keys[0].clone());
+            changed.sort();
+            assert_eq!(delta.into_iter().map(|(k, _)| k).collect::<Vec<_>>(), changed);
+            let (_, all) = store.manifest_snapshot(true).unwrap();
+            assert_eq!(all.len(), keys.len());
+            drop(store);
+            // Reopened, the index still opens (and lists the same).
+            let store = ShardStore::open(&path, seal).unwrap();
+            assert_eq!(store.records_after(None, 100).unwrap().len(), keys.len());
+            assert_eq!(store.record(&keys[0]).unwrap().unwrap().leaf, leaf(2, 4, true));
+            drop(store);
+            let bytes = file_bytes(dir.path());
+            for key in &keys {
+                assert!(!contains(&bytes, key), "{mode}: a record key is in the file in clear");
+                let sha = public_key_hash(key).0;
+                assert_eq!(
+                    contains(&bytes, &sha),
+                    mode == TreeKeyMode::Public,
+                    "{mode}: SHA-256 of a key in the file"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_opened_in_the_other_tree_key_mode_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let state = fill(&open_store(&path), 5, 1);
+        let public = StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(0), TreeKey::public());
+        assert!(matches!(
+            ShardStore::open(&path, public.clone()),
+            Err(StoreError::TreeKeyModeChanged {
+                pinned: TreeKeyMode::Keyed,
+                configured: TreeKeyMode::Public
+            })
+        ));
+        // Another tree key in keyed mode puts every key elsewhere: the index does not open.
+        let other = StoreSeal::new(
+            Zeroizing::new([9; 32]),
+            AppId([1; 32]),
+            ShardId(0),
+            TreeKey::keyed(Zeroizing::new([6; 32])),
+        );
+        assert!(is_forged(ShardStore::open(&path, other)));
+        // Nothing changed: the pinned mode still opens.
+        assert_eq!(open_store(&path).state().unwrap(), state);
+        // An empty store takes the mode it is opened in (as a deleted one would).
+        let empty_path = dir.path().join("e.redb");
+        drop(open_store(&empty_path));
+        let store = ShardStore::open(&empty_path, public.clone()).unwrap();
+        assert_eq!(store.state().unwrap().tree_key_mode, TreeKeyMode::Public);
+        drop(store);
+        let public_path = dir.path().join("p.redb");
+        fill(&ShardStore::open(&public_path, public).unwrap(), 5, 1);
+        assert!(matches!(
+            ShardStore::open(&public_path, seal(0)),
+            Err(StoreError::TreeKeyModeChanged {
+                pinned: TreeKeyMode::Public,
+                configured: TreeKeyMode::Keyed
+            })
+        ));
+    }
+
+    #[test]
+    fn a_sealed_record_key_moved_to_another_position_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        fill(&open_store(&path), 5, 1);
+        // Swap the sealed keys of two entries (the operator wants key 1 listed as key 2).
+        edit_raw(&path, |txn| {
+            let mut records = txn.open_table(RECORDS).unwrap();
+            let (a, b) = (tree_key().hash(&[1]).0, tree_key().hash(&[2]).0);
+            let mut ea = IndexEntry::decode(records.get(a).unwrap().unwrap().value()).unwrap();
+            let mut eb = IndexEntry::decode(records.get(b).unwrap().unwrap().value()).unwrap();
+            std::mem::swap(&mut ea.sealed_key, &mut eb.sealed_key);
+            records.insert(a, borsh::to_vec(&ea).unwrap().as_slice()).unwrap();
+            records.insert(b, borsh::to_vec(&eb).unwrap().as_slice()).unwrap();
+        });
+        assert!(is_forged(ShardStore::open(&path, seal(0))));
     }
 }

@@ -14,7 +14,8 @@ use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
 use ironroot_keeper::blobs::LocalBlobStore;
 use ironroot_keeper::chain::Chain;
 use ironroot_keeper::keys::{AppId, ShardId};
-use ironroot_keeper::tree::{verify_record_proof, RecordProof};
+use ironroot_keeper::tree::{public_key_hash, verify_record_proof, RecordProof, TreeKeyMode};
+use ironroot_keeper::verify::{verify_against_chain, verify_against_chain_in, RecordState, VerifyError};
 use serde_json::{json, Value};
 
 const APP_ID: [u8; 32] = [0x51; 32];
@@ -33,6 +34,15 @@ struct Daemon {
 }
 
 async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
+    daemon_with(shards, max_body_bytes, None, TreeKeyMode::Keyed).await
+}
+
+async fn daemon_with(
+    shards: u16,
+    max_body_bytes: usize,
+    api_token: Option<&str>,
+    tree_key_mode: TreeKeyMode,
+) -> Daemon {
     let dev = Harness::start(HarnessOptions::new(APP_ID, shards)).await.unwrap();
     let chain: Arc<dyn Chain> = Arc::new(dev.chain.clone());
     let blobs = Arc::new(LocalBlobStore::open(dev.data_dir().join("blobs")).unwrap());
@@ -42,6 +52,7 @@ async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
         max_group: 1024,
         // Tests commit on demand: the rollback window must not close on a slow run.
         max_unanchored_age: Duration::from_secs(3600),
+        tree_key_mode,
         ..AppSettings::default()
     };
     let services = AppServices {
@@ -54,6 +65,7 @@ async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
     let state = ApiState {
         keeper: keeper.clone(),
         admin_token: Some(Arc::new(TOKEN.into())),
+        api_token: api_token.map(|t| Arc::new(t.to_string())),
         metrics: Arc::new(ApiMetrics::default()),
         max_body_bytes,
     };
@@ -100,8 +112,10 @@ async fn records_round_trip_with_proofs_batches_and_listing() {
     assert_eq!(proof.root, hex::encode(onchain.root));
     let decoded: RecordProof = borsh::from_slice(&hex::decode(&proof.proof).unwrap()).unwrap();
     let leaf = proof.leaf.as_ref().unwrap().to_leaf().unwrap();
-    assert!(verify_record_proof(&onchain.root, b"alice", Some(&leaf), &decoded));
-    assert!(!verify_record_proof(&onchain.root, b"mallory", Some(&leaf), &decoded));
+    let position = |p: &ProofResponse| jmt::KeyHash(hex::decode(&p.key_hash).unwrap().try_into().unwrap());
+    assert!(verify_record_proof(&onchain.root, position(&proof), Some(&leaf), &decoded));
+    let mallory = d.keeper.shard_for(b"mallory").await.unwrap().key_hash(b"mallory");
+    assert!(!verify_record_proof(&onchain.root, jmt::KeyHash(mallory), Some(&leaf), &decoded));
     // A key never written gets a non-inclusion proof.
     let absent: ProofResponse =
         d.client.get(format!("{}/records/nobody/proof", d.base)).send().await.unwrap().json().await.unwrap();
@@ -109,7 +123,7 @@ async fn records_round_trip_with_proofs_batches_and_listing() {
     let decoded: RecordProof = borsh::from_slice(&hex::decode(&absent.proof).unwrap()).unwrap();
     assert!(verify_record_proof(
         &hex::decode(&absent.root).unwrap().try_into().unwrap(),
-        b"nobody",
+        position(&absent),
         None,
         &decoded
     ));
@@ -375,6 +389,7 @@ async fn health_status_metrics_openapi_and_admin_operations() {
     let elsewhere = tempfile::tempdir().unwrap();
     let restored = ironroot_keeper::backup::import(
         AppId(APP_ID),
+        TreeKeyMode::Keyed,
         backup.as_ref(),
         d.blobs.as_ref(),
         d.dev.keys.as_ref(),
@@ -404,6 +419,7 @@ async fn health_status_metrics_openapi_and_admin_operations() {
     bad[last] ^= 1;
     let refused = ironroot_keeper::backup::import(
         AppId(APP_ID),
+        TreeKeyMode::Keyed,
         bad.as_slice(),
         d.blobs.as_ref(),
         d.dev.keys.as_ref(),
@@ -500,4 +516,206 @@ async fn load_test_loses_nothing_acknowledged() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ironroot-load-test.txt");
     std::fs::write(&out, &report).unwrap();
     println!("{report}written to {}", out.display());
+}
+
+/// With `api_token` the data API wants that bearer token: none, a wrong one, or the admin token
+/// get 401 `UNAUTHORIZED` and change nothing; the data token opens no admin route; health and
+/// status stay open.
+#[tokio::test]
+async fn the_data_api_token_is_required_and_separate_from_the_admin_token() {
+    const DATA: &str = "data-api-token-1";
+    let d = daemon_with(1, 1 << 20, Some(DATA), TreeKeyMode::Keyed).await;
+    let rec = |key: &str| format!("{}/records/{key}", d.base);
+    let attempts: [(&str, Option<&str>); 4] = [
+        ("none", None),
+        ("wrong", Some("data-api-token-2")),
+        ("short", Some("data")),
+        ("admin", Some(TOKEN)),
+    ];
+    for (what, token) in attempts {
+        let with = |r: reqwest::RequestBuilder| match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        };
+        let requests = [
+            with(d.client.put(rec("alice")).body("v")),
+            with(d.client.get(rec("alice"))),
+            with(d.client.delete(rec("alice"))),
+            with(d.client.get(format!("{}/proof", rec("alice")))),
+            with(d.client.get(format!("{}/records", d.base))),
+            with(
+                d.client
+                    .post(format!("{}/batch/write", d.base))
+                    .json(&json!({"writes": [{"key": "b", "value": "dg=="}]})),
+            ),
+            with(d.client.post(format!("{}/batch/read", d.base)).json(&json!({"keys": ["b"]}))),
+        ];
+        for request in requests {
+            let (code, body) = json_of(request.send().await.unwrap()).await;
+            assert_eq!((code, error_code(&body)), (401, "UNAUTHORIZED"), "{what}: {body}");
+        }
+    }
+    let status = d.keeper.shard(ShardId(0)).await.unwrap().status().unwrap();
+    assert_eq!(status.tree_version, 0, "nothing was written");
+    // The data token works for data...
+    let res = d.client.put(rec("alice")).bearer_auth(DATA).body("v").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = d.client.get(rec("alice")).bearer_auth(DATA).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // ...and not for admin, which keeps its own token.
+    let (code, body) =
+        json_of(d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(DATA).send().await.unwrap())
+            .await;
+    assert_eq!((code, error_code(&body)), (401, "UNAUTHORIZED"));
+    let res = d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    for open in ["/health", "/v1/status"] {
+        assert_eq!(d.client.get(format!("{}{open}", d.url)).send().await.unwrap().status(), 200, "{open}");
+    }
+}
+
+/// Keyed mode: the proof names a keyed position (not SHA-256 of the key) and verifies against the
+/// chain there; the verifier says it could not derive the position itself, and a client that
+/// expects a public app refuses it. Public mode: the position is SHA-256 of the key and a
+/// non-inclusion proof shows the key was never written; a proof moved to another key's position
+/// is refused.
+#[tokio::test]
+async fn proofs_verify_against_the_chain_in_both_tree_key_modes() {
+    for mode in [TreeKeyMode::Keyed, TreeKeyMode::Public] {
+        let d = daemon_with(1, 1 << 20, None, mode).await;
+        for key in ["alice", "bob", "carol"] {
+            let res = d.client.put(format!("{}/records/{key}", d.base)).body(key).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        let res =
+            d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let proof_of = |key: &str| {
+            let url = format!("{}/records/{key}/proof", d.base);
+            let client = d.client.clone();
+            async move { client.get(url).send().await.unwrap().json::<ProofResponse>().await.unwrap() }
+        };
+        let onchain = d.chain.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap();
+        let alice = proof_of("alice").await;
+        assert_eq!(alice.tree_key_mode, mode);
+        assert_eq!(alice.key_hash == hex::encode(public_key_hash(b"alice").0), mode == TreeKeyMode::Public);
+        let verified = verify_against_chain_in(mode, b"alice", &alice, &onchain).unwrap();
+        assert_eq!(verified.state, RecordState::Exists { version: 1 });
+        assert!(verified.on_chain);
+        assert_eq!(verified.key_position_checked, mode == TreeKeyMode::Public);
+        let other = match mode {
+            TreeKeyMode::Keyed => TreeKeyMode::Public,
+            TreeKeyMode::Public => TreeKeyMode::Keyed,
+        };
+        assert!(matches!(
+            verify_against_chain_in(other, b"alice", &alice, &onchain),
+            Err(VerifyError::WrongMode { .. })
+        ));
+        // A proof whose position is moved (bob's proof offered for alice, or its position
+        // swapped) does not verify.
+        let bob = proof_of("bob").await;
+        let moved = ProofResponse { key_hash: bob.key_hash.clone(), ..proof_of("alice").await };
+        assert!(verify_against_chain(b"alice", &moved, &onchain).is_err());
+        match mode {
+            TreeKeyMode::Public => assert!(matches!(
+                verify_against_chain(
+                    b"alice",
+                    &ProofResponse { key: "alice".into(), ..proof_of("bob").await },
+                    &onchain
+                ),
+                Err(VerifyError::WrongPosition { .. })
+            )),
+            // Keyed: the verifier cannot tell which key a position belongs to.
+            TreeKeyMode::Keyed => {
+                assert!(!verify_against_chain(b"alice", &bob, &onchain).unwrap().key_position_checked)
+            }
+        }
+        let absent = proof_of("dave").await;
+        assert!(absent.leaf.is_none());
+        let verified = verify_against_chain_in(mode, b"dave", &absent, &onchain).unwrap();
+        assert_eq!(verified.state, RecordState::NeverWritten);
+        assert_eq!(verified.key_position_checked, mode == TreeKeyMode::Public);
+        // An inclusion proof offered as dave's absence fails.
+        let forged = ProofResponse { leaf: None, ..proof_of("alice").await };
+        assert!(verify_against_chain_in(mode, b"alice", &forged, &onchain).is_err());
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+/// The operator reads everything outside the TEE: the shard stores, the blob store (records and
+/// the manifests every commit publishes, checkpoint and delta) and an admin export. No record key
+/// is there in clear, and in keyed mode no SHA-256 of one either; listing and export still work.
+#[tokio::test]
+async fn no_record_key_leaves_the_keeper_in_clear() {
+    for mode in [TreeKeyMode::Keyed, TreeKeyMode::Public] {
+        let d = daemon_with(2, 1 << 20, None, mode).await;
+        let keys: Vec<String> = (0..40).map(|i| format!("customer-{i:03}@example.org")).collect();
+        for (round, chunk) in keys.chunks(20).enumerate() {
+            let writes: Vec<Value> =
+                chunk.iter().map(|k| json!({"key": k, "value": B64.encode(k)})).collect();
+            let res = d
+                .client
+                .post(format!("{}/batch/write", d.base))
+                .json(&json!({"writes": writes}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let res = d.client.delete(format!("{}/records/{}", d.base, keys[round])).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            // Two commits per shard: a checkpoint manifest, then a delta.
+            let res =
+                d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        let listed: ListResponse = d
+            .client
+            .get(format!("{}/records?limit=1000", d.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut live: Vec<String> = keys[2..].to_vec();
+        live.sort();
+        assert_eq!(listed.keys, live, "{mode}: listing opens the keys inside the keeper");
+        let backup =
+            d.client.get(format!("{}/v1/admin/export", d.url)).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(backup.status(), 200);
+        let backup = backup.bytes().await.unwrap().to_vec();
+        let mut outside = files_under(d.dev.data_dir());
+        assert!(outside.iter().any(|(p, _)| p.to_string_lossy().contains("blobs")));
+        outside.push(("export".into(), backup));
+        for (path, bytes) in &outside {
+            for key in &keys {
+                assert!(!contains(bytes, key.as_bytes()), "{mode}: {key} in clear in {}", path.display());
+                if mode == TreeKeyMode::Keyed {
+                    let sha = public_key_hash(key.as_bytes()).0;
+                    assert!(!contains(bytes, &sha), "{mode}: SHA-256({key}) in {}", path.display());
+                }
+            }
+        }
+        if mode == TreeKeyMode::Public {
+            // The positions are SHA-256 of the keys, in the shard stores' tree nodes.
+            let sha = public_key_hash(keys[5].as_bytes()).0;
+            assert!(outside.iter().any(|(_, b)| contains(b, &sha)));
+        }
+    }
 }

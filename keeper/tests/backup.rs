@@ -87,6 +87,7 @@ async fn export_streams_bounded_frames_and_import_refuses_partial_backups() {
         async move {
             backup::import(
                 AppId(APP_ID),
+                ironroot_keeper::tree::TreeKeyMode::Keyed,
                 bytes.as_slice(),
                 blobs.as_ref(),
                 keys.as_ref(),

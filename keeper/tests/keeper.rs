@@ -13,7 +13,7 @@ use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, Updat
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile, ShardId};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::shard::{verify_read, CommitOutcome, Durability, KeeperError, ShardConfig, ShardKeeper};
-use ironroot_keeper::tree::{ShardState, StoreError, StoreSeal, EMPTY_ROOT};
+use ironroot_keeper::tree::{public_key_hash, ShardState, StoreError, StoreSeal, TreeKeyMode, EMPTY_ROOT};
 use ironroot_sdk::history::onchain_tree_root;
 use ironroot_sdk::registry::TeeKeyStatus;
 use solana_sdk::pubkey::Pubkey;
@@ -146,7 +146,12 @@ async fn assert_all_readable(keeper: &ShardKeeper, range: std::ops::Range<usize>
     for i in range {
         let read = keeper.get(format!("key-{i}").as_bytes()).await.expect("acknowledged write readable");
         assert_eq!(read.value, value(i).to_vec(), "key-{i}");
-        assert!(verify_read(&read.root, format!("key-{i}").as_bytes(), Some(&read.leaf), &read.proof));
+        assert!(verify_read(
+            &read.root,
+            &keeper.key_hash(format!("key-{i}").as_bytes()),
+            Some(&read.leaf),
+            &read.proof
+        ));
     }
 }
 
@@ -163,12 +168,15 @@ async fn writes_read_back_with_proofs_pending_then_committed() {
     assert!(!read.committed, "not on-chain yet");
     assert_eq!(read.seq, 1);
     assert_eq!(read.root, receipt.root);
-    assert!(verify_read(&read.root, b"alice", Some(&read.leaf), &read.proof));
+    assert!(verify_read(&read.root, &keeper.key_hash(b"alice"), Some(&read.leaf), &read.proof));
+    // Keyed tree positions (the default): the keeper's, not SHA-256 of the key.
+    assert_eq!(read.key_hash, keeper.key_hash(b"alice"));
+    assert_ne!(read.key_hash, public_key_hash(b"alice").0);
     // The same proof does not vouch for another key or another leaf.
-    assert!(!verify_read(&read.root, b"bob", Some(&read.leaf), &read.proof));
+    assert!(!verify_read(&read.root, &keeper.key_hash(b"bob"), Some(&read.leaf), &read.proof));
     let mut other = read.leaf.clone();
     other.version = 2;
-    assert!(!verify_read(&read.root, b"alice", Some(&other), &read.proof));
+    assert!(!verify_read(&read.root, &keeper.key_hash(b"alice"), Some(&other), &read.proof));
 
     let outcome = keeper.commit().await.unwrap();
     let CommitOutcome::Committed { seq, root, checkpoint, tx_bytes, .. } = outcome else {
@@ -182,7 +190,7 @@ async fn writes_read_back_with_proofs_pending_then_committed() {
     let read = keeper.get(b"alice").await.unwrap();
     assert!(read.committed);
     assert_eq!((read.seq, read.root), (1, onchain.root));
-    assert!(verify_read(&onchain.root, b"alice", Some(&read.leaf), &read.proof));
+    assert!(verify_read(&onchain.root, &keeper.key_hash(b"alice"), Some(&read.leaf), &read.proof));
     assert_eq!(keeper.commit().await.unwrap(), CommitOutcome::NothingToCommit);
 }
 
@@ -205,12 +213,12 @@ async fn expected_root_deletes_and_non_inclusion() {
     let proof = keeper.proof(b"k").await.unwrap();
     let tombstone = proof.leaf.clone().expect("tombstone leaf");
     assert!(tombstone.tombstone && tombstone.version == 3);
-    assert!(verify_read(&proof.root, b"k", Some(&tombstone), &proof.proof));
+    assert!(verify_read(&proof.root, &keeper.key_hash(b"k"), Some(&tombstone), &proof.proof));
     // A key never written: a non-inclusion proof.
     let absent = keeper.proof(b"never").await.unwrap();
     assert!(absent.leaf.is_none());
-    assert!(verify_read(&absent.root, b"never", None, &absent.proof));
-    assert!(!verify_read(&absent.root, b"never", Some(&tombstone), &absent.proof));
+    assert!(verify_read(&absent.root, &keeper.key_hash(b"never"), None, &absent.proof));
+    assert!(!verify_read(&absent.root, &keeper.key_hash(b"never"), Some(&tombstone), &absent.proof));
     // Writing again after a delete continues the version sequence.
     assert_eq!(keeper.put(b"k", Bytes::from_static(b"v4"), None).await.unwrap().version, 4);
     assert!(matches!(keeper.put(b"", Bytes::new(), None).await, Err(KeeperError::InvalidKey)));
@@ -622,7 +630,7 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
 
         // Every acknowledged write is in the store, in the tree, and its blob decrypts.
         let keys = SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap();
-        let seal = StoreSeal::derive(&keys, AppId(APP_ID), ShardId(0)).await.unwrap();
+        let seal = StoreSeal::derive(&keys, AppId(APP_ID), ShardId(0), TreeKeyMode::Keyed).await.unwrap();
         let store = ironroot_keeper::tree::ShardStore::open(dir.path().join("shard.redb"), seal).unwrap();
         let state = store.state().unwrap();
         let blobs = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
@@ -630,7 +638,7 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         for key in &acked {
             let (leaf, proof) = store.prove(key.as_bytes(), state.tree_version).unwrap();
             let leaf = leaf.unwrap_or_else(|| panic!("round {round}: acknowledged {key} lost"));
-            assert!(verify_read(&state.root, key.as_bytes(), Some(&leaf), &proof));
+            assert!(verify_read(&state.root, &store.key_hash(key.as_bytes()).0, Some(&leaf), &proof));
             let blob = blobs.get(&cid::Cid::try_from(leaf.cid.as_slice()).unwrap()).await.unwrap();
             let ctx = ironroot_keeper::crypto::RecordContext {
                 app: AppId(APP_ID),
@@ -766,7 +774,8 @@ async fn a_second_opener_of_a_live_store_changes_nothing() {
     let path = h.config(0).store_path;
     let keeper = h.open(0).await;
     write_many(&keeper, 0..10).await;
-    let seal = StoreSeal::derive(h.keys.as_ref(), AppId(APP_ID), ShardId(0)).await.unwrap();
+    let seal =
+        StoreSeal::derive(h.keys.as_ref(), AppId(APP_ID), ShardId(0), TreeKeyMode::Keyed).await.unwrap();
     let second = ironroot_keeper::recovery::open_or_quarantine(&path, seal);
     assert!(matches!(second, Err(StoreError::InUse { .. })), "{:?}", second.map(|_| ()));
     assert!(matches!(h.open_with(h.config(0)).await, Err(KeeperError::Store(StoreError::InUse { .. }))));
@@ -1104,7 +1113,7 @@ async fn pipelined_groups_give_every_key_gapless_versions() {
         assert_eq!(versions, (1..=100).collect::<Vec<u64>>(), "{key}");
         let read = keeper.get(key.as_bytes()).await.unwrap();
         assert_eq!(read.leaf.version, 100);
-        assert!(verify_read(&read.root, key.as_bytes(), Some(&read.leaf), &read.proof));
+        assert!(verify_read(&read.root, &keeper.key_hash(key.as_bytes()), Some(&read.leaf), &read.proof));
     }
     // A write with an expected root is checked against the committed root, never a pipelined one.
     let root = keeper.put(b"hot-0", value(1), None).await.unwrap().root;
@@ -1159,6 +1168,45 @@ async fn the_chain_rotates_a_nearly_full_history_tree_before_updating() {
     // A keeper serving another publisher's namespace does not see this app at all.
     let elsewhere = BankChain::new(chain.bank().clone(), Pubkey::new_unique());
     assert!(elsewhere.app(&APP_ID).await.unwrap().is_none());
+}
+
+/// The tree key mode is the app's for life. A store created in one mode and opened in the other
+/// fails the shard closed and is left untouched (no quarantine); without its store, a keeper in the
+/// wrong mode cannot rebuild the chain's root from the manifests and fails closed too; in the
+/// right mode it rebuilds and serves everything.
+#[tokio::test]
+async fn switching_the_tree_key_mode_fails_closed() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    write_many(&keeper, 0..10).await;
+    keeper.commit().await.unwrap();
+    keeper.shutdown().await;
+    drop(keeper);
+    let path = h.config(0).store_path;
+    let mut public = h.config(0);
+    public.tree_key_mode = TreeKeyMode::Public;
+    match h.open_with(public.clone()).await {
+        Err(KeeperError::FailedClosed(e)) => {
+            assert!(e.reason.contains("tree key mode is pinned to keyed"), "{e}")
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert!(files_beside(&path, "untrusted").is_empty(), "no quarantine");
+    // The store is as it was: its own mode serves it without a rebuild.
+    let keeper = h.open(0).await;
+    assert_eq!(keeper.startup(), &Startup::InSync { seq: 1 });
+    assert_all_readable(&keeper, 0..10).await;
+    keeper.shutdown().await;
+    drop(keeper);
+
+    std::fs::remove_file(&path).unwrap();
+    match h.open_with(public).await {
+        Err(KeeperError::FailedClosed(e)) => assert!(e.reason.contains("tree key mode public"), "{e}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let keeper = h.open(0).await;
+    assert!(matches!(keeper.startup(), Startup::Rebuilt { .. }), "{:?}", keeper.startup());
+    assert_all_readable(&keeper, 0..10).await;
 }
 
 /// Bytes queued for a shard are capped: while the writer is stalled (a slow blob store), writes

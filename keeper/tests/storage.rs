@@ -387,6 +387,12 @@ async fn dstack_key_source_gives_stable_per_path_keys() {
     assert!(crypto::open(&k1_again, &ctx(b"k", 1), &blob).is_ok());
     let seed = source.signing_seed(&APP).await.unwrap();
     assert_eq!(*restarted.signing_seed(&APP).await.unwrap(), *seed);
+    // The tree key (keyed record positions) is the same for every keeper of the app, and its own.
+    let tree_key = source.tree_key(&APP).await.unwrap();
+    assert_eq!(*restarted.tree_key(&APP).await.unwrap(), *tree_key);
+    assert_ne!(*source.tree_key(&other_app).await.unwrap(), *tree_key);
+    assert_ne!(*source.store_seal_key(&APP).await.unwrap(), *tree_key);
+    assert_ne!(*seed, *tree_key);
 
     // Distinct per path: another app's KEK cannot unwrap this app's data keys.
     let k_other = source.app_kek(&other_app, 1).await.unwrap();

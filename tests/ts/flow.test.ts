@@ -209,7 +209,7 @@ test("Ironroot on the JSON-RPC localnet, from TypeScript", async (t) => {
     for (const c of [...vectors.jmt.inclusion, ...vectors.jmt.non_inclusion]) {
       const proof = { key: c.key, shard: 1, leaf: c.leaf, root: vectors.jmt.root, committed: true, seq: 1, proof: c.proof };
       const result = await verifyAgainstChain({ proof, history, connection, shardAccountRoot: Uint8Array.from(shard!.root) });
-      assert.deepEqual(result, { recordProven: true, historyProven: true, isLatest: true }, c.key);
+      assert.deepEqual(result, { recordProven: true, keyPositionChecked: true, historyProven: true, isLatest: true }, c.key);
     }
     // A proof against a root the chain never saw fails at the history step.
     const stale = { ...history, root: root1 };
@@ -220,6 +220,22 @@ test("Ironroot on the JSON-RPC localnet, from TypeScript", async (t) => {
     // An older root (shard 0, seq 1) stays provable against the current tree root.
     assert.ok(verifyHistoryProof(mirror.proof(0), onchain));
     assert.equal(new PublicKey(config.programs.spl_noop).toBase58(), "noopb9bkMVfRPU8AsbpTUg8AQkHtKwMYZiFUjNRtMmV");
+
+    // Keyed tree positions: shard 1's next root is the keyed vectors' root. Its proofs verify down
+    // to the chain at the positions they name; the verifier says it could not derive them itself,
+    // and a client that expects a public app refuses them.
+    const keyed = vectors.jmt_keyed;
+    const next = await send(connection, payer, [await update(1, shardRoot, hexToBytes(keyed.root), 2n)], [tee]);
+    for (const record of await fetchHistoryRecords(connection, next.signature)) mirror.push(record);
+    const keyedHistory = mirror.proof(mirror.length - 1);
+    const keyedShard = await client.fetchShard(appAddress, 1);
+    for (const c of [...keyed.inclusion, ...keyed.non_inclusion]) {
+      const proof = { key: c.key, shard: 1, leaf: c.leaf, root: keyed.root, committed: true, seq: 2, proof: c.proof, key_hash: c.key_hash, tree_key_mode: "keyed" as const };
+      const result = await verifyAgainstChain({ proof, history: keyedHistory, connection, shardAccountRoot: Uint8Array.from(keyedShard!.root), treeKeyMode: "keyed" });
+      assert.deepEqual(result, { recordProven: true, keyPositionChecked: false, historyProven: true, isLatest: true }, c.key);
+      const asPublic = await verifyAgainstChain({ proof, history: keyedHistory, connection, treeKeyMode: "public" });
+      assert.equal(asPublic.recordProven, false, "a public app refuses a keyed proof");
+    }
   });
 
   await t.test("owned namespace: another key creating the same app id gets its own app, not this one", async () => {

@@ -14,17 +14,10 @@ fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &state.admin_token else {
         return Err(ApiError::new(ErrorCode::AdminDisabled, "no admin token is configured"));
     };
-    let given =
-        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    // Constant-time comparison: the token is a secret.
-    match given {
-        Some(g)
-            if g.len() == token.len()
-                && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token")),
+    if super::auth::bearer_matches(headers, token) {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::Unauthorized, "missing or wrong admin token"))
     }
 }
 

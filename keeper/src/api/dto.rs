@@ -4,7 +4,7 @@ use utoipa::ToSchema;
 
 use crate::keys::ShardId;
 use crate::shard::Durability;
-use crate::tree::RecordLeaf;
+use crate::tree::{RecordLeaf, TreeKeyMode};
 
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Eq)]
 pub struct LeafJson {
@@ -76,6 +76,11 @@ pub struct RecordResponse {
 pub struct ProofResponse {
     pub key: String,
     pub shard: ShardId,
+    /// The record's tree position (hex) the proof is about: SHA-256 of the key in `public` mode
+    /// (check it yourself), a keyed hash only the keeper can compute in `keyed` mode.
+    pub key_hash: String,
+    /// How the app maps record keys to tree positions.
+    pub tree_key_mode: TreeKeyMode,
     /// The leaf, or null when the key was never written (a non-inclusion proof).
     pub leaf: Option<LeafJson>,
     /// Shard root the proof is against (hex).

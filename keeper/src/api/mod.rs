@@ -5,7 +5,8 @@
 //! with a stable [`ErrorCode`].
 //!
 //! * [`error`]: error codes and the error shape; [`dto`]: request and response bodies.
-//! * [`records`]: record routes; [`ops`]: health, status, metrics; [`admin`]: token-guarded routes.
+//! * [`records`]: record routes (with `api_token`, bearer-guarded); [`ops`]: health, status,
+//!   metrics; [`admin`]: admin-token-guarded routes; [`auth`]: the token checks.
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -15,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 mod admin;
+mod auth;
 pub mod dto;
 pub mod error;
 mod ops;
@@ -31,6 +33,8 @@ pub struct ApiState {
     pub keeper: Arc<AppKeeper>,
     /// Bearer token for `/v1/admin/*`; admin is disabled without one.
     pub admin_token: Option<Arc<String>>,
+    /// Bearer token for the data API (`/v1/apps/...`); open without one.
+    pub api_token: Option<Arc<String>>,
     pub metrics: Arc<ApiMetrics>,
     pub max_body_bytes: usize,
 }

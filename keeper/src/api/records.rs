@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use base64::Engine;
 
+use super::auth::DataAccess;
 use super::dto::*;
 use super::error::{body_error, json_error, ApiError, ApiResult, ErrorCode, ErrorResponse, FieldProblem};
 use super::ApiState;
@@ -103,8 +104,9 @@ async fn read_one(state: &ApiState, key: &str) -> Result<RecordResponse, ApiErro
 
 #[utoipa::path(put, path = "/v1/apps/{app}/records/{key}", request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     params(("app" = String, Path, description = "app id, hex"), ("key" = String, Path, description = "record key"), ("expected_root" = Option<String>, Query, description = "hex root the write expects"), ("durability" = Option<Durability>, Query, description = "local or chain (default: the keeper's)")),
-    responses((status = 200, body = WriteResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+    responses((status = 200, body = WriteResponse), (status = 401, body = ErrorResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 413, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub(super) async fn put_record(
+    _access: DataAccess,
     State(state): State<ApiState>,
     Path((app, key)): Path<(String, String)>,
     Query(q): Query<WriteQuery>,
@@ -132,8 +134,9 @@ pub(super) async fn put_record(
 }
 
 #[utoipa::path(get, path = "/v1/apps/{app}/records/{key}", params(("app" = String, Path), ("key" = String, Path)),
-    responses((status = 200, body = RecordResponse), (status = 404, body = ErrorResponse), (status = 502, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+    responses((status = 200, body = RecordResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 502, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub(super) async fn get_record(
+    _access: DataAccess,
     State(state): State<ApiState>,
     Path((app, key)): Path<(String, String)>,
 ) -> ApiResult<RecordResponse> {
@@ -145,8 +148,9 @@ pub(super) async fn get_record(
 }
 
 #[utoipa::path(delete, path = "/v1/apps/{app}/records/{key}", params(("app" = String, Path), ("key" = String, Path), ("expected_root" = Option<String>, Query), ("durability" = Option<Durability>, Query)),
-    responses((status = 200, body = WriteResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+    responses((status = 200, body = WriteResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 pub(super) async fn delete_record(
+    _access: DataAccess,
     State(state): State<ApiState>,
     Path((app, key)): Path<(String, String)>,
     Query(q): Query<WriteQuery>,
@@ -161,8 +165,9 @@ pub(super) async fn delete_record(
 }
 
 #[utoipa::path(get, path = "/v1/apps/{app}/records/{key}/proof", params(("app" = String, Path), ("key" = String, Path)),
-    responses((status = 200, body = ProofResponse), (status = 503, body = ErrorResponse)))]
+    responses((status = 200, body = ProofResponse), (status = 401, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
 pub(super) async fn record_proof(
+    _access: DataAccess,
     State(state): State<ApiState>,
     Path((app, key)): Path<(String, String)>,
 ) -> ApiResult<ProofResponse> {
@@ -175,6 +180,8 @@ pub(super) async fn record_proof(
     Ok(Json(ProofResponse {
         key,
         shard: shard.config().shard,
+        key_hash: hex::encode(proof.key_hash),
+        tree_key_mode: proof.tree_key_mode,
         leaf: proof.leaf.as_ref().map(LeafJson::from),
         root: hex::encode(proof.root),
         committed: proof.committed,
@@ -186,8 +193,9 @@ pub(super) async fn record_proof(
 }
 
 #[utoipa::path(post, path = "/v1/apps/{app}/batch/write", request_body = BatchWriteRequest, params(("app" = String, Path)),
-    responses((status = 200, body = BatchWriteResponse), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = BatchWriteResponse), (status = 401, body = ErrorResponse), (status = 400, body = ErrorResponse)))]
 pub(super) async fn batch_write(
+    _access: DataAccess,
     State(state): State<ApiState>,
     Path(app): Path<String>,
     body: Result<Json<BatchWriteRequest>, JsonRejection>,
@@ -231,8 +239,9 @@ pub(super) async fn batch_write(
 }
 
 #[utoipa::path(post, path = "/v1/apps/{app}/batch/read", request_body = BatchReadRequest, params(("app" = String, Path)),
-    responses((status = 200, body = BatchReadResponse), (status = 400, body = ErrorResponse)))]
+    responses((status = 200, body = BatchReadResponse), (status = 401, body = ErrorResponse), (status = 400, body = ErrorResponse)))]
 pub(super) async fn batch_read(
+    _access: DataAccess,
     State(state): State<ApiState>,
     Path(app): Path<String>,
     body: Result<Json<BatchReadRequest>, JsonRejection>,
@@ -268,8 +277,9 @@ pub(super) async fn batch_read(
 }
 
 #[utoipa::path(get, path = "/v1/apps/{app}/records", params(("app" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
-    responses((status = 200, body = ListResponse)))]
+    responses((status = 200, body = ListResponse), (status = 401, body = ErrorResponse)))]
 pub(super) async fn list_records(
+    _access: DataAccess,
     State(state): State<ApiState>,
     Path(app): Path<String>,
     Query(q): Query<ListQuery>,

@@ -3,7 +3,8 @@
 //! The guest agent derives keys from the app's KMS key and the request `path` only (`purpose` goes
 //! into the signature chain), so every key the keeper needs gets its own path:
 //! `ironroot/v1/kek/<app hex>/<epoch>`, `ironroot/v1/signing/<app hex>` and
-//! `ironroot/v1/store-seal/<app hex>`. The KEK and the store-sealing key are then passed
+//! `ironroot/v1/store-seal/<app hex>`, `ironroot/v1/tree-key/<app hex>`. The KEK, the
+//! store-sealing key and the tree key are then passed
 //! through the same HKDF as the sealed file's (domain separation by context string); the signing
 //! seed is the agent's ed25519 key itself, so the agent's signature chain vouches for its public key.
 //!
@@ -28,7 +29,7 @@ use serde_json::Value;
 use tracing::debug;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{derive_kek, derive_store_seal_key, AppId, Kek, KeyError, KeySource};
+use super::{derive_kek, derive_store_seal_key, derive_tree_key, AppId, Kek, KeyError, KeySource};
 
 /// Environment variable naming the guest agent's HTTP endpoint (dstack's own name for it).
 pub const DSTACK_ENDPOINT_ENV: &str = "DSTACK_SIMULATOR_ENDPOINT";
@@ -297,6 +298,11 @@ impl DstackKeySource {
         format!("{}/{app}", super::STORE_SEAL_CONTEXT)
     }
 
+    /// Agent key path of the tree key (keyed record positions) of `app`.
+    pub fn tree_key_path(app: &AppId) -> String {
+        format!("{}/{app}", super::TREE_KEY_CONTEXT)
+    }
+
     fn cached(&self, app: &AppId, epoch: u32) -> Option<Kek> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still valid.
         self.keks.lock().unwrap_or_else(|p| p.into_inner()).get(&(*app, epoch)).cloned()
@@ -323,5 +329,11 @@ impl KeySource for DstackKeySource {
         let agent_key =
             self.client.get_key(&Self::store_seal_path(app), "ironroot-store-seal", "ed25519").await?;
         Ok(derive_store_seal_key(agent_key.as_ref(), app))
+    }
+
+    async fn tree_key(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        let agent_key =
+            self.client.get_key(&Self::tree_key_path(app), "ironroot-tree-key", "ed25519").await?;
+        Ok(derive_tree_key(agent_key.as_ref(), app))
     }
 }

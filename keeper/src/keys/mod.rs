@@ -9,6 +9,7 @@
 //! | key-encryption key (KEK) | `ironroot/v1/kek` | context ‖ 0x00 ‖ app id (32) ‖ epoch (u32 LE) |
 //! | ed25519 signing seed | `ironroot/v1/signing` | context ‖ 0x00 ‖ app id (32) |
 //! | local-store sealing key | `ironroot/v1/store-seal` | context ‖ 0x00 ‖ app id (32) |
+//! | tree key (keyed record positions) | `ironroot/v1/tree-key` | context ‖ 0x00 ‖ app id (32) |
 //!
 //! Two sources implement [`KeySource`]: [`SealedKeyFile`] (development; a root secret in a 0600 file,
 //! the HKDF input key material) and [`DstackKeySource`] (the dstack guest agent's KMS-backed `GetKey`,
@@ -38,6 +39,9 @@ pub const KEK_CONTEXT: &str = "ironroot/v1/kek";
 pub const SIGNING_CONTEXT: &str = "ironroot/v1/signing";
 /// HKDF context of the key that authenticates the keeper's local store (its sealed state).
 pub const STORE_SEAL_CONTEXT: &str = "ironroot/v1/store-seal";
+/// HKDF context of the key that hashes record keys to tree positions in `keyed` mode. It is part
+/// of every root the app ever anchored, so it never rotates.
+pub const TREE_KEY_CONTEXT: &str = "ironroot/v1/tree-key";
 /// HKDF salt shared by every derivation of this scheme version.
 const HKDF_SALT: &[u8] = b"ironroot/v1";
 
@@ -164,6 +168,10 @@ pub trait KeySource: Send + Sync {
     /// outside the TEE can forge or edit what the keeper trusts from its disk.
     async fn store_seal_key(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError>;
 
+    /// The key of `app`'s keyed record positions (tree key = HMAC-SHA256 of the record key under
+    /// it): the same for every keeper of the app, so roots rebuild anywhere inside its TEEs.
+    async fn tree_key(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError>;
+
     /// The keeper's ed25519 signing key for `app`: the TEE key the registry knows. The one place
     /// the seed becomes a keypair.
     async fn signing_keypair(&self, app: &AppId) -> Result<Keypair, KeyError> {
@@ -187,6 +195,11 @@ pub(crate) fn derive_signing_seed(ikm: &[u8], app: &AppId) -> Zeroizing<[u8; 32]
 /// Derives the local-store sealing key of `app` from input key material.
 pub(crate) fn derive_store_seal_key(ikm: &[u8], app: &AppId) -> Zeroizing<[u8; 32]> {
     hkdf_32(ikm, &derivation_info(STORE_SEAL_CONTEXT, app))
+}
+
+/// Derives the tree key of `app` (keyed record positions) from input key material.
+pub(crate) fn derive_tree_key(ikm: &[u8], app: &AppId) -> Zeroizing<[u8; 32]> {
+    hkdf_32(ikm, &derivation_info(TREE_KEY_CONTEXT, app))
 }
 
 fn derivation_info(context: &str, app: &AppId) -> Vec<u8> {
@@ -224,6 +237,9 @@ mod tests {
         assert_ne!(*derive_store_seal_key(&ikm, &a), *derive_store_seal_key(&ikm, &b));
         assert_ne!(*derive_store_seal_key(&ikm, &a), *derive_signing_seed(&ikm, &a));
         assert_ne!(&*derive_store_seal_key(&ikm, &a), k_a0.key_bytes());
+        assert_ne!(*derive_tree_key(&ikm, &a), *derive_tree_key(&ikm, &b));
+        assert_ne!(*derive_tree_key(&ikm, &a), *derive_store_seal_key(&ikm, &a));
+        assert_ne!(&*derive_tree_key(&ikm, &a), k_a0.key_bytes());
     }
 
     #[test]

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use tracing::info;
 use zeroize::Zeroizing;
 
-use super::{derive_kek, derive_signing_seed, derive_store_seal_key, AppId, Kek, KeyError, KeySource};
+use super::{
+    derive_kek, derive_signing_seed, derive_store_seal_key, derive_tree_key, AppId, Kek, KeyError, KeySource,
+};
 
 const MAGIC: &[u8; 8] = b"IRROOTK1";
 const FILE_LEN: usize = MAGIC.len() + 32;
@@ -130,5 +132,9 @@ impl KeySource for SealedKeyFile {
 
     async fn store_seal_key(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError> {
         Ok(derive_store_seal_key(self.root.as_ref(), app))
+    }
+
+    async fn tree_key(&self, app: &AppId) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        Ok(derive_tree_key(self.root.as_ref(), app))
     }
 }

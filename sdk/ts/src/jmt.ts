@@ -98,7 +98,15 @@ export function verifySparseMerkleProof(proof: SparseMerkleProof, root: Uint8Arr
   if (!bytesEqual(hash, root)) throw new Error("Root hashes do not match.");
 }
 
-/** jmt's key hash for a record key: SHA-256 of the key bytes. */
+/**
+ * How an app maps record keys to tree positions. `public`: SHA-256 of the key, so a client derives
+ * a record's position and checks inclusion and non-inclusion of a key itself. `keyed`: a keyed hash
+ * only the keeper's TEE can compute; the proof names the position, and a client checks the value at
+ * that position but cannot check that the position belongs to the key it asked for.
+ */
+export type TreeKeyMode = "keyed" | "public";
+
+/** The tree position of a record key in `public` mode: SHA-256 of the key bytes (jmt's key hash). */
 export function recordKeyHash(key: Uint8Array | string): Uint8Array {
   return sha256Of(typeof key === "string" ? Buffer.from(key, "utf8") : key);
 }
@@ -136,11 +144,16 @@ export function leafFromJson(json: LeafJson): RecordLeaf {
   };
 }
 
-/** Record → shard root: true iff the proof shows `leaf` under `key` (or, with null, that `key` was never written). */
+/** Record → shard root in `public` mode: true iff the proof shows `leaf` under `key` (or, with null, that `key` was never written). */
 export function verifyRecordProof(root: Uint8Array, key: Uint8Array | string, leaf: RecordLeaf | null, proof: SparseMerkleProof | Uint8Array | string): boolean {
+  return verifyRecordProofAt(root, recordKeyHash(key), leaf, proof);
+}
+
+/** Record → shard root at a tree position: true iff the proof shows `leaf` at `keyHash` (or, with null, that nothing was ever written there). */
+export function verifyRecordProofAt(root: Uint8Array, keyHash: Uint8Array, leaf: RecordLeaf | null, proof: SparseMerkleProof | Uint8Array | string): boolean {
   try {
     const p = proof instanceof Uint8Array || typeof proof === "string" ? decodeSparseMerkleProof(proof) : proof;
-    verifySparseMerkleProof(p, root, recordKeyHash(key), leaf ? encodeRecordLeaf(leaf) : null);
+    verifySparseMerkleProof(p, root, keyHash, leaf ? encodeRecordLeaf(leaf) : null);
     return true;
   } catch {
     return false;

@@ -1,7 +1,7 @@
 // HTTP client for the keeper API (keeper/src/api.rs). Clients verify what the keeper returns
 // themselves: see `verifyProofResponse` and `verifyAgainstChain`.
-import { hexToBytes } from "./bytes";
-import { LeafJson, leafFromJson, verifyRecordProof } from "./jmt";
+import { bytesEqual, hexToBytes } from "./bytes";
+import { LeafJson, TreeKeyMode, leafFromJson, recordKeyHash, verifyRecordProofAt } from "./jmt";
 
 export interface WriteResponse {
   key: string;
@@ -24,6 +24,10 @@ export interface RecordResponse {
 export interface ProofResponse {
   key: string;
   shard: number;
+  /** Hex tree position the proof is about (absent from keepers before tree key modes: SHA-256 of the key). */
+  key_hash?: string;
+  /** The app's tree key mode (absent: `public`). */
+  tree_key_mode?: TreeKeyMode;
   leaf: LeafJson | null;
   root: string;
   committed: boolean;
@@ -84,10 +88,12 @@ const b64 = (v: Uint8Array | string) => Buffer.from(typeof v === "string" ? Buff
 
 export class KeeperClient {
   private readonly base: string;
+  /** `apiToken`: the keeper's data API bearer token, when it requires one. */
   constructor(
     baseUrl: string,
     readonly app: string,
     private readonly fetchImpl: typeof fetch = fetch,
+    private readonly apiToken?: string,
   ) {
     this.base = baseUrl.replace(/\/+$/, "");
   }
@@ -95,6 +101,7 @@ export class KeeperClient {
   private async request<T>(method: string, path: string, body?: string | Buffer, contentType?: string): Promise<T> {
     const headers: Record<string, string> = {};
     if (contentType) headers["content-type"] = contentType;
+    if (this.apiToken) headers["authorization"] = `Bearer ${this.apiToken}`;
     const res = await this.fetchImpl(this.base + path, { method, body, headers });
     const text = await res.text();
     const json = text ? JSON.parse(text) : {};
@@ -153,7 +160,30 @@ export class KeeperClient {
   }
 }
 
-/** Record → shard root: checks a keeper proof response on its own terms (its key, leaf and root). */
-export function verifyProofResponse(p: ProofResponse): boolean {
-  return verifyRecordProof(hexToBytes(p.root), p.key, p.leaf ? leafFromJson(p.leaf) : null, p.proof);
+/**
+ * The tree position a proof response is about, or null when it is inconsistent. `public`: SHA-256
+ * of the key, computed here (a `key_hash` naming anything else is refused). `keyed`: the position
+ * the keeper names (it alone can compute it). With `expectedMode`, a response in the other mode is
+ * refused, so a keeper cannot turn a public app's checkable proof into a keyed one.
+ */
+export function proofPosition(p: ProofResponse, expectedMode?: TreeKeyMode): Uint8Array | null {
+  const mode = p.tree_key_mode ?? "public";
+  if (expectedMode !== undefined && mode !== expectedMode) return null;
+  if (mode === "public") {
+    const derived = recordKeyHash(p.key);
+    if (p.key_hash !== undefined && !bytesEqual(hexToBytes(p.key_hash), derived)) return null;
+    return derived;
+  }
+  if (mode !== "keyed" || p.key_hash === undefined || !/^[0-9a-f]{64}$/i.test(p.key_hash)) return null;
+  return hexToBytes(p.key_hash);
+}
+
+/**
+ * Record → shard root: checks a keeper proof response on its own terms (its key, leaf and root).
+ * In keyed mode this shows the leaf (or nothing) at the position the keeper named, not that the
+ * position is the key's.
+ */
+export function verifyProofResponse(p: ProofResponse, expectedMode?: TreeKeyMode): boolean {
+  const position = proofPosition(p, expectedMode);
+  return position !== null && verifyRecordProofAt(hexToBytes(p.root), position, p.leaf ? leafFromJson(p.leaf) : null, p.proof);
 }

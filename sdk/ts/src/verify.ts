@@ -6,12 +6,18 @@
 import { Connection } from "@solana/web3.js";
 import { bytesEqual, hexToBytes } from "./bytes";
 import { AccountLike, AppTree, HistoryProof, authenticateTree, fetchAuthenticatedTree, verifyHistoryProofIn } from "./history";
-import { leafFromJson, verifyRecordProof } from "./jmt";
-import { ProofResponse } from "./keeper";
+import { TreeKeyMode } from "./jmt";
+import { ProofResponse, verifyProofResponse } from "./keeper";
 
 export interface ChainVerification {
-  /** The record (or its absence) is proven under the claimed shard root. */
+  /** The record (or its absence) is proven under the claimed shard root, at the proof's tree position. */
   recordProven: boolean;
+  /**
+   * The verifier derived the tree position from the key itself (`public` mode). False in `keyed`
+   * mode: the proof holds at the position the keeper named, which only its TEE can compute, so a
+   * keyed non-inclusion proof says nothing about the key.
+   */
+  keyPositionChecked: boolean;
   /** The shard root is the root the history proof commits to, and that proof reaches the root of one of the app's own history trees. */
   historyProven: boolean;
   /** The shard root is the shard account's current root. */
@@ -30,9 +36,12 @@ export async function verifyAgainstChain(opts: {
   historyRecordAccount?: AccountLike;
   treeAccount?: AccountLike;
   shardAccountRoot?: Uint8Array;
+  /** The app's tree key mode, when the client knows it: a proof in the other mode is not proven. */
+  treeKeyMode?: TreeKeyMode;
 }): Promise<ChainVerification> {
   const root = hexToBytes(opts.proof.root);
-  const recordProven = verifyRecordProof(root, opts.proof.key, opts.proof.leaf ? leafFromJson(opts.proof.leaf) : null, opts.proof.proof);
+  const recordProven = verifyProofResponse(opts.proof, opts.treeKeyMode);
+  const keyPositionChecked = recordProven && (opts.proof.tree_key_mode ?? "public") === "public";
   const { app, tree, treeIndex } = opts.history;
   let appTree: AppTree | null = null;
   try {
@@ -46,5 +55,5 @@ export async function verifyAgainstChain(opts: {
   const historyProven =
     appTree !== null && bytesEqual(opts.history.root, root) && opts.history.shardId === opts.proof.shard && verifyHistoryProofIn(opts.history, appTree);
   const isLatest = opts.shardAccountRoot ? bytesEqual(opts.shardAccountRoot, root) : false;
-  return { recordProven, historyProven, isLatest };
+  return { recordProven, keyPositionChecked, historyProven, isLatest };
 }

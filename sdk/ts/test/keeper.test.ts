@@ -66,3 +66,25 @@ test("keeper client: routes, bodies, errors, and proofs checked client-side", as
     server.close();
   }
 });
+
+test("keeper client: sends the data API bearer token when given one", async () => {
+  const auth: (string | undefined)[] = [];
+  const server = createServer((req, res) => {
+    auth.push(req.headers["authorization"]);
+    const ok = req.headers["authorization"] === "Bearer data-token";
+    res.writeHead(ok ? 200 : 401, { "content-type": "application/json" });
+    res.end(JSON.stringify(ok ? { keys: [], next_cursor: null, records: [null] } : { error: { code: "UNAUTHORIZED", message: "missing or wrong data API token", details: [] } }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const anonymous = new KeeperClient(`http://127.0.0.1:${port}`, "ab".repeat(32));
+    await assert.rejects(anonymous.batchRead(["k"]), (e: KeeperError) => e.status === 401 && e.code === "UNAUTHORIZED");
+    const authorized = new KeeperClient(`http://127.0.0.1:${port}`, "ab".repeat(32), fetch, "data-token");
+    assert.deepEqual((await authorized.batchRead(["k"])).records, [null]);
+    assert.deepEqual(auth, [undefined, "Bearer data-token"]);
+  } finally {
+    server.close();
+  }
+});
+

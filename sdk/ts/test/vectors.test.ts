@@ -31,6 +31,7 @@ import {
   verifyHistoryProof,
   verifyProofResponse,
   verifyRecordProof,
+  verifyRecordProofAt,
 } from "../src";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -205,5 +206,36 @@ test("JMT: inclusion and non-inclusion proofs against the shard root", () => {
   }
   // A record's proof does not prove another key absent.
   assert.ok(!verifyRecordProof(root, J.inclusion[0].key, null, J.non_inclusion[0].proof));
+  // Public mode: a response naming another position than SHA-256 of its key is refused.
+  const c = J.inclusion[0];
+  const response = { key: c.key, shard: 0, leaf: c.leaf, root: J.root, committed: false, seq: 0, proof: c.proof };
+  assert.equal(J.tree_key_mode, "public");
+  assert.ok(verifyProofResponse({ ...response, key_hash: c.key_hash, tree_key_mode: "public" }, "public"));
+  assert.ok(!verifyProofResponse({ ...response, key_hash: J.inclusion[1].key_hash, tree_key_mode: "public" }));
+  assert.ok(!verifyProofResponse({ ...response, key_hash: c.key_hash, tree_key_mode: "public" }, "keyed"));
   assert.throws(() => decodeSparseMerkleProof(J.inclusion[0].proof + "00"), /trailing/);
+});
+
+test("JMT, keyed tree positions: proofs verify at the position the keeper names", () => {
+  const J = V.jmt_keyed;
+  assert.equal(J.tree_key_mode, "keyed");
+  const root = hexToBytes(J.root);
+  const response = (c: any, extra: object = {}) => ({ key: c.key, shard: 0, leaf: c.leaf, root: J.root, committed: true, seq: 1, proof: c.proof, key_hash: c.key_hash, tree_key_mode: "keyed" as const, ...extra });
+  for (const c of J.inclusion) {
+    // The position is not SHA-256 of the key: nobody outside the TEE can derive it.
+    assert.notEqual(bytesToHex(recordKeyHash(c.key)), c.key_hash);
+    assert.ok(verifyRecordProofAt(root, hexToBytes(c.key_hash), leafFromJson(c.leaf), c.proof), `inclusion of ${c.key}`);
+    assert.ok(!verifyRecordProof(root, c.key, leafFromJson(c.leaf), c.proof), "SHA-256 of the key is not its position");
+    assert.ok(verifyProofResponse(response(c)));
+    assert.ok(verifyProofResponse(response(c), "keyed"));
+    assert.ok(!verifyProofResponse(response(c), "public"), "a public app refuses a keyed proof");
+    assert.ok(!verifyProofResponse(response(c, { key_hash: J.inclusion[(J.inclusion.indexOf(c) + 1) % J.inclusion.length].key_hash })), "another position fails");
+    assert.ok(!verifyProofResponse(response(c, { leaf: { ...c.leaf, version: c.leaf.version + 1 } })), "another leaf fails");
+    assert.ok(!verifyProofResponse(response(c, { key_hash: undefined })), "keyed proofs must name their position");
+  }
+  for (const c of J.non_inclusion) {
+    assert.equal(c.leaf, null);
+    assert.ok(verifyProofResponse(response(c)), `nothing at the position named for ${c.key}`);
+  }
+  assert.ok(!verifyProofResponse(response(J.inclusion[0], { leaf: null })), "an inclusion proof is no non-inclusion proof");
 });
