@@ -125,6 +125,7 @@ async fn serve(keeper: Arc<AppKeeper>) -> Result<Server, DemoError> {
         admin_token: Some(Arc::new(ADMIN_TOKEN.into())),
         metrics: Arc::new(ApiMetrics::default()),
         max_body_bytes: 9 * 1024 * 1024,
+        provider: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.step("bind the API")?;
     let url = format!("http://{}", listener.local_addr().step("bind the API")?);

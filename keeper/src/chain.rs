@@ -248,7 +248,15 @@ impl RpcChain {
         Ok(new_tree.pubkey())
     }
 
-    async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
+    pub(crate) fn client(&self) -> &solana_rpc_client::nonblocking::rpc_client::RpcClient {
+        &self.client
+    }
+
+    pub(crate) fn fee_payer(&self) -> &Keypair {
+        &self.fee_payer
+    }
+
+    pub(crate) async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
         let response = self
             .client
             .get_account_with_commitment(address, self.client.commitment())
@@ -258,7 +266,7 @@ impl RpcChain {
     }
 }
 
-fn rpc_error(err: solana_rpc_client_api::client_error::Error) -> ChainError {
+pub(crate) fn rpc_error(err: solana_rpc_client_api::client_error::Error) -> ChainError {
     use solana_rpc_client_api::request::{RpcError, RpcResponseErrorData};
     if let Some(tx_err) = err.get_transaction_error() {
         return ChainError::from_transaction_error(tx_err);

@@ -56,6 +56,7 @@ async fn daemon(shards: u16, max_body_bytes: usize) -> Daemon {
         admin_token: Some(Arc::new(TOKEN.into())),
         metrics: Arc::new(ApiMetrics::default()),
         max_body_bytes,
+        provider: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

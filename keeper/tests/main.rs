@@ -4,4 +4,5 @@ mod api;
 mod cli;
 mod keeper;
 mod pack_store;
+mod provider;
 mod storage;
