@@ -5,4 +5,5 @@ mod cli;
 mod keeper;
 mod pack_store;
 mod provider;
+mod provider_e2e;
 mod storage;
