@@ -341,7 +341,7 @@ impl ProviderWatcher {
                     tx_bytes: receipt.tx_bytes,
                     latency_ms: first_seen.elapsed().as_millis() as u64,
                     slots_taken: after.slot.saturating_sub(challenge.source_slot),
-                    margin_secs: challenge.deadline - after.unix_timestamp,
+                    margin_secs: challenge.deadline.saturating_sub(after.unix_timestamp),
                     attempts,
                 };
                 tracing::info!(
@@ -455,7 +455,7 @@ impl ProviderWatcher {
             export_bytes,
             signature: receipt.signature.to_string(),
             latency_ms: first_seen.elapsed().as_millis() as u64,
-            margin_secs: retrieval.deadline - after.unix_timestamp,
+            margin_secs: retrieval.deadline.saturating_sub(after.unix_timestamp),
         };
         tracing::info!(shard = id, seq = onchain.seq, cid = %record.cid, export_bytes, latency_ms = record.latency_ms, "retrieval answered");
         progress.retrievals.remove(&(retrieval.requested_at, retrieval.shard_id));
