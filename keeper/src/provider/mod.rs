@@ -273,14 +273,7 @@ impl ProviderWatcher {
         let mut result = Ok(());
         match stake.challenge {
             Some(challenge) if clock.unix_timestamp > challenge.deadline => {
-                if progress.missed.insert(challenge.nonce) {
-                    tracing::error!(
-                        shard = challenge.shard_id,
-                        deadline = challenge.deadline,
-                        "challenge deadline passed unanswered"
-                    );
-                    self.update(|s| s.challenges_missed_total += 1);
-                }
+                self.note_missed(&challenge, &mut progress)
             }
             // Good standing comes back only with every served shard serving again.
             Some(challenge) if challenge.kind == ChallengeKind::Corruption && !failed.is_empty() => {
@@ -299,6 +292,18 @@ impl ProviderWatcher {
             result = result.and(retrieved);
         }
         result
+    }
+
+    /// Counts an overdue challenge missed, once.
+    fn note_missed(&self, challenge: &Challenge, progress: &mut Progress) {
+        if progress.missed.insert(challenge.nonce) {
+            tracing::error!(
+                shard = challenge.shard_id,
+                deadline = challenge.deadline,
+                "challenge deadline passed unanswered"
+            );
+            self.update(|s| s.challenges_missed_total += 1);
+        }
     }
 
     /// Served shards that are failed closed (or gone after a failed reopen).
