@@ -276,3 +276,21 @@ async fn corruption_is_reported_and_recovered_and_destroyed_data_is_slashed() {
     w.watcher.poll_once().await.unwrap();
     assert_eq!(w.watcher.status().stake_status.as_deref(), Some("slashed"));
 }
+
+/// Deletes are tombstone leaves (no blob): a challenge that lands on one is answered too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_on_a_deleted_record_is_answered() {
+    let w = World::start().await;
+    for i in 0..40 {
+        let key = format!("provider-{i}");
+        w.keeper.shard_for(key.as_bytes()).await.unwrap().delete(key.as_bytes(), None).await.unwrap();
+    }
+    for id in 0..2 {
+        w.keeper.shard(id).await.unwrap().commit().await.unwrap();
+    }
+    // Every leaf is a tombstone now.
+    w.open_challenge().await;
+    w.watcher.poll_once().await.unwrap();
+    assert_eq!(w.stake().await.challenge, None, "answered on-chain");
+    assert_eq!(w.watcher.status().answers_total, 1);
+}

@@ -92,7 +92,8 @@ pub async fn answer_challenge(
             Err(e) => return Err(AnswerError::BlobsUnavailable { shard: id, reason: e.to_string() }),
         }
     };
-    if <[u8; 32]>::from(Sha256::digest(&ciphertext)) != leaf.ciphertext_hash {
+    // A tombstone has no blob (and no ciphertext hash): the tag is over empty ciphertext.
+    if !leaf.tombstone && <[u8; 32]>::from(Sha256::digest(&ciphertext)) != leaf.ciphertext_hash {
         return Err(lost("the blob does not match the leaf's ciphertext hash".into()));
     }
     Ok(AnswerChallengeArgs { possession_tag: possession_tag(&challenge.nonce, &ciphertext), proof: compact })
