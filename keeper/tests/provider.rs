@@ -189,11 +189,21 @@ async fn the_keeper_answers_challenges_and_retrievals_by_itself() {
     assert_eq!(w.watcher.status().answer_failures_total, 0);
 
     // Retrieval: an encrypted export of shard 1's committed state, published, its CID on-chain.
-    let onchain = w.chain().shard(&APP_ID, 1).await.unwrap().unwrap();
+    // Writes not anchored yet are committed first: the export holds what the chain holds.
+    let before = w.chain().shard(&APP_ID, 1).await.unwrap().unwrap();
+    let shard1 = w.keeper.shard(1).await.unwrap();
+    for i in 0..200 {
+        let key = format!("late-{i}");
+        if ironroot_keeper::app::shard_of(key.as_bytes(), 2) == 1 {
+            shard1.put(key.as_bytes(), Bytes::from("late"), None).await.unwrap();
+        }
+    }
     w.publisher_sends(w.setup.request_retrieval_instruction(1)).await;
     assert!(w.stake().await.retrieval.is_some());
     w.watcher.poll_once().await.unwrap();
     assert_eq!(w.stake().await.retrieval, None, "answered on-chain");
+    let onchain = w.chain().shard(&APP_ID, 1).await.unwrap().unwrap();
+    assert_eq!(onchain.seq, before.seq + 1, "the pending writes were anchored before the export");
     let status = w.watcher.status();
     let retrieval = status.retrievals.last().unwrap();
     assert_eq!((retrieval.shard, retrieval.seq, status.retrievals_answered_total), (1, onchain.seq, 1));

@@ -69,7 +69,20 @@ impl StakeChain for RpcChain {
             }
         ]);
         let found: Vec<serde_json::Value> =
-            self.client().send(RpcRequest::GetProgramAccounts, params).await.map_err(rpc_error)?;
+            match self.client().send(RpcRequest::GetProgramAccounts, params).await {
+                Ok(found) => found,
+                // Some RPC providers refuse getProgramAccounts: the stake's own address still works.
+                Err(err) => {
+                    tracing::debug!(%err, "getProgramAccounts refused; reading the stake at its address");
+                    let address = ironroot_sdk::pda::provider_stake(app, provider);
+                    return match self.account(&address).await? {
+                        Some(a) if a.owner == storage_stake::ID => {
+                            Ok(vec![(address, decode_stake(&address, &a.data)?)])
+                        }
+                        _ => Ok(Vec::new()),
+                    };
+                }
+            };
         let mut stakes = Vec::with_capacity(found.len());
         for item in found {
             let bad = || ChainError::Failed(format!("malformed getProgramAccounts entry: {item}"));
