@@ -366,8 +366,6 @@ impl ProviderWatcher {
                 self.update(|s| s.answer_failures_total += 1);
                 if let ProviderError::Answer(AnswerError::DataLost { shard, reason }) = &e {
                     tracing::error!(shard, %reason, "the challenged data is lost here; recovering the shard");
-                    // Force the next recovery attempt now.
-                    progress.last_recovery = None;
                     self.recover(&[*shard], progress).await;
                 }
                 Err(e)
