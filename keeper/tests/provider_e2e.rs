@@ -360,6 +360,10 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
         (Some(STAKE), Some("active"), true)
     );
     for answer in &provider.answers {
+        eprintln!(
+            "answered shard {} in {} ms, {} slots, {} s before the deadline, {} tx bytes",
+            answer.shard, answer.latency_ms, answer.slots_taken, answer.margin_secs, answer.tx_bytes
+        );
         assert!(answer.margin_secs > 0 && answer.latency_ms < 8_000 && answer.tx_bytes <= 1232, "{answer:?}");
     }
     let metrics = env.client.get(format!("{}/metrics", env.url)).send().await.unwrap().text().await.unwrap();
