@@ -16,7 +16,7 @@ use ironroot_keeper::api::{
 use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
 use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
 use ironroot_keeper::chain::Chain;
-use ironroot_keeper::keys::AppId;
+use ironroot_keeper::keys::{AppId, ShardId};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::tree::{verify_record_proof, RecordProof};
 
@@ -83,7 +83,7 @@ pub struct DemoReport {
     pub proofs_verified: usize,
     pub commits: u64,
     pub commit_tx_bytes: Vec<usize>,
-    pub rollback: Vec<(u16, Startup)>,
+    pub rollback: Vec<(ShardId, Startup)>,
     pub records_after_recovery: usize,
     /// The availability story (local blob store only: the demo cannot destroy an IPFS node's data).
     pub availability: Option<AvailabilityReport>,
@@ -94,7 +94,7 @@ pub struct DemoReport {
 #[derive(Debug, Default)]
 pub struct AvailabilityReport {
     pub stake: u64,
-    pub answered_shard: u16,
+    pub answered_shard: ShardId,
     pub answer_latency_ms: u64,
     pub answer_slots: u64,
     pub answer_margin_secs: i64,

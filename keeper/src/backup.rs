@@ -14,8 +14,8 @@ use cid::Cid;
 
 use crate::blobs::BlobStore;
 use crate::chain::Chain;
-use crate::crypto::{self, Padding, RecordContext};
-use crate::keys::{AppId, KeySource};
+use crate::crypto::{self, Padding, RecordContext, SealScope};
+use crate::keys::{AppId, KeySource, ShardId};
 use crate::shard::KeeperError;
 use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal};
 
@@ -33,7 +33,7 @@ pub enum BackupError {
     #[error("not an Ironroot backup, or a truncated one: {0}")]
     Format(String),
     #[error("shard {shard}: restored root {restored} differs from {expected} ({what})")]
-    RootMismatch { shard: u16, restored: String, expected: String, what: &'static str },
+    RootMismatch { shard: ShardId, restored: String, expected: String, what: &'static str },
 }
 
 impl From<KeeperError> for BackupError {
@@ -50,7 +50,7 @@ impl From<StoreError> for BackupError {
 
 #[derive(BorshSerialize, BorshDeserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ShardSummary {
-    pub shard: u16,
+    pub shard: ShardId,
     pub seq: u64,
     pub root: [u8; 32],
     pub records: u64,
@@ -63,10 +63,10 @@ struct Manifest {
     frames: u32,
 }
 
-type Entry = (u16, Vec<u8>, RecordLeaf, Vec<u8>);
+type Entry = (ShardId, Vec<u8>, RecordLeaf, Vec<u8>);
 
 fn seal_frame(kek: &crate::keys::Kek, app: AppId, index: u32, plain: &[u8]) -> Result<Vec<u8>, KeeperError> {
-    let ctx = RecordContext { app, shard: u32::MAX, key: FRAME_KEY, version: index as u64 };
+    let ctx = RecordContext { app, scope: SealScope::Backup, key: FRAME_KEY, version: index as u64 };
     Ok(crypto::seal(kek, &ctx, plain, Padding::None)?)
 }
 
@@ -75,7 +75,7 @@ fn seal_frame(kek: &crate::keys::Kek, app: AppId, index: u32, plain: &[u8]) -> R
 /// also needs that root to be the on-chain one, so commit before exporting.
 pub async fn export(
     app: AppId,
-    stores: &[(u16, &ShardStore)],
+    stores: &[(ShardId, &ShardStore)],
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     mut out: impl Write,
@@ -147,7 +147,7 @@ async fn open_frame(
 ) -> Result<Vec<u8>, BackupError> {
     let epoch = crypto::blob_epoch(sealed).map_err(KeeperError::from)?;
     let kek = keys.app_kek(&app, epoch).await.map_err(KeeperError::from)?;
-    let ctx = RecordContext { app, shard: u32::MAX, key: FRAME_KEY, version: index as u64 };
+    let ctx = RecordContext { app, scope: SealScope::Backup, key: FRAME_KEY, version: index as u64 };
     Ok(crypto::open(&kek, &ctx, sealed).map_err(KeeperError::from)?.to_vec())
 }
 
@@ -159,7 +159,7 @@ pub async fn import(
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     chain: &dyn Chain,
-    store_path: impl Fn(u16) -> std::path::PathBuf,
+    store_path: impl Fn(ShardId) -> std::path::PathBuf,
 ) -> Result<Vec<ShardSummary>, BackupError> {
     let mut head = [0u8; 5];
     input.read_exact(&mut head).map_err(|e| BackupError::Format(e.to_string()))?;
@@ -171,7 +171,7 @@ pub async fn import(
     if manifest.app != app.0 {
         return Err(BackupError::Format("backup of another app".into()));
     }
-    let mut per_shard: std::collections::BTreeMap<u16, Vec<(Vec<u8>, RecordLeaf)>> = Default::default();
+    let mut per_shard: std::collections::BTreeMap<ShardId, Vec<(Vec<u8>, RecordLeaf)>> = Default::default();
     for index in 1..=manifest.frames {
         let entries: Vec<Entry> =
             borsh::from_slice(&open_frame(keys, app, index, &read_frame(&mut input)?).await?)
@@ -193,7 +193,7 @@ pub async fn import(
         // Held until the imported store is in place: a running keeper's store is never replaced.
         let _live = StoreLock::acquire(&path)?;
         let temp = path.with_extension("import");
-        let seal = StoreSeal::derive(keys, app, summary.shard as u32).await.map_err(KeeperError::from)?;
+        let seal = StoreSeal::derive(keys, app, summary.shard).await.map_err(KeeperError::from)?;
         let _temp_lock = StoreLock::acquire(&temp)?;
         let _ = std::fs::remove_file(&temp);
         let store = ShardStore::open_locked(&temp, seal, _temp_lock.clone())?;

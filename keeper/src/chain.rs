@@ -22,6 +22,8 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
 
+use crate::keys::ShardId;
+
 /// A shard's on-chain state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardOnChain {
@@ -66,7 +68,7 @@ impl ChainError {
 #[async_trait]
 pub trait Chain: Send + Sync {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError>;
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError>;
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError>;
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError>;
     /// Submits `update_shard` signed by `tee` and waits until it is confirmed or rejected.
     /// Submits `update_shard` signed by `tee` into the app's active history tree (rotating it
@@ -153,7 +155,7 @@ impl Chain for QuorumChain {
         .await
     }
 
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
         let id = *app_id;
         self.agreed("shard", move |e| Box::pin(async move { e.shard(&id, shard).await }), |s| s.clone()).await
     }
@@ -297,8 +299,8 @@ impl Chain for RpcChain {
             .transpose()
     }
 
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
-        let address = pda::shard(&pda::app(&self.namespace, app_id), shard);
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard.0);
         self.account(&address).await?.map(|a| decode_shard_state(&address, &a)).transpose()
     }
 

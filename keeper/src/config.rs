@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::keys::ShardId;
 use crate::shard::Durability;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,7 @@ pub struct Config {
     /// ...and its app id: 32 bytes, hex.
     pub app_id: String,
     /// Shards to serve (default: all).
-    pub shards: Option<Vec<u16>>,
+    pub shards: Option<Vec<ShardId>>,
     pub rpc_url: String,
     /// More RPC endpoints (other providers): with any, chain reads go to `rpc_url` and all of
     /// these, and only an answer they all agree on is trusted.

@@ -11,7 +11,7 @@ use crate::backup::{self, BackupError, ShardSummary};
 use crate::blobs::{BlobError, BlobStore, IpfsBlobStore, LocalBlobStore};
 use crate::chain::{Chain, ChainError, QuorumChain, RpcChain};
 use crate::config::{Config, ConfigError};
-use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile};
+use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId};
 use crate::provider::{ProviderSettings, ProviderWatcher, StakeChain};
 use crate::recovery::{self, FailedClosed, Startup};
 use crate::shard::KeeperError;
@@ -98,10 +98,10 @@ impl Node {
 
     /// The shards this keeper serves (the configured ones, else all the app has on-chain) and
     /// where their local stores live.
-    pub async fn stores(&self) -> Result<Vec<(u16, PathBuf)>, NodeError> {
+    pub async fn stores(&self) -> Result<Vec<(ShardId, PathBuf)>, NodeError> {
         let app =
             self.services.chain.app(self.app.as_bytes()).await?.ok_or(NodeError::AppNotOnChain(self.app))?;
-        let ids = self.config.shards.clone().unwrap_or_else(|| (0..app.shard_count).collect());
+        let ids = self.config.shards.clone().unwrap_or_else(|| (0..app.shard_count).map(ShardId).collect());
         Ok(ids.into_iter().map(|id| (id, store_path(&self.config.data_dir, self.app, id))).collect())
     }
 
@@ -191,8 +191,8 @@ impl Node {
     /// `progress(shard, manifests, entries)` hears how far each rebuild got.
     pub async fn recover(
         &self,
-        progress: impl Fn(u16, u64, u64),
-    ) -> Result<Vec<(u16, Result<Startup, FailedClosed>)>, NodeError> {
+        progress: impl Fn(ShardId, u64, u64),
+    ) -> Result<Vec<(ShardId, Result<Startup, FailedClosed>)>, NodeError> {
         let mut outcomes = Vec::new();
         for (id, path) in self.stores().await? {
             let onchain = self
@@ -201,7 +201,7 @@ impl Node {
                 .shard(self.app.as_bytes(), id)
                 .await?
                 .ok_or(KeeperError::ShardNotOnChain(id))?;
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id as u32)
+            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id)
                 .await
                 .map_err(KeeperError::from)?;
             let (store, quarantined) =
@@ -211,8 +211,6 @@ impl Node {
                 &onchain,
                 self.services.blobs.as_ref(),
                 self.services.keys.as_ref(),
-                self.app,
-                id as u32,
                 quarantined,
                 |manifests, entries| progress(id, manifests, entries),
             )
@@ -227,12 +225,12 @@ impl Node {
     pub async fn export(&self, out: impl std::io::Write) -> Result<Vec<ShardSummary>, NodeError> {
         let mut opened = Vec::new();
         for (id, path) in self.stores().await? {
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id as u32)
+            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id)
                 .await
                 .map_err(KeeperError::from)?;
             opened.push((id, ShardStore::open(&path, seal).map_err(KeeperError::from)?));
         }
-        let refs: Vec<(u16, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
+        let refs: Vec<(ShardId, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
         Ok(backup::export(self.app, &refs, self.services.blobs.as_ref(), self.services.keys.as_ref(), out)
             .await?)
     }

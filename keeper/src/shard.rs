@@ -33,9 +33,9 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify, RwLock};
 
 use crate::blobs::{self, BlobError, BlobStore};
 use crate::chain::{Chain, ChainError, ShardOnChain};
-use crate::crypto::{self, CryptoError, Padding, RecordContext};
-use crate::keys::{AppId, Kek, KeyError, KeySource};
-use crate::manifest::{self, ManifestError, CHECKPOINT_EVERY};
+use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
+use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
+use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreSeal};
 
@@ -76,7 +76,7 @@ impl std::fmt::Display for Durability {
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
     pub app: AppId,
-    pub shard: u16,
+    pub shard: ShardId,
     /// Where the shard's database lives.
     pub store_path: PathBuf,
     /// Commit on-chain after this many acknowledged writes...
@@ -98,7 +98,7 @@ pub struct ShardConfig {
 }
 
 impl ShardConfig {
-    pub fn new(app: AppId, shard: u16, store_path: PathBuf) -> Self {
+    pub fn new(app: AppId, shard: ShardId, store_path: PathBuf) -> Self {
         ShardConfig {
             app,
             shard,
@@ -141,12 +141,14 @@ pub enum KeeperError {
     Store(StoreError),
     #[error(transparent)]
     Chain(#[from] ChainError),
+    #[error("the app has no account on-chain (create it and its shards first)")]
+    AppNotOnChain,
     #[error("shard {0} has no account on-chain (create the app and its shards first)")]
-    ShardNotOnChain(u16),
+    ShardNotOnChain(ShardId),
     #[error("the chain holds seq {chain_seq} root {chain_root} where this keeper prepared seq {seq}: another writer")]
     ChainDiverged { seq: u64, chain_seq: u64, chain_root: String },
     #[error("shard {0} is not served by this keeper")]
-    ShardNotServed(u16),
+    ShardNotServed(ShardId),
     #[error("the keeper is shutting down")]
     ShuttingDown,
     #[error("{unanchored} acknowledged writes are not anchored on-chain yet, the oldest for {oldest_ms} ms: refusing more until the chain catches up")]
@@ -269,7 +271,7 @@ pub enum CommitOutcome {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardStatus {
-    pub shard: u16,
+    pub shard: ShardId,
     pub local_seq: u64,
     pub local_root: [u8; 32],
     pub confirmed_root: [u8; 32],
@@ -343,20 +345,18 @@ impl ShardKeeper {
             .shard(cfg.app.as_bytes(), cfg.shard)
             .await?
             .ok_or(KeeperError::ShardNotOnChain(cfg.shard))?;
-        let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard as u32).await?;
+        let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard).await?;
         let (store, quarantined) = recovery::open_or_quarantine(&cfg.store_path, seal)?;
         let (store, startup) = recovery::reconcile(
             store,
             &chain_state,
             blobs.as_ref(),
             keys.as_ref(),
-            cfg.app,
-            cfg.shard as u32,
             quarantined,
             |manifests, entries| tracing::info!(manifests, entries, "rebuilding"),
         )
         .await?;
-        tracing::info!(shard = cfg.shard, ?startup, "shard reconciled with the chain");
+        tracing::info!(shard = %cfg.shard, ?startup, "shard reconciled with the chain");
         if let Some(count) = cfg.shard_count {
             pin_shard_count(&store, &chain_state, cfg.shard, count)?;
         }
@@ -803,7 +803,7 @@ impl ShardKeeper {
 
         // Encryption is CPU-bound: do it off the async workers.
         let app = self.cfg.app;
-        let shard = self.cfg.shard as u32;
+        let scope = SealScope::Shard(self.cfg.shard);
         let padding = self.cfg.padding;
         let epoch = kek.epoch();
         let to_seal: Vec<(Vec<u8>, u64, Bytes)> = plan
@@ -814,7 +814,7 @@ impl ShardKeeper {
             to_seal
                 .iter()
                 .map(|(key, version, value)| {
-                    let ctx = RecordContext { app, shard, key, version: *version };
+                    let ctx = RecordContext { app, scope, key, version: *version };
                     crypto::seal(&kek, &ctx, value, padding).map(Bytes::from)
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -882,7 +882,7 @@ impl ShardKeeper {
         }
         let kek = self.kek(leaf.key_epoch).await?;
         let ctx =
-            RecordContext { app: self.cfg.app, shard: self.cfg.shard as u32, key, version: leaf.version };
+            RecordContext { app: self.cfg.app, scope: self.cfg.shard.into(), key, version: leaf.version };
         let value = crypto::open(&kek, &ctx, &blob)?.to_vec();
         Ok(ReadResult {
             value,
@@ -974,10 +974,10 @@ impl ShardKeeper {
                 // The chain refused the update and does not hold it: retrying cannot help, and
                 // acknowledging more writes would only grow what cannot be anchored.
                 Err(e @ KeeperError::ChainDiverged { .. }) => {
-                    tracing::error!(shard = this.cfg.shard, error = %e, "shard update rejected; halting writes");
+                    tracing::error!(shard = %this.cfg.shard, error = %e, "shard update rejected; halting writes");
                     this.anchoring.send_modify(|a| a.halted = Some(e.to_string()));
                 }
-                Err(e) => tracing::warn!(shard = this.cfg.shard, error = %e, "commit failed; will retry"),
+                Err(e) => tracing::warn!(shard = %this.cfg.shard, error = %e, "commit failed; will retry"),
             }
         }
     }
@@ -1018,7 +1018,7 @@ impl ShardKeeper {
             }
         };
         let args = UpdateShardArgs {
-            shard_id: self.cfg.shard,
+            shard_id: self.cfg.shard.0,
             prev_root: pending.prev_root,
             new_root: pending.root,
             new_seq: pending.seq,
@@ -1075,17 +1075,9 @@ impl ShardKeeper {
         let kek = self.kek(snapshot.key_epoch).await?;
         let count = entries.len() as u64;
         let prev = (!checkpoint).then(|| snapshot.confirmed_manifest.clone());
-        let cid = manifest::publish(
-            self.blobs.as_ref(),
-            &kek,
-            self.cfg.app,
-            self.cfg.shard as u32,
-            seq,
-            snapshot.root,
-            prev,
-            entries,
-        )
-        .await?;
+        let new_manifest =
+            NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev, entries };
+        let cid = manifest::publish(self.blobs.as_ref(), &kek, new_manifest).await?;
         let pending = PendingUpdate {
             seq,
             prev_root: snapshot.confirmed_root,
@@ -1196,7 +1188,7 @@ impl ShardKeeper {
 fn pin_shard_count(
     store: &ShardStore,
     chain: &ShardOnChain,
-    shard: u16,
+    shard: ShardId,
     count: u16,
 ) -> Result<(), KeeperError> {
     let pinned = store.update_state(|s| {
@@ -1208,7 +1200,7 @@ fn pin_shard_count(
     if pinned != count {
         let state = store.state()?;
         return Err(KeeperError::FailedClosed(FailedClosed {
-            shard: shard as u32,
+            shard,
             chain_seq: chain.seq,
             chain_root: hex::encode(chain.root),
             local_seq: state.confirmed_seq,

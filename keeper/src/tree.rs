@@ -34,7 +34,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::keys::{AppId, KeyError, KeySource};
+use crate::keys::{AppId, KeyError, KeySource, ShardId};
 
 /// Root of a shard that was never written (what the chain holds before the first update).
 pub const EMPTY_ROOT: [u8; 32] = [0; 32];
@@ -104,7 +104,7 @@ fn forged(what: impl Into<String>) -> StoreError {
 pub struct StoreSeal {
     key: Zeroizing<[u8; 32]>,
     app: AppId,
-    shard: u32,
+    shard: ShardId,
 }
 
 impl std::fmt::Debug for StoreSeal {
@@ -117,7 +117,7 @@ impl std::fmt::Debug for StoreSeal {
 }
 
 impl StoreSeal {
-    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: u32) -> Self {
+    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: ShardId) -> Self {
         StoreSeal { key, app, shard }
     }
 
@@ -125,12 +125,12 @@ impl StoreSeal {
         self.app
     }
 
-    pub fn shard(&self) -> u32 {
+    pub fn shard(&self) -> ShardId {
         self.shard
     }
 
     /// The seal of (`app`, `shard`) under the key source's store-sealing key.
-    pub async fn derive(keys: &dyn KeySource, app: AppId, shard: u32) -> Result<Self, KeyError> {
+    pub async fn derive(keys: &dyn KeySource, app: AppId, shard: ShardId) -> Result<Self, KeyError> {
         Ok(StoreSeal::new(keys.store_seal_key(&app).await?, app, shard))
     }
 
@@ -139,7 +139,7 @@ impl StoreSeal {
             <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref()).expect("HMAC accepts any key length");
         mac.update(STATE_MAC_DOMAIN);
         mac.update(self.app.as_bytes());
-        mac.update(&self.shard.to_le_bytes());
+        mac.update(&self.shard.wire().to_le_bytes());
         mac.update(store_id);
         mac.update(state);
         mac
@@ -314,6 +314,11 @@ impl ShardStore {
         let store = ShardStore { db, path, codec: StateCodec { seal, store_id }, lock };
         store.verify_roots()?;
         Ok(store)
+    }
+
+    /// The seal (app, shard and key) this store's state rows are checked under.
+    pub fn seal(&self) -> &StoreSeal {
+        &self.codec.seal
     }
 
     pub fn path(&self) -> &Path {
@@ -909,8 +914,8 @@ mod tests {
 
     use super::*;
 
-    fn seal(shard: u32) -> StoreSeal {
-        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), shard)
+    fn seal(shard: u16) -> StoreSeal {
+        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(shard))
     }
 
     fn open_store(path: &Path) -> ShardStore {
@@ -1012,7 +1017,7 @@ mod tests {
         });
         assert!(is_forged(ShardStore::open(&a, seal(0))));
         assert!(is_forged(ShardStore::open(&b, seal(1))));
-        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), 0);
+        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), ShardId(0));
         assert!(is_forged(ShardStore::open(&b, other_app)));
         assert!(ShardStore::open(&b, seal(0)).is_ok());
     }

@@ -14,6 +14,7 @@ use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
 use ironroot_keeper::backup;
 use ironroot_keeper::blobs::{BlobStore, Cid, LocalBlobStore};
 use ironroot_keeper::chain::Chain;
+use ironroot_keeper::keys::ShardId;
 use ironroot_keeper::provider::{ProviderSettings, ProviderWatcher};
 use ironroot_sdk::storage_stake::decode_stake;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
@@ -69,7 +70,7 @@ impl World {
             shard.put(key.as_bytes(), Bytes::from(format!("value {i}")), None).await.unwrap();
         }
         for id in 0..2 {
-            keeper.shard(id).await.unwrap().commit().await.unwrap();
+            keeper.shard(ShardId(id)).await.unwrap().commit().await.unwrap();
         }
 
         // The publisher's terms, the provider's stake (real SPL token transfers), the TEE key bound.
@@ -181,7 +182,7 @@ async fn the_keeper_answers_challenges_and_retrievals_by_itself() {
         let answer = status.answers.last().unwrap();
         assert_eq!(
             (answer.shard, answer.kind.as_str(), answer.attempts),
-            (challenge.shard_id, "publisher", 1)
+            (ShardId(challenge.shard_id), "publisher", 1)
         );
         assert!(answer.margin_secs > 0 && answer.margin_secs <= 60, "{answer:?}");
         assert!(answer.tx_bytes <= 1232, "{answer:?}");
@@ -190,11 +191,11 @@ async fn the_keeper_answers_challenges_and_retrievals_by_itself() {
 
     // Retrieval: an encrypted export of shard 1's committed state, published, its CID on-chain.
     // Writes not anchored yet are committed first: the export holds what the chain holds.
-    let before = w.chain().shard(&APP_ID, 1).await.unwrap().unwrap();
-    let shard1 = w.keeper.shard(1).await.unwrap();
+    let before = w.chain().shard(&APP_ID, ShardId(1)).await.unwrap().unwrap();
+    let shard1 = w.keeper.shard(ShardId(1)).await.unwrap();
     for i in 0..200 {
         let key = format!("late-{i}");
-        if ironroot_keeper::app::shard_of(key.as_bytes(), 2) == 1 {
+        if ironroot_keeper::app::shard_of(key.as_bytes(), 2) == ShardId(1) {
             shard1.put(key.as_bytes(), Bytes::from("late"), None).await.unwrap();
         }
     }
@@ -202,11 +203,14 @@ async fn the_keeper_answers_challenges_and_retrievals_by_itself() {
     assert!(w.stake().await.retrieval.is_some());
     w.watcher.poll_once().await.unwrap();
     assert_eq!(w.stake().await.retrieval, None, "answered on-chain");
-    let onchain = w.chain().shard(&APP_ID, 1).await.unwrap().unwrap();
+    let onchain = w.chain().shard(&APP_ID, ShardId(1)).await.unwrap().unwrap();
     assert_eq!(onchain.seq, before.seq + 1, "the pending writes were anchored before the export");
     let status = w.watcher.status();
     let retrieval = status.retrievals.last().unwrap();
-    assert_eq!((retrieval.shard, retrieval.seq, status.retrievals_answered_total), (1, onchain.seq, 1));
+    assert_eq!(
+        (retrieval.shard, retrieval.seq, status.retrievals_answered_total),
+        (ShardId(1), onchain.seq, 1)
+    );
 
     // The publisher fetches the export by its CID and restores it elsewhere: it must reproduce
     // the on-chain root of shard 1.
@@ -222,7 +226,10 @@ async fn the_keeper_answers_challenges_and_retrievals_by_itself() {
         .await
         .unwrap();
     assert_eq!(summaries.len(), 1);
-    assert_eq!((summaries[0].shard, summaries[0].seq, summaries[0].root), (1, onchain.seq, onchain.root));
+    assert_eq!(
+        (summaries[0].shard, summaries[0].seq, summaries[0].root),
+        (ShardId(1), onchain.seq, onchain.root)
+    );
     assert!(shards_hit.iter().all(|id| *id < 2));
 }
 
@@ -235,14 +242,17 @@ async fn corruption_is_reported_and_recovered_and_destroyed_data_is_slashed() {
     let saved = truncate_segments(&blobs_dir);
     delete_stores(&w.store_dir());
     for id in 0..2 {
-        w.keeper.reopen(id).await.unwrap();
-        assert!(w.keeper.shard(id).await.is_err(), "shard {id} fails closed");
+        w.keeper.reopen(ShardId(id)).await.unwrap();
+        assert!(w.keeper.shard(ShardId(id)).await.is_err(), "shard {id} fails closed");
     }
     w.watcher.poll_once().await.unwrap();
     let reported = w.stake().await.challenge.expect("corruption reported on-chain");
     assert_eq!(reported.kind, ChallengeKind::Corruption);
     let status = w.watcher.status();
-    assert_eq!((status.corruption_reports_total, status.recovering_shards.clone()), (1, vec![0, 1]));
+    assert_eq!(
+        (status.corruption_reports_total, status.recovering_shards.clone()),
+        (1, vec![ShardId(0), ShardId(1)])
+    );
     // Still broken: the keeper keeps trying and does not answer for data it does not hold.
     w.watcher.poll_once().await.unwrap();
     assert_eq!(w.stake().await.challenge, Some(reported));
@@ -257,7 +267,7 @@ async fn corruption_is_reported_and_recovered_and_destroyed_data_is_slashed() {
     assert!(status.recovering_shards.is_empty());
     assert_eq!(status.answers.last().unwrap().kind, "corruption");
     for id in 0..2 {
-        w.keeper.shard(id).await.expect("serving again");
+        w.keeper.shard(ShardId(id)).await.expect("serving again");
     }
 
     // Destruction under the running keeper: the next challenge cannot be answered.
@@ -296,7 +306,7 @@ async fn a_challenge_on_a_deleted_record_is_answered() {
         w.keeper.shard_for(key.as_bytes()).await.unwrap().delete(key.as_bytes(), None).await.unwrap();
     }
     for id in 0..2 {
-        w.keeper.shard(id).await.unwrap().commit().await.unwrap();
+        w.keeper.shard(ShardId(id)).await.unwrap().commit().await.unwrap();
     }
     // Every leaf is a tombstone now.
     w.open_challenge().await;

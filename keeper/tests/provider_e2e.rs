@@ -28,7 +28,7 @@ use ironroot_keeper::api::StatusResponse;
 use ironroot_keeper::backup;
 use ironroot_keeper::blobs::{BlobStore, Cid, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, RpcChain};
-use ironroot_keeper::keys::{AppId, SealedKeyFile};
+use ironroot_keeper::keys::{AppId, SealedKeyFile, ShardId};
 use ironroot_localnet::{Localnet, Options};
 use ironroot_sdk::storage_stake::decode_stake;
 use ironroot_sdk::{app_roots as roots, verifier};
@@ -385,13 +385,13 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
     wait_for("the retrieval answer", 10, &env.log, || async { env.stake().await.retrieval.is_none() }).await;
     let provider = env.status().await.provider.unwrap();
     let retrieval = provider.retrievals.last().expect("retrieval recorded").clone();
-    assert_eq!((retrieval.shard, provider.retrievals_answered_total), (0, 1));
+    assert_eq!((retrieval.shard, provider.retrievals_answered_total), (ShardId(0), 1));
 
     // 3. The host loses the blobs and the stores; the keeper restarts and cannot rebuild.
     stop(daemon);
     // (First, the publisher's side of 4: fetch the export by CID and restore it elsewhere.)
     let chain = RpcChain::new(config.rpc_url.clone(), Keypair::new(), env.publisher.pubkey());
-    let onchain = chain.shard(&APP_ID, 0).await.unwrap().unwrap();
+    let onchain = chain.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap();
     {
         let blobs = LocalBlobStore::open(data_dir.join("blobs")).unwrap();
         let export = blobs.get(&Cid::from_str(&retrieval.cid).unwrap()).await.unwrap();
@@ -402,7 +402,10 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
         })
         .await
         .unwrap();
-        assert_eq!((restored[0].shard, restored[0].seq, restored[0].root), (0, onchain.seq, onchain.root));
+        assert_eq!(
+            (restored[0].shard, restored[0].seq, restored[0].root),
+            (ShardId(0), onchain.seq, onchain.root)
+        );
     }
     let saved_blobs = dir.path().join("blobs.saved");
     std::fs::rename(data_dir.join("blobs"), &saved_blobs).unwrap();
@@ -420,7 +423,10 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
     })
     .await;
     let provider = env.status().await.provider.unwrap();
-    assert_eq!((provider.corruption_reports_total, provider.recovering_shards.clone()), (1, vec![0, 1]));
+    assert_eq!(
+        (provider.corruption_reports_total, provider.recovering_shards.clone()),
+        (1, vec![ShardId(0), ShardId(1)])
+    );
     // The operator restores the blobs and restarts the keeper: it rebuilds and answers in time.
     stop(daemon);
     std::fs::remove_dir_all(data_dir.join("blobs")).unwrap();

@@ -14,7 +14,9 @@ use ironroot_keeper::blobs::{
     raw_cid, BlobError, BlobStore, BlockStore, Cid, IpfsBlobStore, LocalBlobStore, MAX_BLOCK_LEN,
 };
 use ironroot_keeper::crypto::{self, CryptoError, Padding, RecordContext, HEADER_LEN};
-use ironroot_keeper::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile};
+use ironroot_keeper::keys::{
+    AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId,
+};
 use sha2::{Digest, Sha256};
 
 const KIB: usize = 1024;
@@ -37,7 +39,7 @@ fn value(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn ctx(key: &[u8], version: u64) -> RecordContext<'_> {
-    RecordContext { app: APP, shard: 3, key, version }
+    RecordContext { app: APP, scope: ShardId(3).into(), key, version }
 }
 
 fn key_file() -> (tempfile::TempDir, SealedKeyFile) {
@@ -181,7 +183,7 @@ async fn replayed_or_swapped_blobs_are_wrong_context() {
     assert_eq!(&crypto::open(&kek, &ctx(b"alice", 2), &right).unwrap()[..], b"balance=0");
 
     // Another shard, or another app's context under the same key: wrong context too.
-    let other_shard = RecordContext { shard: 4, ..ctx(b"alice", 2) };
+    let other_shard = RecordContext { scope: ShardId(4).into(), ..ctx(b"alice", 2) };
     assert!(matches!(crypto::open(&kek, &other_shard, &right), Err(CryptoError::WrongContext)));
     let other_app = RecordContext { app: AppId([0x22; 32]), ..ctx(b"alice", 2) };
     assert!(matches!(crypto::open(&kek, &other_app, &right), Err(CryptoError::WrongContext)));

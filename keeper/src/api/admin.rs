@@ -7,6 +7,7 @@ use axum::Json;
 use super::dto::*;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::ApiState;
+use crate::keys::ShardId;
 use crate::shard::{CommitOutcome, KeeperError};
 
 fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -66,7 +67,7 @@ pub(super) async fn admin_rotate(
         rewrapped += shard
             .rewrap_old_epochs(|p| {
                 tracing::info!(
-                    shard = id,
+                    shard = %id,
                     scanned = p.scanned,
                     rewrapped = p.rewrapped,
                     "re-wrapping data keys"
@@ -85,7 +86,7 @@ pub(super) async fn admin_rebuild(
     headers: HeaderMap,
 ) -> ApiResult<RebuildResponse> {
     authorize(&state, &headers)?;
-    let ids: Vec<u16> = state.keeper.slots().await.into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<ShardId> = state.keeper.slots().await.into_iter().map(|(id, _)| id).collect();
     let mut shards = Vec::new();
     for id in ids {
         state.keeper.reopen(id).await?;
@@ -110,7 +111,7 @@ pub(super) async fn admin_export(
         shard.commit().await?;
         shards.push(shard);
     }
-    let stores: Vec<(u16, &crate::tree::ShardStore)> =
+    let stores: Vec<(ShardId, &crate::tree::ShardStore)> =
         shards.iter().map(|s| (s.config().shard, s.store())).collect();
     let mut out = Vec::new();
     crate::backup::export(

@@ -131,7 +131,9 @@ impl From<KeeperError> for ApiError {
             }
             KeeperError::Blob(BlobError::InUse { .. }) => C::StoreInUse,
             KeeperError::Blob(_) | KeeperError::Manifest(_) => C::BlobUnavailable,
-            KeeperError::Chain(_) | KeeperError::ShardNotOnChain(_) => C::ChainUnavailable,
+            KeeperError::Chain(_) | KeeperError::AppNotOnChain | KeeperError::ShardNotOnChain(_) => {
+                C::ChainUnavailable
+            }
             KeeperError::ChainDiverged { .. } => C::ChainDiverged,
             KeeperError::ShuttingDown => C::ShuttingDown,
             KeeperError::AnchorLagging { .. } => C::AnchorLagging,

@@ -11,7 +11,7 @@ use storage_stake::{AnswerChallengeArgs, AnswerRetrievalArgs, Challenge};
 use crate::backup;
 use crate::blobs::{BlobError, BlobStore};
 use crate::chain::ShardOnChain;
-use crate::keys::KeySource;
+use crate::keys::{KeySource, ShardId};
 use crate::shard::ShardKeeper;
 use crate::tree::RecordLeaf;
 
@@ -20,13 +20,13 @@ use crate::tree::RecordLeaf;
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
     #[error("shard {shard}: local committed seq {local_seq} is not the chain's seq {chain_seq} yet")]
-    NotInSync { shard: u16, local_seq: u64, chain_seq: u64 },
+    NotInSync { shard: ShardId, local_seq: u64, chain_seq: u64 },
     #[error("shard {shard}: data lost: {reason}")]
-    DataLost { shard: u16, reason: String },
+    DataLost { shard: ShardId, reason: String },
     #[error("shard {shard}: the blob store is unreachable: {reason}")]
-    BlobsUnavailable { shard: u16, reason: String },
+    BlobsUnavailable { shard: ShardId, reason: String },
     #[error("shard {shard}: export: {reason}")]
-    Export { shard: u16, reason: String },
+    Export { shard: ShardId, reason: String },
 }
 
 /// Key hashes are 256 bits: a walk takes at most one probe per bit, plus the first.
@@ -41,7 +41,7 @@ pub async fn answer_challenge(
     onchain: &ShardOnChain,
     challenge: &Challenge,
 ) -> Result<AnswerChallengeArgs, AnswerError> {
-    let id = challenge.shard_id;
+    let id = ShardId(challenge.shard_id);
     let lost = |reason: String| AnswerError::DataLost { shard: id, reason };
     let store = shard.store();
     let state = store.state().map_err(|e| lost(e.to_string()))?;

@@ -35,6 +35,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppKeeper;
 use crate::chain::ChainError;
+use crate::keys::ShardId;
 pub use answer::AnswerError;
 pub use chain::{ChainClock, StakeChain};
 
@@ -60,14 +61,14 @@ pub enum ProviderError {
     #[error(transparent)]
     Answer(#[from] AnswerError),
     #[error("shard {shard} cannot answer: {reason}")]
-    ShardUnavailable { shard: u16, reason: String },
+    ShardUnavailable { shard: ShardId, reason: String },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct OpenChallengeJson {
     /// `publisher` or `corruption` (reported by this keeper).
     pub kind: String,
-    pub shard: u16,
+    pub shard: ShardId,
     pub source_slot: u64,
     pub opened_at: i64,
     pub deadline: i64,
@@ -75,7 +76,7 @@ pub struct OpenChallengeJson {
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct OpenRetrievalJson {
-    pub shard: u16,
+    pub shard: ShardId,
     pub requested_seq: u64,
     pub deadline: i64,
 }
@@ -84,7 +85,7 @@ pub struct OpenRetrievalJson {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct AnswerJson {
     pub kind: String,
-    pub shard: u16,
+    pub shard: ShardId,
     /// The shard seq the proof was against (the live root).
     pub seq: u64,
     pub signature: String,
@@ -101,7 +102,7 @@ pub struct AnswerJson {
 /// One retrieval request answered on-chain.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct RetrievalJson {
-    pub shard: u16,
+    pub shard: ShardId,
     pub seq: u64,
     /// CID of the encrypted export in the blob store.
     pub cid: String,
@@ -132,7 +133,7 @@ pub struct ProviderStatus {
     pub corruption_reports_total: u64,
     pub retrievals_answered_total: u64,
     /// Served shards failed closed that the keeper keeps trying to rebuild.
-    pub recovering_shards: Vec<u16>,
+    pub recovering_shards: Vec<ShardId>,
     pub last_error: Option<String>,
     pub polls_total: u64,
     pub last_poll_slot: Option<u64>,
@@ -162,7 +163,7 @@ struct Progress {
     challenges: HashMap<[u8; 32], (Instant, u32)>,
     missed: HashSet<[u8; 32]>,
     /// Retrieval (requested at, shard) → first seen.
-    retrievals: HashMap<(i64, u16), Instant>,
+    retrievals: HashMap<(i64, ShardId), Instant>,
     last_recovery: Option<Instant>,
 }
 
@@ -173,7 +174,7 @@ pub struct ProviderWatcher {
     chain: Arc<dyn StakeChain>,
     tee: Arc<Keypair>,
     /// The shards this keeper serves (from its slots when the watcher starts).
-    served: Vec<u16>,
+    served: Vec<ShardId>,
     status: std::sync::Mutex<ProviderStatus>,
     progress: tokio::sync::Mutex<Progress>,
 }
@@ -247,13 +248,13 @@ impl ProviderWatcher {
             s.tee_bound = stake.as_ref().is_some_and(|st| st.tee_keys.contains(&tee));
             s.open_challenge = stake.as_ref().and_then(|st| st.challenge).map(|c| OpenChallengeJson {
                 kind: kind_name(c.kind),
-                shard: c.shard_id,
+                shard: ShardId(c.shard_id),
                 source_slot: c.source_slot,
                 opened_at: c.opened_at,
                 deadline: c.deadline,
             });
             s.open_retrieval = stake.as_ref().and_then(|st| st.retrieval).map(|r| OpenRetrievalJson {
-                shard: r.shard_id,
+                shard: ShardId(r.shard_id),
                 requested_seq: r.requested_seq,
                 deadline: r.deadline,
             });
@@ -307,14 +308,14 @@ impl ProviderWatcher {
     }
 
     /// Served shards that are failed closed (or gone after a failed reopen).
-    async fn failed_shards(&self) -> Vec<u16> {
-        let serving: HashSet<u16> =
+    async fn failed_shards(&self) -> Vec<ShardId> {
+        let serving: HashSet<ShardId> =
             self.keeper.slots().await.into_iter().filter(|(_, s)| s.is_ok()).map(|(id, _)| id).collect();
         self.served.iter().copied().filter(|id| !serving.contains(id)).collect()
     }
 
     /// Reopens (reconcile with the chain, rebuild from the manifests) each shard, rate-limited.
-    async fn recover(&self, shards: &[u16], progress: &mut Progress) {
+    async fn recover(&self, shards: &[ShardId], progress: &mut Progress) {
         if progress.last_recovery.is_some_and(|t| t.elapsed() < self.settings.recovery_retry) {
             return;
         }
@@ -322,10 +323,10 @@ impl ProviderWatcher {
         for &shard in shards {
             match self.keeper.reopen(shard).await {
                 Ok(()) if self.keeper.shard(shard).await.is_ok() => {
-                    tracing::info!(shard, "shard recovered from the chain and the blob store")
+                    tracing::info!(%shard, "shard recovered from the chain and the blob store")
                 }
-                Ok(()) => tracing::warn!(shard, "shard still cannot be rebuilt; will retry"),
-                Err(e) => tracing::warn!(shard, error = %e, "reopening the shard failed; will retry"),
+                Ok(()) => tracing::warn!(%shard, "shard still cannot be rebuilt; will retry"),
+                Err(e) => tracing::warn!(%shard, error = %e, "reopening the shard failed; will retry"),
             }
         }
     }
@@ -340,7 +341,7 @@ impl ProviderWatcher {
                 let after = self.chain.clock().await?;
                 let record = AnswerJson {
                     kind: kind_name(challenge.kind),
-                    shard: challenge.shard_id,
+                    shard: ShardId(challenge.shard_id),
                     seq,
                     signature: receipt.signature.to_string(),
                     tx_bytes: receipt.tx_bytes,
@@ -350,7 +351,7 @@ impl ProviderWatcher {
                     attempts,
                 };
                 tracing::info!(
-                    kind = %record.kind, shard = record.shard, seq, latency_ms = record.latency_ms,
+                    kind = %record.kind, shard = %record.shard, seq, latency_ms = record.latency_ms,
                     slots_taken = record.slots_taken, margin_secs = record.margin_secs, attempts,
                     "challenge answered"
                 );
@@ -365,7 +366,7 @@ impl ProviderWatcher {
             Err(e) => {
                 self.update(|s| s.answer_failures_total += 1);
                 if let ProviderError::Answer(AnswerError::DataLost { shard, reason }) = &e {
-                    tracing::error!(shard, %reason, "the challenged data is lost here; recovering the shard");
+                    tracing::error!(%shard, %reason, "the challenged data is lost here; recovering the shard");
                     self.recover(&[*shard], progress).await;
                 }
                 Err(e)
@@ -377,7 +378,7 @@ impl ProviderWatcher {
         &self,
         challenge: &Challenge,
     ) -> Result<(crate::chain::UpdateReceipt, u64), ProviderError> {
-        let id = challenge.shard_id;
+        let id = ShardId(challenge.shard_id);
         let shard = self
             .keeper
             .shard(id)
@@ -385,7 +386,7 @@ impl ProviderWatcher {
             .map_err(|e| ProviderError::ShardUnavailable { shard: id, reason: e.to_string() })?;
         let onchain =
             self.keeper.chain().shard(self.keeper.app.as_bytes(), id).await?.ok_or(
-                ChainError::BadAccount { address: pda::shard(&self.settings.app, id), what: "shard" },
+                ChainError::BadAccount { address: pda::shard(&self.settings.app, id.0), what: "shard" },
             )?;
         let args =
             answer::answer_challenge(&shard, self.keeper.blobs().as_ref(), &onchain, challenge).await?;
@@ -393,14 +394,14 @@ impl ProviderWatcher {
             &self.tee.pubkey(),
             &self.settings.app,
             &self.settings.provider,
-            &pda::shard(&self.settings.app, id),
+            &pda::shard(&self.settings.app, id.0),
             args,
         );
         let receipt = self.chain.send(&[ix], &[&self.tee]).await?;
         Ok((receipt, onchain.seq))
     }
 
-    async fn report_corruption(&self, failed: &[u16]) -> Result<(), ProviderError> {
+    async fn report_corruption(&self, failed: &[ShardId]) -> Result<(), ProviderError> {
         let shards: Vec<Pubkey> =
             (0..self.keeper.shard_count).map(|id| pda::shard(&self.settings.app, id)).collect();
         let ix =
@@ -418,9 +419,9 @@ impl ProviderWatcher {
     ) -> Result<(), ProviderError> {
         let first_seen = *progress
             .retrievals
-            .entry((retrieval.requested_at, retrieval.shard_id))
+            .entry((retrieval.requested_at, ShardId(retrieval.shard_id)))
             .or_insert_with(Instant::now);
-        let id = retrieval.shard_id;
+        let id = ShardId(retrieval.shard_id);
         let shard = self
             .keeper
             .shard(id)
@@ -433,7 +434,7 @@ impl ProviderWatcher {
             .map_err(|e| ProviderError::ShardUnavailable { shard: id, reason: e.to_string() })?;
         let onchain =
             self.keeper.chain().shard(self.keeper.app.as_bytes(), id).await?.ok_or(
-                ChainError::BadAccount { address: pda::shard(&self.settings.app, id), what: "shard" },
+                ChainError::BadAccount { address: pda::shard(&self.settings.app, id.0), what: "shard" },
             )?;
         let (args, cid, export_bytes) = answer::export_for_retrieval(
             &shard,
@@ -446,7 +447,7 @@ impl ProviderWatcher {
             &self.tee.pubkey(),
             &self.settings.app,
             &self.settings.provider,
-            &pda::shard(&self.settings.app, id),
+            &pda::shard(&self.settings.app, id.0),
             args,
         );
         let receipt = self.chain.send(&[ix], &[&self.tee]).await?;
@@ -460,8 +461,8 @@ impl ProviderWatcher {
             latency_ms: first_seen.elapsed().as_millis() as u64,
             margin_secs: retrieval.deadline.saturating_sub(after.unix_timestamp),
         };
-        tracing::info!(shard = id, seq = onchain.seq, cid = %record.cid, export_bytes, latency_ms = record.latency_ms, "retrieval answered");
-        progress.retrievals.remove(&(retrieval.requested_at, retrieval.shard_id));
+        tracing::info!(shard = %id, seq = onchain.seq, cid = %record.cid, export_bytes, latency_ms = record.latency_ms, "retrieval answered");
+        progress.retrievals.remove(&(retrieval.requested_at, id));
         self.update(|s| {
             s.retrievals_answered_total += 1;
             push_bounded(&mut s.retrievals, record);
