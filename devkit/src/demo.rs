@@ -515,6 +515,12 @@ async fn availability(
     let open = setup.open_challenge_instruction(shard_count);
     chain.bank().lock().await.process(&[open], &[&publisher]).await.step("open a challenge")?;
     wait_stake(chain, &stake_address, "answer a challenge", |s| s.challenge.is_none()).await?;
+    // The watcher records the answer right after its confirmation.
+    let start = Instant::now();
+    while watcher.status().answers_total == 0 {
+        check(start.elapsed() < Duration::from_secs(30), "answer a challenge", "no answer recorded")?;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let answer = watcher
         .status()
         .answers

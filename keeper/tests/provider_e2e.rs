@@ -352,6 +352,11 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
         let stake = env.stake().await;
         assert_eq!((stake.status, stake.amount), (StakeStatus::Active, STAKE), "round {round}");
     }
+    // The keeper records an answer right after its confirmation.
+    wait_for("the keeper to record 3 answers", 5, &env.log, || async {
+        env.status().await.provider.is_some_and(|p| p.answers_total == 3)
+    })
+    .await;
     let status = env.status().await;
     let provider = status.provider.expect("provider status");
     assert_eq!((provider.answers_total, provider.challenges_missed_total), (3, 0));
@@ -383,6 +388,10 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
     .await;
     env.publisher_sends(env.setup.request_retrieval_instruction(0)).await;
     wait_for("the retrieval answer", 10, &env.log, || async { env.stake().await.retrieval.is_none() }).await;
+    wait_for("the keeper to record the retrieval", 5, &env.log, || async {
+        env.status().await.provider.is_some_and(|p| p.retrievals_answered_total == 1)
+    })
+    .await;
     let provider = env.status().await.provider.unwrap();
     let retrieval = provider.retrievals.last().expect("retrieval recorded").clone();
     assert_eq!((retrieval.shard, provider.retrievals_answered_total), (ShardId(0), 1));
@@ -440,8 +449,10 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
     assert!(env.now().await <= reported.deadline);
     let stake = env.stake().await;
     assert_eq!((stake.status, stake.amount), (StakeStatus::Active, STAKE), "good standing");
-    let provider = env.status().await.provider.unwrap();
-    assert_eq!(provider.answers.last().map(|a| a.kind.as_str()), Some("corruption"));
+    wait_for("the keeper to record the corruption answer", 5, &env.log, || async {
+        env.status().await.provider.is_some_and(|p| p.answers.last().is_some_and(|a| a.kind == "corruption"))
+    })
+    .await;
 
     // 2. The operator destroys the blobs and the stores under the running keeper.
     for entry in std::fs::read_dir(data_dir.join("blobs").join("segments")).unwrap() {
