@@ -35,11 +35,15 @@ pub struct AppSettings {
     pub commit_every_writes: u64,
     pub commit_interval: std::time::Duration,
     pub max_group: usize,
+    /// Most bytes of writes queued per shard (see [`ShardConfig`]).
+    pub max_queued_bytes: u64,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
     /// The rollback window's bounds (see [`ShardConfig`]).
     pub max_unanchored_writes: u64,
     pub max_unanchored_age: std::time::Duration,
+    /// How long start-up waits for the finalized view to reach the sealed seq (see [`ShardConfig`]).
+    pub finality_wait: std::time::Duration,
 }
 
 impl Default for AppSettings {
@@ -48,9 +52,11 @@ impl Default for AppSettings {
             commit_every_writes: 1024,
             commit_interval: std::time::Duration::from_millis(500),
             max_group: 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age: std::time::Duration::from_secs(60),
+            finality_wait: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -112,10 +118,12 @@ impl AppKeeper {
         cfg.commit_every_writes = self.settings.commit_every_writes;
         cfg.commit_interval = self.settings.commit_interval;
         cfg.max_group = self.settings.max_group;
+        cfg.max_queued_bytes = self.settings.max_queued_bytes;
         cfg.durability = self.settings.durability;
         cfg.max_unanchored_writes = self.settings.max_unanchored_writes;
         cfg.max_unanchored_age = self.settings.max_unanchored_age;
         cfg.shard_count = Some(self.shard_count);
+        cfg.finality_wait = self.settings.finality_wait;
         cfg
     }
 

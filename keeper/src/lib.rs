@@ -14,6 +14,7 @@
 //!   keeper (and offline recover/export/import).
 //! * [`provider`]: the provider role: answering challenges and retrieval requests, reporting
 //!   corruption.
+//! * [`failpoint`]: crash points for the kill -9 tests (compiled in only under `failpoints`).
 //! * [`registration`]: registering the TEE key through the verifier; [`verify`]: checking a
 //!   keeper's proof against the chain from outside.
 //!
@@ -27,6 +28,7 @@ pub mod blobs;
 pub mod chain;
 pub mod config;
 pub mod crypto;
+pub mod failpoint;
 pub mod keys;
 pub mod manifest;
 pub mod node;

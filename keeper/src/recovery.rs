@@ -156,6 +156,7 @@ pub async fn reconcile(
         reason = format!("{reason}; its unanchored writes are kept at {}", aside.display());
     }
     let records = rebuilt.state().map(|s| s.record_count).unwrap_or(0);
+    crate::failpoint::hit(crate::failpoint::Step::RebuildBeforeInstall);
     let store = install(&path, rebuilt, seal, lock).map_err(|e| fail(&local, e.to_string()))?;
     Ok((
         store,

@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify, RwLock};
 use crate::blobs::{self, BlobError, BlobStore};
 use crate::chain::{Chain, ChainError, ShardOnChain};
 use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
+use crate::failpoint::{self, Step};
 use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
@@ -85,6 +86,9 @@ pub struct ShardConfig {
     pub commit_interval: Duration,
     /// Most writes in one local group commit.
     pub max_group: usize,
+    /// Most bytes (keys and values) of writes queued and not yet answered; past it writes are
+    /// refused ([`KeeperError::QueueFull`]) instead of buffered without bound.
+    pub max_queued_bytes: u64,
     pub padding: Padding,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
@@ -95,6 +99,9 @@ pub struct ShardConfig {
     /// The app's shard count as the chain reported it at start-up: pinned in the sealed state at
     /// first start, a later change fails the shard closed (`None`: not checked).
     pub shard_count: Option<u16>,
+    /// At start-up, how long to wait for the finalized chain view to reach the seq this store saw
+    /// confirmed (confirmed updates finalize within seconds) before failing closed on it.
+    pub finality_wait: Duration,
 }
 
 impl ShardConfig {
@@ -106,11 +113,13 @@ impl ShardConfig {
             commit_every_writes: 1024,
             commit_interval: Duration::from_millis(500),
             max_group: 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             padding: Padding::Buckets,
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age: Duration::from_secs(60),
             shard_count: None,
+            finality_wait: Duration::from_secs(60),
         }
     }
 }
@@ -155,6 +164,8 @@ pub enum KeeperError {
     AnchorLagging { unanchored: u64, oldest_ms: u64 },
     #[error("shard stopped accepting writes: {0}")]
     ShardHalted(String),
+    #[error("{queued} bytes of writes are queued for this shard, the limit is {max}: retry later")]
+    QueueFull { queued: u64, max: u64 },
 }
 
 impl From<StoreError> for KeeperError {
@@ -195,6 +206,21 @@ struct WriteRequest {
     op: WriteOp,
     expected_root: Option<[u8; 32]>,
     reply: oneshot::Sender<Result<WriteReceipt, KeeperError>>,
+    /// Counted in the shard's queued bytes until the writer is done with the request.
+    _queued: QueuedBytes,
+}
+
+/// A write's share of the shard's queued bytes, released when the request is dropped (answered,
+/// failed, or abandoned by its caller).
+struct QueuedBytes {
+    total: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Drop for QueuedBytes {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
 }
 
 /// Each key a group writes: its new version and whether it is live afterwards.
@@ -281,6 +307,8 @@ pub struct ShardStatus {
     /// Acknowledged writes not yet anchored on-chain (the rollback window) and the oldest's age.
     pub unanchored_writes: u64,
     pub oldest_unanchored_ms: u64,
+    /// Bytes of writes queued and not yet answered (capped by `max_queued_bytes`).
+    pub queued_bytes: u64,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
     /// Why the shard stopped accepting writes, if it did.
@@ -319,6 +347,8 @@ pub struct ShardKeeper {
     signer: Arc<Keypair>,
     keks: RwLock<HashMap<u32, Kek>>,
     writes: mpsc::Sender<WriteRequest>,
+    /// Bytes of the writes queued and in the writer (see [`ShardConfig::max_queued_bytes`]).
+    queued_bytes: Arc<AtomicU64>,
     commit_lock: Mutex<()>,
     uncommitted: AtomicU64,
     commits: AtomicU64,
@@ -341,12 +371,15 @@ impl ShardKeeper {
         chain: Arc<dyn Chain>,
         signer: Arc<Keypair>,
     ) -> Result<Arc<Self>, KeeperError> {
-        let chain_state: ShardOnChain = chain
-            .shard(cfg.app.as_bytes(), cfg.shard)
+        // Without a chain view (the endpoints agree on) the store is not even opened.
+        chain
+            .shard_finalized(cfg.app.as_bytes(), cfg.shard)
             .await?
             .ok_or(KeeperError::ShardNotOnChain(cfg.shard))?;
         let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard).await?;
         let (store, quarantined) = recovery::open_or_quarantine(&cfg.store_path, seal)?;
+        let chain_state =
+            finalized_view(chain.as_ref(), cfg.app, cfg.shard, cfg.finality_wait, &store).await?;
         let (store, startup) = recovery::reconcile(
             store,
             &chain_state,
@@ -387,6 +420,7 @@ impl ShardKeeper {
             signer,
             keks: RwLock::new(HashMap::from([(state.key_epoch, kek)])),
             writes: tx,
+            queued_bytes: Arc::default(),
             commit_lock: Mutex::new(()),
             uncommitted: AtomicU64::new(u64::from(state.root != state.confirmed_root)),
             commits: AtomicU64::new(0),
@@ -557,9 +591,19 @@ impl ShardKeeper {
         op: WriteOp,
         expected_root: Option<[u8; 32]>,
     ) -> Result<WriteReceipt, KeeperError> {
+        let bytes = match &op {
+            WriteOp::Put { key, value } => key.len() + value.len(),
+            WriteOp::Delete { key } | WriteOp::Rewrap { key, .. } => key.len(),
+        } as u64;
+        let queued = self.queued_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        let share = QueuedBytes { total: self.queued_bytes.clone(), bytes };
+        // One write larger than the cap still goes through when nothing else is queued.
+        if queued > self.cfg.max_queued_bytes && queued > bytes {
+            return Err(KeeperError::QueueFull { queued: queued - bytes, max: self.cfg.max_queued_bytes });
+        }
         let (reply, answer) = oneshot::channel();
         self.writes
-            .send(WriteRequest { op, expected_root, reply })
+            .send(WriteRequest { op, expected_root, reply, _queued: share })
             .await
             .map_err(|_| KeeperError::ShuttingDown)?;
         answer.await.map_err(|_| KeeperError::ShuttingDown)?
@@ -697,6 +741,7 @@ impl ShardKeeper {
         .and_then(|r| r.map_err(KeeperError::from));
         match committed {
             Ok(state) => {
+                failpoint::hit(Step::WriterAfterTreeCommit);
                 // A failed group is counted by `finish_failed`, so each group counts once.
                 self.metrics.groups.fetch_add(1, Ordering::Relaxed);
                 self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
@@ -825,6 +870,7 @@ impl ShardKeeper {
         let hashes: Vec<Option<[u8; 32]>> =
             sealed.iter().map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into())).collect();
         let cids = self.blobs.put_many(sealed).await?;
+        failpoint::hit(Step::WriterAfterBlobs);
 
         let mut changes: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
         let mut stored = cids.into_iter().zip(hashes);
@@ -949,6 +995,7 @@ impl ShardKeeper {
             uncommitted_writes: self.uncommitted.load(Ordering::Relaxed),
             unanchored_writes: self.window_now().0,
             oldest_unanchored_ms: self.window_now().1.as_millis() as u64,
+            queued_bytes: self.queued_bytes.load(Ordering::SeqCst),
             durability: self.cfg.durability,
             halted: self.anchoring.borrow().halted.clone(),
             key_epoch: state.key_epoch,
@@ -1025,6 +1072,7 @@ impl ShardKeeper {
             manifest_cid: pending.manifest_cid.clone(),
         };
         let tx_bytes = self.submit_with_retry(args, &pending).await?;
+        failpoint::hit(Step::BatcherAfterConfirm);
         let state = self.store.update_state(|s| {
             if s.pending.as_ref() == Some(&pending) {
                 confirm_pending(s);
@@ -1078,6 +1126,7 @@ impl ShardKeeper {
         let new_manifest =
             NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev, entries };
         let cid = manifest::publish(self.blobs.as_ref(), &kek, new_manifest).await?;
+        failpoint::hit(Step::BatcherAfterManifest);
         let pending = PendingUpdate {
             seq,
             prev_root: snapshot.confirmed_root,
@@ -1088,6 +1137,7 @@ impl ShardKeeper {
         };
         let recorded = pending.clone();
         self.store.update_state(move |s| s.pending = Some(recorded))?;
+        failpoint::hit(Step::BatcherAfterPrepare);
         Ok((pending, count))
     }
 
@@ -1104,11 +1154,22 @@ impl ShardKeeper {
             match self.chain.submit_update(&self.signer, self.cfg.app.as_bytes(), args.clone()).await {
                 Ok(receipt) => return Ok(receipt.tx_bytes),
                 Err(ChainError::Rejected { code }) => {
-                    let chain = self
-                        .chain
-                        .shard(self.cfg.app.as_bytes(), self.cfg.shard)
-                        .await?
-                        .ok_or(KeeperError::ShardNotOnChain(self.cfg.shard))?;
+                    // A replay or fork rejection means a newer bank already holds an update at
+                    // this seq (ours, landed before a lost reply, or another writer's); the view
+                    // read here (at the acknowledging commitment) may not show it yet.
+                    let newer_on_chain = code == u32::from(app_roots::error::AppRootsError::SequenceReplay)
+                        || code == u32::from(app_roots::error::AppRootsError::RootMismatch);
+                    let chain = loop {
+                        let chain = self
+                            .chain
+                            .shard(self.cfg.app.as_bytes(), self.cfg.shard)
+                            .await?
+                            .ok_or(KeeperError::ShardNotOnChain(self.cfg.shard))?;
+                        if !newer_on_chain || chain.seq >= pending.seq || Instant::now() >= deadline {
+                            break chain;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    };
                     if chain.seq == pending.seq && chain.root == pending.root {
                         return Ok(0);
                     }
@@ -1180,6 +1241,30 @@ impl ShardKeeper {
             progress(report);
         }
         Ok(report)
+    }
+}
+
+/// The shard's finalized on-chain state, for start-up decisions. A finalized view older than the
+/// seq this store saw confirmed (sealed) is re-read for up to `finality_wait`, since a confirmed
+/// update finalizes within seconds; one still older after that is returned as it is, and
+/// reconciling fails closed on it.
+pub async fn finalized_view(
+    chain: &dyn Chain,
+    app: AppId,
+    shard: ShardId,
+    finality_wait: Duration,
+    store: &ShardStore,
+) -> Result<ShardOnChain, KeeperError> {
+    let seen = store.state()?.confirmed_seq;
+    let deadline = Instant::now() + finality_wait;
+    loop {
+        let view =
+            chain.shard_finalized(app.as_bytes(), shard).await?.ok_or(KeeperError::ShardNotOnChain(shard))?;
+        if view.seq >= seen || Instant::now() >= deadline {
+            return Ok(view);
+        }
+        tracing::info!(shard = shard.0, finalized = view.seq, seen, "waiting for the chain to finalize");
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -377,10 +377,12 @@ impl ShardStore {
     }
 
     pub fn state(&self) -> Result<ShardState, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(STATE).map_err(corrupt)?;
-        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
-        self.codec.decode(row.value())
+        self.snapshot()?.state()
+    }
+
+    /// A consistent read view: state and records as of now, while writers go on.
+    pub fn snapshot(&self) -> Result<StoreSnapshot<'_>, StoreError> {
+        Ok(StoreSnapshot { txn: self.db.begin_read().map_err(io)?, codec: &self.codec })
     }
 
     /// Persists a new commit state durably (pending/confirmed bookkeeping, key epoch).
@@ -463,21 +465,7 @@ impl ShardStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, RecordMeta)>, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(RECORDS).map_err(corrupt)?;
-        let range = match after {
-            Some(after) => {
-                table.range::<&[u8]>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            }
-            None => table.range::<&[u8]>(..),
-        }
-        .map_err(io)?;
-        let mut out = Vec::new();
-        for item in range.take(limit) {
-            let (k, v) = item.map_err(io)?;
-            out.push((k.value().to_vec(), RecordMeta::try_from_slice(v.value()).map_err(corrupt)?));
-        }
-        Ok(out)
+        self.snapshot()?.records_after(after, limit)
     }
 
     /// Applies one group of record changes as one JMT version, in one durable transaction.
@@ -642,6 +630,43 @@ impl ShardStore {
         let txn = self.db.begin_read().map_err(io)?;
         let nodes = txn.open_table(NODES).map_err(corrupt)?;
         nodes.len().map_err(io)
+    }
+}
+
+/// One consistent view of a store (a redb read transaction): its state and records as of one
+/// moment while writers go on, e.g. for a backup streamed from a running keeper.
+pub struct StoreSnapshot<'a> {
+    txn: redb::ReadTransaction,
+    codec: &'a StateCodec,
+}
+
+impl StoreSnapshot<'_> {
+    pub fn state(&self) -> Result<ShardState, StoreError> {
+        let table = self.txn.open_table(STATE).map_err(corrupt)?;
+        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
+        self.codec.decode(row.value())
+    }
+
+    /// Records (tombstones included) after `after` (exclusive), in key order.
+    pub fn records_after(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, RecordMeta)>, StoreError> {
+        let table = self.txn.open_table(RECORDS).map_err(corrupt)?;
+        let range = match after {
+            Some(after) => {
+                table.range::<&[u8]>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            }
+            None => table.range::<&[u8]>(..),
+        }
+        .map_err(io)?;
+        let mut out = Vec::new();
+        for item in range.take(limit) {
+            let (k, v) = item.map_err(io)?;
+            out.push((k.value().to_vec(), RecordMeta::try_from_slice(v.value()).map_err(corrupt)?));
+        }
+        Ok(out)
     }
 }
 

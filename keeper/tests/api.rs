@@ -345,6 +345,7 @@ async fn health_status_metrics_openapi_and_admin_operations() {
     assert!(metrics.contains("ironroot_writes_total 10"), "{metrics}");
     assert!(metrics.contains("ironroot_written_bytes_total 1000"));
     assert!(metrics.contains("ironroot_chain_commits_total{shard=\"0\"} 1"));
+    assert!(metrics.contains("ironroot_queued_bytes{shard=\"0\"} 0"), "{metrics}");
     let spec: Value =
         d.client.get(format!("{}/openapi.json", d.url)).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/v1/apps/{app}/records/{key}"]["put"].is_object());

@@ -105,6 +105,8 @@ impl Harness {
         // Tests commit explicitly unless they test the batcher.
         cfg.commit_interval = Duration::from_secs(3600);
         cfg.commit_every_writes = u64::MAX;
+        // A stale view (the tests' lying endpoints) fails closed after this, not after a minute.
+        cfg.finality_wait = Duration::from_millis(300);
         cfg
     }
 
@@ -1157,4 +1159,55 @@ async fn the_chain_rotates_a_nearly_full_history_tree_before_updating() {
     // A keeper serving another publisher's namespace does not see this app at all.
     let elsewhere = BankChain::new(chain.bank().clone(), Pubkey::new_unique());
     assert!(elsewhere.app(&APP_ID).await.unwrap().is_none());
+}
+
+/// Bytes queued for a shard are capped: while the writer is stalled (a slow blob store), writes
+/// queue up to `max_queued_bytes` and the next one is refused at once with `QueueFull` instead of
+/// buffered; once the queue drains, writes are taken again.
+#[tokio::test]
+async fn queued_bytes_are_capped_per_shard() {
+    let h = harness(1).await;
+    let (release, open) = tokio::sync::watch::channel(false);
+    let blobs = Arc::new(GatedBlobs { inner: h.blobs.clone(), open });
+    let mut cfg = h.config(0);
+    cfg.max_queued_bytes = 100_000;
+    let keeper =
+        ShardKeeper::open(cfg, blobs, h.keys.clone(), h.chain.clone(), h.signer.clone()).await.unwrap();
+    let large = |byte: u8| Bytes::from(vec![byte; 40_000]);
+    let spawn_put = |key: &'static [u8], value: Bytes| {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(key, value, None).await })
+    };
+    // The first stalls the writer in its blob write, the second waits in the queue: 80 kB held.
+    let stalled = spawn_put(b"first", large(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let queued = spawn_put(b"second", large(2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    match keeper.put(b"third", large(3), None).await {
+        Err(KeeperError::QueueFull { queued, max }) => assert_eq!((queued, max), (80_000 + 11, 100_000)),
+        other => panic!("a write past the queue cap was taken: {other:?}"),
+    }
+    assert_eq!(keeper.status().unwrap().queued_bytes, 80_011, "a refused write is not counted");
+    // Small writes still fit under the cap.
+    let small = spawn_put(b"small", Bytes::from_static(b"fits"));
+    release.send(true).unwrap();
+    for task in [stalled, queued, small] {
+        task.await.unwrap().unwrap();
+    }
+    // Drained: every share is released, the refused write goes through now, and nothing refused
+    // was written.
+    // (A request's share is released right after its reply is sent.)
+    let mut drained = false;
+    for _ in 0..100 {
+        if keeper.status().unwrap().queued_bytes == 0 {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(drained, "queued bytes never released: {}", keeper.status().unwrap().queued_bytes);
+    assert!(matches!(keeper.get(b"third").await, Err(KeeperError::NotFound)));
+    keeper.put(b"third", large(3), None).await.unwrap();
+    assert_eq!(keeper.get(b"third").await.unwrap().value, vec![3u8; 40_000]);
+    assert_eq!(keeper.get(b"second").await.unwrap().value, vec![2u8; 40_000]);
 }

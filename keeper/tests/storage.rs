@@ -442,3 +442,27 @@ async fn dstack_client_quote_and_info() {
     assert!(matches!(client.info().await, Err(KeyError::Agent { .. })));
     assert!(matches!(DstackClient::new("/var/run/dstack.sock"), Err(KeyError::InvalidRequest(_))));
 }
+
+/// The IPFS node is the operator's: an answer larger than one block (here an endless one) is
+/// read only up to the bound and refused, never buffered whole (an endless answer accepted or
+/// buffered would never return). A real node does not send this, so the node here is a stand-in
+/// HTTP server.
+#[tokio::test]
+async fn an_oversized_ipfs_answer_is_cut_off_at_the_bound() {
+    use futures::StreamExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let endless = axum::routing::post(|| async {
+        let chunks = futures::stream::repeat(Bytes::from(vec![0u8; 64 * KIB])).map(Ok::<_, std::io::Error>);
+        axum::body::Body::from_stream(chunks)
+    });
+    let router = axum::Router::new().fallback(endless);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let store = IpfsBlobStore::new(api).unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(60), store.get_block(&raw_cid(b"anything"))).await;
+    match read.expect("the read never ended: the answer was not cut off") {
+        Err(e) => assert!(e.to_string().contains("exceeds"), "{e}"),
+        Ok(block) => panic!("an endless answer was accepted ({} bytes)", block.len()),
+    }
+    server.abort();
+}

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     ShardHalted,
     /// Another process holds the shard's local store.
     StoreInUse,
+    /// Too many bytes of writes are queued for the shard; retry later.
+    QueueFull,
     Unauthorized,
     AdminDisabled,
     Internal,
@@ -55,7 +57,8 @@ impl ErrorCode {
             | C::ShuttingDown
             | C::AnchorLagging
             | C::ShardHalted
-            | C::StoreInUse => StatusCode::SERVICE_UNAVAILABLE,
+            | C::StoreInUse
+            | C::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
             C::Unauthorized => StatusCode::UNAUTHORIZED,
             C::AdminDisabled => StatusCode::FORBIDDEN,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -138,6 +141,7 @@ impl From<KeeperError> for ApiError {
             KeeperError::ShuttingDown => C::ShuttingDown,
             KeeperError::AnchorLagging { .. } => C::AnchorLagging,
             KeeperError::ShardHalted(_) => C::ShardHalted,
+            KeeperError::QueueFull { .. } => C::QueueFull,
             KeeperError::Store(StoreError::InUse { .. }) => C::StoreInUse,
             KeeperError::Key(_) | KeeperError::Store(_) => C::Internal,
         };

@@ -193,6 +193,7 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         "Age of the oldest acknowledged write not yet anchored on-chain.",
         &|s| s.oldest_unanchored_ms,
     );
+    gauge("ironroot_queued_bytes", "Bytes of writes queued and not yet answered.", &|s| s.queued_bytes);
     gauge("ironroot_shard_halted", "1 when the shard stopped accepting writes.", &|s| {
         u64::from(s.halted.is_some())
     });
