@@ -8,11 +8,14 @@ use ironroot_keeper::chain::{
     decode_shard_state, needs_rotation, Chain, ChainError, ShardOnChain, UpdateReceipt,
 };
 use ironroot_keeper::keys::ShardId;
+use ironroot_keeper::provider::chain::{decode_stake, ChainClock, StakeChain};
 use ironroot_sdk::app_roots::{decode_app, rotate_history, update_shard};
 use ironroot_sdk::registry::{tee_key_status, TeeKeyStatus};
 use ironroot_sdk::{pda, transaction_size};
+use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use storage_stake::ProviderStake;
 use tokio::sync::Mutex;
 
 /// The real programs in an in-process bank; its payer pays the fees.
@@ -91,6 +94,41 @@ impl Chain for BankChain {
         }
         let ix = update_shard(&tee.pubkey(), &address, &tree, args);
         let tx = bank.transaction(&[ix], &[tee]).await;
+        let receipt = UpdateReceipt { signature: tx.signatures[0], tx_bytes: transaction_size(&tx) };
+        match bank.send(tx).await {
+            Ok(()) => Ok(receipt),
+            Err(solana_program_test::BanksClientError::TransactionError(err)) => {
+                Err(ChainError::from_transaction_error(err))
+            }
+            Err(other) => Err(ChainError::Unavailable(other.to_string())),
+        }
+    }
+}
+
+#[async_trait]
+impl StakeChain for BankChain {
+    /// The bank has no `getProgramAccounts`: the stake is read at its address.
+    async fn provider_stakes(
+        &self,
+        app: &Pubkey,
+        provider: &Pubkey,
+    ) -> Result<Vec<(Pubkey, ProviderStake)>, ChainError> {
+        let address = pda::provider_stake(app, provider);
+        let account = self.bank.lock().await.account(&address).await;
+        match account {
+            Some(a) if a.owner == storage_stake::ID => Ok(vec![(address, decode_stake(&address, &a.data)?)]),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    async fn clock(&self) -> Result<ChainClock, ChainError> {
+        let clock = self.bank.lock().await.clock().await;
+        Ok(ChainClock { slot: clock.slot, unix_timestamp: clock.unix_timestamp })
+    }
+
+    async fn send(&self, ixs: &[Instruction], signers: &[&Keypair]) -> Result<UpdateReceipt, ChainError> {
+        let mut bank = self.bank.lock().await;
+        let tx = bank.transaction(ixs, signers).await;
         let receipt = UpdateReceipt { signature: tx.signatures[0], tx_bytes: transaction_size(&tx) };
         match bank.send(tx).await {
             Ok(()) => Ok(receipt),

@@ -2,7 +2,9 @@
 //! the real programs, a 2-of-3 development attester set, the keeper's TEE key registered through
 //! the verifier, a multi-shard app, the HTTP API on loopback; thousands of records written and
 //! read over HTTP, roots committed, then a restart on a rolled-back copy of the store, detected
-//! and repaired.
+//! and repaired; then the availability story: a provider stakes, the keeper answers a challenge
+//! by itself, the operator destroys its data, the next challenge is missed and the publisher
+//! slashes the stake.
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +20,14 @@ use ironroot_keeper::keys::{AppId, ShardId};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::verify::{verify_against_chain, RecordState};
 
+use ironroot_keeper::provider::{ProviderSettings, ProviderWatcher};
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::Signer;
+use storage_stake::{ProviderStake, StakeStatus, TermsParams};
+
+use crate::bank_chain::BankChain;
 use crate::harness::{Harness, HarnessOptions};
+use crate::stake::{token_amount, StakeSetup};
 
 pub const DEMO_APP_ID: [u8; 32] = *b"ironroot-demo-app-00000000000000";
 const ADMIN_TOKEN: &str = "demo-admin-token";
@@ -76,7 +85,25 @@ pub struct DemoReport {
     pub commit_tx_bytes: Vec<usize>,
     pub rollback: Vec<(ShardId, Startup)>,
     pub records_after_recovery: usize,
+    /// The availability story (local blob store only: the demo cannot destroy an IPFS node's data).
+    pub availability: Option<AvailabilityReport>,
     pub total_secs: f64,
+}
+
+/// Stake, a challenge answered by the keeper, the data destroyed, a challenge missed, the slash.
+#[derive(Debug, Default)]
+pub struct AvailabilityReport {
+    pub stake: u64,
+    pub answered_shard: ShardId,
+    pub answer_latency_ms: u64,
+    pub answer_slots: u64,
+    pub answer_margin_secs: i64,
+    pub answer_tx_bytes: usize,
+    pub missed_deadline_secs: i64,
+    pub failed_attempts: u64,
+    /// (publisher's tokens, stake vault) before and after the slash.
+    pub publisher_tokens: (u64, u64),
+    pub vault_tokens: (u64, u64),
 }
 
 impl fmt::Display for DemoReport {
@@ -110,6 +137,31 @@ impl fmt::Display for DemoReport {
             "records after recovery     {} readable, all from the on-chain roots",
             self.records_after_recovery
         )?;
+        match &self.availability {
+            Some(a) => {
+                writeln!(f, "availability:")?;
+                writeln!(f, "  provider stake           {} tokens, the keeper's TEE key bound", a.stake)?;
+                writeln!(
+                    f,
+                    "  challenge answered       shard {} by the keeper itself in {} ms, {} slot(s), {} s before the deadline, tx {} bytes",
+                    a.answered_shard, a.answer_latency_ms, a.answer_slots, a.answer_margin_secs, a.answer_tx_bytes
+                )?;
+                writeln!(
+                    f,
+                    "  data destroyed           next challenge missed ({} failed attempts, deadline {} s)",
+                    a.failed_attempts, a.missed_deadline_secs
+                )?;
+                writeln!(
+                    f,
+                    "  slash                    publisher {} → {} tokens, stake vault {} → {} tokens",
+                    a.publisher_tokens.0, a.publisher_tokens.1, a.vault_tokens.0, a.vault_tokens.1
+                )?;
+            }
+            None => writeln!(
+                f,
+                "availability               skipped (blobs on IPFS: the demo cannot destroy them)"
+            )?,
+        }
         write!(f, "total                      {:.1} s", self.total_secs)
     }
 }
@@ -126,6 +178,7 @@ async fn serve(keeper: Arc<AppKeeper>) -> Result<Server, DemoError> {
         api_token: None,
         metrics: Arc::new(ApiMetrics::default()),
         max_body_bytes: 9 * 1024 * 1024,
+        provider: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.step("bind the API")?;
     let url = format!("http://{}", listener.local_addr().step("bind the API")?);
@@ -309,6 +362,9 @@ pub async fn run_demo(opts: DemoOptions, progress: impl Fn(&str)) -> Result<Demo
     let base = format!("{}/v1/apps/{}", server.url, AppId(DEMO_APP_ID));
     read_range(&client, &base, 0..opts.records).await?;
     report.records_after_recovery = opts.records;
+    if opts.ipfs_api.is_none() {
+        report.availability = Some(availability(&harness, &keeper, &data_dir, &progress).await?);
+    }
     server.task.abort();
     keeper.shutdown().await;
     report.total_secs = started.elapsed().as_secs_f64();
@@ -362,4 +418,182 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()>
         }
     }
     Ok(())
+}
+
+const DEMO_STAKE: u64 = 10_000;
+const ANSWER_WINDOW_SECS: i64 = 300;
+
+fn demo_terms() -> TermsParams {
+    TermsParams {
+        min_stake: 1_000,
+        answer_window_secs: ANSWER_WINDOW_SECS,
+        recovery_window_secs: 3_600,
+        retrieval_window_secs: 600,
+        unstake_cooldown_secs: 86_400,
+        slash_to_publisher_bps: 10_000,
+        corruption_refund_bps: 0,
+        challenge_bond_lamports: 0,
+        bond_to_provider_on_answer: true,
+        challenge_interval_secs: 0,
+        payment_per_epoch: 0,
+        epoch_secs: 86_400,
+        grace_secs: 0,
+    }
+}
+
+/// Waits (polling the bank) until `done` holds for the stake, up to 30 s.
+async fn wait_stake(
+    chain: &BankChain,
+    address: &Pubkey,
+    step: &'static str,
+    done: impl Fn(&ProviderStake) -> bool,
+) -> Result<ProviderStake, DemoError> {
+    let start = Instant::now();
+    loop {
+        let account = chain.bank().lock().await.account(address).await;
+        let stake = account
+            .ok_or(DemoError { step, message: "no stake account".into() })
+            .and_then(|a| ironroot_sdk::storage_stake::decode_stake(address, &a).step(step))?;
+        if done(&stake) {
+            return Ok(stake);
+        }
+        check(start.elapsed() < Duration::from_secs(30), step, "timed out")?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn tokens(chain: &BankChain, account: &Pubkey, step: &'static str) -> Result<u64, DemoError> {
+    let data = chain.bank().lock().await.account(account).await.map(|a| a.data).unwrap_or_default();
+    token_amount(&data).ok_or(DemoError { step, message: format!("{account} is not a token account") })
+}
+
+/// The availability story: a provider stakes, the keeper answers a challenge by itself, the
+/// operator destroys its data, the next challenge is missed, the publisher slashes.
+async fn availability(
+    harness: &Harness,
+    keeper: &Arc<AppKeeper>,
+    data_dir: &std::path::Path,
+    progress: &impl Fn(&str),
+) -> Result<AvailabilityReport, DemoError> {
+    let chain = &harness.chain;
+    let publisher = harness.app.publisher.insecure_clone();
+    let setup = StakeSetup::new(harness.app.address, publisher.pubkey());
+    let stake_address = setup.stake_address();
+    let step = "stake";
+    {
+        let mut bank = chain.bank().lock().await;
+        let rent = bank.rent().await;
+        let payer = bank.payer().pubkey();
+        let fund = solana_sdk::system_instruction::transfer(&payer, &setup.provider.pubkey(), 1_000_000_000);
+        bank.process(&[fund], &[]).await.step(step)?;
+        bank.process(&setup.token_instructions(&payer, &rent, DEMO_STAKE), &setup.token_signers())
+            .await
+            .step(step)?;
+        bank.process(&[setup.terms_instruction(demo_terms())], &[&publisher]).await.step(step)?;
+        bank.process(&setup.stake_instructions(DEMO_STAKE), &[&setup.provider]).await.step(step)?;
+        let bind = ironroot_sdk::storage_stake::bind_tee(
+            &setup.provider.pubkey(),
+            &harness.signer.pubkey(),
+            &harness.app.address,
+        );
+        bank.process(&[bind], &[&setup.provider, harness.signer.as_ref()]).await.step(step)?;
+    }
+    progress(&format!(
+        "availability: a provider stakes {DEMO_STAKE} tokens for the app and binds the keeper's TEE key; the keeper watches the stake"
+    ));
+    let settings = ProviderSettings {
+        provider: setup.provider.pubkey(),
+        app: harness.app.address,
+        poll_interval: Duration::from_millis(20),
+        recovery_retry: Duration::from_millis(200),
+    };
+    let watcher =
+        ProviderWatcher::new(settings, keeper.clone(), Arc::new(chain.clone()), harness.signer.clone()).await;
+    let task = tokio::spawn(watcher.clone().run());
+    let shard_count = harness.app.shard_count;
+    let open = setup.open_challenge_instruction(shard_count);
+    chain.bank().lock().await.process(&[open], &[&publisher]).await.step("open a challenge")?;
+    wait_stake(chain, &stake_address, "answer a challenge", |s| s.challenge.is_none()).await?;
+    // The watcher records the answer right after its confirmation.
+    let start = Instant::now();
+    while watcher.status().answers_total == 0 {
+        check(start.elapsed() < Duration::from_secs(30), "answer a challenge", "no answer recorded")?;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let answer = watcher
+        .status()
+        .answers
+        .last()
+        .cloned()
+        .ok_or(DemoError { step: "answer a challenge", message: "no answer recorded".into() })?;
+    progress(&format!(
+        "the publisher challenges shard {}; the keeper answers by itself in {} ms ({} s before the deadline)",
+        answer.shard, answer.latency_ms, answer.margin_secs
+    ));
+
+    // The operator destroys the blobs and the local stores under the running keeper.
+    for entry in std::fs::read_dir(data_dir.join("blobs").join("segments")).step("destroy the data")? {
+        let path = entry.step("destroy the data")?.path();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .step("destroy the data")?
+            .set_len(0)
+            .step("destroy the data")?;
+    }
+    for entry in std::fs::read_dir(data_dir.join(AppId(DEMO_APP_ID).to_string())).step("destroy the data")? {
+        let path = entry.step("destroy the data")?.path();
+        if path.is_file() {
+            std::fs::remove_file(path).step("destroy the data")?;
+        }
+    }
+    let open = setup.open_challenge_instruction(shard_count);
+    chain.bank().lock().await.process(&[open], &[&publisher]).await.step("open a challenge")?;
+    let challenge = wait_stake(chain, &stake_address, "open a challenge", |s| s.challenge.is_some())
+        .await?
+        .challenge
+        .ok_or(DemoError { step: "open a challenge", message: "no challenge".into() })?;
+    let start = Instant::now();
+    while watcher.status().answer_failures_total == 0 {
+        check(start.elapsed() < Duration::from_secs(30), "missed challenge", "the keeper never tried")?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    progress(&format!(
+        "the operator destroys the keeper's blobs and local store; the next challenge (shard {}) cannot be answered",
+        challenge.shard_id
+    ));
+    chain.bank().lock().await.advance_clock(ANSWER_WINDOW_SECS + 1).await;
+    let start = Instant::now();
+    while watcher.status().challenges_missed_total == 0 {
+        check(start.elapsed() < Duration::from_secs(30), "missed challenge", "the miss was not seen")?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let publisher_before = tokens(chain, &setup.publisher_token.pubkey(), "slash").await?;
+    let vault_before = tokens(chain, &setup.vault(), "slash").await?;
+    chain.bank().lock().await.process(&[setup.slash_instruction()], &[]).await.step("slash")?;
+    let publisher_after = tokens(chain, &setup.publisher_token.pubkey(), "slash").await?;
+    let vault_after = tokens(chain, &setup.vault(), "slash").await?;
+    let slashed = wait_stake(chain, &stake_address, "slash", |s| s.status == StakeStatus::Slashed).await?;
+    check(
+        publisher_after == publisher_before + DEMO_STAKE && vault_after == 0 && slashed.amount == 0,
+        "slash",
+        "the stake did not move to the publisher",
+    )?;
+    progress(&format!(
+        "the deadline passes unanswered; the publisher slashes: {DEMO_STAKE} tokens move from the stake to the publisher"
+    ));
+    task.abort();
+    let status = watcher.status();
+    Ok(AvailabilityReport {
+        stake: DEMO_STAKE,
+        answered_shard: answer.shard,
+        answer_latency_ms: answer.latency_ms,
+        answer_slots: answer.slots_taken,
+        answer_margin_secs: answer.margin_secs,
+        answer_tx_bytes: answer.tx_bytes,
+        missed_deadline_secs: ANSWER_WINDOW_SECS,
+        failed_attempts: status.answer_failures_total,
+        publisher_tokens: (publisher_before, publisher_after),
+        vault_tokens: (vault_before, vault_after),
+    })
 }

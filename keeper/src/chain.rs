@@ -358,7 +358,15 @@ impl RpcChain {
         Ok(new_tree.pubkey())
     }
 
-    async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
+    pub(crate) fn client(&self) -> &solana_rpc_client::nonblocking::rpc_client::RpcClient {
+        &self.client
+    }
+
+    pub(crate) fn fee_payer(&self) -> &Keypair {
+        &self.fee_payer
+    }
+
+    pub(crate) async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
         self.account_at(address, self.client.commitment()).await
     }
 
@@ -376,7 +384,7 @@ impl RpcChain {
     }
 }
 
-fn rpc_error(err: solana_rpc_client_api::client_error::Error) -> ChainError {
+pub(crate) fn rpc_error(err: solana_rpc_client_api::client_error::Error) -> ChainError {
     use solana_rpc_client_api::request::{RpcError, RpcResponseErrorData};
     if let Some(tx_err) = err.get_transaction_error() {
         return ChainError::from_transaction_error(tx_err);

@@ -79,6 +79,39 @@ pub struct Config {
     /// key, so clients check positions and non-inclusion themselves). The app's choice for its
     /// whole life: pinned in every store, a change fails the shards closed.
     pub tree_key_mode: TreeKeyMode,
+    /// The provider role (`[provider]`): answer this provider's challenges and retrieval requests.
+    pub provider: Option<ProviderConfig>,
+}
+
+/// `[provider]`: the keeper answers for the stake `[stake, app, provider]`. Only the provider's
+/// public key is needed: the TEE key (bound to the stake with `bind_tee`) signs the answers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The provider's wallet (base58) that opened the stake.
+    pub provider: String,
+    /// How often the stake is polled for challenges and retrieval requests.
+    #[serde(default = "default_provider_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Least time between two attempts to rebuild a failed shard.
+    #[serde(default = "default_recovery_retry_ms")]
+    pub recovery_retry_ms: u64,
+}
+
+fn default_provider_poll_ms() -> u64 {
+    1_000
+}
+
+fn default_recovery_retry_ms() -> u64 {
+    2_000
+}
+
+impl ProviderConfig {
+    pub fn provider_pubkey(&self) -> Result<solana_sdk::pubkey::Pubkey, ConfigError> {
+        self.provider
+            .parse()
+            .map_err(|_| ConfigError::Invalid("provider.provider must be a base58 public key".into()))
+    }
 }
 
 impl Default for Config {
@@ -113,6 +146,7 @@ impl Default for Config {
             admin_token: None,
             api_token: None,
             tree_key_mode: TreeKeyMode::Keyed,
+            provider: None,
         }
     }
 }
@@ -182,6 +216,18 @@ impl Config {
         if let Some(v) = var("IRONROOT_TREE_KEY_MODE") {
             self.tree_key_mode = v.parse().map_err(ConfigError::Invalid)?;
         }
+        if let Some(v) = var("IRONROOT_PROVIDER") {
+            match &mut self.provider {
+                Some(p) => p.provider = v,
+                None => {
+                    self.provider = Some(ProviderConfig {
+                        provider: v,
+                        poll_interval_ms: default_provider_poll_ms(),
+                        recovery_retry_ms: default_recovery_retry_ms(),
+                    })
+                }
+            }
+        }
         if let Some(v) = var("IRONROOT_DURABILITY") {
             self.durability = v.parse().map_err(ConfigError::Invalid)?;
         }
@@ -217,6 +263,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "need 0 < reregister_margin_secs < registration_lifetime_secs".into(),
             ));
+        }
+        if let Some(p) = &self.provider {
+            p.provider_pubkey()?;
+            if p.poll_interval_ms == 0 {
+                return Err(ConfigError::Invalid("provider.poll_interval_ms must be > 0".into()));
+            }
         }
         Ok(())
     }
@@ -318,5 +370,24 @@ mod tests {
         let ok: Config =
             toml::from_str("registration_lifetime_secs = 60\nreregister_margin_secs = 20").unwrap();
         assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn provider_section() {
+        let key = solana_sdk::pubkey::Pubkey::new_unique().to_string();
+        let cfg: Config =
+            toml::from_str(&format!("[provider]\nprovider = \"{key}\"\npoll_interval_ms = 250")).unwrap();
+        let p = cfg.provider.as_ref().unwrap();
+        assert_eq!((p.poll_interval_ms, p.recovery_retry_ms), (250, 2_000));
+        assert_eq!(p.provider_pubkey().unwrap().to_string(), key);
+        let mut bad = cfg.clone();
+        assert!(bad.apply_env(|n| (n == "IRONROOT_PROVIDER").then(|| "not-a-key".into())).is_err());
+        let mut from_env = Config::default();
+        from_env.apply_env(|n| (n == "IRONROOT_PROVIDER").then(|| key.clone())).unwrap();
+        assert_eq!(from_env.provider.unwrap().poll_interval_ms, 1_000);
+        assert!(toml::from_str::<Config>("[provider]\nprovider = \"x\"\nunknown = 1").is_err());
+        let zero: Config =
+            toml::from_str(&format!("[provider]\nprovider = \"{key}\"\npoll_interval_ms = 0")).unwrap();
+        assert!(zero.validate().is_err());
     }
 }

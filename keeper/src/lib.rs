@@ -12,6 +12,8 @@
 //! * [`app`]: an app's shards; [`api`]: the HTTP API; [`backup`]: encrypted export/import.
 //! * [`config`]: file + environment configuration; [`node`]: from configuration to a running
 //!   keeper (and offline recover/export/import).
+//! * [`provider`]: the provider role: answering challenges and retrieval requests, reporting
+//!   corruption.
 //! * [`failpoint`]: crash points for the kill -9 tests (compiled in only under `failpoints`).
 //! * [`registration`]: registering the TEE key through the verifier; [`verify`]: checking a
 //!   keeper's proof against the chain from outside.
@@ -30,6 +32,7 @@ pub mod failpoint;
 pub mod keys;
 pub mod manifest;
 pub mod node;
+pub mod provider;
 pub mod recovery;
 pub mod registration;
 pub mod shard;

@@ -51,6 +51,13 @@ enum Command {
         #[arg(long, default_value_t = 1, requires = "attesters")]
         nonce: u64,
     },
+    /// Bind this keeper's TEE key to a provider's stake for the app (`bind_tee`: the provider
+    /// and the TEE key both sign), so the keeper can answer challenges for it.
+    BindStake {
+        /// The provider's keypair file (the wallet that opened the stake).
+        #[arg(long)]
+        provider_keypair: PathBuf,
+    },
     /// Show a running keeper's status.
     Status {
         #[arg(long, default_value = "http://127.0.0.1:8787")]
@@ -98,6 +105,16 @@ async fn main() -> anyhow::Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+        }
+        Command::BindStake { provider_keypair } => {
+            let node = Node::from_config(cfg).await?;
+            let provider = read_keypair(&provider_keypair)?;
+            let signature = node.bind_stake(&provider).await?;
+            println!(
+                "bound TEE key {} to the stake of provider {} ({signature})",
+                node.services.signer.pubkey(),
+                provider.pubkey()
+            );
         }
         Command::Register {
             attester_urls,

@@ -12,6 +12,7 @@ use crate::blobs::{BlobError, BlobStore, IpfsBlobStore, LocalBlobStore};
 use crate::chain::{Chain, ChainError, QuorumChain, RpcChain};
 use crate::config::{Config, ConfigError};
 use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId};
+use crate::provider::{ProviderSettings, ProviderWatcher, StakeChain};
 use crate::recovery::{self, FailedClosed, Startup};
 use crate::shard::{finalized_view, KeeperError};
 use crate::tree::{ShardStore, StoreSeal};
@@ -123,12 +124,15 @@ impl Node {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
+        let provider = self.provider_watcher(&keeper).await?;
+        let watcher = provider.clone().map(|w| tokio::spawn(w.run()));
         let state = ApiState {
             keeper: keeper.clone(),
             admin_token: self.config.admin_token.clone().map(Arc::new),
             api_token: self.config.api_token.clone().map(Arc::new),
             metrics: Arc::new(ApiMetrics::default()),
             max_body_bytes: self.config.max_body_bytes,
+            provider,
         };
         let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown);
         // With attester URLs the TEE key is re-registered before it expires, while serving.
@@ -140,8 +144,51 @@ impl Node {
             None => server.await,
         }
         .map_err(NodeError::Serve);
+        if let Some(task) = watcher {
+            task.abort();
+            let _ = task.await;
+        }
         keeper.shutdown().await;
         served
+    }
+
+    /// Binds this keeper's TEE key to `provider`'s stake for the app (both sign `bind_tee`).
+    pub async fn bind_stake(
+        &self,
+        provider: &solana_sdk::signature::Keypair,
+    ) -> Result<solana_sdk::signature::Signature, NodeError> {
+        use solana_sdk::signature::Signer;
+        let chain = self.stake_chain()?;
+        let app = ironroot_sdk::pda::app(&self.config.publisher_pubkey()?, self.app.as_bytes());
+        let ix =
+            ironroot_sdk::storage_stake::bind_tee(&provider.pubkey(), &self.services.signer.pubkey(), &app);
+        Ok(chain.send(&[ix], &[provider, self.services.signer.as_ref()]).await?.signature)
+    }
+
+    /// The provider's chain view: the primary RPC endpoint (`rpc_url`).
+    fn stake_chain(&self) -> Result<Arc<RpcChain>, NodeError> {
+        let fee_payer = read_keypair(self.config.fee_payer_keypair.as_ref().ok_or_else(|| {
+            ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
+        })?)?;
+        Ok(Arc::new(RpcChain::new(self.config.rpc_url.clone(), fee_payer, self.config.publisher_pubkey()?)))
+    }
+
+    /// The provider watcher `[provider]` asks for, reading stakes through the primary RPC
+    /// endpoint (`rpc_url`).
+    pub async fn provider_watcher(
+        &self,
+        keeper: &Arc<AppKeeper>,
+    ) -> Result<Option<Arc<ProviderWatcher>>, NodeError> {
+        let Some(cfg) = &self.config.provider else { return Ok(None) };
+        let publisher = self.config.publisher_pubkey()?;
+        let chain = self.stake_chain()?;
+        let settings = ProviderSettings {
+            provider: cfg.provider_pubkey()?,
+            app: ironroot_sdk::pda::app(&publisher, self.app.as_bytes()),
+            poll_interval: std::time::Duration::from_millis(cfg.poll_interval_ms),
+            recovery_retry: std::time::Duration::from_millis(cfg.recovery_retry_ms),
+        };
+        Ok(Some(ProviderWatcher::new(settings, keeper.clone(), chain, self.services.signer.clone()).await))
     }
 }
 

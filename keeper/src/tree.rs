@@ -801,6 +801,22 @@ impl ShardStore {
         Ok((value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?, proof))
     }
 
+    /// The leaf under `key_hash` (if any) with jmt's proof against version `version`: what a
+    /// challenge's target walk asks for, whose probes are points in the key-hash space, not
+    /// record keys. Unverified here: the caller checks the final proof against the root.
+    pub fn prove_key_hash(
+        &self,
+        key_hash: [u8; 32],
+        version: u64,
+    ) -> Result<(Option<RecordLeaf>, RecordProof), StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let reader = ReadTxnReader { txn: &txn };
+        let (value, proof) = JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
+            .get_with_proof(KeyHash(key_hash), version)
+            .map_err(corrupt)?;
+        Ok((value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?, proof))
+    }
+
     /// [`ShardStore::prove`], checked against the (sealed) `root` of `version` before it is
     /// served: a tree edited on disk yields [`StoreError::Forged`], never a wrong answer.
     pub fn prove_against(

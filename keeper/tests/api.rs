@@ -68,6 +68,7 @@ async fn daemon_with(
         api_token: api_token.map(|t| Arc::new(t.to_string())),
         metrics: Arc::new(ApiMetrics::default()),
         max_body_bytes,
+        provider: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

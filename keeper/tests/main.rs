@@ -7,4 +7,6 @@ mod crash;
 mod keeper;
 mod lying_rpc;
 mod pack_store;
+mod provider;
+mod provider_e2e;
 mod storage;

@@ -185,6 +185,9 @@ pub struct StatusResponse {
     pub shard_count: u16,
     pub tee_pubkey: String,
     pub shards: Vec<ShardStatusJson>,
+    /// The provider role (stake, open challenge and retrieval, answers), when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<crate::provider::ProviderStatus>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
@@ -230,6 +233,39 @@ impl std::fmt::Display for StatusResponse {
                     s.key_epoch.unwrap_or(0),
                     s.records.unwrap_or(0),
                 )?,
+            }
+        }
+        if let Some(p) = &self.provider {
+            writeln!(
+                f,
+                "provider {}: stake {} {} ({}), TEE key {}bound",
+                p.provider,
+                p.stake,
+                p.stake_amount.map_or("-".into(), |a| a.to_string()),
+                p.stake_status.as_deref().unwrap_or("unknown"),
+                if p.tee_bound { "" } else { "NOT " },
+            )?;
+            if let Some(c) = &p.open_challenge {
+                writeln!(f, "  open {} challenge on shard {}, deadline {}", c.kind, c.shard, c.deadline)?;
+            }
+            if let Some(r) = &p.open_retrieval {
+                writeln!(f, "  open retrieval of shard {}, deadline {}", r.shard, r.deadline)?;
+            }
+            writeln!(
+                f,
+                "  {} answers, {} failed attempts, {} missed, {} corruption reports, {} retrievals",
+                p.answers_total,
+                p.answer_failures_total,
+                p.challenges_missed_total,
+                p.corruption_reports_total,
+                p.retrievals_answered_total
+            )?;
+            if let Some(a) = p.answers.last() {
+                writeln!(
+                    f,
+                    "  last answer: shard {} in {} ms, {} slots, {} s before the deadline",
+                    a.shard, a.latency_ms, a.slots_taken, a.margin_secs
+                )?;
             }
         }
         Ok(())

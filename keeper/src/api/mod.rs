@@ -37,6 +37,8 @@ pub struct ApiState {
     pub api_token: Option<Arc<String>>,
     pub metrics: Arc<ApiMetrics>,
     pub max_body_bytes: usize,
+    /// The provider role, when configured: its state shows in `/v1/status` and `/metrics`.
+    pub provider: Option<Arc<crate::provider::ProviderWatcher>>,
 }
 
 #[derive(OpenApi)]

@@ -102,6 +102,7 @@ pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusResponse
         shard_count: state.keeper.shard_count,
         tee_pubkey: signer,
         shards,
+        provider: state.provider.as_ref().map(|p| p.status()),
     })
 }
 
@@ -196,5 +197,95 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     gauge("ironroot_shard_halted", "1 when the shard stopped accepting writes.", &|s| {
         u64::from(s.halted.is_some())
     });
+    if let Some(p) = state.provider.as_ref().map(|p| p.status()) {
+        provider_metrics(&mut out, &p);
+    }
     ([("content-type", "text/plain; version=0.0.4")], out)
+}
+
+/// The provider role's stake, open obligations and answers.
+fn provider_metrics(out: &mut String, p: &crate::provider::ProviderStatus) {
+    let mut line = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    };
+    line(
+        "ironroot_provider_stake_amount",
+        "gauge",
+        "Tokens in the provider's stake vault.",
+        p.stake_amount.unwrap_or(0).to_string(),
+    );
+    line(
+        "ironroot_provider_stake_slashed",
+        "gauge",
+        "1 when the provider's stake was slashed.",
+        u64::from(p.stake_status.as_deref() == Some("slashed")).to_string(),
+    );
+    line(
+        "ironroot_provider_open_challenges",
+        "gauge",
+        "Open challenges on the stake (0 or 1).",
+        u64::from(p.open_challenge.is_some()).to_string(),
+    );
+    line(
+        "ironroot_provider_open_retrievals",
+        "gauge",
+        "Open retrieval requests on the stake (0 or 1).",
+        u64::from(p.open_retrieval.is_some()).to_string(),
+    );
+    line(
+        "ironroot_provider_answers_total",
+        "counter",
+        "Challenges answered on-chain.",
+        p.answers_total.to_string(),
+    );
+    line(
+        "ironroot_provider_answer_failures_total",
+        "counter",
+        "Failed answer attempts (retried until the deadline).",
+        p.answer_failures_total.to_string(),
+    );
+    line(
+        "ironroot_provider_challenges_missed_total",
+        "counter",
+        "Challenges whose deadline passed unanswered.",
+        p.challenges_missed_total.to_string(),
+    );
+    line(
+        "ironroot_provider_corruption_reports_total",
+        "counter",
+        "Corruption reports sent on-chain.",
+        p.corruption_reports_total.to_string(),
+    );
+    line(
+        "ironroot_provider_retrievals_answered_total",
+        "counter",
+        "Retrieval requests answered on-chain.",
+        p.retrievals_answered_total.to_string(),
+    );
+    line(
+        "ironroot_provider_recovering_shards",
+        "gauge",
+        "Served shards failed closed and being rebuilt.",
+        p.recovering_shards.len().to_string(),
+    );
+    if let Some(a) = p.answers.last() {
+        line(
+            "ironroot_provider_last_answer_latency_ms",
+            "gauge",
+            "Latency of the last answer, from first sight to confirmation.",
+            a.latency_ms.to_string(),
+        );
+        line(
+            "ironroot_provider_last_answer_slots",
+            "gauge",
+            "Slots from the last answered challenge's source slot to its confirmation.",
+            a.slots_taken.to_string(),
+        );
+        line(
+            "ironroot_provider_last_answer_margin_seconds",
+            "gauge",
+            "Seconds left to the deadline when the last answer confirmed.",
+            a.margin_secs.to_string(),
+        );
+    }
 }
