@@ -7,6 +7,7 @@ use ironroot_bank::LocalBank;
 use ironroot_keeper::chain::{
     decode_shard_state, needs_rotation, Chain, ChainError, ShardOnChain, UpdateReceipt,
 };
+use ironroot_keeper::keys::ShardId;
 use ironroot_sdk::app_roots::{decode_app, rotate_history, update_shard};
 use ironroot_sdk::registry::{tee_key_status, TeeKeyStatus};
 use ironroot_sdk::{pda, transaction_size};
@@ -42,8 +43,8 @@ impl Chain for BankChain {
             .transpose()
     }
 
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
-        let address = pda::shard(&pda::app(&self.namespace, app_id), shard);
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard.0);
         let account = self.bank.lock().await.account(&address).await;
         account.map(|a| decode_shard_state(&address, &a)).transpose()
     }

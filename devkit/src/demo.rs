@@ -14,7 +14,7 @@ use ironroot_keeper::api::{
 use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
 use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
 use ironroot_keeper::chain::Chain;
-use ironroot_keeper::keys::AppId;
+use ironroot_keeper::keys::{AppId, ShardId};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::tree::{verify_record_proof, RecordProof};
 
@@ -74,7 +74,7 @@ pub struct DemoReport {
     pub proofs_verified: usize,
     pub commits: u64,
     pub commit_tx_bytes: Vec<usize>,
-    pub rollback: Vec<(u16, Startup)>,
+    pub rollback: Vec<(ShardId, Startup)>,
     pub records_after_recovery: usize,
     pub total_secs: f64,
 }

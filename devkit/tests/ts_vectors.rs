@@ -236,7 +236,7 @@ fn jmt() -> Value {
     let seal = ironroot_keeper::tree::StoreSeal::new(
         zeroize::Zeroizing::new([7; 32]),
         ironroot_keeper::keys::AppId([0; 32]),
-        0,
+        ironroot_keeper::keys::ShardId(0),
     );
     let store = ShardStore::open(dir.path().join("shard.redb"), seal).expect("open store");
     let cid = ironroot_keeper::blobs::raw_cid(b"ironroot vector blob").to_bytes();

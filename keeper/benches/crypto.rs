@@ -3,12 +3,13 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ironroot_keeper::crypto::{open, seal, Padding, RecordContext};
-use ironroot_keeper::keys::{AppId, Kek};
+use ironroot_keeper::keys::{AppId, Kek, ShardId};
 use zeroize::Zeroizing;
 
 fn envelope(c: &mut Criterion) {
     let kek = Kek::new(1, Zeroizing::new([0x42; 32]));
-    let ctx = RecordContext { app: AppId([7; 32]), shard: 0, key: b"bench/record", version: 1 };
+    let ctx =
+        RecordContext { app: AppId([7; 32]), scope: ShardId(0).into(), key: b"bench/record", version: 1 };
     let mut group = c.benchmark_group("envelope");
     for (name, len) in [("1KiB", 1024usize), ("64KiB", 64 * 1024)] {
         let value = vec![0x5Au8; len];

@@ -330,19 +330,16 @@ async fn ours(
                     }
                     Load::GetHot => (client.get(format!("{base}/records/hot")), 1),
                 };
-                match request.send().await {
-                    Ok(res) if res.status().is_success() => {
-                        // The whole body: a write is acknowledged only with its answer.
-                        if res.bytes().await.is_ok() {
-                            latencies.push(t.elapsed());
-                            records += carried;
-                        } else {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
+                // The whole body: a write is acknowledged only with its answer.
+                let answered = match request.send().await {
+                    Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if answered {
+                    latencies.push(t.elapsed());
+                    records += carried;
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
             (latencies, records)

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use ironroot_devkit::{Harness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
 use ironroot_keeper::crypto::{self, seal, Padding, RecordContext};
-use ironroot_keeper::keys::{AppId, Kek};
+use ironroot_keeper::keys::{AppId, Kek, ShardId};
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
 use ironroot_keeper::tree::{RecordLeaf, ShardStore, StoreSeal};
 use redb::TableDefinition;
@@ -141,7 +141,7 @@ fn size_name(len: usize) -> String {
 }
 
 fn ctx(key: &[u8]) -> RecordContext<'_> {
-    RecordContext { app: APP, shard: 0, key, version: 1 }
+    RecordContext { app: APP, scope: ShardId(0).into(), key, version: 1 }
 }
 
 /// Megabytes per second of `work` applied `n` times to `len` bytes.
@@ -268,7 +268,7 @@ async fn blob_store_only(dir: &std::path::Path, blob_len: usize, writes: usize) 
 
 /// (a) and (b): groups of `GROUP` writes committed straight into a shard store.
 fn store_only(dir: &std::path::Path, len: usize, writes: usize, encrypt: bool, kek: &Kek) -> Run {
-    let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, 0);
+    let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, ShardId(0));
     let store = ShardStore::open(dir.join(format!("raw-{len}-{encrypt}.redb")), store_seal).expect("store");
     let value = vec![0x5Au8; len];
     let mut latencies = Vec::new();
@@ -305,7 +305,7 @@ async fn setup(shards: u16) -> Harness {
 async fn open_keeper(
     s: &Harness,
     path: std::path::PathBuf,
-    shard: u16,
+    shard: ShardId,
     blobs: Arc<dyn BlobStore>,
 ) -> Arc<ShardKeeper> {
     let mut cfg = ShardConfig::new(APP, shard, path);
@@ -425,7 +425,7 @@ async fn main() {
         let s = setup(2).await;
         let local: Arc<dyn BlobStore> =
             Arc::new(LocalBlobStore::open(dir.path().join(format!("blobs-{len}"))).expect("blobs"));
-        let keeper = open_keeper(&s, dir.path().join(format!("c-{len}.redb")), 0, local).await;
+        let keeper = open_keeper(&s, dir.path().join(format!("c-{len}.redb")), ShardId(0), local).await;
         let c = full_path(&keeper, format!("(c) full path, local blobs, {}", size_name(len)), len, n).await;
         keeper.commit().await.expect("final commit");
         let m = keeper.metrics();
@@ -486,7 +486,7 @@ async fn main() {
                 raw,
                 "blobs/s",
             );
-            let keeper = open_keeper(&s, dir.path().join(format!("d-{len}.redb")), 1, ipfs).await;
+            let keeper = open_keeper(&s, dir.path().join(format!("d-{len}.redb")), ShardId(1), ipfs).await;
             let d = full_path(&keeper, format!("(d) full path, IPFS blobs, {}", size_name(len)), len, raw_n)
                 .await;
             keeper.shutdown().await;
@@ -504,20 +504,20 @@ async fn main() {
     let local: Arc<dyn BlobStore> =
         Arc::new(LocalBlobStore::open(dir.path().join("blobs-start")).expect("blobs"));
     let path = dir.path().join("start.redb");
-    let keeper = open_keeper(&s, path.clone(), 0, local.clone()).await;
+    let keeper = open_keeper(&s, path.clone(), ShardId(0), local.clone()).await;
     let fill = full_path(&keeper, "fill".into(), 1024, start_records).await;
     keeper.commit().await.expect("commit");
     keeper.shutdown().await;
     drop(keeper);
     let rss = peak_rss_mib();
     let t = Instant::now();
-    let keeper = open_keeper(&s, path.clone(), 0, local.clone()).await;
+    let keeper = open_keeper(&s, path.clone(), ShardId(0), local.clone()).await;
     let reopen = t.elapsed();
     keeper.shutdown().await;
     drop(keeper);
     std::fs::remove_file(&path).expect("remove store");
     let t = Instant::now();
-    let keeper = open_keeper(&s, path.clone(), 0, local).await;
+    let keeper = open_keeper(&s, path.clone(), ShardId(0), local).await;
     let rebuild = t.elapsed();
     report.notes.push(format!(
         "{start_records} records (1 KiB, filled at {:.0} writes/s): cold start in sync {:.1} ms; rebuild from chain + manifests after losing the store {:.2} s = {:.0} records/s ({:?}); peak RSS after filling {:.0} MiB (with the in-process bank)",

@@ -9,7 +9,7 @@ use tokio::sync::RwLock;
 
 use crate::blobs::BlobStore;
 use crate::chain::Chain;
-use crate::keys::{AppId, KeySource};
+use crate::keys::{AppId, KeySource, ShardId};
 use crate::recovery::FailedClosed;
 use crate::shard::{Durability, KeeperError, ShardConfig, ShardKeeper};
 
@@ -35,11 +35,15 @@ pub struct AppSettings {
     pub commit_every_writes: u64,
     pub commit_interval: std::time::Duration,
     pub max_group: usize,
+    /// Most bytes of writes queued per shard (see [`ShardConfig`]).
+    pub max_queued_bytes: u64,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
     /// The rollback window's bounds (see [`ShardConfig`]).
     pub max_unanchored_writes: u64,
     pub max_unanchored_age: std::time::Duration,
+    /// How long start-up waits for the finalized view to reach the sealed seq (see [`ShardConfig`]).
+    pub finality_wait: std::time::Duration,
 }
 
 impl Default for AppSettings {
@@ -48,9 +52,11 @@ impl Default for AppSettings {
             commit_every_writes: 1024,
             commit_interval: std::time::Duration::from_millis(500),
             max_group: 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age: std::time::Duration::from_secs(60),
+            finality_wait: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -58,7 +64,7 @@ impl Default for AppSettings {
 pub struct AppKeeper {
     pub app: AppId,
     pub shard_count: u16,
-    shards: RwLock<BTreeMap<u16, ShardSlot>>,
+    shards: RwLock<BTreeMap<ShardId, ShardSlot>>,
     blobs: Arc<dyn BlobStore>,
     keys: Arc<dyn KeySource>,
     chain: Arc<dyn Chain>,
@@ -68,14 +74,14 @@ pub struct AppKeeper {
 }
 
 /// Where shard `shard` of `app` keeps its local store under the keeper's data directory.
-pub fn store_path(data_dir: &Path, app: AppId, shard: u16) -> std::path::PathBuf {
+pub fn store_path(data_dir: &Path, app: AppId, shard: ShardId) -> std::path::PathBuf {
     data_dir.join(app.to_string()).join(format!("shard-{shard}.redb"))
 }
 
 /// Shard of a record key: the first two bytes of SHA-256(key), modulo the app's shard count.
-pub fn shard_of(key: &[u8], shard_count: u16) -> u16 {
+pub fn shard_of(key: &[u8], shard_count: u16) -> ShardId {
     let digest = Sha256::digest(key);
-    u16::from_le_bytes([digest[0], digest[1]]) % shard_count.max(1)
+    ShardId(u16::from_le_bytes([digest[0], digest[1]]) % shard_count.max(1))
 }
 
 impl AppKeeper {
@@ -83,13 +89,13 @@ impl AppKeeper {
     /// reconciled with the chain is kept as failed closed, not fatal for the others.
     pub async fn open(
         app: AppId,
-        serve: Option<Vec<u16>>,
+        serve: Option<Vec<ShardId>>,
         data_dir: &Path,
         settings: AppSettings,
         services: AppServices,
     ) -> Result<Arc<Self>, KeeperError> {
         let AppServices { blobs, keys, chain, signer } = services;
-        let onchain = chain.app(app.as_bytes()).await?.ok_or(KeeperError::ShardNotOnChain(0))?;
+        let onchain = chain.app(app.as_bytes()).await?.ok_or(KeeperError::AppNotOnChain)?;
         let keeper = Arc::new(AppKeeper {
             app,
             shard_count: onchain.shard_count,
@@ -101,26 +107,28 @@ impl AppKeeper {
             data_dir: data_dir.to_path_buf(),
             settings,
         });
-        for shard in serve.unwrap_or_else(|| (0..onchain.shard_count).collect()) {
+        for shard in serve.unwrap_or_else(|| (0..onchain.shard_count).map(ShardId).collect()) {
             keeper.reopen(shard).await?;
         }
         Ok(keeper)
     }
 
-    fn shard_config(&self, shard: u16) -> ShardConfig {
+    fn shard_config(&self, shard: ShardId) -> ShardConfig {
         let mut cfg = ShardConfig::new(self.app, shard, store_path(&self.data_dir, self.app, shard));
         cfg.commit_every_writes = self.settings.commit_every_writes;
         cfg.commit_interval = self.settings.commit_interval;
         cfg.max_group = self.settings.max_group;
+        cfg.max_queued_bytes = self.settings.max_queued_bytes;
         cfg.durability = self.settings.durability;
         cfg.max_unanchored_writes = self.settings.max_unanchored_writes;
         cfg.max_unanchored_age = self.settings.max_unanchored_age;
         cfg.shard_count = Some(self.shard_count);
+        cfg.finality_wait = self.settings.finality_wait;
         cfg
     }
 
     /// (Re)opens one shard: reconcile with the chain, rebuilding if needed.
-    pub async fn reopen(&self, shard: u16) -> Result<(), KeeperError> {
+    pub async fn reopen(&self, shard: ShardId) -> Result<(), KeeperError> {
         if let Some(ShardSlot::Serving(old)) = self.shards.write().await.remove(&shard) {
             old.shutdown().await;
         }
@@ -135,7 +143,7 @@ impl AppKeeper {
         let slot = match opened {
             Ok(keeper) => ShardSlot::Serving(keeper),
             Err(KeeperError::FailedClosed(e)) => {
-                tracing::error!(shard, error = %e, "shard failed closed");
+                tracing::error!(%shard, error = %e, "shard failed closed");
                 ShardSlot::FailedClosed(Arc::new(e))
             }
             Err(e) => return Err(e),
@@ -149,7 +157,7 @@ impl AppKeeper {
         self.shard(shard_of(key, self.shard_count)).await
     }
 
-    pub async fn shard(&self, shard: u16) -> Result<Arc<ShardKeeper>, KeeperError> {
+    pub async fn shard(&self, shard: ShardId) -> Result<Arc<ShardKeeper>, KeeperError> {
         match self.shards.read().await.get(&shard) {
             Some(ShardSlot::Serving(k)) => Ok(k.clone()),
             Some(ShardSlot::FailedClosed(e)) => Err(KeeperError::FailedClosed(e.as_ref().clone())),
@@ -158,7 +166,7 @@ impl AppKeeper {
     }
 
     /// Shards this keeper holds, serving or not.
-    pub async fn slots(&self) -> Vec<(u16, Result<Arc<ShardKeeper>, Arc<FailedClosed>>)> {
+    pub async fn slots(&self) -> Vec<(ShardId, Result<Arc<ShardKeeper>, Arc<FailedClosed>>)> {
         self.shards
             .read()
             .await

@@ -16,11 +16,16 @@ use async_trait::async_trait;
 use ironroot_sdk::app_roots::{decode_app, decode_shard, rotate_history, update_shard};
 use ironroot_sdk::registry::{tee_key_status, TeeKeyStatus};
 use ironroot_sdk::{pda, transaction_size};
+use solana_rpc_client_api::config::RpcSendTransactionConfig;
 use solana_sdk::account::Account;
+use solana_sdk::commitment_config::{CommitmentConfig, CommitmentLevel};
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::{Transaction, TransactionError};
+
+use crate::failpoint::{self, Step};
+use crate::keys::ShardId;
 
 /// A shard's on-chain state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,9 +71,18 @@ impl ChainError {
 #[async_trait]
 pub trait Chain: Send + Sync {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<App>, ChainError>;
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError>;
+    /// The shard as of the commitment writes are acknowledged at (`confirmed` by default).
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError>;
+    /// The shard as of `finalized` commitment: what start-up decisions rest on. A chain without
+    /// commitment levels (the in-process bank) answers with [`Chain::shard`].
+    async fn shard_finalized(
+        &self,
+        app_id: &[u8; 32],
+        shard: ShardId,
+    ) -> Result<Option<ShardOnChain>, ChainError> {
+        self.shard(app_id, shard).await
+    }
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError>;
-    /// Submits `update_shard` signed by `tee` and waits until it is confirmed or rejected.
     /// Submits `update_shard` signed by `tee` into the app's active history tree (rotating it
     /// first when it is nearly full) and waits until it is confirmed or rejected.
     async fn submit_update(
@@ -79,10 +93,15 @@ pub trait Chain: Send + Sync {
     ) -> Result<UpdateReceipt, ChainError>;
 }
 
+/// How long [`QuorumChain`] waits for the endpoints to agree that a sent update landed.
+const QUORUM_CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A chain view over several RPC endpoints that trusts only what they agree on: every endpoint
 /// that answers must give the same answer, and at least `quorum` must answer. One lying or stale
 /// endpoint then makes reads fail (closed) instead of feeding the keeper an old shard state.
-/// Transactions go to the first endpoint that takes them (a signed transaction cannot be forged).
+/// Transactions go to the first endpoint that takes them (a signed transaction cannot be forged),
+/// but that endpoint's word that it was confirmed is not enough: the update counts as confirmed
+/// only once the quorum reads the shard at its new seq and root.
 pub struct QuorumChain {
     endpoints: Vec<Arc<dyn Chain>>,
     quorum: usize,
@@ -138,6 +157,35 @@ impl QuorumChain {
             ))),
         }
     }
+
+    /// Waits until the endpoints agree that the shard holds the update `args` describes.
+    async fn confirmed_by_quorum(&self, app_id: &[u8; 32], args: &UpdateShardArgs) -> Result<(), ChainError> {
+        let deadline = std::time::Instant::now() + QUORUM_CONFIRM_WAIT;
+        loop {
+            let seen = match self.shard(app_id, ShardId(args.shard_id)).await {
+                Ok(Some(s)) if s.seq == args.new_seq && s.root == args.new_root => return Ok(()),
+                Ok(Some(s)) if s.seq >= args.new_seq => {
+                    return Err(ChainError::Failed(format!(
+                        "the endpoints agree on seq {} root {}, not on the update sent (seq {})",
+                        s.seq,
+                        hex::encode(s.root),
+                        args.new_seq
+                    )))
+                }
+                Ok(Some(s)) => format!("the endpoints agree on seq {}", s.seq),
+                Ok(None) => "the shard has no account".to_string(),
+                // Endpoints a slot apart disagree for a moment.
+                Err(e) => e.to_string(),
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(ChainError::NoQuorum(format!(
+                    "an endpoint reported update seq {} confirmed, but the quorum does not see it: {seen}",
+                    args.new_seq
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
 }
 
 #[async_trait]
@@ -153,9 +201,23 @@ impl Chain for QuorumChain {
         .await
     }
 
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
         let id = *app_id;
         self.agreed("shard", move |e| Box::pin(async move { e.shard(&id, shard).await }), |s| s.clone()).await
+    }
+
+    async fn shard_finalized(
+        &self,
+        app_id: &[u8; 32],
+        shard: ShardId,
+    ) -> Result<Option<ShardOnChain>, ChainError> {
+        let id = *app_id;
+        self.agreed(
+            "finalized shard",
+            move |e| Box::pin(async move { e.shard_finalized(&id, shard).await }),
+            |s| s.clone(),
+        )
+        .await
     }
 
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
@@ -174,6 +236,7 @@ impl Chain for QuorumChain {
         for endpoint in &self.endpoints {
             match endpoint.submit_update(tee, app_id, args.clone()).await {
                 Err(e @ ChainError::Unavailable(_)) => last = e,
+                Ok(receipt) => return self.confirmed_by_quorum(app_id, &args).await.map(|()| receipt),
                 other => return other,
             }
         }
@@ -198,8 +261,13 @@ pub fn decode_shard_state(address: &Pubkey, account: &Account) -> Result<ShardOn
     })
 }
 
+/// How often a sent update's status is polled.
+const CONFIRM_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A cluster over JSON-RPC (`solana-rpc-client`'s nonblocking client, which `solana-client`
 /// re-exports); `fee_payer` pays the fees, the TEE key signs as the instruction's signer.
+/// Reads and confirmations use the acknowledging commitment (`confirmed` unless configured);
+/// [`Chain::shard_finalized`] reads at `finalized`.
 pub struct RpcChain {
     client: solana_rpc_client::nonblocking::rpc_client::RpcClient,
     fee_payer: Keypair,
@@ -207,13 +275,55 @@ pub struct RpcChain {
 }
 
 impl RpcChain {
-    /// `namespace`: the publisher that created the apps this chain serves.
+    /// `namespace`: the publisher that created the apps this chain serves. Updates are
+    /// acknowledged once `confirmed`.
     pub fn new(url: impl Into<String>, fee_payer: Keypair, namespace: Pubkey) -> Self {
+        Self::with_commitment(url, fee_payer, namespace, CommitmentConfig::confirmed())
+    }
+
+    /// As [`RpcChain::new`], acknowledging updates (and reading) at `acknowledge`.
+    pub fn with_commitment(
+        url: impl Into<String>,
+        fee_payer: Keypair,
+        namespace: Pubkey,
+        acknowledge: CommitmentConfig,
+    ) -> Self {
         let client = solana_rpc_client::nonblocking::rpc_client::RpcClient::new_with_commitment(
             url.into(),
-            solana_sdk::commitment_config::CommitmentConfig::confirmed(),
+            acknowledge,
         );
         RpcChain { client, fee_payer, namespace }
+    }
+
+    /// Sends `tx` and waits until it reaches the acknowledging commitment, fails, or its blockhash
+    /// expires unconfirmed.
+    async fn send_and_confirm(&self, tx: &Transaction) -> Result<Signature, ChainError> {
+        let config = RpcSendTransactionConfig {
+            // Simulated on the confirmed bank: at `finalized` the previous update may not be there yet.
+            preflight_commitment: Some(CommitmentLevel::Confirmed),
+            ..RpcSendTransactionConfig::default()
+        };
+        let signature = self.client.send_transaction_with_config(tx, config).await.map_err(rpc_error)?;
+        failpoint::hit(Step::ChainAfterSend);
+        loop {
+            match self.client.get_signature_status(&signature).await.map_err(rpc_error)? {
+                Some(Ok(())) => return Ok(signature),
+                Some(Err(e)) => return Err(ChainError::from_transaction_error(e)),
+                None => {
+                    let valid = self
+                        .client
+                        .is_blockhash_valid(&tx.message.recent_blockhash, CommitmentConfig::processed())
+                        .await
+                        .map_err(rpc_error)?;
+                    if !valid {
+                        return Err(ChainError::Unavailable(format!(
+                            "transaction {signature} expired unconfirmed"
+                        )));
+                    }
+                    tokio::time::sleep(CONFIRM_POLL).await;
+                }
+            }
+        }
     }
 
     /// Cranks `rotate_history` with the fee payer as cranker; returns the new active tree.
@@ -244,14 +354,22 @@ impl RpcChain {
             &[&self.fee_payer, &new_tree],
             blockhash,
         );
-        self.client.send_and_confirm_transaction(&tx).await.map_err(rpc_error)?;
+        self.send_and_confirm(&tx).await?;
         Ok(new_tree.pubkey())
     }
 
     async fn account(&self, address: &Pubkey) -> Result<Option<Account>, ChainError> {
+        self.account_at(address, self.client.commitment()).await
+    }
+
+    async fn account_at(
+        &self,
+        address: &Pubkey,
+        commitment: CommitmentConfig,
+    ) -> Result<Option<Account>, ChainError> {
         let response = self
             .client
-            .get_account_with_commitment(address, self.client.commitment())
+            .get_account_with_commitment(address, commitment)
             .await
             .map_err(|e| ChainError::Unavailable(e.to_string()))?;
         Ok(response.value)
@@ -289,9 +407,21 @@ impl Chain for RpcChain {
             .transpose()
     }
 
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
-        let address = pda::shard(&pda::app(&self.namespace, app_id), shard);
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard.0);
         self.account(&address).await?.map(|a| decode_shard_state(&address, &a)).transpose()
+    }
+
+    async fn shard_finalized(
+        &self,
+        app_id: &[u8; 32],
+        shard: ShardId,
+    ) -> Result<Option<ShardOnChain>, ChainError> {
+        let address = pda::shard(&pda::app(&self.namespace, app_id), shard.0);
+        self.account_at(&address, CommitmentConfig::finalized())
+            .await?
+            .map(|a| decode_shard_state(&address, &a))
+            .transpose()
     }
 
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
@@ -333,7 +463,8 @@ impl Chain for RpcChain {
             blockhash,
         );
         let tx_bytes = transaction_size(&tx);
-        let signature = self.client.send_and_confirm_transaction(&tx).await.map_err(rpc_error)?;
+        failpoint::hit(Step::ChainAfterSign);
+        let signature = self.send_and_confirm(&tx).await?;
         Ok(UpdateReceipt { signature, tx_bytes })
     }
 }

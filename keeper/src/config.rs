@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::keys::ShardId;
 use crate::shard::Durability;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,13 +27,19 @@ pub struct Config {
     /// ...and its app id: 32 bytes, hex.
     pub app_id: String,
     /// Shards to serve (default: all).
-    pub shards: Option<Vec<u16>>,
+    pub shards: Option<Vec<ShardId>>,
     pub rpc_url: String,
     /// More RPC endpoints (other providers): with any, chain reads go to `rpc_url` and all of
     /// these, and only an answer they all agree on is trusted.
     pub rpc_urls: Vec<String>,
     /// How many endpoints must answer (default: all of them).
     pub rpc_quorum: Option<usize>,
+    /// Commitment at which shard updates (and with them `chain` writes) are acknowledged:
+    /// `confirmed` (default) or `finalized`. Start-up decisions always read `finalized`.
+    pub ack_commitment: String,
+    /// How long start-up waits for the finalized chain view to reach the seq the store saw
+    /// confirmed before failing closed.
+    pub startup_finality_wait_ms: u64,
     /// Keypair file (JSON byte array, as solana-keygen writes) of the fee payer.
     pub fee_payer_keypair: Option<PathBuf>,
     /// Kubo RPC API; without it blobs go to a local content-addressed directory.
@@ -44,6 +51,8 @@ pub struct Config {
     pub commit_every_writes: u64,
     pub commit_interval_ms: u64,
     pub max_group: usize,
+    /// Most bytes of writes queued per shard; past it writes get 503 QUEUE_FULL.
+    pub max_queued_bytes: u64,
     pub max_body_bytes: usize,
     /// `local` (acknowledge after the durable local commit) or `chain` (after the on-chain
     /// anchor): the default of writes that do not ask for one.
@@ -66,6 +75,8 @@ impl Default for Config {
             rpc_url: "http://127.0.0.1:8899".into(),
             rpc_urls: Vec::new(),
             rpc_quorum: None,
+            ack_commitment: "confirmed".into(),
+            startup_finality_wait_ms: 60_000,
             fee_payer_keypair: None,
             ipfs_api: None,
             key_source: "sealed".into(),
@@ -74,6 +85,7 @@ impl Default for Config {
             commit_every_writes: 1024,
             commit_interval_ms: 500,
             max_group: 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             max_body_bytes: 9 * 1024 * 1024,
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
@@ -141,6 +153,9 @@ impl Config {
         if let Some(v) = var("IRONROOT_DURABILITY") {
             self.durability = v.parse().map_err(ConfigError::Invalid)?;
         }
+        if let Some(v) = var("IRONROOT_ACK_COMMITMENT") {
+            self.ack_commitment = v;
+        }
         self.validate()
     }
 
@@ -152,6 +167,10 @@ impl Config {
         let endpoints = 1 + self.rpc_urls.len();
         if self.rpc_quorum.is_some_and(|q| q == 0 || q > endpoints) {
             return Err(ConfigError::Invalid(format!("rpc_quorum must be 1..={endpoints}")));
+        }
+        self.ack_commitment()?;
+        if self.max_queued_bytes == 0 {
+            return Err(ConfigError::Invalid("max_queued_bytes must be > 0".into()));
         }
         if self.max_unanchored_writes == 0 || self.max_unanchored_age_ms == 0 {
             return Err(ConfigError::Invalid(
@@ -173,6 +192,19 @@ impl Config {
         self.publisher
             .parse()
             .map_err(|_| ConfigError::Invalid("publisher must be the base58 key of the app's creator".into()))
+    }
+
+    /// The commitment updates are acknowledged at. `processed` is refused: a processed update can
+    /// still be dropped with its fork, and a write acknowledged on it would be lost.
+    pub fn ack_commitment(&self) -> Result<solana_sdk::commitment_config::CommitmentConfig, ConfigError> {
+        use solana_sdk::commitment_config::CommitmentConfig;
+        match self.ack_commitment.as_str() {
+            "confirmed" => Ok(CommitmentConfig::confirmed()),
+            "finalized" => Ok(CommitmentConfig::finalized()),
+            other => Err(ConfigError::Invalid(format!(
+                "ack_commitment must be \"confirmed\" or \"finalized\", not {other:?}"
+            ))),
+        }
     }
 
     pub fn commit_interval(&self) -> Duration {
@@ -205,6 +237,17 @@ mod tests {
         assert!(cfg.apply_env(|n| (n == "IRONROOT_DURABILITY").then(|| "maybe".into())).is_err());
         let chain: Config = toml::from_str("durability = \"chain\"\nmax_unanchored_writes = 10").unwrap();
         assert_eq!((chain.durability, chain.max_unanchored_writes), (Durability::Chain, 10));
+        assert_eq!(
+            cfg.ack_commitment().unwrap(),
+            solana_sdk::commitment_config::CommitmentConfig::confirmed()
+        );
+        cfg.apply_env(|n| (n == "IRONROOT_ACK_COMMITMENT").then(|| "finalized".into())).unwrap();
+        assert_eq!(
+            cfg.ack_commitment().unwrap(),
+            solana_sdk::commitment_config::CommitmentConfig::finalized()
+        );
+        assert!(cfg.apply_env(|n| (n == "IRONROOT_ACK_COMMITMENT").then(|| "processed".into())).is_err());
+        cfg.ack_commitment = "confirmed".into();
         // An empty admin token would guard the admin API with nothing.
         assert!(cfg.apply_env(|n| (n == "IRONROOT_ADMIN_TOKEN").then(|| "".into())).is_err());
     }

@@ -26,10 +26,11 @@
 //!
 //! * DEK wrap AAD: `"ironroot/v1/dek-wrap"` ‖ magic ‖ version ‖ epoch. Changing the epoch field makes
 //!   the unwrap fail, so the epoch is authenticated, by the KEK it names.
-//! * Record AAD: `"ironroot/v1/record"` ‖ version ‖ reserved ‖ app (32) ‖ shard (u32) ‖ key length
-//!   (u64) ‖ key ‖ record version (u64). It binds the record's identity, not the epoch: key rotation
-//!   ([`rewrap`]) re-wraps only the 48-byte DEK and leaves the ciphertext, its nonce and tag
-//!   untouched, which would be impossible if the ciphertext's AAD named the old epoch.
+//! * Record AAD: `"ironroot/v1/record"` ‖ version ‖ reserved ‖ app (32) ‖ scope (u32: the
+//!   [`ShardId`], or `u32::MAX` for a backup frame) ‖ key length (u64) ‖ key ‖ record version (u64).
+//!   It binds the record's identity, not the epoch: key rotation ([`rewrap`]) re-wraps only the
+//!   48-byte DEK and leaves the ciphertext, its nonce and tag untouched, which would be impossible
+//!   if the ciphertext's AAD named the old epoch.
 //! * Context tag: `HMAC-SHA256(HKDF(DEK, "ironroot/v1/ctx-tag"), record AAD)`, first 16 bytes. AES-GCM
 //!   cannot tell a tampered ciphertext from a wrong AAD; this tag, keyed by the DEK so it reveals
 //!   nothing about the record's identity, lets [`open`] report a blob replayed under another
@@ -44,7 +45,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::keys::{AppId, Kek};
+use crate::keys::{AppId, Kek, ShardId};
 
 /// Magic at the start of every sealed blob.
 pub const MAGIC: &[u8; 4] = b"IREC";
@@ -163,11 +164,34 @@ fn log_acceleration_once() {
     });
 }
 
+/// What a sealed blob belongs to: a shard's records and manifests, or an app's backup frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealScope {
+    Shard(ShardId),
+    Backup,
+}
+
+impl SealScope {
+    /// The AAD's `u32` scope field: the shard id, or `u32::MAX` (never a shard) for a backup.
+    fn wire(self) -> u32 {
+        match self {
+            SealScope::Shard(shard) => shard.wire(),
+            SealScope::Backup => u32::MAX,
+        }
+    }
+}
+
+impl From<ShardId> for SealScope {
+    fn from(shard: ShardId) -> Self {
+        SealScope::Shard(shard)
+    }
+}
+
 /// Where a record lives; bound into its ciphertext.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordContext<'a> {
     pub app: AppId,
-    pub shard: u32,
+    pub scope: SealScope,
     pub key: &'a [u8],
     pub version: u64,
 }
@@ -179,7 +203,7 @@ impl RecordContext<'_> {
         aad.push(FORMAT_VERSION);
         aad.push(0);
         aad.extend_from_slice(self.app.as_bytes());
-        aad.extend_from_slice(&self.shard.to_le_bytes());
+        aad.extend_from_slice(&self.scope.wire().to_le_bytes());
         // Length prefix: keys are variable-length, so (key, version) pairs must not run together.
         aad.extend_from_slice(&(self.key.len() as u64).to_le_bytes());
         aad.extend_from_slice(self.key);
@@ -432,7 +456,7 @@ mod tests {
     }
 
     fn ctx(key: &[u8]) -> RecordContext<'_> {
-        RecordContext { app: AppId([9; 32]), shard: 2, key, version: 5 }
+        RecordContext { app: AppId([9; 32]), scope: ShardId(2).into(), key, version: 5 }
     }
 
     #[test]

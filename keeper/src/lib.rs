@@ -12,6 +12,7 @@
 //! * [`app`]: an app's shards; [`api`]: the HTTP API; [`backup`]: encrypted export/import.
 //! * [`config`]: file + environment configuration; [`node`]: from configuration to a running
 //!   keeper (and offline recover/export/import).
+//! * [`failpoint`]: crash points for the kill -9 tests (compiled in only under `failpoints`).
 //! * [`registration`]: registering the TEE key through the verifier; [`verify`]: checking a
 //!   keeper's proof against the chain from outside.
 //!
@@ -25,6 +26,7 @@ pub mod blobs;
 pub mod chain;
 pub mod config;
 pub mod crypto;
+pub mod failpoint;
 pub mod keys;
 pub mod manifest;
 pub mod node;

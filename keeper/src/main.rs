@@ -166,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Export { out } => {
             let node = Node::from_config(cfg).await?;
-            let file = std::io::BufWriter::new(std::fs::File::create(&out)?);
+            let file = tokio::io::BufWriter::new(tokio::fs::File::create(&out).await?);
             for s in node.export(file).await? {
                 println!(
                     "shard {}: seq {} root {} {} records",

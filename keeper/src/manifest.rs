@@ -14,8 +14,8 @@ use bytes::Bytes;
 use cid::Cid;
 
 use crate::blobs::{BlobError, BlobStore};
-use crate::crypto::{self, CryptoError, Padding, RecordContext};
-use crate::keys::{AppId, Kek, KeyError, KeySource};
+use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
+use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::tree::RecordLeaf;
 
 pub const CHECKPOINT_EVERY: u32 = 64;
@@ -36,12 +36,13 @@ pub enum ManifestError {
     #[error("manifest {cid} is malformed: {reason}")]
     Malformed { cid: String, reason: String },
     #[error("manifest {cid} is for shard {found_shard} seq {found_seq}, expected shard {shard} seq {seq}")]
-    WrongManifest { cid: String, shard: u32, seq: u64, found_shard: u32, found_seq: u64 },
+    WrongManifest { cid: String, shard: ShardId, seq: u64, found_shard: u32, found_seq: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ManifestHeader {
     pub format: u8,
+    /// The [`ShardId`], widened.
     pub shard: u32,
     pub seq: u64,
     /// The shard root the records reproduce once this manifest is applied.
@@ -58,31 +59,36 @@ struct ManifestPart {
     entries: Vec<(Vec<u8>, RecordLeaf)>,
 }
 
+/// One commit's manifest, before it is sealed.
+pub struct NewManifest {
+    pub app: AppId,
+    pub shard: ShardId,
+    /// The commit (shard update) this manifest belongs to.
+    pub seq: u64,
+    /// The shard root the records reproduce once this manifest is applied.
+    pub root: [u8; 32],
+    /// The previous manifest's CID for a delta, `None` for a checkpoint.
+    pub prev: Option<Vec<u8>>,
+    pub entries: Vec<(Vec<u8>, RecordLeaf)>,
+}
+
 /// Seals and stores one manifest; returns the header's CID.
-#[allow(clippy::too_many_arguments)]
-pub async fn publish(
-    blobs: &dyn BlobStore,
-    kek: &Kek,
-    app: AppId,
-    shard: u32,
-    seq: u64,
-    root: [u8; 32],
-    prev: Option<Vec<u8>>,
-    entries: Vec<(Vec<u8>, RecordLeaf)>,
-) -> Result<Cid, ManifestError> {
+pub async fn publish(blobs: &dyn BlobStore, kek: &Kek, manifest: NewManifest) -> Result<Cid, ManifestError> {
+    let NewManifest { app, shard, seq, root, prev, entries } = manifest;
+    let scope = SealScope::Shard(shard);
     let checkpoint = prev.is_none();
     let entry_count = entries.len() as u64;
     let mut parts = Vec::new();
     for (i, chunk) in entries.chunks(PART_MAX_ENTRIES).enumerate() {
         let plain = borsh::to_vec(&ManifestPart { entries: chunk.to_vec() }).expect("serialize into Vec");
         let key = part_key(i);
-        let ctx = RecordContext { app, shard, key: &key, version: seq };
+        let ctx = RecordContext { app, scope, key: &key, version: seq };
         parts.push(Bytes::from(crypto::seal(kek, &ctx, &plain, Padding::None)?));
     }
     let part_cids = blobs.put_many(parts).await?;
     let header = ManifestHeader {
         format: FORMAT,
-        shard,
+        shard: shard.wire(),
         seq,
         root,
         prev,
@@ -91,7 +97,7 @@ pub async fn publish(
         entry_count,
     };
     let plain = borsh::to_vec(&header).expect("serialize into Vec");
-    let ctx = RecordContext { app, shard, key: HEADER_KEY, version: seq };
+    let ctx = RecordContext { app, scope, key: HEADER_KEY, version: seq };
     let sealed = crypto::seal(kek, &ctx, &plain, Padding::None)?;
     Ok(blobs.put(Bytes::from(sealed)).await?)
 }
@@ -123,7 +129,7 @@ pub async fn load(
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     app: AppId,
-    shard: u32,
+    shard: ShardId,
     head: &[u8],
     seq: u64,
     mut progress: impl FnMut(u64, u64),
@@ -132,13 +138,14 @@ pub async fn load(
     let mut cursor = Some((head.to_vec(), seq));
     let mut entries_read = 0;
     let mut parts_by_manifest: Vec<Vec<(Vec<u8>, RecordLeaf)>> = Vec::new();
+    let scope = SealScope::Shard(shard);
     while let Some((cid_bytes, expected_seq)) = cursor.take() {
         let cid = parse_cid(&cid_bytes)?;
-        let ctx = RecordContext { app, shard, key: HEADER_KEY, version: expected_seq };
+        let ctx = RecordContext { app, scope, key: HEADER_KEY, version: expected_seq };
         let plain = open_blob(blobs, keys, app, &ctx, &cid).await?;
         let header = ManifestHeader::try_from_slice(&plain)
             .map_err(|e| ManifestError::Malformed { cid: cid.to_string(), reason: e.to_string() })?;
-        if header.shard != shard || header.seq != expected_seq || header.format != FORMAT {
+        if header.shard != shard.wire() || header.seq != expected_seq || header.format != FORMAT {
             return Err(ManifestError::WrongManifest {
                 cid: cid.to_string(),
                 shard,
@@ -150,7 +157,7 @@ pub async fn load(
         let mut entries = Vec::new();
         for (i, part) in header.parts.iter().enumerate() {
             let key = part_key(i);
-            let ctx = RecordContext { app, shard, key: &key, version: header.seq };
+            let ctx = RecordContext { app, scope, key: &key, version: header.seq };
             let plain = open_blob(blobs, keys, app, &ctx, &parse_cid(part)?).await?;
             let part = ManifestPart::try_from_slice(&plain)
                 .map_err(|e| ManifestError::Malformed { cid: cid.to_string(), reason: e.to_string() })?;

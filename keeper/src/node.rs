@@ -11,9 +11,9 @@ use crate::backup::{self, BackupError, ShardSummary};
 use crate::blobs::{BlobError, BlobStore, IpfsBlobStore, LocalBlobStore};
 use crate::chain::{Chain, ChainError, QuorumChain, RpcChain};
 use crate::config::{Config, ConfigError};
-use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile};
+use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId};
 use crate::recovery::{self, FailedClosed, Startup};
-use crate::shard::KeeperError;
+use crate::shard::{finalized_view, KeeperError};
 use crate::tree::{ShardStore, StoreSeal};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,18 +89,20 @@ impl Node {
             commit_every_writes: self.config.commit_every_writes,
             commit_interval: self.config.commit_interval(),
             max_group: self.config.max_group,
+            max_queued_bytes: self.config.max_queued_bytes,
             durability: self.config.durability,
             max_unanchored_writes: self.config.max_unanchored_writes,
             max_unanchored_age: std::time::Duration::from_millis(self.config.max_unanchored_age_ms),
+            finality_wait: std::time::Duration::from_millis(self.config.startup_finality_wait_ms),
         }
     }
 
     /// The shards this keeper serves (the configured ones, else all the app has on-chain) and
     /// where their local stores live.
-    pub async fn stores(&self) -> Result<Vec<(u16, PathBuf)>, NodeError> {
+    pub async fn stores(&self) -> Result<Vec<(ShardId, PathBuf)>, NodeError> {
         let app =
             self.services.chain.app(self.app.as_bytes()).await?.ok_or(NodeError::AppNotOnChain(self.app))?;
-        let ids = self.config.shards.clone().unwrap_or_else(|| (0..app.shard_count).collect());
+        let ids = self.config.shards.clone().unwrap_or_else(|| (0..app.shard_count).map(ShardId).collect());
         Ok(ids.into_iter().map(|id| (id, store_path(&self.config.data_dir, self.app, id))).collect())
     }
 
@@ -144,28 +146,28 @@ impl Node {
     /// `progress(shard, manifests, entries)` hears how far each rebuild got.
     pub async fn recover(
         &self,
-        progress: impl Fn(u16, u64, u64),
-    ) -> Result<Vec<(u16, Result<Startup, FailedClosed>)>, NodeError> {
+        progress: impl Fn(ShardId, u64, u64),
+    ) -> Result<Vec<(ShardId, Result<Startup, FailedClosed>)>, NodeError> {
         let mut outcomes = Vec::new();
         for (id, path) in self.stores().await? {
-            let onchain = self
-                .services
-                .chain
-                .shard(self.app.as_bytes(), id)
-                .await?
-                .ok_or(KeeperError::ShardNotOnChain(id))?;
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id as u32)
+            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id)
                 .await
                 .map_err(KeeperError::from)?;
             let (store, quarantined) =
                 recovery::open_or_quarantine(&path, seal).map_err(KeeperError::from)?;
+            let onchain = finalized_view(
+                self.services.chain.as_ref(),
+                self.app,
+                id,
+                self.settings().finality_wait,
+                &store,
+            )
+            .await?;
             let outcome = recovery::reconcile(
                 store,
                 &onchain,
                 self.services.blobs.as_ref(),
                 self.services.keys.as_ref(),
-                self.app,
-                id as u32,
                 quarantined,
                 |manifests, entries| progress(id, manifests, entries),
             )
@@ -176,16 +178,19 @@ impl Node {
         Ok(outcomes)
     }
 
-    /// Writes an encrypted backup of the committed state of every served shard to `out`.
-    pub async fn export(&self, out: impl std::io::Write) -> Result<Vec<ShardSummary>, NodeError> {
+    /// Streams an encrypted backup of the committed state of every served shard to `out`.
+    pub async fn export(
+        &self,
+        out: impl tokio::io::AsyncWrite + Unpin,
+    ) -> Result<Vec<ShardSummary>, NodeError> {
         let mut opened = Vec::new();
         for (id, path) in self.stores().await? {
-            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id as u32)
+            let seal = StoreSeal::derive(self.services.keys.as_ref(), self.app, id)
                 .await
                 .map_err(KeeperError::from)?;
             opened.push((id, ShardStore::open(&path, seal).map_err(KeeperError::from)?));
         }
-        let refs: Vec<(u16, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
+        let refs: Vec<(ShardId, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
         Ok(backup::export(self.app, &refs, self.services.blobs.as_ref(), self.services.keys.as_ref(), out)
             .await?)
     }
@@ -214,13 +219,16 @@ pub fn chain_from_config(config: &Config) -> Result<Arc<dyn Chain>, NodeError> {
         ConfigError::Invalid("fee_payer_keypair (or IRONROOT_FEE_PAYER) is required".into())
     })?)?;
     let publisher = config.publisher_pubkey()?;
+    let acknowledge = config.ack_commitment()?;
     let chain: Arc<dyn Chain> = if config.rpc_urls.is_empty() {
-        Arc::new(RpcChain::new(config.rpc_url.clone(), fee_payer, publisher))
+        Arc::new(RpcChain::with_commitment(config.rpc_url.clone(), fee_payer, publisher, acknowledge))
     } else {
         let endpoints: Vec<Arc<dyn Chain>> = std::iter::once(&config.rpc_url)
             .chain(&config.rpc_urls)
             .map(|url| {
-                Arc::new(RpcChain::new(url.clone(), fee_payer.insecure_clone(), publisher)) as Arc<dyn Chain>
+                let payer = fee_payer.insecure_clone();
+                Arc::new(RpcChain::with_commitment(url.clone(), payer, publisher, acknowledge))
+                    as Arc<dyn Chain>
             })
             .collect();
         let quorum = config.rpc_quorum.unwrap_or(endpoints.len());

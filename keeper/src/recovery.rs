@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::blobs::BlobStore;
 use crate::chain::ShardOnChain;
-use crate::keys::{AppId, KeySource};
+use crate::keys::{KeySource, ShardId};
 use crate::manifest;
 use crate::tree::{RecordLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreSeal, EMPTY_ROOT};
 
@@ -46,7 +46,7 @@ pub enum Startup {
     "refusing to serve shard {shard}: on-chain seq {chain_seq} root {chain_root}, local seq {local_seq} root {local_root}: {reason}"
 )]
 pub struct FailedClosed {
-    pub shard: u32,
+    pub shard: ShardId,
     pub chain_seq: u64,
     pub chain_root: String,
     pub local_seq: u64,
@@ -86,18 +86,18 @@ fn set_aside(path: &Path, why: &str) -> Result<PathBuf, StoreError> {
     Ok(aside)
 }
 
-/// Reconciles `store` with the chain. May replace the store (rebuild); returns the store to serve.
-#[allow(clippy::too_many_arguments)]
+/// Reconciles `store` (whose seal names the app and shard) with the chain. May replace the store
+/// (rebuild); returns the store to serve.
 pub async fn reconcile(
     store: ShardStore,
     chain_state: &ShardOnChain,
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
-    app: AppId,
-    shard: u32,
     quarantined: Option<String>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<(ShardStore, Startup), FailedClosed> {
+    let seal = store.seal().clone();
+    let shard = seal.shard();
     let local =
         store.state().map_err(|e| failed(shard, chain_state, &ShardState::default(), e.to_string()))?;
     let fail = |local: &ShardState, reason: String| failed(shard, chain_state, local, reason);
@@ -140,9 +140,8 @@ pub async fn reconcile(
     } else {
         "local root differs from the chain's at the same seq".to_string()
     };
-    tracing::warn!(shard, %reason, "rebuilding shard from the chain and its manifests");
+    tracing::warn!(%shard, %reason, "rebuilding shard from the chain and its manifests");
     let path = store.path().to_path_buf();
-    let seal = StoreSeal::derive(keys, app, shard).await.map_err(|e| fail(&local, e.to_string()))?;
     let rebuilt = rebuild(&path, chain_state, blobs, keys, seal.clone(), &mut progress)
         .await
         .map_err(|e| fail(&local, format!("{reason}; rebuild failed: {e}")))?;
@@ -153,10 +152,11 @@ pub async fn reconcile(
     let mut reason = reason;
     if unanchored {
         let aside = set_aside(&path, "unanchored").map_err(|e| fail(&local, e.to_string()))?;
-        tracing::warn!(shard, kept_at = %aside.display(), "the replaced store held writes the chain never anchored");
+        tracing::warn!(%shard, kept_at = %aside.display(), "the replaced store held writes the chain never anchored");
         reason = format!("{reason}; its unanchored writes are kept at {}", aside.display());
     }
     let records = rebuilt.state().map(|s| s.record_count).unwrap_or(0);
+    crate::failpoint::hit(crate::failpoint::Step::RebuildBeforeInstall);
     let store = install(&path, rebuilt, seal, lock).map_err(|e| fail(&local, e.to_string()))?;
     Ok((
         store,
@@ -164,7 +164,7 @@ pub async fn reconcile(
     ))
 }
 
-fn failed(shard: u32, chain: &ShardOnChain, local: &ShardState, reason: String) -> FailedClosed {
+fn failed(shard: ShardId, chain: &ShardOnChain, local: &ShardState, reason: String) -> FailedClosed {
     FailedClosed {
         shard,
         chain_seq: chain.seq,

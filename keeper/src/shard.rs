@@ -33,9 +33,10 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify, RwLock};
 
 use crate::blobs::{self, BlobError, BlobStore};
 use crate::chain::{Chain, ChainError, ShardOnChain};
-use crate::crypto::{self, CryptoError, Padding, RecordContext};
-use crate::keys::{AppId, Kek, KeyError, KeySource};
-use crate::manifest::{self, ManifestError, CHECKPOINT_EVERY};
+use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
+use crate::failpoint::{self, Step};
+use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
+use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreSeal};
 
@@ -76,7 +77,7 @@ impl std::fmt::Display for Durability {
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
     pub app: AppId,
-    pub shard: u16,
+    pub shard: ShardId,
     /// Where the shard's database lives.
     pub store_path: PathBuf,
     /// Commit on-chain after this many acknowledged writes...
@@ -85,6 +86,9 @@ pub struct ShardConfig {
     pub commit_interval: Duration,
     /// Most writes in one local group commit.
     pub max_group: usize,
+    /// Most bytes (keys and values) of writes queued and not yet answered; past it writes are
+    /// refused ([`KeeperError::QueueFull`]) instead of buffered without bound.
+    pub max_queued_bytes: u64,
     pub padding: Padding,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
@@ -95,10 +99,13 @@ pub struct ShardConfig {
     /// The app's shard count as the chain reported it at start-up: pinned in the sealed state at
     /// first start, a later change fails the shard closed (`None`: not checked).
     pub shard_count: Option<u16>,
+    /// At start-up, how long to wait for the finalized chain view to reach the seq this store saw
+    /// confirmed (confirmed updates finalize within seconds) before failing closed on it.
+    pub finality_wait: Duration,
 }
 
 impl ShardConfig {
-    pub fn new(app: AppId, shard: u16, store_path: PathBuf) -> Self {
+    pub fn new(app: AppId, shard: ShardId, store_path: PathBuf) -> Self {
         ShardConfig {
             app,
             shard,
@@ -106,11 +113,13 @@ impl ShardConfig {
             commit_every_writes: 1024,
             commit_interval: Duration::from_millis(500),
             max_group: 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             padding: Padding::Buckets,
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age: Duration::from_secs(60),
             shard_count: None,
+            finality_wait: Duration::from_secs(60),
         }
     }
 }
@@ -141,18 +150,22 @@ pub enum KeeperError {
     Store(StoreError),
     #[error(transparent)]
     Chain(#[from] ChainError),
+    #[error("the app has no account on-chain (create it and its shards first)")]
+    AppNotOnChain,
     #[error("shard {0} has no account on-chain (create the app and its shards first)")]
-    ShardNotOnChain(u16),
+    ShardNotOnChain(ShardId),
     #[error("the chain holds seq {chain_seq} root {chain_root} where this keeper prepared seq {seq}: another writer")]
     ChainDiverged { seq: u64, chain_seq: u64, chain_root: String },
     #[error("shard {0} is not served by this keeper")]
-    ShardNotServed(u16),
+    ShardNotServed(ShardId),
     #[error("the keeper is shutting down")]
     ShuttingDown,
     #[error("{unanchored} acknowledged writes are not anchored on-chain yet, the oldest for {oldest_ms} ms: refusing more until the chain catches up")]
     AnchorLagging { unanchored: u64, oldest_ms: u64 },
     #[error("shard stopped accepting writes: {0}")]
     ShardHalted(String),
+    #[error("{queued} bytes of writes are queued for this shard, the limit is {max}: retry later")]
+    QueueFull { queued: u64, max: u64 },
 }
 
 impl From<StoreError> for KeeperError {
@@ -193,6 +206,21 @@ struct WriteRequest {
     op: WriteOp,
     expected_root: Option<[u8; 32]>,
     reply: oneshot::Sender<Result<WriteReceipt, KeeperError>>,
+    /// Counted in the shard's queued bytes until the writer is done with the request.
+    _queued: QueuedBytes,
+}
+
+/// A write's share of the shard's queued bytes, released when the request is dropped (answered,
+/// failed, or abandoned by its caller).
+struct QueuedBytes {
+    total: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Drop for QueuedBytes {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
 }
 
 fn key_of(req: &WriteRequest) -> &Vec<u8> {
@@ -275,7 +303,7 @@ pub enum CommitOutcome {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardStatus {
-    pub shard: u16,
+    pub shard: ShardId,
     pub local_seq: u64,
     pub local_root: [u8; 32],
     pub confirmed_root: [u8; 32],
@@ -285,6 +313,8 @@ pub struct ShardStatus {
     /// Acknowledged writes not yet anchored on-chain (the rollback window) and the oldest's age.
     pub unanchored_writes: u64,
     pub oldest_unanchored_ms: u64,
+    /// Bytes of writes queued and not yet answered (capped by `max_queued_bytes`).
+    pub queued_bytes: u64,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
     /// Why the shard stopped accepting writes, if it did.
@@ -328,6 +358,8 @@ pub struct ShardKeeper {
     signer: Arc<Keypair>,
     keks: RwLock<HashMap<u32, Kek>>,
     writes: mpsc::Sender<WriteRequest>,
+    /// Bytes of the writes queued and in the writer (see [`ShardConfig::max_queued_bytes`]).
+    queued_bytes: Arc<AtomicU64>,
     commit_lock: Mutex<()>,
     uncommitted: AtomicU64,
     commits: AtomicU64,
@@ -350,24 +382,25 @@ impl ShardKeeper {
         chain: Arc<dyn Chain>,
         signer: Arc<Keypair>,
     ) -> Result<Arc<Self>, KeeperError> {
-        let chain_state: ShardOnChain = chain
-            .shard(cfg.app.as_bytes(), cfg.shard)
+        // Without a chain view (the endpoints agree on) the store is not even opened.
+        chain
+            .shard_finalized(cfg.app.as_bytes(), cfg.shard)
             .await?
             .ok_or(KeeperError::ShardNotOnChain(cfg.shard))?;
-        let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard as u32).await?;
+        let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard).await?;
         let (store, quarantined) = recovery::open_or_quarantine(&cfg.store_path, seal)?;
+        let chain_state =
+            finalized_view(chain.as_ref(), cfg.app, cfg.shard, cfg.finality_wait, &store).await?;
         let (store, startup) = recovery::reconcile(
             store,
             &chain_state,
             blobs.as_ref(),
             keys.as_ref(),
-            cfg.app,
-            cfg.shard as u32,
             quarantined,
             |manifests, entries| tracing::info!(manifests, entries, "rebuilding"),
         )
         .await?;
-        tracing::info!(shard = cfg.shard, ?startup, "shard reconciled with the chain");
+        tracing::info!(shard = %cfg.shard, ?startup, "shard reconciled with the chain");
         if let Some(count) = cfg.shard_count {
             pin_shard_count(&store, &chain_state, cfg.shard, count)?;
         }
@@ -398,6 +431,7 @@ impl ShardKeeper {
             signer,
             keks: RwLock::new(HashMap::from([(state.key_epoch, kek)])),
             writes: tx,
+            queued_bytes: Arc::default(),
             commit_lock: Mutex::new(()),
             uncommitted: AtomicU64::new(u64::from(state.root != state.confirmed_root)),
             commits: AtomicU64::new(0),
@@ -568,9 +602,19 @@ impl ShardKeeper {
         op: WriteOp,
         expected_root: Option<[u8; 32]>,
     ) -> Result<WriteReceipt, KeeperError> {
+        let bytes = match &op {
+            WriteOp::Put { key, value } => key.len() + value.len(),
+            WriteOp::Delete { key } | WriteOp::Rewrap { key, .. } => key.len(),
+        } as u64;
+        let queued = self.queued_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        let share = QueuedBytes { total: self.queued_bytes.clone(), bytes };
+        // One write larger than the cap still goes through when nothing else is queued.
+        if queued > self.cfg.max_queued_bytes && queued > bytes {
+            return Err(KeeperError::QueueFull { queued: queued - bytes, max: self.cfg.max_queued_bytes });
+        }
         let (reply, answer) = oneshot::channel();
         self.writes
-            .send(WriteRequest { op, expected_root, reply })
+            .send(WriteRequest { op, expected_root, reply, _queued: share })
             .await
             .map_err(|_| KeeperError::ShuttingDown)?;
         answer.await.map_err(|_| KeeperError::ShuttingDown)?
@@ -712,6 +756,7 @@ impl ShardKeeper {
             .fetch_add(committing.elapsed().as_micros() as u64, Ordering::Relaxed);
         match committed {
             Ok(state) => {
+                failpoint::hit(Step::WriterAfterTreeCommit);
                 // A failed group is counted by `finish_failed`, so each group counts once.
                 self.metrics.groups.fetch_add(1, Ordering::Relaxed);
                 self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
@@ -823,7 +868,7 @@ impl ShardKeeper {
 
         // Encryption is CPU-bound: do it off the async workers.
         let app = self.cfg.app;
-        let shard = self.cfg.shard as u32;
+        let scope = SealScope::Shard(self.cfg.shard);
         let padding = self.cfg.padding;
         let epoch = kek.epoch();
         let to_seal: Vec<(Vec<u8>, u64, Bytes)> = plan
@@ -835,7 +880,7 @@ impl ShardKeeper {
             to_seal
                 .iter()
                 .map(|(key, version, value)| {
-                    let ctx = RecordContext { app, shard, key, version: *version };
+                    let ctx = RecordContext { app, scope, key, version: *version };
                     crypto::seal(&kek, &ctx, value, padding).map(Bytes::from)
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -849,6 +894,7 @@ impl ShardKeeper {
         let storing = Instant::now();
         let cids = self.blobs.put_many(sealed).await?;
         self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
+        failpoint::hit(Step::WriterAfterBlobs);
 
         let mut changes: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
         let mut stored = cids.into_iter().zip(hashes);
@@ -906,7 +952,7 @@ impl ShardKeeper {
         }
         let kek = self.kek(leaf.key_epoch).await?;
         let ctx =
-            RecordContext { app: self.cfg.app, shard: self.cfg.shard as u32, key, version: leaf.version };
+            RecordContext { app: self.cfg.app, scope: self.cfg.shard.into(), key, version: leaf.version };
         let value = crypto::open(&kek, &ctx, &blob)?.to_vec();
         Ok(ReadResult {
             value,
@@ -973,6 +1019,7 @@ impl ShardKeeper {
             uncommitted_writes: self.uncommitted.load(Ordering::Relaxed),
             unanchored_writes: self.window_now().0,
             oldest_unanchored_ms: self.window_now().1.as_millis() as u64,
+            queued_bytes: self.queued_bytes.load(Ordering::SeqCst),
             durability: self.cfg.durability,
             halted: self.anchoring.borrow().halted.clone(),
             key_epoch: state.key_epoch,
@@ -998,10 +1045,10 @@ impl ShardKeeper {
                 // The chain refused the update and does not hold it: retrying cannot help, and
                 // acknowledging more writes would only grow what cannot be anchored.
                 Err(e @ KeeperError::ChainDiverged { .. }) => {
-                    tracing::error!(shard = this.cfg.shard, error = %e, "shard update rejected; halting writes");
+                    tracing::error!(shard = %this.cfg.shard, error = %e, "shard update rejected; halting writes");
                     this.anchoring.send_modify(|a| a.halted = Some(e.to_string()));
                 }
-                Err(e) => tracing::warn!(shard = this.cfg.shard, error = %e, "commit failed; will retry"),
+                Err(e) => tracing::warn!(shard = %this.cfg.shard, error = %e, "commit failed; will retry"),
             }
         }
     }
@@ -1042,13 +1089,14 @@ impl ShardKeeper {
             }
         };
         let args = UpdateShardArgs {
-            shard_id: self.cfg.shard,
+            shard_id: self.cfg.shard.0,
             prev_root: pending.prev_root,
             new_root: pending.root,
             new_seq: pending.seq,
             manifest_cid: pending.manifest_cid.clone(),
         };
         let tx_bytes = self.submit_with_retry(args, &pending).await?;
+        failpoint::hit(Step::BatcherAfterConfirm);
         let state = self.store.update_state(|s| {
             if s.pending.as_ref() == Some(&pending) {
                 confirm_pending(s);
@@ -1077,7 +1125,7 @@ impl ShardKeeper {
         let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
         if let Err(e) = self.release_dead_blobs().await {
             self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(shard = self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");
+            tracing::warn!(shard = %self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");
         }
         let manifest =
             Cid::try_from(pending.manifest_cid.as_slice()).map(|c| c.to_string()).unwrap_or_default();
@@ -1135,17 +1183,10 @@ impl ShardKeeper {
         let kek = self.kek(snapshot.key_epoch).await?;
         let count = entries.len() as u64;
         let prev = (!checkpoint).then(|| snapshot.confirmed_manifest.clone());
-        let cid = manifest::publish(
-            self.blobs.as_ref(),
-            &kek,
-            self.cfg.app,
-            self.cfg.shard as u32,
-            seq,
-            snapshot.root,
-            prev,
-            entries,
-        )
-        .await?;
+        let new_manifest =
+            NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev, entries };
+        let cid = manifest::publish(self.blobs.as_ref(), &kek, new_manifest).await?;
+        failpoint::hit(Step::BatcherAfterManifest);
         let pending = PendingUpdate {
             seq,
             prev_root: snapshot.confirmed_root,
@@ -1156,6 +1197,7 @@ impl ShardKeeper {
         };
         let recorded = pending.clone();
         self.store.update_state(move |s| s.pending = Some(recorded))?;
+        failpoint::hit(Step::BatcherAfterPrepare);
         Ok((pending, count))
     }
 
@@ -1172,11 +1214,22 @@ impl ShardKeeper {
             match self.chain.submit_update(&self.signer, self.cfg.app.as_bytes(), args.clone()).await {
                 Ok(receipt) => return Ok(receipt.tx_bytes),
                 Err(ChainError::Rejected { code }) => {
-                    let chain = self
-                        .chain
-                        .shard(self.cfg.app.as_bytes(), self.cfg.shard)
-                        .await?
-                        .ok_or(KeeperError::ShardNotOnChain(self.cfg.shard))?;
+                    // A replay or fork rejection means a newer bank already holds an update at
+                    // this seq (ours, landed before a lost reply, or another writer's); the view
+                    // read here (at the acknowledging commitment) may not show it yet.
+                    let newer_on_chain = code == u32::from(app_roots::error::AppRootsError::SequenceReplay)
+                        || code == u32::from(app_roots::error::AppRootsError::RootMismatch);
+                    let chain = loop {
+                        let chain = self
+                            .chain
+                            .shard(self.cfg.app.as_bytes(), self.cfg.shard)
+                            .await?
+                            .ok_or(KeeperError::ShardNotOnChain(self.cfg.shard))?;
+                        if !newer_on_chain || chain.seq >= pending.seq || Instant::now() >= deadline {
+                            break chain;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    };
                     if chain.seq == pending.seq && chain.root == pending.root {
                         return Ok(0);
                     }
@@ -1251,12 +1304,36 @@ impl ShardKeeper {
     }
 }
 
+/// The shard's finalized on-chain state, for start-up decisions. A finalized view older than the
+/// seq this store saw confirmed (sealed) is re-read for up to `finality_wait`, since a confirmed
+/// update finalizes within seconds; one still older after that is returned as it is, and
+/// reconciling fails closed on it.
+pub async fn finalized_view(
+    chain: &dyn Chain,
+    app: AppId,
+    shard: ShardId,
+    finality_wait: Duration,
+    store: &ShardStore,
+) -> Result<ShardOnChain, KeeperError> {
+    let seen = store.state()?.confirmed_seq;
+    let deadline = Instant::now() + finality_wait;
+    loop {
+        let view =
+            chain.shard_finalized(app.as_bytes(), shard).await?.ok_or(KeeperError::ShardNotOnChain(shard))?;
+        if view.seq >= seen || Instant::now() >= deadline {
+            return Ok(view);
+        }
+        tracing::info!(shard = shard.0, finalized = view.seq, seen, "waiting for the chain to finalize");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Pins the app's shard count (routing) in the sealed state at first start; a different count
 /// later fails the shard closed rather than routing keys to other shards.
 fn pin_shard_count(
     store: &ShardStore,
     chain: &ShardOnChain,
-    shard: u16,
+    shard: ShardId,
     count: u16,
 ) -> Result<(), KeeperError> {
     let pinned = store.update_state(|s| {
@@ -1268,7 +1345,7 @@ fn pin_shard_count(
     if pinned != count {
         let state = store.state()?;
         return Err(KeeperError::FailedClosed(FailedClosed {
-            shard: shard as u32,
+            shard,
             chain_seq: chain.seq,
             chain_root: hex::encode(chain.root),
             local_seq: state.confirmed_seq,

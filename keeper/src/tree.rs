@@ -34,7 +34,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::keys::{AppId, KeyError, KeySource};
+use crate::keys::{AppId, KeyError, KeySource, ShardId};
 
 /// Root of a shard that was never written (what the chain holds before the first update).
 pub const EMPTY_ROOT: [u8; 32] = [0; 32];
@@ -108,7 +108,7 @@ fn forged(what: impl Into<String>) -> StoreError {
 pub struct StoreSeal {
     key: Zeroizing<[u8; 32]>,
     app: AppId,
-    shard: u32,
+    shard: ShardId,
 }
 
 impl std::fmt::Debug for StoreSeal {
@@ -121,7 +121,7 @@ impl std::fmt::Debug for StoreSeal {
 }
 
 impl StoreSeal {
-    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: u32) -> Self {
+    pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: ShardId) -> Self {
         StoreSeal { key, app, shard }
     }
 
@@ -129,12 +129,12 @@ impl StoreSeal {
         self.app
     }
 
-    pub fn shard(&self) -> u32 {
+    pub fn shard(&self) -> ShardId {
         self.shard
     }
 
     /// The seal of (`app`, `shard`) under the key source's store-sealing key.
-    pub async fn derive(keys: &dyn KeySource, app: AppId, shard: u32) -> Result<Self, KeyError> {
+    pub async fn derive(keys: &dyn KeySource, app: AppId, shard: ShardId) -> Result<Self, KeyError> {
         Ok(StoreSeal::new(keys.store_seal_key(&app).await?, app, shard))
     }
 
@@ -143,7 +143,7 @@ impl StoreSeal {
             <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref()).expect("HMAC accepts any key length");
         mac.update(STATE_MAC_DOMAIN);
         mac.update(self.app.as_bytes());
-        mac.update(&self.shard.to_le_bytes());
+        mac.update(&self.shard.wire().to_le_bytes());
         mac.update(store_id);
         mac.update(state);
         mac
@@ -320,6 +320,11 @@ impl ShardStore {
         Ok(store)
     }
 
+    /// The seal (app, shard and key) this store's state rows are checked under.
+    pub fn seal(&self) -> &StoreSeal {
+        &self.codec.seal
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -376,10 +381,12 @@ impl ShardStore {
     }
 
     pub fn state(&self) -> Result<ShardState, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(STATE).map_err(corrupt)?;
-        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
-        self.codec.decode(row.value())
+        self.snapshot()?.state()
+    }
+
+    /// A consistent read view: state and records as of now, while writers go on.
+    pub fn snapshot(&self) -> Result<StoreSnapshot<'_>, StoreError> {
+        Ok(StoreSnapshot { txn: self.db.begin_read().map_err(io)?, codec: &self.codec })
     }
 
     /// Persists a new commit state durably (pending/confirmed bookkeeping, key epoch).
@@ -477,21 +484,7 @@ impl ShardStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, RecordMeta)>, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(RECORDS).map_err(corrupt)?;
-        let range = match after {
-            Some(after) => {
-                table.range::<&[u8]>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            }
-            None => table.range::<&[u8]>(..),
-        }
-        .map_err(io)?;
-        let mut out = Vec::new();
-        for item in range.take(limit) {
-            let (k, v) = item.map_err(io)?;
-            out.push((k.value().to_vec(), RecordMeta::try_from_slice(v.value()).map_err(corrupt)?));
-        }
-        Ok(out)
+        self.snapshot()?.records_after(after, limit)
     }
 
     /// Applies one group of record changes as one JMT version, in one durable transaction.
@@ -690,6 +683,43 @@ impl ShardStore {
         let txn = self.db.begin_read().map_err(io)?;
         let nodes = txn.open_table(NODES).map_err(corrupt)?;
         nodes.len().map_err(io)
+    }
+}
+
+/// One consistent view of a store (a redb read transaction): its state and records as of one
+/// moment while writers go on, e.g. for a backup streamed from a running keeper.
+pub struct StoreSnapshot<'a> {
+    txn: redb::ReadTransaction,
+    codec: &'a StateCodec,
+}
+
+impl StoreSnapshot<'_> {
+    pub fn state(&self) -> Result<ShardState, StoreError> {
+        let table = self.txn.open_table(STATE).map_err(corrupt)?;
+        let row = table.get(STATE_KEY).map_err(io)?.ok_or_else(|| forged("the state row is missing"))?;
+        self.codec.decode(row.value())
+    }
+
+    /// Records (tombstones included) after `after` (exclusive), in key order.
+    pub fn records_after(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, RecordMeta)>, StoreError> {
+        let table = self.txn.open_table(RECORDS).map_err(corrupt)?;
+        let range = match after {
+            Some(after) => {
+                table.range::<&[u8]>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            }
+            None => table.range::<&[u8]>(..),
+        }
+        .map_err(io)?;
+        let mut out = Vec::new();
+        for item in range.take(limit) {
+            let (k, v) = item.map_err(io)?;
+            out.push((k.value().to_vec(), RecordMeta::try_from_slice(v.value()).map_err(corrupt)?));
+        }
+        Ok(out)
     }
 }
 
@@ -983,8 +1013,8 @@ mod tests {
 
     use super::*;
 
-    fn seal(shard: u32) -> StoreSeal {
-        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), shard)
+    fn seal(shard: u16) -> StoreSeal {
+        StoreSeal::new(Zeroizing::new([9; 32]), AppId([1; 32]), ShardId(shard))
     }
 
     fn open_store(path: &Path) -> ShardStore {
@@ -1086,7 +1116,7 @@ mod tests {
         });
         assert!(is_forged(ShardStore::open(&a, seal(0))));
         assert!(is_forged(ShardStore::open(&b, seal(1))));
-        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), 0);
+        let other_app = StoreSeal::new(Zeroizing::new([9; 32]), AppId([2; 32]), ShardId(0));
         assert!(is_forged(ShardStore::open(&b, other_app)));
         assert!(ShardStore::open(&b, seal(0)).is_ok());
     }

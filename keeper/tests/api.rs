@@ -13,7 +13,7 @@ use ironroot_keeper::api::{
 use ironroot_keeper::app::{AppKeeper, AppServices, AppSettings};
 use ironroot_keeper::blobs::LocalBlobStore;
 use ironroot_keeper::chain::Chain;
-use ironroot_keeper::keys::AppId;
+use ironroot_keeper::keys::{AppId, ShardId};
 use ironroot_keeper::tree::{verify_record_proof, RecordProof};
 use serde_json::{json, Value};
 
@@ -296,7 +296,7 @@ async fn failed_closed_shard_answers_503_and_admin_rebuild_reports_it() {
     let res = d.client.post(format!("{}/v1/admin/commit", d.url)).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(res.status(), 200);
     // Lose the store and withhold the manifest: the shard cannot be rebuilt and must not serve.
-    let onchain = d.chain.shard(&APP_ID, 0).await.unwrap().unwrap();
+    let onchain = d.chain.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap();
     d.keeper.shutdown().await;
     std::fs::remove_file(d.dev.data_dir().join(AppId(APP_ID).to_string()).join("shard-0.redb")).unwrap();
     d.blobs.remove_blocks(vec![cid::Cid::try_from(onchain.manifest_cid.as_slice()).unwrap()]).await.unwrap();
@@ -344,6 +344,7 @@ async fn health_status_metrics_openapi_and_admin_operations() {
     assert!(metrics.contains("ironroot_writes_total 10"), "{metrics}");
     assert!(metrics.contains("ironroot_written_bytes_total 1000"));
     assert!(metrics.contains("ironroot_chain_commits_total{shard=\"0\"} 1"));
+    assert!(metrics.contains("ironroot_queued_bytes{shard=\"0\"} 0"), "{metrics}");
     let spec: Value =
         d.client.get(format!("{}/openapi.json", d.url)).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/v1/apps/{app}/records/{key}"]["put"].is_object());

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobStore, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, UpdateReceipt};
-use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile};
+use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile, ShardId};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::shard::{verify_read, CommitOutcome, Durability, KeeperError, ShardConfig, ShardKeeper};
 use ironroot_keeper::tree::{ShardState, StoreError, StoreSeal, EMPTY_ROOT};
@@ -53,7 +53,7 @@ impl Chain for FaultyChain {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<app_roots::App>, ChainError> {
         self.inner.app(app_id).await
     }
-    async fn shard(&self, app_id: &[u8; 32], shard: u16) -> Result<Option<ShardOnChain>, ChainError> {
+    async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
         self.inner.shard(app_id, shard).await
     }
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
@@ -97,11 +97,16 @@ async fn harness(shards: u16) -> Harness {
 
 impl Harness {
     fn config(&self, shard: u16) -> ShardConfig {
-        let mut cfg =
-            ShardConfig::new(AppId(APP_ID), shard, self.dev.data_dir().join(format!("shard-{shard}.redb")));
+        let mut cfg = ShardConfig::new(
+            AppId(APP_ID),
+            ShardId(shard),
+            self.dev.data_dir().join(format!("shard-{shard}.redb")),
+        );
         // Tests commit explicitly unless they test the batcher.
         cfg.commit_interval = Duration::from_secs(3600);
         cfg.commit_every_writes = u64::MAX;
+        // A stale view (the tests' lying endpoints) fails closed after this, not after a minute.
+        cfg.finality_wait = Duration::from_millis(300);
         cfg
     }
 
@@ -115,7 +120,7 @@ impl Harness {
     }
 
     async fn chain_shard(&self, shard: u16) -> ShardOnChain {
-        self.chain.shard(&APP_ID, shard).await.unwrap().unwrap()
+        self.chain.shard(&APP_ID, ShardId(shard)).await.unwrap().unwrap()
     }
 
     async fn history_root(&self) -> [u8; 32] {
@@ -245,7 +250,7 @@ async fn batcher_commits_every_n_writes_and_manifests_are_deltas() {
         h.blobs.as_ref(),
         h.keys.as_ref(),
         AppId(APP_ID),
-        0,
+        ShardId(0),
         &onchain.manifest_cid,
         onchain.seq,
         |_, _| {},
@@ -617,7 +622,7 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
 
         // Every acknowledged write is in the store, in the tree, and its blob decrypts.
         let keys = SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap();
-        let seal = StoreSeal::derive(&keys, AppId(APP_ID), 0).await.unwrap();
+        let seal = StoreSeal::derive(&keys, AppId(APP_ID), ShardId(0)).await.unwrap();
         let store = ironroot_keeper::tree::ShardStore::open(dir.path().join("shard.redb"), seal).unwrap();
         let state = store.state().unwrap();
         let blobs = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
@@ -629,7 +634,7 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
             let blob = blobs.get(&cid::Cid::try_from(leaf.cid.as_slice()).unwrap()).await.unwrap();
             let ctx = ironroot_keeper::crypto::RecordContext {
                 app: AppId(APP_ID),
-                shard: 0,
+                scope: ShardId(0).into(),
                 key: key.as_bytes(),
                 version: leaf.version,
             };
@@ -761,7 +766,7 @@ async fn a_second_opener_of_a_live_store_changes_nothing() {
     let path = h.config(0).store_path;
     let keeper = h.open(0).await;
     write_many(&keeper, 0..10).await;
-    let seal = StoreSeal::derive(h.keys.as_ref(), AppId(APP_ID), 0).await.unwrap();
+    let seal = StoreSeal::derive(h.keys.as_ref(), AppId(APP_ID), ShardId(0)).await.unwrap();
     let second = ironroot_keeper::recovery::open_or_quarantine(&path, seal);
     assert!(matches!(second, Err(StoreError::InUse { .. })), "{:?}", second.map(|_| ()));
     assert!(matches!(h.open_with(h.config(0)).await, Err(KeeperError::Store(StoreError::InUse { .. }))));
@@ -1018,7 +1023,7 @@ impl Chain for StaleShardChain {
     async fn app(&self, app_id: &[u8; 32]) -> Result<Option<app_roots::App>, ChainError> {
         self.inner.app(app_id).await
     }
-    async fn shard(&self, _: &[u8; 32], _: u16) -> Result<Option<ShardOnChain>, ChainError> {
+    async fn shard(&self, _: &[u8; 32], _: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
         Ok(Some(self.frozen.clone()))
     }
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
@@ -1150,7 +1155,7 @@ async fn the_chain_rotates_a_nearly_full_history_tree_before_updating() {
     assert_eq!(after.active_tree_index, 1, "the keeper's chain cranked the rotation");
     assert_ne!(after.active_tree, app.tree);
     assert_eq!(after.active_tree_leaves, 1, "and the update went into the new tree");
-    assert_eq!(chain.shard(&APP_ID, 0).await.unwrap().unwrap().seq, 1);
+    assert_eq!(chain.shard(&APP_ID, ShardId(0)).await.unwrap().unwrap().seq, 1);
     // A keeper serving another publisher's namespace does not see this app at all.
     let elsewhere = BankChain::new(chain.bank().clone(), Pubkey::new_unique());
     assert!(elsewhere.app(&APP_ID).await.unwrap().is_none());
@@ -1210,4 +1215,55 @@ async fn blobs_no_kept_root_names_are_released_after_a_confirmed_commit() {
     let keeper = h.open(0).await;
     assert_eq!(keeper.get(b"a").await.unwrap().value, b"a3");
     assert_eq!(keeper.get(b"c").await.unwrap().value, b"c2");
+}
+
+/// Bytes queued for a shard are capped: while the writer is stalled (a slow blob store), writes
+/// queue up to `max_queued_bytes` and the next one is refused at once with `QueueFull` instead of
+/// buffered; once the queue drains, writes are taken again.
+#[tokio::test]
+async fn queued_bytes_are_capped_per_shard() {
+    let h = harness(1).await;
+    let (release, open) = tokio::sync::watch::channel(false);
+    let blobs = Arc::new(GatedBlobs { inner: h.blobs.clone(), open });
+    let mut cfg = h.config(0);
+    cfg.max_queued_bytes = 100_000;
+    let keeper =
+        ShardKeeper::open(cfg, blobs, h.keys.clone(), h.chain.clone(), h.signer.clone()).await.unwrap();
+    let large = |byte: u8| Bytes::from(vec![byte; 40_000]);
+    let spawn_put = |key: &'static [u8], value: Bytes| {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(key, value, None).await })
+    };
+    // The first stalls the writer in its blob write, the second waits in the queue: 80 kB held.
+    let stalled = spawn_put(b"first", large(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let queued = spawn_put(b"second", large(2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    match keeper.put(b"third", large(3), None).await {
+        Err(KeeperError::QueueFull { queued, max }) => assert_eq!((queued, max), (80_000 + 11, 100_000)),
+        other => panic!("a write past the queue cap was taken: {other:?}"),
+    }
+    assert_eq!(keeper.status().unwrap().queued_bytes, 80_011, "a refused write is not counted");
+    // Small writes still fit under the cap.
+    let small = spawn_put(b"small", Bytes::from_static(b"fits"));
+    release.send(true).unwrap();
+    for task in [stalled, queued, small] {
+        task.await.unwrap().unwrap();
+    }
+    // Drained: every share is released, the refused write goes through now, and nothing refused
+    // was written.
+    // (A request's share is released right after its reply is sent.)
+    let mut drained = false;
+    for _ in 0..100 {
+        if keeper.status().unwrap().queued_bytes == 0 {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(drained, "queued bytes never released: {}", keeper.status().unwrap().queued_bytes);
+    assert!(matches!(keeper.get(b"third").await, Err(KeeperError::NotFound)));
+    keeper.put(b"third", large(3), None).await.unwrap();
+    assert_eq!(keeper.get(b"third").await.unwrap().value, vec![3u8; 40_000]);
+    assert_eq!(keeper.get(b"second").await.unwrap().value, vec![2u8; 40_000]);
 }

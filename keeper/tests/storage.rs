@@ -14,7 +14,9 @@ use ironroot_keeper::blobs::{
     raw_cid, BlobError, BlobStore, BlockStore, Cid, IpfsBlobStore, LocalBlobStore, MAX_BLOCK_LEN,
 };
 use ironroot_keeper::crypto::{self, CryptoError, Padding, RecordContext, HEADER_LEN};
-use ironroot_keeper::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile};
+use ironroot_keeper::keys::{
+    AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId,
+};
 use sha2::{Digest, Sha256};
 
 const KIB: usize = 1024;
@@ -37,7 +39,7 @@ fn value(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn ctx(key: &[u8], version: u64) -> RecordContext<'_> {
-    RecordContext { app: APP, shard: 3, key, version }
+    RecordContext { app: APP, scope: ShardId(3).into(), key, version }
 }
 
 fn key_file() -> (tempfile::TempDir, SealedKeyFile) {
@@ -181,7 +183,7 @@ async fn replayed_or_swapped_blobs_are_wrong_context() {
     assert_eq!(&crypto::open(&kek, &ctx(b"alice", 2), &right).unwrap()[..], b"balance=0");
 
     // Another shard, or another app's context under the same key: wrong context too.
-    let other_shard = RecordContext { shard: 4, ..ctx(b"alice", 2) };
+    let other_shard = RecordContext { scope: ShardId(4).into(), ..ctx(b"alice", 2) };
     assert!(matches!(crypto::open(&kek, &other_shard, &right), Err(CryptoError::WrongContext)));
     let other_app = RecordContext { app: AppId([0x22; 32]), ..ctx(b"alice", 2) };
     assert!(matches!(crypto::open(&kek, &other_app, &right), Err(CryptoError::WrongContext)));
@@ -439,4 +441,28 @@ async fn dstack_client_quote_and_info() {
     drop(agent);
     assert!(matches!(client.info().await, Err(KeyError::Agent { .. })));
     assert!(matches!(DstackClient::new("/var/run/dstack.sock"), Err(KeyError::InvalidRequest(_))));
+}
+
+/// The IPFS node is the operator's: an answer larger than one block (here an endless one) is
+/// read only up to the bound and refused, never buffered whole (an endless answer accepted or
+/// buffered would never return). A real node does not send this, so the node here is a stand-in
+/// HTTP server.
+#[tokio::test]
+async fn an_oversized_ipfs_answer_is_cut_off_at_the_bound() {
+    use futures::StreamExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let endless = axum::routing::post(|| async {
+        let chunks = futures::stream::repeat(Bytes::from(vec![0u8; 64 * KIB])).map(Ok::<_, std::io::Error>);
+        axum::body::Body::from_stream(chunks)
+    });
+    let router = axum::Router::new().fallback(endless);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let store = IpfsBlobStore::new(api).unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(60), store.get_block(&raw_cid(b"anything"))).await;
+    match read.expect("the read never ended: the answer was not cut off") {
+        Err(e) => assert!(e.to_string().contains("exceeds"), "{e}"),
+        Ok(block) => panic!("an endless answer was accepted ({} bytes)", block.len()),
+    }
+    server.abort();
 }

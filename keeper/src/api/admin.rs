@@ -7,6 +7,7 @@ use axum::Json;
 use super::dto::*;
 use super::error::{ApiError, ApiResult, ErrorCode, ErrorResponse};
 use super::ApiState;
+use crate::keys::ShardId;
 use crate::shard::{CommitOutcome, KeeperError};
 
 fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -66,7 +67,7 @@ pub(super) async fn admin_rotate(
         rewrapped += shard
             .rewrap_old_epochs(|p| {
                 tracing::info!(
-                    shard = id,
+                    shard = %id,
                     scanned = p.scanned,
                     rewrapped = p.rewrapped,
                     "re-wrapping data keys"
@@ -85,7 +86,7 @@ pub(super) async fn admin_rebuild(
     headers: HeaderMap,
 ) -> ApiResult<RebuildResponse> {
     authorize(&state, &headers)?;
-    let ids: Vec<u16> = state.keeper.slots().await.into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<ShardId> = state.keeper.slots().await.into_iter().map(|(id, _)| id).collect();
     let mut shards = Vec::new();
     for id in ids {
         state.keeper.reopen(id).await?;
@@ -110,17 +111,39 @@ pub(super) async fn admin_export(
         shard.commit().await?;
         shards.push(shard);
     }
-    let stores: Vec<(u16, &crate::tree::ShardStore)> =
-        shards.iter().map(|s| (s.config().shard, s.store())).collect();
-    let mut out = Vec::new();
-    crate::backup::export(
-        state.keeper.app,
-        &stores,
-        state.keeper.blobs().as_ref(),
-        state.keeper.keys().as_ref(),
-        &mut out,
-    )
-    .await
-    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    Ok(([("content-type", "application/octet-stream")], out).into_response())
+    // Streamed: frames go out as they are sealed, through a bounded pipe. A failure midway
+    // leaves the client a backup without its end frame, which import refuses.
+    let (writer, reader) = tokio::io::duplex(EXPORT_PIPE_BYTES);
+    let keeper = state.keeper.clone();
+    tokio::spawn(async move {
+        let stores: Vec<(ShardId, &crate::tree::ShardStore)> =
+            shards.iter().map(|s| (s.config().shard, s.store())).collect();
+        let exported = crate::backup::export(
+            keeper.app,
+            &stores,
+            keeper.blobs().as_ref(),
+            keeper.keys().as_ref(),
+            writer,
+        )
+        .await;
+        if let Err(error) = exported {
+            tracing::error!(%error, "admin export failed midway");
+        }
+    });
+    let chunks = futures::stream::unfold(reader, |mut reader| async move {
+        let mut chunk = vec![0u8; EXPORT_PIPE_BYTES];
+        match tokio::io::AsyncReadExt::read(&mut reader, &mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), reader))
+            }
+            Err(e) => Some((Err(e), reader)),
+        }
+    });
+    Ok(([("content-type", "application/octet-stream")], axum::body::Body::from_stream(chunks))
+        .into_response())
 }
+
+/// The pipe between the exporting task and the response body.
+const EXPORT_PIPE_BYTES: usize = 64 * 1024;

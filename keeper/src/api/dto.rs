@@ -2,6 +2,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::keys::ShardId;
 use crate::shard::Durability;
 use crate::tree::RecordLeaf;
 
@@ -48,7 +49,7 @@ impl LeafJson {
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
 pub struct WriteResponse {
     pub key: String,
-    pub shard: u16,
+    pub shard: ShardId,
     pub version: u64,
     /// Shard root after the write (hex), pending until committed on-chain.
     pub root: String,
@@ -62,7 +63,7 @@ pub struct WriteResponse {
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
 pub struct RecordResponse {
     pub key: String,
-    pub shard: u16,
+    pub shard: ShardId,
     /// The value, base64.
     pub value: String,
     pub leaf: LeafJson,
@@ -74,7 +75,7 @@ pub struct RecordResponse {
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
 pub struct ProofResponse {
     pub key: String,
-    pub shard: u16,
+    pub shard: ShardId,
     /// The leaf, or null when the key was never written (a non-inclusion proof).
     pub leaf: Option<LeafJson>,
     /// Shard root the proof is against (hex).
@@ -151,7 +152,7 @@ pub struct HealthResponse {
 
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone)]
 pub struct ShardStatusJson {
-    pub shard: u16,
+    pub shard: ShardId,
     pub serving: bool,
     /// Why the shard refuses to serve, when it does.
     pub failed_closed: Option<String>,
@@ -188,7 +189,7 @@ pub struct CommitResponse {
 
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
 pub struct CommitJson {
-    pub shard: u16,
+    pub shard: ShardId,
     pub committed: bool,
     pub seq: Option<u64>,
     pub root: Option<String>,
@@ -197,7 +198,7 @@ pub struct CommitJson {
 
 #[derive(Serialize, Deserialize, ToSchema, Debug)]
 pub struct RotateResponse {
-    pub shards: Vec<(u16, u32)>,
+    pub shards: Vec<(ShardId, u32)>,
     pub rewrapped: u64,
 }
 

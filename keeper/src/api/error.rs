@@ -33,6 +33,8 @@ pub enum ErrorCode {
     ShardHalted,
     /// Another process holds the shard's local store.
     StoreInUse,
+    /// Too many bytes of writes are queued for the shard; retry later.
+    QueueFull,
     Unauthorized,
     AdminDisabled,
     Internal,
@@ -55,7 +57,8 @@ impl ErrorCode {
             | C::ShuttingDown
             | C::AnchorLagging
             | C::ShardHalted
-            | C::StoreInUse => StatusCode::SERVICE_UNAVAILABLE,
+            | C::StoreInUse
+            | C::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
             C::Unauthorized => StatusCode::UNAUTHORIZED,
             C::AdminDisabled => StatusCode::FORBIDDEN,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -131,11 +134,14 @@ impl From<KeeperError> for ApiError {
             }
             KeeperError::Blob(BlobError::InUse { .. }) => C::StoreInUse,
             KeeperError::Blob(_) | KeeperError::Manifest(_) => C::BlobUnavailable,
-            KeeperError::Chain(_) | KeeperError::ShardNotOnChain(_) => C::ChainUnavailable,
+            KeeperError::Chain(_) | KeeperError::AppNotOnChain | KeeperError::ShardNotOnChain(_) => {
+                C::ChainUnavailable
+            }
             KeeperError::ChainDiverged { .. } => C::ChainDiverged,
             KeeperError::ShuttingDown => C::ShuttingDown,
             KeeperError::AnchorLagging { .. } => C::AnchorLagging,
             KeeperError::ShardHalted(_) => C::ShardHalted,
+            KeeperError::QueueFull { .. } => C::QueueFull,
             KeeperError::Store(StoreError::InUse { .. }) => C::StoreInUse,
             KeeperError::Key(_) | KeeperError::Store(_) => C::Internal,
         };

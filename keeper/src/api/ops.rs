@@ -10,6 +10,7 @@ use axum::Json;
 use super::dto::*;
 use super::ApiState;
 use crate::app::AppKeeper;
+use crate::keys::ShardId;
 use crate::shard::ShardKeeper;
 
 /// Counters of the HTTP layer (the shards keep their own).
@@ -44,7 +45,7 @@ pub(super) async fn health(State(state): State<ApiState>) -> (StatusCode, Json<H
 
 pub(super) async fn shard_status(
     keeper: &AppKeeper,
-    id: u16,
+    id: ShardId,
     slot: Result<Arc<ShardKeeper>, Arc<crate::recovery::FailedClosed>>,
 ) -> ShardStatusJson {
     let onchain = keeper.chain().shard(keeper.app.as_bytes(), id).await.ok().flatten();
@@ -173,7 +174,7 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         per_shard(&|m| m.blob_errors.load(Ordering::Relaxed)),
     );
     // The rollback window: what an operator restoring an older store could make vanish.
-    let statuses: Vec<(u16, crate::shard::ShardStatus)> = slots
+    let statuses: Vec<(ShardId, crate::shard::ShardStatus)> = slots
         .iter()
         .filter_map(|(id, s)| s.as_ref().ok().and_then(|k| k.status().ok()).map(|st| (*id, st)))
         .collect();
@@ -191,6 +192,7 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         "Age of the oldest acknowledged write not yet anchored on-chain.",
         &|s| s.oldest_unanchored_ms,
     );
+    gauge("ironroot_queued_bytes", "Bytes of writes queued and not yet answered.", &|s| s.queued_bytes);
     gauge("ironroot_shard_halted", "1 when the shard stopped accepting writes.", &|s| {
         u64::from(s.halted.is_some())
     });

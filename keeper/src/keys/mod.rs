@@ -61,6 +61,46 @@ impl fmt::Debug for AppId {
     }
 }
 
+/// A shard's index within its app, as the chain numbers it (`u16` in app_roots). Formats that
+/// predate this type (record AAD, store seals, manifest headers) encode it widened to `u32`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+    utoipa::ToSchema,
+)]
+#[serde(transparent)]
+pub struct ShardId(pub u16);
+
+impl ShardId {
+    /// The id as the `u32` that sealed formats carry.
+    pub fn wire(self) -> u32 {
+        u32::from(self.0)
+    }
+}
+
+impl From<u16> for ShardId {
+    fn from(id: u16) -> Self {
+        ShardId(id)
+    }
+}
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A key-encryption key for one app and key epoch. Zeroized on drop; `Debug` never prints the key.
 #[derive(Clone)]
 pub struct Kek {

@@ -215,6 +215,11 @@ impl HistoryMirror {
         self.records.is_empty()
     }
 
+    /// The records appended so far, in leaf order.
+    pub fn records(&self) -> &[ShardUpdated] {
+        &self.records
+    }
+
     /// Appends the next record after checking that it belongs to this app and tree, its position,
     /// and that its leaf hashes from its fields.
     pub fn push(&mut self, record: ShardUpdated) -> Result<(), SdkError> {

@@ -70,7 +70,9 @@ pub fn handle_open_challenge(ctx: Context<OpenChallenge>) -> Result<()> {
     let source = latest_slot_hash(&a.slot_hashes.try_borrow_data()?)?;
     let stake = &mut ctx.accounts.stake;
     stake.publisher_bond_credit = 0;
-    open(stake, &shards, source, ChallengeKind::Publisher, now, deadline, bond, bond_to_provider)
+    let opening =
+        Opening { kind: ChallengeKind::Publisher, now, deadline, bond_lamports: bond, bond_to_provider };
+    open(stake, &shards, source, opening)
 }
 
 #[derive(Accounts)]
@@ -111,20 +113,27 @@ pub fn handle_report_corruption(ctx: Context<ReportCorruption>) -> Result<()> {
     let deadline = now.checked_add(a.terms.params.recovery_window_secs).ok_or(StakeError::Overflow)?;
     let source = latest_slot_hash(&a.slot_hashes.try_borrow_data()?)?;
     let stake = &mut ctx.accounts.stake;
-    open(stake, &shards, source, ChallengeKind::Corruption, now, deadline, 0, false)
+    let opening =
+        Opening { kind: ChallengeKind::Corruption, now, deadline, bond_lamports: 0, bond_to_provider: false };
+    open(stake, &shards, source, opening)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn open(
-    stake: &mut Account<ProviderStake>,
-    shards: &[app_roots::Shard],
-    (source_slot, slot_hash): (u64, [u8; 32]),
+/// Who opens a challenge, when it is due, and the bond that rides on it.
+struct Opening {
     kind: ChallengeKind,
     now: i64,
     deadline: i64,
     bond_lamports: u64,
     bond_to_provider: bool,
+}
+
+fn open(
+    stake: &mut Account<ProviderStake>,
+    shards: &[app_roots::Shard],
+    (source_slot, slot_hash): (u64, [u8; 32]),
+    opening: Opening,
 ) -> Result<()> {
+    let Opening { kind, now, deadline, bond_lamports, bond_to_provider } = opening;
     let target = derive_target(&slot_hash, &stake.key(), stake.challenges_opened, shards.len() as u16);
     let shard = &shards[pick_shard(shards, target.drawn_shard)?];
     let challenge = Challenge {
