@@ -128,8 +128,12 @@ pub trait BlockStore: Send + Sync {
     async fn has_block(&self, cid: &Cid) -> Result<bool, BlobError>;
     /// Keeps the block from garbage collection; [`BlobError::NotFound`] if absent.
     async fn pin_block(&self, cid: &Cid) -> Result<(), BlobError>;
-    /// Drops blocks the keeper no longer references; how many it held. The default keeps them
-    /// (an IPFS node's blocks stay pinned: other keepers or backups may share the node).
+    /// Whether [`BlockStore::delete_blocks`] drops anything. The default keeps every block (an
+    /// IPFS node's blocks stay pinned: other keepers or backups may share the node).
+    fn deletes_blocks(&self) -> bool {
+        false
+    }
+    /// Drops blocks the keeper no longer references; how many it held.
     async fn delete_blocks(&self, cids: Vec<Cid>) -> Result<u64, BlobError> {
         let _ = cids;
         Ok(0)
@@ -297,6 +301,10 @@ impl<S: BlockStore + ?Sized> BlobStore for S {
     }
 
     async fn release(&self, cids: Vec<Cid>) -> Result<u64, BlobError> {
+        if !self.deletes_blocks() {
+            // Nothing would be dropped: do not read the chunk lists either.
+            return Ok(0);
+        }
         let mut blocks = Vec::with_capacity(cids.len());
         for cid in cids {
             check_cid(&cid)?;
