@@ -3,5 +3,6 @@
 mod common;
 mod full_path;
 mod http;
+mod keeper_register;
 mod samples;
 mod secp256r1;

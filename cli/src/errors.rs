@@ -144,8 +144,11 @@ fn anchor_error(code: u32) -> Option<(String, String)> {
 }
 
 /// What to do, for the errors a user can act on.
-fn hint(name: &str) -> &'static str {
+fn hint(program: &str, name: &str) -> &'static str {
     match name {
+        "InvalidPolicy" if program == "attestation_verifier" => {
+            "the accepted-TCB mask must not include Revoked (bit 6); key lifetime and statement age must be > 0"
+        }
         "NotPublisher" => "sign with the app's publisher keypair (--keypair); `ironroot app show` names it",
         "NotPendingPublisher" | "NotPendingAuthority" => "sign with the proposed key (--keypair)",
         "Unauthorized" | "NotAuthority" => {
@@ -265,7 +268,7 @@ pub fn explain(err: ClientError, ixs: &[Instruction]) -> anyhow::Error {
     };
     match found {
         Some((program, name, message)) => {
-            let hint = hint(&name).to_string();
+            let hint = hint(&program, &name).to_string();
             CliError::Program { program, code, name, message, hint }.into()
         }
         None => CliError::Program {
@@ -273,7 +276,7 @@ pub fn explain(err: ClientError, ixs: &[Instruction]) -> anyhow::Error {
             code,
             name: "Unknown".into(),
             message: format!("custom error {code}"),
-            hint: hint("").to_string(),
+            hint: hint("", "").to_string(),
         }
         .into(),
     }

@@ -87,6 +87,13 @@ fn governance_registry_and_history() {
         .ok()
         .json();
     assert_eq!(policy["policy"]["nonce_floor"], 1);
+    let revoked_tcb = net.cli(&gov_path, &["governance", "policy", "--accepted-tcb", "67", "--yes"]).fails(3);
+    assert_eq!(revoked_tcb.program_error().0, "InvalidPolicy");
+    assert!(
+        revoked_tcb.json()["error"]["hint"].as_str().unwrap().contains("Revoked"),
+        "{}",
+        revoked_tcb.stdout
+    );
     let config_address = pda::verifier_config();
     let config = decode_verifier_config(&config_address, &net.account(&config_address).unwrap()).unwrap();
     assert_eq!(config.attesters, vec![attester, extra]);

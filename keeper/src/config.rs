@@ -47,7 +47,16 @@ pub struct Config {
     /// `sealed` (development: a key file) or `dstack` (the dstack guest agent).
     pub key_source: String,
     pub sealed_key_file: Option<PathBuf>,
+    /// The dstack guest agent: an `http://` URL (the simulator) or a unix socket path; default
+    /// `/var/run/dstack.sock`, where the agent listens in a dstack CVM.
     pub dstack_endpoint: Option<String>,
+    /// Attester services (`ironroot-attester`) that vouch for this keeper's quote; governance's
+    /// threshold of them must agree. With any, the daemon re-registers its TEE key before expiry.
+    pub attester_urls: Vec<String>,
+    /// Registration lifetime asked of the attesters (they and governance may cap it).
+    pub registration_lifetime_secs: i64,
+    /// The daemon re-registers once the registration has at most this long left.
+    pub reregister_margin_secs: i64,
     pub commit_every_writes: u64,
     pub commit_interval_ms: u64,
     pub max_group: usize,
@@ -82,6 +91,9 @@ impl Default for Config {
             key_source: "sealed".into(),
             sealed_key_file: None,
             dstack_endpoint: None,
+            attester_urls: Vec::new(),
+            registration_lifetime_secs: 24 * 3600,
+            reregister_margin_secs: 3600,
             commit_every_writes: 1024,
             commit_interval_ms: 500,
             max_group: 1024,
@@ -141,6 +153,10 @@ impl Config {
         if let Some(v) = var("DSTACK_SIMULATOR_ENDPOINT") {
             self.dstack_endpoint = Some(v);
         }
+        if let Some(v) = var("IRONROOT_ATTESTER_URLS") {
+            self.attester_urls =
+                v.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+        }
         if let Some(v) = var("IRONROOT_BATCH_SIZE") {
             self.commit_every_writes = num("IRONROOT_BATCH_SIZE", v)?;
         }
@@ -175,6 +191,12 @@ impl Config {
         if self.max_unanchored_writes == 0 || self.max_unanchored_age_ms == 0 {
             return Err(ConfigError::Invalid(
                 "max_unanchored_writes and max_unanchored_age_ms must be > 0".into(),
+            ));
+        }
+        if self.reregister_margin_secs <= 0 || self.reregister_margin_secs >= self.registration_lifetime_secs
+        {
+            return Err(ConfigError::Invalid(
+                "need 0 < reregister_margin_secs < registration_lifetime_secs".into(),
             ));
         }
         Ok(())
@@ -250,5 +272,19 @@ mod tests {
         cfg.ack_commitment = "confirmed".into();
         // An empty admin token would guard the admin API with nothing.
         assert!(cfg.apply_env(|n| (n == "IRONROOT_ADMIN_TOKEN").then(|| "".into())).is_err());
+    }
+
+    #[test]
+    fn attester_urls_and_reregistration_margin() {
+        let mut cfg = Config::default();
+        cfg.apply_env(|n| (n == "IRONROOT_ATTESTER_URLS").then(|| "http://a:1, http://b:2,".into())).unwrap();
+        assert_eq!(cfg.attester_urls, ["http://a:1", "http://b:2"]);
+        // A margin as long as the lifetime would re-register without pause.
+        let bad: Config =
+            toml::from_str("registration_lifetime_secs = 60\nreregister_margin_secs = 60").unwrap();
+        assert!(bad.validate().is_err());
+        let ok: Config =
+            toml::from_str("registration_lifetime_secs = 60\nreregister_margin_secs = 20").unwrap();
+        assert!(ok.validate().is_ok());
     }
 }

@@ -7,7 +7,7 @@ use ironroot_keeper::api::{ProofResponse, StatusResponse};
 use ironroot_keeper::config::Config;
 use ironroot_keeper::keys::AppId;
 use ironroot_keeper::node::{chain_from_config, read_keypair, Node};
-use ironroot_keeper::registration::{register_with_attester_keys, Evidence};
+use ironroot_keeper::registration::{register_with_attester_keys, register_with_attesters, Evidence};
 use ironroot_keeper::verify::{verify_against_chain, RecordState};
 use solana_sdk::signature::Signer;
 
@@ -25,22 +25,30 @@ struct Cli {
 enum Command {
     /// Run the keeper daemon (HTTP API).
     Run,
-    /// Register this keeper's TEE key: attestation evidence from the key source, signed by
-    /// development attester keys (the attester service takes their place in production).
+    /// Register this keeper's TEE key: a quote from the dstack guest agent, checked and signed by
+    /// attester services (governance's threshold k of them), then `register_tee`.
     Register {
-        /// Attester keypair files (k of them).
-        #[arg(long = "attester", required = true)]
+        /// Attester service base URL (repeat it; k must vouch). Default: the config's attester_urls.
+        #[arg(long = "attester-url")]
+        attester_urls: Vec<String>,
+        /// Registration lifetime to ask for (seconds; attesters and governance cap it).
+        /// Default: the config's registration_lifetime_secs.
+        #[arg(long)]
+        lifetime_secs: Option<i64>,
+        /// Development only, instead of attester services: attester keypair files that sign the
+        /// statement themselves, checking nothing.
+        #[arg(long = "attester", conflicts_with = "attester_urls", requires_all = ["measurement", "dstack_app_id", "compose_hash"])]
         attesters: Vec<PathBuf>,
-        /// Measurement digest (hex) the attesters vouch for.
-        #[arg(long)]
-        measurement: String,
-        /// dstack app id and compose hash (hex).
-        #[arg(long)]
-        dstack_app_id: String,
-        #[arg(long)]
-        compose_hash: String,
-        /// Statement nonce (must exceed the key's last one).
-        #[arg(long, default_value_t = 1)]
+        /// Development only: measurement digest (hex) the attester keys vouch for.
+        #[arg(long, requires = "attesters")]
+        measurement: Option<String>,
+        /// Development only: dstack app id and compose hash (hex).
+        #[arg(long, requires = "attesters")]
+        dstack_app_id: Option<String>,
+        #[arg(long, requires = "attesters")]
+        compose_hash: Option<String>,
+        /// Development only: statement nonce (must exceed the key's last one).
+        #[arg(long, default_value_t = 1, requires = "attesters")]
         nonce: u64,
     },
     /// Show a running keeper's status.
@@ -91,23 +99,48 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
-        Command::Register { attesters, measurement, dstack_app_id, compose_hash, nonce } => {
+        Command::Register {
+            attester_urls,
+            lifetime_secs,
+            attesters,
+            measurement,
+            dstack_app_id,
+            compose_hash,
+            nonce,
+        } => {
             let node = Node::from_config(cfg).await?;
-            let attesters = attesters.iter().map(read_keypair).collect::<Result<Vec<_>, _>>()?;
-            let evidence = Evidence {
-                measurement: hex32("measurement", &measurement)?,
-                dstack_app_id: hex32("dstack_app_id", &dstack_app_id)?,
-                compose_hash: hex32("compose_hash", &compose_hash)?,
-                nonce,
-            };
-            let registered = register_with_attester_keys(&node, &attesters, &evidence).await?;
-            println!(
-                "registered TEE key {} for app {} ({})",
-                node.services.signer.pubkey(),
-                node.app,
-                registered.signature
-            );
-            println!("status: {:?}", registered.status);
+            let tee = node.services.signer.pubkey();
+            if attesters.is_empty() {
+                let urls =
+                    if attester_urls.is_empty() { node.config.attester_urls.clone() } else { attester_urls };
+                let lifetime = lifetime_secs.unwrap_or(node.config.registration_lifetime_secs);
+                let done = register_with_attesters(&node, &urls, lifetime, &mut 0).await?;
+                for failure in &done.failures {
+                    eprintln!("attester did not vouch: {failure}");
+                }
+                let by: Vec<String> = done.attesters.iter().map(ToString::to_string).collect();
+                println!(
+                    "registered TEE key {tee} for app {} ({}), nonce {}, expires at {}, vouched by {}",
+                    node.app,
+                    done.registered.signature,
+                    done.nonce,
+                    done.expires_at,
+                    by.join(", ")
+                );
+                println!("status: {:?}", done.registered.status);
+            } else {
+                let keys = attesters.iter().map(read_keypair).collect::<Result<Vec<_>, _>>()?;
+                let hex_arg = |name: &str, v: Option<String>| hex32(name, v.as_deref().unwrap_or_default());
+                let evidence = Evidence {
+                    measurement: hex_arg("measurement", measurement)?,
+                    dstack_app_id: hex_arg("dstack_app_id", dstack_app_id)?,
+                    compose_hash: hex_arg("compose_hash", compose_hash)?,
+                    nonce,
+                };
+                let registered = register_with_attester_keys(&node, &keys, &evidence).await?;
+                println!("registered TEE key {tee} for app {} ({})", node.app, registered.signature);
+                println!("status: {:?}", registered.status);
+            }
         }
         Command::Status { url } => {
             let status: StatusResponse =

@@ -63,12 +63,9 @@ impl Node {
                     .clone()
                     .unwrap_or_else(|| config.data_dir.join("keys").join("root.key")),
             )?),
-            "dstack" => {
-                let endpoint = config.dstack_endpoint.clone().ok_or_else(|| {
-                    ConfigError::Invalid("key_source = dstack needs dstack_endpoint".into())
-                })?;
-                Arc::new(DstackKeySource::new(DstackClient::new(endpoint)?))
-            }
+            "dstack" => Arc::new(DstackKeySource::new(DstackClient::new(
+                crate::registration::dstack_endpoint(&config),
+            )?)),
             other => {
                 return Err(
                     ConfigError::Invalid(format!("unknown key_source {other:?} (sealed or dstack)")).into()
@@ -131,10 +128,16 @@ impl Node {
             metrics: Arc::new(ApiMetrics::default()),
             max_body_bytes: self.config.max_body_bytes,
         };
-        let served = axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(NodeError::Serve);
+        let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown);
+        // With attester URLs the TEE key is re-registered before it expires, while serving.
+        let served = match crate::registration::Reregistration::from_config(&self.config) {
+            Some(plan) => tokio::select! {
+                served = server => served,
+                never = crate::registration::keep_registered(self, &plan) => match never {},
+            },
+            None => server.await,
+        }
+        .map_err(NodeError::Serve);
         keeper.shutdown().await;
         served
     }

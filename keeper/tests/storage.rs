@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use ironroot_devkit::dstack_mock::{MockGuestAgent, MOCK_QUOTE_PREFIX};
+use ironroot_devkit::dstack_mock::{MockAgentOptions, MockGuestAgent, MockListen, MOCK_QUOTE_PREFIX};
 use ironroot_keeper::blobs::{
     raw_cid, BlobError, BlobStore, BlockStore, Cid, IpfsBlobStore, LocalBlobStore, MAX_BLOCK_LEN,
 };
@@ -18,6 +18,7 @@ use ironroot_keeper::keys::{
     AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId,
 };
 use sha2::{Digest, Sha256};
+use solana_sdk::signature::Signer;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -440,7 +441,58 @@ async fn dstack_client_quote_and_info() {
 
     drop(agent);
     assert!(matches!(client.info().await, Err(KeyError::Agent { .. })));
-    assert!(matches!(DstackClient::new("/var/run/dstack.sock"), Err(KeyError::InvalidRequest(_))));
+    // Endpoints are http(s) URLs or absolute socket paths; nothing else.
+    assert!(matches!(DstackClient::new("dstack.sock"), Err(KeyError::InvalidRequest(_))));
+    assert!(matches!(DstackClient::new("ftp://host"), Err(KeyError::InvalidRequest(_))));
+    assert_eq!(DstackClient::new("unix:/var/run/dstack.sock").unwrap().endpoint(), "/var/run/dstack.sock");
+}
+
+#[tokio::test]
+async fn dstack_over_the_unix_socket_gives_the_same_keys_as_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("dstack.sock");
+    let over_http = MockGuestAgent::start([8; 32]).await.unwrap();
+    let over_socket =
+        MockGuestAgent::start_with(MockAgentOptions::new([8; 32]), MockListen::Unix(socket.clone()))
+            .await
+            .unwrap();
+    assert_eq!(over_socket.endpoint(), socket.display().to_string());
+    let http = DstackKeySource::new(DstackClient::new(over_http.endpoint()).unwrap());
+    // The deployed form, and dstack's `unix:` spelling of it.
+    let unix = DstackKeySource::new(DstackClient::new(over_socket.endpoint()).unwrap());
+    let prefixed = DstackClient::new(format!("unix:{}", socket.display())).unwrap();
+
+    // One agent seed, one set of keys, whichever transport carries them.
+    let seed = unix.signing_seed(&APP).await.unwrap();
+    assert_eq!(*seed, *http.signing_seed(&APP).await.unwrap());
+    assert_eq!(*seed, *prefixed.get_key(&DstackKeySource::signing_path(&APP), "p", "ed25519").await.unwrap());
+    assert_eq!(
+        unix.signing_keypair(&APP).await.unwrap().pubkey(),
+        http.signing_keypair(&APP).await.unwrap().pubkey()
+    );
+    assert_eq!(*unix.store_seal_key(&APP).await.unwrap(), *http.store_seal_key(&APP).await.unwrap());
+    let kek = unix.app_kek(&APP, 3).await.unwrap();
+    let blob = crypto::seal(&kek, &ctx(b"k", 1), b"v", Padding::Buckets).unwrap();
+    assert!(crypto::open(&http.app_kek(&APP, 3).await.unwrap(), &ctx(b"k", 1), &blob).is_ok());
+    assert_eq!(over_socket.get_key_calls(), 5, "every key came over the socket");
+
+    // Quote and info over the socket; the agent's refusals arrive as agent errors.
+    let client = unix.client();
+    let quote = client.get_quote(&[0xCD; 64]).await.unwrap();
+    assert!(quote.quote.starts_with(MOCK_QUOTE_PREFIX) && quote.quote.ends_with(&[0xCD; 64]));
+    assert_eq!(client.info().await.unwrap().app_name, "ironroot-mock");
+    match client.get_key("p", "q", "rsa").await {
+        Err(KeyError::Agent { message, .. }) => assert!(message.contains("400"), "{message}"),
+        other => panic!("expected the agent's refusal, got {other:?}"),
+    }
+
+    // No agent on the socket: a clear error naming it, no key.
+    drop(over_socket);
+    let gone = DstackClient::new(socket.display().to_string()).unwrap();
+    match gone.get_key("p", "q", "ed25519").await {
+        Err(KeyError::Agent { endpoint, .. }) => assert_eq!(endpoint, socket.display().to_string()),
+        other => panic!("expected an agent error, got {other:?}"),
+    }
 }
 
 /// The IPFS node is the operator's: an answer larger than one block (here an endless one) is

@@ -7,31 +7,46 @@
 //! through the same HKDF as the sealed file's (domain separation by context string); the signing
 //! seed is the agent's ed25519 key itself, so the agent's signature chain vouches for its public key.
 //!
-//! Transport: HTTP to `DSTACK_SIMULATOR_ENDPOINT` (the simulator, or the in-repo mock agent). The
-//! production unix socket (`/var/run/dstack.sock`) is not implemented yet.
+//! Transport, chosen by the endpoint as dstack's own SDKs do: an `http://` or `https://` URL (the
+//! simulator, `DSTACK_SIMULATOR_ENDPOINT`), or a unix socket path (`/var/run/dstack.sock` as
+//! deployed in a dstack CVM, the default; `unix:` prefix optional) carrying the same HTTP/1.1 API.
+//!
+//! Key material: the response bodies this module owns are zeroized after parsing, and so are the
+//! HTTP library's body chunks when nothing else shares them; the key itself is `Zeroizing`.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::debug;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{derive_kek, derive_store_seal_key, AppId, Kek, KeyError, KeySource};
 
 /// Environment variable naming the guest agent's HTTP endpoint (dstack's own name for it).
 pub const DSTACK_ENDPOINT_ENV: &str = "DSTACK_SIMULATOR_ENDPOINT";
+/// Where the guest agent listens inside a dstack CVM.
+pub const DSTACK_SOCKET_DEFAULT: &str = "/var/run/dstack.sock";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A minimal client of the dstack guest agent's RPC API (`/GetKey`, `/GetQuote`, `/Info`).
 #[derive(Clone, Debug)]
 pub struct DstackClient {
     endpoint: String,
-    http: reqwest::Client,
+    transport: Transport,
+}
+
+#[derive(Clone, Debug)]
+enum Transport {
+    Http(reqwest::Client),
+    Unix(PathBuf),
 }
 
 #[derive(Serialize)]
@@ -85,24 +100,33 @@ pub struct AgentInfo {
 }
 
 impl DstackClient {
-    /// A client for the agent at `endpoint` (`http://host:port`).
+    /// A client for the agent at `endpoint`: `http://host:port` (or https), or the path of its
+    /// unix socket (absolute, optionally prefixed with `unix:`).
     pub fn new(endpoint: impl Into<String>) -> Result<Self, KeyError> {
-        let endpoint = endpoint.into().trim_end_matches('/').to_string();
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(KeyError::InvalidRequest("the agent endpoint must be an http:// or https:// URL"));
+        let endpoint = endpoint.into();
+        if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+            let endpoint = endpoint.trim_end_matches('/').to_string();
+            let http = reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .map_err(|e| KeyError::Agent { endpoint: endpoint.clone(), message: e.to_string() })?;
+            return Ok(Self { endpoint, transport: Transport::Http(http) });
         }
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| KeyError::Agent { endpoint: endpoint.clone(), message: e.to_string() })?;
-        Ok(Self { endpoint, http })
+        let path = endpoint.strip_prefix("unix:").unwrap_or(&endpoint);
+        if !path.starts_with('/') {
+            return Err(KeyError::InvalidRequest(
+                "the agent endpoint must be an http(s):// URL or an absolute unix socket path",
+            ));
+        }
+        Ok(Self { endpoint: path.to_string(), transport: Transport::Unix(PathBuf::from(path)) })
     }
 
-    /// A client for the endpoint in `DSTACK_SIMULATOR_ENDPOINT`.
+    /// The agent `DSTACK_SIMULATOR_ENDPOINT` names, else the deployed socket
+    /// ([`DSTACK_SOCKET_DEFAULT`]).
     pub fn from_env() -> Result<Self, KeyError> {
         match std::env::var(DSTACK_ENDPOINT_ENV) {
             Ok(endpoint) if !endpoint.is_empty() => Self::new(endpoint),
-            _ => Err(KeyError::NoAgentEndpoint),
+            _ => Self::new(DSTACK_SOCKET_DEFAULT),
         }
     }
 
@@ -156,21 +180,84 @@ impl DstackClient {
     ) -> Result<Resp, KeyError> {
         let agent_err = |message: String| KeyError::Agent { endpoint: self.endpoint.clone(), message };
         debug!(method, endpoint = %self.endpoint, "dstack guest agent call");
-        let response = self
-            .http
-            .post(format!("{}/{method}", self.endpoint))
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| agent_err(format!("{method}: {e}")))?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| agent_err(format!("{method}: {e}")))?;
-        if !status.is_success() {
+        let request = serde_json::to_vec(request).map_err(|_| KeyError::InvalidRequest("unserializable"))?;
+        let (status, body) = match &self.transport {
+            Transport::Http(http) => {
+                let mut response = http
+                    .post(format!("{}/{method}", self.endpoint))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(request)
+                    .send()
+                    .await
+                    .map_err(|e| agent_err(format!("{method}: {e}")))?;
+                let status = response.status().as_u16();
+                let mut body = Zeroizing::new(Vec::new());
+                while let Some(chunk) =
+                    response.chunk().await.map_err(|e| agent_err(format!("{method}: {e}")))?
+                {
+                    take_chunk(&mut body, chunk);
+                }
+                (status, body)
+            }
+            Transport::Unix(path) => tokio::time::timeout(REQUEST_TIMEOUT, post_unix(path, method, request))
+                .await
+                .map_err(|_| agent_err(format!("{method}: no answer within {REQUEST_TIMEOUT:?}")))?
+                .map_err(|e| agent_err(format!("{method}: {e}")))?,
+        };
+        if !(200..300).contains(&status) {
             let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
             return Err(agent_err(format!("{method}: HTTP {status}: {text}")));
         }
         serde_json::from_slice(&body).map_err(|_| KeyError::AgentResponse { what: method })
     }
+}
+
+/// Appends `chunk` to `body` and scrubs the chunk when this is its only owner.
+fn take_chunk(body: &mut Zeroizing<Vec<u8>>, chunk: Bytes) {
+    let needed = body.len() + chunk.len();
+    if body.capacity() < needed {
+        // Grown by hand: a reallocation would free the old buffer without scrubbing it; this
+        // drops it as a `Zeroizing`.
+        let mut grown = Zeroizing::new(Vec::with_capacity(needed.max(2 * body.capacity())));
+        grown.extend_from_slice(body);
+        *body = grown;
+    }
+    body.extend_from_slice(&chunk);
+    if let Ok(mut owned) = chunk.try_into_mut() {
+        owned.as_mut().zeroize();
+    }
+}
+
+/// `POST /<method>` with a JSON body over the agent's unix socket (HTTP/1.1, one connection per
+/// call, as the agent expects): the status and the body.
+async fn post_unix(
+    path: &Path,
+    method: &str,
+    request: Vec<u8>,
+) -> Result<(u16, Zeroizing<Vec<u8>>), Box<dyn std::error::Error + Send + Sync>> {
+    let stream = tokio::net::UnixStream::connect(path).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let request = hyper::Request::post(format!("/{method}"))
+        .header(hyper::header::HOST, "localhost")
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(request)))?;
+    let response = sender.send_request(request).await;
+    let result = async {
+        let mut response = response?;
+        let status = response.status().as_u16();
+        let mut body = Zeroizing::new(Vec::new());
+        while let Some(frame) = response.body_mut().frame().await {
+            if let Ok(chunk) = frame?.into_data() {
+                take_chunk(&mut body, chunk);
+            }
+        }
+        Ok((status, body))
+    }
+    .await;
+    driver.abort();
+    result
 }
 
 /// Keys from the dstack guest agent (KMS-backed inside a dstack CVM). KEKs are cached per

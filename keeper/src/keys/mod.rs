@@ -27,7 +27,9 @@ use solana_sdk::signature::Keypair;
 use solana_sdk::signer::keypair::keypair_from_seed;
 use zeroize::Zeroizing;
 
-pub use dstack::{AgentInfo, DstackClient, DstackKeySource, Quote, DSTACK_ENDPOINT_ENV};
+pub use dstack::{
+    AgentInfo, DstackClient, DstackKeySource, Quote, DSTACK_ENDPOINT_ENV, DSTACK_SOCKET_DEFAULT,
+};
 pub use sealed::SealedKeyFile;
 
 /// HKDF context of key-encryption keys.
@@ -139,8 +141,6 @@ pub enum KeyError {
     InsecureKeyFile { path: PathBuf, mode: u32 },
     #[error("the operating system's random number generator failed: {0}")]
     Rng(String),
-    #[error("no dstack guest agent endpoint: set {DSTACK_ENDPOINT_ENV} (no unix-socket transport yet)")]
-    NoAgentEndpoint,
     #[error("dstack guest agent {endpoint}: {message}")]
     Agent { endpoint: String, message: String },
     #[error("dstack guest agent returned a malformed {what}")]

@@ -45,6 +45,16 @@ pub fn statement(fields: StatementFields) -> AttestationStatement {
     }
 }
 
+/// Parses a statement's serialized bytes (as attesters send them): exactly
+/// [`AttestationStatement::LEN`] bytes.
+pub fn decode_statement(bytes: &[u8]) -> Result<AttestationStatement, SdkError> {
+    if bytes.len() != AttestationStatement::LEN {
+        return Err(SdkError::Decode("AttestationStatement"));
+    }
+    anchor_lang::AnchorDeserialize::deserialize(&mut &bytes[..])
+        .map_err(|_| SdkError::Decode("AttestationStatement"))
+}
+
 /// Domain tag of the report-data binding (see [`report_data`]).
 pub const REPORT_DATA_DOMAIN: [u8; 16] = *b"IRONROOT-REPORT1";
 
