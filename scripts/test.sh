@@ -28,6 +28,13 @@ BENCH_OUT="$ROOT/target/ironroot-results/bench-smoke.md" BENCH_WRITES=600 BENCH_
   cargo bench --locked --workspace --profile dev --bench write_path >/dev/null
 grep -q "(c) full path, local blobs, 1 KiB" target/ironroot-results/bench-smoke.md
 grep -q '"cores"' target/ironroot-results/bench-smoke.json
+echo "== keeper HTTP bench smoke (the real daemon on a localnet, wrk and our client; nothing is timed)"
+ensure_wrk
+rm -f target/ironroot-results/http-smoke.md target/ironroot-results/http-smoke.json
+HTTP_OUT="$ROOT/target/ironroot-results/http-smoke.md" HTTP_SECONDS=1 HTTP_SHARDS=2 HTTP_BATCH=16 \
+  cargo bench --locked --workspace --profile dev --bench http >/dev/null
+grep -q "| PUT 1 KiB, fresh keys | wrk |" target/ironroot-results/http-smoke.md
+grep -q '"peak_rss_mib"' target/ironroot-results/http-smoke.json
 echo "== TypeScript: SDK vectors, localnet flow, migrations"
 bash scripts/ts-test.sh
 echo "== Dashboard: browser tests (Chromium + playwright-core, live localnet and keeper)"

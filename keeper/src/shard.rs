@@ -229,6 +229,12 @@ impl Drop for QueuedBytes {
     }
 }
 
+fn key_of(req: &WriteRequest) -> &Vec<u8> {
+    match &req.op {
+        WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Rewrap { key, .. } => key,
+    }
+}
+
 /// Each key a group writes: its new version and whether it is live afterwards.
 type Versions = HashMap<Vec<u8>, (u64, bool)>;
 
@@ -346,6 +352,11 @@ pub struct ShardMetrics {
     pub commit_micros_total: AtomicU64,
     pub chain_errors: AtomicU64,
     pub blob_errors: AtomicU64,
+    /// Time the writer spent per stage, summed over groups (stages of two groups overlap): sealing
+    /// values, storing their blobs (durably), and the tree commit (durably).
+    pub seal_micros_total: AtomicU64,
+    pub blob_micros_total: AtomicU64,
+    pub tree_commit_micros_total: AtomicU64,
 }
 
 pub struct ShardKeeper {
@@ -757,6 +768,7 @@ impl ShardKeeper {
         let PreparedGroup { group, outcomes, changes, expected_root, .. } = prepared;
         let n = group.len() as u64;
         let store = self.store.clone();
+        let committing = Instant::now();
         let committed = tokio::task::spawn_blocking(move || {
             if changes.is_empty() {
                 store.state()
@@ -767,6 +779,9 @@ impl ShardKeeper {
         .await
         .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))
         .and_then(|r| r.map_err(KeeperError::from));
+        self.metrics
+            .tree_commit_micros_total
+            .fetch_add(committing.elapsed().as_micros() as u64, Ordering::Relaxed);
         match committed {
             Ok(state) => {
                 failpoint::hit(Step::WriterAfterTreeCommit);
@@ -838,15 +853,20 @@ impl ShardKeeper {
         let mut plan: Vec<(usize, Vec<u8>, u64, Option<Bytes>)> = Vec::with_capacity(group.len());
         let mut outcomes: Vec<Result<u64, KeeperError>> = Vec::with_capacity(group.len());
         let mut rewraps: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::new();
+        // The stored versions of the group's keys, in one read (not one transaction per key).
+        let unseen: Vec<&[u8]> =
+            group.iter().map(key_of).filter(|k| !overlay.contains_key(*k)).map(|k| k.as_slice()).collect();
+        let stored: HashMap<&[u8], (u64, bool)> = unseen
+            .iter()
+            .copied()
+            .zip(self.store.records_of(unseen.iter().copied())?)
+            .map(|(k, m)| (k, m.map(|m| (m.leaf.version, !m.leaf.tombstone)).unwrap_or((0, false))))
+            .collect();
         for (i, req) in group.iter().enumerate() {
-            let key = match &req.op {
-                WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Rewrap { key, .. } => key,
-            };
+            let key = key_of(req);
             let (current, live) = match versions.get(key).or_else(|| overlay.get(key)) {
                 Some(v) => *v,
-                None => {
-                    self.store.record(key)?.map(|m| (m.leaf.version, !m.leaf.tombstone)).unwrap_or((0, false))
-                }
+                None => stored.get(key.as_slice()).copied().unwrap_or((0, false)),
             };
             match &req.op {
                 WriteOp::Put { value, .. } => {
@@ -883,6 +903,7 @@ impl ShardKeeper {
             .iter()
             .filter_map(|(_, k, v, value)| value.clone().map(|value| (k.clone(), *v, value)))
             .collect();
+        let sealing = Instant::now();
         let sealed = tokio::task::spawn_blocking(move || {
             to_seal
                 .iter()
@@ -897,7 +918,10 @@ impl ShardKeeper {
         // A blob stored as one block is named by its SHA-256: no need to hash it twice.
         let hashes: Vec<Option<[u8; 32]>> =
             sealed.iter().map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into())).collect();
+        self.metrics.seal_micros_total.fetch_add(sealing.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let storing = Instant::now();
         let cids = self.blobs.put_many(sealed).await?;
+        self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
         failpoint::hit(Step::WriterAfterBlobs);
 
         let mut changes: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
@@ -1124,10 +1148,15 @@ impl ShardKeeper {
         if state.tree_version == state.confirmed_tree_version {
             self.uncommitted.store(0, Ordering::Relaxed);
         }
-        // Roots older than the confirmed one are no longer served: their stale nodes can go.
+        // Roots older than the confirmed one are no longer served: their stale nodes can go, and
+        // with them the blobs of record versions no kept root references.
         let store = self.store.clone();
         let keep_from = state.confirmed_tree_version;
         let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
+        if let Err(e) = self.release_dead_blobs().await {
+            self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(shard = %self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");
+        }
         let manifest =
             Cid::try_from(pending.manifest_cid.as_slice()).map(|c| c.to_string()).unwrap_or_default();
         Ok(CommitOutcome::Committed {
@@ -1138,6 +1167,37 @@ impl ShardKeeper {
             tx_bytes,
             checkpoint: pending.checkpoint,
         })
+    }
+
+    /// Hands the blobs the last prunes found unreachable to the blob store (the local store drops
+    /// them and compacts its segments), then forgets them; how many blobs were released.
+    pub async fn release_dead_blobs(&self) -> Result<u64, KeeperError> {
+        const PER_ROUND: usize = 4096;
+        let mut released = 0;
+        loop {
+            let store = self.store.clone();
+            let dead = tokio::task::spawn_blocking(move || store.dead_blobs(PER_ROUND))
+                .await
+                .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+            if dead.is_empty() {
+                return Ok(released);
+            }
+            let cids = dead
+                .iter()
+                .map(|c| Cid::try_from(c.as_slice()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
+            self.blobs.release(cids).await?;
+            released += dead.len() as u64;
+            let store = self.store.clone();
+            let done = dead.len() < PER_ROUND;
+            tokio::task::spawn_blocking(move || store.forget_dead_blobs(&dead))
+                .await
+                .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+            if done {
+                return Ok(released);
+            }
+        }
     }
 
     /// Publishes the manifest for the current root and records the prepared update durably.

@@ -63,6 +63,10 @@ const RECORDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("record_i
 /// (jmt version, tree key) → (): which records each group changed, for manifest deltas.
 const CHANGES: TableDefinition<(u64, [u8; 32]), ()> = TableDefinition::new("change_log");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+/// Binary CID → (): blobs no kept root references any more, written in the same transaction as
+/// the prune that made them unreachable and deleted once the blob store released them, so a crash
+/// in between loses no garbage.
+const DEAD_BLOBS: TableDefinition<&[u8], ()> = TableDefinition::new("dead_blobs");
 const STATE_KEY: &str = "shard";
 /// The store's random identity, written once when the store is created.
 const STORE_ID_KEY: &str = "store_id";
@@ -704,6 +708,21 @@ impl ShardStore {
         entry.map(|e| IndexEntry::decode(e.value()).map(|e| e.meta)).transpose()
     }
 
+    /// The index entries of `keys` (in order), read in one snapshot.
+    pub fn records_of<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<Vec<Option<RecordMeta>>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(RECORDS).map_err(corrupt)?;
+        keys.into_iter()
+            .map(|key| {
+                let entry = table.get(self.key_hash(key).0).map_err(io)?;
+                entry.map(|e| IndexEntry::decode(e.value()).map(|e| e.meta)).transpose()
+            })
+            .collect()
+    }
+
     /// Records in key order after `after` (exclusive), at most `limit`, tombstones included.
     pub fn records_after(
         &self,
@@ -742,24 +761,26 @@ impl ShardStore {
         let (root, batch) = {
             let reader = VerifyingReader::new(TxnReader { txn: &txn }, state.tree_version, state.root);
             let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&reader);
+            let (root, batch) = tree
+                .put_value_set(value_set.into_iter().map(|(k, v)| (k, Some(v))), version)
+                .map_err(|e| reader.classify(e))?;
             // The record index decides the next version of every written key: it must say what
-            // the (authenticated) tree says.
+            // the (authenticated) tree said before this group. Inserting a key reads the node at
+            // its position, so the leaves the insert authenticated are exactly the keys' previous
+            // leaves (a key with none was not in the tree). Checked before anything is written.
             let records = txn.open_table(RECORDS).map_err(corrupt)?;
             for position in &positions {
-                let in_tree = match state.tree_version {
-                    0 => None,
-                    v => tree.get_with_proof(*position, v).map_err(|e| reader.classify(e))?.0,
-                };
-                let indexed = records.get(position.0).map_err(io)?.map(|m| m.value().to_vec());
-                let indexed =
-                    indexed.map(|m| IndexEntry::decode(&m).map(|e| e.meta.leaf.to_bytes())).transpose()?;
+                let in_tree = reader.authenticated_leaf(&position.0);
+                let indexed = records
+                    .get(position.0)
+                    .map_err(io)?
+                    .map(|m| IndexEntry::decode(m.value()).map(|e| leaf_node_hash(*position, &e.meta.leaf)))
+                    .transpose()?;
                 if in_tree != indexed {
                     return Err(forged("the record index disagrees with the tree"));
                 }
             }
-            drop(records);
-            tree.put_value_set(value_set.into_iter().map(|(k, v)| (k, Some(v))), version)
-                .map_err(|e| reader.classify(e))?
+            (root, batch)
         };
         write_batch(&txn, &batch)?;
         {
@@ -861,20 +882,68 @@ impl ShardStore {
                 removed += 1;
             }
             // A leaf can move to a new node key and keep its old value, so a value is only
-            // garbage once a newer value of the same key exists at or before `keep_from`.
+            // garbage once a newer value of the same key exists at or before `keep_from`. The
+            // blob of such a value is then referenced by no root the keeper still serves.
+            let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
             for key_hash in touched_keys {
                 let mut versions = Vec::new();
                 for item in values.range((key_hash, 0u64)..=(key_hash, keep_from)).map_err(io)? {
                     versions.push(item.map_err(io)?.0.value().1);
                 }
                 versions.pop();
+                if versions.is_empty() {
+                    continue;
+                }
+                // Blobs the kept versions (the served one and any newer) still name.
+                let mut kept_cids = std::collections::BTreeSet::new();
+                for item in values
+                    .range((key_hash, versions[versions.len() - 1] + 1)..=(key_hash, u64::MAX))
+                    .map_err(io)?
+                {
+                    if let Some(leaf) = decode_value(item.map_err(io)?.1.value())
+                        .and_then(|v| RecordLeaf::from_bytes(&v).ok())
+                    {
+                        kept_cids.insert(leaf.cid);
+                    }
+                }
                 for version in versions {
-                    values.remove((key_hash, version)).map_err(io)?;
+                    let Some(old) = values.remove((key_hash, version)).map_err(io)? else { continue };
+                    let leaf = decode_value(old.value()).and_then(|v| RecordLeaf::from_bytes(&v).ok());
+                    drop(old);
+                    if let Some(leaf) = leaf.filter(|l| !l.cid.is_empty() && !kept_cids.contains(&l.cid)) {
+                        dead_blobs.insert(leaf.cid.as_slice(), ()).map_err(io)?;
+                    }
                 }
             }
         }
         txn.commit().map_err(io)?;
         Ok(removed)
+    }
+
+    /// Up to `limit` CIDs of blobs that no kept root references (see [`ShardStore::prune`]).
+    pub fn dead_blobs(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let Some(table) = open(txn.open_table(DEAD_BLOBS)).map_err(|e| io(e.to_string()))? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(io)?.take(limit) {
+            out.push(item.map_err(io)?.0.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Forgets dead blobs the blob store has released.
+    pub fn forget_dead_blobs(&self, cids: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(io)?;
+        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
+        {
+            let mut table = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
+            for cid in cids {
+                table.remove(cid.as_slice()).map_err(io)?;
+            }
+        }
+        txn.commit().map_err(io)
     }
 
     /// How many tree nodes are stored (for tests and metrics).
@@ -999,6 +1068,10 @@ struct VerifyingReader<R> {
     expected: Mutex<HashMap<NodePosition, [u8; 32]>>,
     /// Key hash → hash of its authenticated leaf node.
     leaves: Mutex<HashMap<[u8; 32], [u8; 32]>>,
+    /// Nodes already read and verified: a group's keys share the upper levels of the tree, and the
+    /// JMT reads each node on a key's path twice (index check, then the update), so each node is
+    /// read, hashed and checked once per group instead of once per read.
+    verified: Mutex<HashMap<NodeKey, Node>>,
     /// Set when a read failed verification (the JMT's own error type is `anyhow`).
     forged: Mutex<Option<String>>,
 }
@@ -1013,6 +1086,7 @@ impl<R: TreeReader> VerifyingReader<R> {
             inner,
             expected: Mutex::new(expected),
             leaves: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
             forged: Mutex::new(None),
         }
     }
@@ -1032,8 +1106,23 @@ impl<R: TreeReader> VerifyingReader<R> {
     }
 }
 
+impl<R> VerifyingReader<R> {
+    /// Hash of the authenticated leaf node of `key_hash`, if one was read.
+    fn authenticated_leaf(&self, key_hash: &[u8; 32]) -> Option<[u8; 32]> {
+        self.leaves.lock().unwrap_or_else(|p| p.into_inner()).get(key_hash).copied()
+    }
+}
+
+/// The JMT leaf node hash of a record's leaf under `key_hash`.
+fn leaf_node_hash(key_hash: KeyHash, leaf: &RecordLeaf) -> [u8; 32] {
+    LeafNode::new(key_hash, ValueHash::with::<TreeHasher>(leaf.to_bytes())).hash::<TreeHasher>()
+}
+
 impl<R: TreeReader> TreeReader for VerifyingReader<R> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(node_key) {
+            return Ok(Some(node.clone()));
+        }
         let node = self.inner.get_node_option(node_key)?;
         let at = position(node_key);
         let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner()).get(&at).copied();
@@ -1065,6 +1154,7 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
             }
             Node::Null => {}
         }
+        self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(node_key.clone(), node.clone());
         Ok(Some(node))
     }
 

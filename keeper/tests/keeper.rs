@@ -1209,6 +1209,62 @@ async fn switching_the_tree_key_mode_fails_closed() {
     assert_all_readable(&keeper, 0..10).await;
 }
 
+/// Blobs are collected: once an update is confirmed, the blobs of record versions that no kept
+/// root names (overwritten or deleted at or before the confirmed root) are released to the blob
+/// store, which drops them and compacts its segments. Blobs the confirmed root or a newer local
+/// root still names stay, and every current record still reads back.
+#[tokio::test]
+async fn blobs_no_kept_root_names_are_released_after_a_confirmed_commit() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    let cid_of = |leaf: &ironroot_keeper::tree::RecordLeaf| cid::Cid::try_from(leaf.cid.as_slice()).unwrap();
+    for (key, v) in [(&b"a"[..], "a1"), (b"b", "b1"), (b"c", "c1")] {
+        keeper.put(key, Bytes::from(v), None).await.unwrap();
+    }
+    let a1 = cid_of(&keeper.get(b"a").await.unwrap().leaf);
+    let b1 = cid_of(&keeper.get(b"b").await.unwrap().leaf);
+    let c1 = cid_of(&keeper.get(b"c").await.unwrap().leaf);
+    assert!(matches!(keeper.commit().await.unwrap(), CommitOutcome::Committed { .. }));
+
+    // Overwritten and deleted locally, not yet anchored: the confirmed root still names a1 and b1.
+    keeper.put(b"a", Bytes::from("a2"), None).await.unwrap();
+    let a2 = cid_of(&keeper.get(b"a").await.unwrap().leaf);
+    keeper.put(b"a", Bytes::from("a3"), None).await.unwrap();
+    let a3 = cid_of(&keeper.get(b"a").await.unwrap().leaf);
+    keeper.delete(b"b", None).await.unwrap();
+    assert_eq!(keeper.release_dead_blobs().await.unwrap(), 0);
+    for cid in [a1, a2, a3, b1, c1] {
+        assert!(h.blobs.has(&cid).await.unwrap(), "{cid} is still named by a kept root");
+    }
+
+    // Anchored: a1, a2 and b1 are named by no root the keeper serves any more.
+    assert!(matches!(keeper.commit().await.unwrap(), CommitOutcome::Committed { .. }));
+    for cid in [a1, a2, b1] {
+        assert!(!h.blobs.has(&cid).await.unwrap(), "{cid} was released");
+    }
+    for cid in [a3, c1] {
+        assert!(h.blobs.has(&cid).await.unwrap(), "{cid} is current");
+    }
+    assert_eq!(keeper.store().dead_blobs(16).unwrap(), Vec::<Vec<u8>>::new(), "nothing left to release");
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"a3");
+    assert_eq!(keeper.get(b"c").await.unwrap().value, b"c1");
+    assert!(matches!(keeper.get(b"b").await, Err(KeeperError::NotFound)));
+    assert!(h.blobs.space_usage().unwrap().dead_bytes > 0, "the released blobs count as dead bytes");
+
+    // c overwritten but not anchored: c1 stays (the confirmed root names it) until c2 is
+    // anchored; a restart still reads everything.
+    keeper.put(b"c", Bytes::from("c2"), None).await.unwrap();
+    assert_eq!(keeper.release_dead_blobs().await.unwrap(), 0);
+    assert!(h.blobs.has(&c1).await.unwrap(), "c1 is named by the confirmed root");
+    assert!(matches!(keeper.commit().await.unwrap(), CommitOutcome::Committed { .. }));
+    assert!(!h.blobs.has(&c1).await.unwrap(), "c1 released once c2 is anchored");
+    keeper.shutdown().await;
+    drop(keeper);
+    let keeper = h.open(0).await;
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"a3");
+    assert_eq!(keeper.get(b"c").await.unwrap().value, b"c2");
+}
+
 /// Bytes queued for a shard are capped: while the writer is stalled (a slow blob store), writes
 /// queue up to `max_queued_bytes` and the next one is refused at once with `QueueFull` instead of
 /// buffered; once the queue drains, writes are taken again.

@@ -16,6 +16,7 @@ use ironroot_keeper::blobs::{BlobStore, Cid, LocalBlobStore};
 use ironroot_keeper::chain::Chain;
 use ironroot_keeper::keys::ShardId;
 use ironroot_keeper::provider::{ProviderSettings, ProviderWatcher};
+use ironroot_keeper::tree::TreeKeyMode;
 use ironroot_sdk::storage_stake::decode_stake;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::signature::Signer;
@@ -219,12 +220,17 @@ async fn the_keeper_answers_challenges_and_retrievals_by_itself() {
     assert_eq!(export.len(), retrieval.export_bytes);
     let elsewhere = tempfile::tempdir().unwrap();
     let restored_blobs = LocalBlobStore::open(elsewhere.path().join("blobs")).unwrap();
-    let summaries =
-        backup::import(w.dev.app_id, &export[..], &restored_blobs, w.dev.keys.as_ref(), w.chain(), |id| {
-            elsewhere.path().join(format!("shard-{id}.redb"))
-        })
-        .await
-        .unwrap();
+    let summaries = backup::import(
+        w.dev.app_id,
+        TreeKeyMode::Keyed,
+        &export[..],
+        &restored_blobs,
+        w.dev.keys.as_ref(),
+        w.chain(),
+        |id| elsewhere.path().join(format!("shard-{id}.redb")),
+    )
+    .await
+    .unwrap();
     assert_eq!(summaries.len(), 1);
     assert_eq!(
         (summaries[0].shard, summaries[0].seq, summaries[0].root),

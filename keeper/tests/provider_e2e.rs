@@ -29,6 +29,7 @@ use ironroot_keeper::backup;
 use ironroot_keeper::blobs::{BlobStore, Cid, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, RpcChain};
 use ironroot_keeper::keys::{AppId, SealedKeyFile, ShardId};
+use ironroot_keeper::tree::TreeKeyMode;
 use ironroot_localnet::{Localnet, Options};
 use ironroot_sdk::storage_stake::decode_stake;
 use ironroot_sdk::{app_roots as roots, verifier};
@@ -406,9 +407,15 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
         let export = blobs.get(&Cid::from_str(&retrieval.cid).unwrap()).await.unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         let restored_blobs = LocalBlobStore::open(elsewhere.path().join("blobs")).unwrap();
-        let restored = backup::import(AppId(APP_ID), &export[..], &restored_blobs, &tee, &chain, |id| {
-            elsewhere.path().join(format!("shard-{id}.redb"))
-        })
+        let restored = backup::import(
+            AppId(APP_ID),
+            TreeKeyMode::Keyed,
+            &export[..],
+            &restored_blobs,
+            &tee,
+            &chain,
+            |id| elsewhere.path().join(format!("shard-{id}.redb")),
+        )
         .await
         .unwrap();
         assert_eq!(

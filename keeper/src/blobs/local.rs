@@ -726,6 +726,14 @@ impl BlockStore for LocalBlobStore {
         self.blocking(move |inner| Ok(inner.lookup(&digest_of(&cid))?.is_some())).await
     }
 
+    fn deletes_blocks(&self) -> bool {
+        true
+    }
+
+    async fn delete_blocks(&self, cids: Vec<Cid>) -> Result<u64, BlobError> {
+        self.remove_blocks(cids).await
+    }
+
     /// Blocks leave only through [`LocalBlobStore::remove_blocks`], so pinning only checks presence.
     async fn pin_block(&self, cid: &Cid) -> Result<(), BlobError> {
         if self.has_block(cid).await? {

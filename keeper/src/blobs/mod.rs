@@ -128,6 +128,16 @@ pub trait BlockStore: Send + Sync {
     async fn has_block(&self, cid: &Cid) -> Result<bool, BlobError>;
     /// Keeps the block from garbage collection; [`BlobError::NotFound`] if absent.
     async fn pin_block(&self, cid: &Cid) -> Result<(), BlobError>;
+    /// Whether [`BlockStore::delete_blocks`] drops anything. The default keeps every block (an
+    /// IPFS node's blocks stay pinned: other keepers or backups may share the node).
+    fn deletes_blocks(&self) -> bool {
+        false
+    }
+    /// Drops blocks the keeper no longer references; how many it held.
+    async fn delete_blocks(&self, cids: Vec<Cid>) -> Result<u64, BlobError> {
+        let _ = cids;
+        Ok(0)
+    }
     /// Stores many blocks; returns once all are durable. The default sends them concurrently;
     /// a store may make the whole batch durable at once instead (group commit).
     async fn put_blocks(&self, blocks: Vec<(Cid, Bytes)>) -> Result<(), BlobError> {
@@ -158,6 +168,9 @@ pub trait BlobStore: Send + Sync {
     async fn has(&self, cid: &Cid) -> Result<bool, BlobError>;
     /// Pins the blob and all its chunks.
     async fn pin(&self, cid: &Cid) -> Result<(), BlobError>;
+    /// Gives up blobs (and their chunks) that nothing references any more; how many blocks the
+    /// store dropped. A blob already gone is skipped.
+    async fn release(&self, cids: Vec<Cid>) -> Result<u64, BlobError>;
 }
 
 /// How one blob is laid out in blocks.
@@ -285,6 +298,25 @@ impl<S: BlockStore + ?Sized> BlobStore for S {
         // Lists after their chunks: a visible list implies its chunks are durable.
         self.put_blocks(lists).await?;
         Ok(roots)
+    }
+
+    async fn release(&self, cids: Vec<Cid>) -> Result<u64, BlobError> {
+        if !self.deletes_blocks() {
+            // Nothing would be dropped: do not read the chunk lists either.
+            return Ok(0);
+        }
+        let mut blocks = Vec::with_capacity(cids.len());
+        for cid in cids {
+            check_cid(&cid)?;
+            // A chunk list's chunks go with it; the list is read (and checked) to find them.
+            match fetch_root(self, &cid).await {
+                Ok((_, Some(list))) => blocks.extend(list.chunks),
+                Ok((_, None)) | Err(BlobError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            blocks.push(cid);
+        }
+        self.delete_blocks(blocks).await
     }
 
     async fn get(&self, cid: &Cid) -> Result<Bytes, BlobError> {

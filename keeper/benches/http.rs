@@ -1,0 +1,682 @@
+//! The keeper daemon over HTTP, measured as users run it: the real `ironroot-keeper` binary (release
+//! build when run through `cargo bench`/`scripts/bench.sh`), the JSON-RPC localnet as its chain, local
+//! blobs, loopback, `HTTP_CONNECTIONS` connections (32). Written to a Markdown and a JSON report.
+//!
+//! Phases, each `HTTP_SECONDS` long, in one run:
+//!   - single 1 KiB PUTs of fresh keys: Debian's `wrk` (Lua script for the bodies), then our own
+//!     Rust client (reqwest), both with p50/p99;
+//!   - batch writes of `HTTP_BATCH` 1 KiB records per request, durability `local`, then `chain`
+//!     (acknowledged only once an on-chain root holding the write is confirmed): records/s, p50/p99
+//!     acknowledgement latency per request, records per `update_shard` transaction;
+//!   - GETs of one hot record: `wrk`, then our client;
+//!   - the daemon's peak RSS (VmHWM, the keeper process alone: the chain is another process here);
+//!   - restart: process start to first healthy answer, in sync with the chain;
+//!   - rebuild: the shard stores deleted, `ironroot-keeper recover` from the chain and manifests.
+//!
+//! `HTTP_FILL_RECORDS` (default 0) writes that many more records (batched) before the restart and
+//! rebuild, for the 1 M-record figures.
+//!
+//! Run: `bash scripts/bench.sh` (or `cargo bench -p ironroot-keeper --profile bench-fast --bench http`).
+//! Env: HTTP_SECONDS, HTTP_CONNECTIONS, HTTP_SHARDS, HTTP_BATCH, HTTP_FILL_RECORDS, HTTP_SLOT_MS,
+//! HTTP_OUT (default `target/ironroot-results/keeper_http.md`; JSON beside it).
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
+use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs};
+use base64::Engine;
+use ironroot_devkit::bank::dev::DevTrust;
+use ironroot_localnet::{Localnet, Options};
+use ironroot_sdk::{app_roots as roots, verifier};
+use serde_json::{json, Value};
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_sdk::commitment_config::CommitmentConfig;
+use solana_sdk::hash::Hash;
+use solana_sdk::instruction::Instruction;
+use solana_sdk::native_token::LAMPORTS_PER_SOL;
+use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+
+const APP_ID: [u8; 32] = [0x68; 32];
+const MEASUREMENT: [u8; 32] = [0x11; 32];
+const IDENTITY: AppIdentity = AppIdentity { app_id: [0x22; 32], compose_hash: [0x33; 32] };
+const VALUE_LEN: usize = 1024;
+const ADMIN_TOKEN: &str = "bench-admin-token";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// One measured phase.
+struct Phase {
+    name: String,
+    tool: &'static str,
+    /// Requests answered 2xx.
+    requests: u64,
+    /// Records written or read (a batch request carries many).
+    records: u64,
+    errors: u64,
+    elapsed: Duration,
+    p50_ms: f64,
+    p99_ms: f64,
+    note: String,
+}
+
+impl Phase {
+    fn requests_per_sec(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn records_per_sec(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64()
+    }
+    fn json(&self) -> Value {
+        json!({
+            "name": self.name, "tool": self.tool, "requests": self.requests, "records": self.records,
+            "errors": self.errors, "seconds": self.elapsed.as_secs_f64(),
+            "requests_per_sec": self.requests_per_sec(), "records_per_sec": self.records_per_sec(),
+            "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "note": self.note,
+        })
+    }
+}
+
+fn percentile_ms(latencies: &mut [Duration], p: f64) -> f64 {
+    if latencies.is_empty() {
+        return 0.0;
+    }
+    latencies.sort();
+    latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
+}
+
+async fn send(rpc: &RpcClient, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) {
+    let mut all = vec![payer];
+    all.extend(signers.iter().copied());
+    let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
+    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &all, blockhash);
+    rpc.send_and_confirm_transaction(&tx).await.expect("set-up transaction");
+}
+
+/// Governance with the localnet's attester, and an app with `shards` shards whose policy allows
+/// the dev measurement; returns the publisher (also the fee payer).
+async fn set_up_chain(rpc: &RpcClient, net: &Localnet, shards: u16) -> Keypair {
+    let config = net.config();
+    let payer = Keypair::new();
+    let airdrop = rpc.request_airdrop(&payer.pubkey(), 1_000 * LAMPORTS_PER_SOL).await.expect("airdrop");
+    while !rpc.confirm_transaction(&airdrop).await.expect("confirm airdrop") {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let governance = read_keypair_file(&config.governance.keypair_path).expect("governance key");
+    let attester = read_keypair_file(&config.attester.keypair_path).expect("attester key");
+    let genesis = Hash::from_str(&config.genesis_hash).expect("genesis hash");
+    let gov = governance.pubkey();
+    let init = InitializeArgs {
+        authority: gov,
+        cluster_genesis_hash: genesis.to_bytes(),
+        attesters: vec![attester.pubkey()],
+        threshold: 1,
+        policy: DevTrust::policy(),
+    };
+    let allow = [
+        verifier::initialize(&gov, init),
+        verifier::add_allowed(
+            &gov,
+            AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 },
+        ),
+    ];
+    send(rpc, &payer, &allow, &[&governance]).await;
+    let tree = Keypair::new();
+    let policy = AppPolicy {
+        allowed: vec![AppPair {
+            measurement: MEASUREMENT,
+            app_id: IDENTITY.app_id,
+            compose_hash: IDENTITY.compose_hash,
+        }],
+        max_tcb_status: 1,
+        blocked_keys: Vec::new(),
+        min_key_validity_secs: 60,
+    };
+    // Depth 20: room for a long run's updates without a history rotation.
+    let args =
+        CreateAppArgs { app_id: APP_ID, shard_count: shards, max_depth: 20, max_buffer_size: 64, policy };
+    let rent = solana_sdk::rent::Rent::default();
+    let create = roots::create_app(&payer.pubkey(), &tree.pubkey(), &rent, args).expect("create_app");
+    send(rpc, &payer, &create, &[&tree]).await;
+    let app = ironroot_sdk::pda::app(&payer.pubkey(), &APP_ID);
+    let inits: Vec<Instruction> = (0..shards).map(|s| roots::init_shard(&payer.pubkey(), &app, s)).collect();
+    for chunk in inits.chunks(4) {
+        send(rpc, &payer, chunk, &[]).await;
+    }
+    payer
+}
+
+fn keeper_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ironroot-keeper")
+}
+
+fn run_keeper(config: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(keeper_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run ironroot-keeper");
+    assert!(
+        out.status.success(),
+        "ironroot-keeper {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    /// Starts the daemon; returns it with the time from spawn to its first healthy answer.
+    async fn start(config: &Path, url: &str, client: &reqwest::Client) -> (Daemon, Duration) {
+        let started = Instant::now();
+        let child = Command::new(keeper_bin())
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the keeper daemon");
+        let daemon = Daemon { child };
+        let deadline = started + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if client.get(format!("{url}/health")).send().await.is_ok_and(|r| r.status() == 200) {
+                return (daemon, started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the keeper daemon did not become healthy");
+    }
+
+    /// Peak resident set of the daemon process so far (VmHWM), in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// SIGINT (graceful: the shards close cleanly) and wait.
+    fn stop(mut self) {
+        // SAFETY: signals the child this struct spawned and still owns.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's `wrk` with `script` for `seconds`; `None` when wrk is not installed.
+fn wrk(url: &str, script: &Path, args: &[&str], connections: u64, seconds: u64) -> Option<Phase> {
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .arg("--")
+        .args(args)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+    };
+    let latency = |pct: &str| field(pct).and_then(|v| parse_wrk_duration(&v)).unwrap_or(f64::NAN);
+    let total: u64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let errors: u64 = field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let socket_errors = field("Socket errors:").unwrap_or_default();
+    Some(Phase {
+        name: String::new(),
+        tool: "wrk",
+        requests: total - errors.min(total),
+        records: total - errors.min(total),
+        errors,
+        elapsed: Duration::from_secs(seconds),
+        p50_ms: latency("50%"),
+        p99_ms: latency("99%"),
+        note: if socket_errors.is_empty() {
+            String::new()
+        } else {
+            format!("socket errors: {socket_errors}")
+        },
+    })
+}
+
+/// wrk prints latencies as `812.00us`, `1.23ms` or `1.02s`.
+fn parse_wrk_duration(v: &str) -> Option<f64> {
+    let (number, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// What one request of our client does; returns the records it carried, or an error.
+#[derive(Clone, Copy)]
+enum Load {
+    Put,
+    Batch { len: usize, durability: &'static str },
+    GetHot,
+}
+
+/// Our own client: `connections` tasks, each one request at a time, for `seconds`.
+async fn ours(
+    client: &reqwest::Client,
+    base: &str,
+    load: Load,
+    connections: u64,
+    seconds: u64,
+    tag: &str,
+) -> Phase {
+    let value = vec![0x5Au8; VALUE_LEN];
+    let value_b64 = Arc::new(B64.encode(&value));
+    let value = bytes::Bytes::from(value);
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..connections {
+        let (client, base, value, value_b64, errors) =
+            (client.clone(), base.to_string(), value.clone(), value_b64.clone(), errors.clone());
+        let tag = tag.to_string();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut records = 0u64;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let t = Instant::now();
+                let (request, carried) = match load {
+                    Load::Put => (client.put(format!("{base}/records/{tag}-{c}-{n}")).body(value.clone()), 1),
+                    Load::Batch { len, durability } => {
+                        let writes: Vec<Value> = (0..len)
+                            .map(
+                                |i| json!({"key": format!("{tag}-{c}-{n}-{i}"), "value": value_b64.as_str()}),
+                            )
+                            .collect();
+                        let body = json!({"writes": writes, "durability": durability});
+                        (client.post(format!("{base}/batch/write")).json(&body), len as u64)
+                    }
+                    Load::GetHot => (client.get(format!("{base}/records/hot")), 1),
+                };
+                // The whole body: a write is acknowledged only with its answer.
+                let answered = match request.send().await {
+                    Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if answered {
+                    latencies.push(t.elapsed());
+                    records += carried;
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            (latencies, records)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut records = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (l, r) = done.expect("client task");
+        latencies.extend(l);
+        records += r;
+    }
+    let elapsed = started.elapsed();
+    Phase {
+        name: String::new(),
+        tool: "ours (reqwest)",
+        requests: latencies.len() as u64,
+        records,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        p50_ms: percentile_ms(&mut latencies, 0.50),
+        p99_ms: percentile_ms(&mut latencies, 0.99),
+        note: String::new(),
+    }
+}
+
+/// Anchors every shard's pending writes now.
+async fn commit(client: &reqwest::Client, url: &str) {
+    let res =
+        client.post(format!("{url}/v1/admin/commit")).bearer_auth(ADMIN_TOKEN).send().await.expect("commit");
+    assert!(res.status().is_success(), "commit: {}", res.status());
+}
+
+/// Sum over shards of the confirmed on-chain seq (one per `update_shard`) and of the records.
+async fn chain_updates(client: &reqwest::Client, url: &str) -> (u64, u64) {
+    let status: Value = client
+        .get(format!("{url}/v1/status"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status json");
+    let shards = status["shards"].as_array().cloned().unwrap_or_default();
+    let seqs = shards.iter().filter_map(|s| s["local_seq"].as_u64()).sum();
+    let records = shards.iter().filter_map(|s| s["records"].as_u64()).sum();
+    (seqs, records)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
+        .and_then(|l| l.split(':').nth(1).map(|m| m.trim().to_string()))
+        .unwrap_or_default()
+}
+
+const PUT_SCRIPT: &str = r#"-- Fresh keys per request: thread id and a counter; a 1 KiB body.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  prefix = args[1]
+  counter = 0
+  body = string.rep("x", 1024)
+  headers = { ["Content-Type"] = "application/octet-stream" }
+end
+function request()
+  counter = counter + 1
+  return wrk.format("PUT", prefix .. tid .. "-" .. counter, headers, body)
+end
+"#;
+
+const GET_SCRIPT: &str = r#"-- One hot record.
+function init(args)
+  path = args[1]
+end
+function request()
+  return wrk.format("GET", path)
+end
+"#;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds = env("HTTP_SECONDS", 10);
+    let connections = env("HTTP_CONNECTIONS", 32);
+    let shards = env("HTTP_SHARDS", 4) as u16;
+    let batch = env("HTTP_BATCH", 64) as usize;
+    let fill = env("HTTP_FILL_RECORDS", 0);
+    let slot_ms = env("HTTP_SLOT_MS", 400);
+    let out = std::env::var("HTTP_OUT").unwrap_or_else(|_| "target/ironroot-results/keeper_http.md".into());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load_start = load_average();
+
+    let options = Options {
+        state_dir: dir.path().join("localnet"),
+        rpc_port: free_port(),
+        ws_port: free_port(),
+        slot_time_ms: slot_ms,
+    };
+    let net = tokio::task::spawn_blocking(move || Localnet::start(&options))
+        .await
+        .expect("localnet task")
+        .expect("localnet");
+    let rpc_url = net.config().rpc_url.clone();
+    let rpc = RpcClient::new_with_commitment(rpc_url.clone(), CommitmentConfig::confirmed());
+    let payer = set_up_chain(&rpc, &net, shards).await;
+
+    let fee_payer = dir.path().join("fee-payer.json");
+    write_keypair_file(&payer, &fee_payer).expect("fee payer file");
+    let data_dir = dir.path().join("keeper");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let cfg_path = dir.path().join("keeper.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\npublisher = \"{}\"\napp_id = \"{}\"\nrpc_url = \"{rpc_url}\"\nfee_payer_keypair = {fee_payer:?}\nadmin_token = \"{ADMIN_TOKEN}\"\n",
+            payer.pubkey(),
+            hex::encode(APP_ID),
+        ),
+    )
+    .expect("keeper config");
+    let attester = net.config().attester.keypair_path.clone();
+    run_keeper(
+        &cfg_path,
+        &[
+            "register",
+            "--attester",
+            attester.to_str().expect("utf-8 path"),
+            "--measurement",
+            &hex::encode(MEASUREMENT),
+            "--dstack-app-id",
+            &hex::encode(IDENTITY.app_id),
+            "--compose-hash",
+            &hex::encode(IDENTITY.compose_hash),
+        ],
+    );
+
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(connections as usize).build().expect("client");
+    let (daemon, _) = Daemon::start(&cfg_path, &url, &client).await;
+    let base = format!("{url}/v1/apps/{}", hex::encode(APP_ID));
+    let put_script = dir.path().join("put.lua");
+    let get_script = dir.path().join("get.lua");
+    std::fs::write(&put_script, PUT_SCRIPT).expect("lua");
+    std::fs::write(&get_script, GET_SCRIPT).expect("lua");
+    let mut phases: Vec<Phase> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let named = |mut p: Phase, name: &str| {
+        p.name = name.to_string();
+        eprintln!(
+            "{name} [{}]: {:.0} req/s, {:.0} records/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+            p.tool,
+            p.requests_per_sec(),
+            p.records_per_sec(),
+            p.p50_ms,
+            p.p99_ms,
+            p.errors
+        );
+        p
+    };
+
+    // Single PUTs: wrk, then ours.
+    let wrk_path = format!("/v1/apps/{}/records/wrk-", hex::encode(APP_ID));
+    match wrk(&url, &put_script, &[&wrk_path], connections, seconds) {
+        Some(p) => phases.push(named(p, "PUT 1 KiB, fresh keys")),
+        None => notes.push("wrk is not installed (scripts/bench.sh installs it): wrk phases skipped".into()),
+    }
+    phases.push(named(
+        ours(&client, &base, Load::Put, connections, seconds, "put").await,
+        "PUT 1 KiB, fresh keys",
+    ));
+
+    // Batches, local then chain durability; updates counted from the shards' confirmed seqs.
+    for durability in ["local", "chain"] {
+        commit(&client, &url).await;
+        let (seq_before, _) = chain_updates(&client, &url).await;
+        let load = Load::Batch { len: batch, durability };
+        let mut p = ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await;
+        let (seq_after, _) = chain_updates(&client, &url).await;
+        let updates = seq_after.saturating_sub(seq_before);
+        p.note = format!(
+            "{updates} update_shard transactions during the phase: {:.0} records per update",
+            p.records as f64 / updates.max(1) as f64
+        );
+        phases.push(named(p, &format!("batch write, {batch} x 1 KiB per request, durability {durability}")));
+    }
+
+    // Reads of one hot record.
+    let res = client
+        .put(format!("{base}/records/hot"))
+        .body(vec![0x5Au8; VALUE_LEN])
+        .send()
+        .await
+        .expect("hot put");
+    assert!(res.status().is_success(), "hot record: {}", res.status());
+    let hot_path = format!("/v1/apps/{}/records/hot", hex::encode(APP_ID));
+    if let Some(p) = wrk(&url, &get_script, &[&hot_path], connections, seconds) {
+        phases.push(named(p, "GET of one hot record"));
+    }
+    phases.push(named(
+        ours(&client, &base, Load::GetHot, connections, seconds, "get").await,
+        "GET of one hot record",
+    ));
+
+    // More records for the restart and rebuild figures.
+    if fill > 0 {
+        let t = Instant::now();
+        let mut filled = 0;
+        let per_request = 1024u64;
+        let mut round = 0;
+        while filled < fill {
+            let requests = ((fill - filled).div_ceil(per_request)).min(connections);
+            let mut tasks = tokio::task::JoinSet::new();
+            for c in 0..requests {
+                let (client, base) = (client.clone(), base.clone());
+                let len = per_request.min(fill - filled - c * per_request).max(1);
+                tasks.spawn(async move {
+                    let v = B64.encode([0x5Au8; VALUE_LEN]);
+                    let writes: Vec<Value> = (0..len)
+                        .map(|i| json!({"key": format!("fill-{round}-{c}-{i}"), "value": v}))
+                        .collect();
+                    let res = client
+                        .post(format!("{base}/batch/write"))
+                        .json(&json!({"writes": writes}))
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status().is_success() => len,
+                        Ok(r) => panic!("fill batch: {}", r.status()),
+                        Err(e) => panic!("fill batch: {e}"),
+                    }
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                filled += done.expect("fill task");
+            }
+            round += 1;
+        }
+        notes.push(format!(
+            "filled {fill} more records at {:.0} records/s",
+            fill as f64 / t.elapsed().as_secs_f64()
+        ));
+    }
+    commit(&client, &url).await;
+    let (_, records) = chain_updates(&client, &url).await;
+    let rss_loaded = daemon.peak_rss_mib();
+    daemon.stop();
+
+    // Restart in sync, then rebuild from the chain and manifests after losing the stores.
+    let (daemon, restart) = Daemon::start(&cfg_path, &url, &client).await;
+    let rss_restart = daemon.peak_rss_mib();
+    daemon.stop();
+    let app_dir = data_dir.join(hex::encode(APP_ID));
+    for entry in std::fs::read_dir(&app_dir).expect("store dir") {
+        let path: PathBuf = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "redb") {
+            std::fs::remove_file(&path).expect("remove store");
+        }
+    }
+    let t = Instant::now();
+    run_keeper(&cfg_path, &["recover"]);
+    let rebuild = t.elapsed();
+    let (daemon, restart_after_rebuild) = Daemon::start(&cfg_path, &url, &client).await;
+    let (_, rebuilt_records) = chain_updates(&client, &url).await;
+    daemon.stop();
+    assert_eq!(rebuilt_records, records, "the rebuild restored every record");
+    notes.push(format!(
+        "{records} records in {shards} shards: peak RSS of the keeper process {rss_loaded:.0} MiB after the load phases, {rss_restart:.0} MiB after a restart"
+    ));
+    notes.push(format!(
+        "restart in sync with the chain: {:.1} ms from process start to the first healthy answer ({:.1} ms after the rebuild)",
+        restart.as_secs_f64() * 1e3,
+        restart_after_rebuild.as_secs_f64() * 1e3
+    ));
+    notes.push(format!(
+        "rebuild of {records} records from the chain and manifests (`ironroot-keeper recover`, a new process): {:.2} s = {:.0} records/s",
+        rebuild.as_secs_f64(),
+        records as f64 / rebuild.as_secs_f64()
+    ));
+    tokio::task::spawn_blocking(move || net.stop()).await.expect("localnet task").expect("stop the localnet");
+    let load_end = load_average();
+
+    let profile = if cfg!(debug_assertions) { "debug" } else { "optimised" };
+    let mut md = format!(
+        "Machine: {cores} cores ({}), load average at start {load_start}, at end {load_end}; {profile} build; \
+         {connections} connections, {seconds} s per phase, {shards} shards, localnet slot {slot_ms} ms.\n\n",
+        cpu_model()
+    );
+    md.push_str("| phase | client | requests/s | records/s | p50 (ms) | p99 (ms) | errors | note |\n|---|---|---|---|---|---|---|---|\n");
+    for p in &phases {
+        md.push_str(&format!(
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} |\n",
+            p.name,
+            p.tool,
+            p.requests_per_sec(),
+            p.records_per_sec(),
+            p.p50_ms,
+            p.p99_ms,
+            p.errors,
+            p.note
+        ));
+    }
+    md.push('\n');
+    for note in &notes {
+        md.push_str(&format!("- {note}\n"));
+    }
+    let report = json!({
+        "machine": {
+            "cores": cores, "cpu": cpu_model(), "load_average_start": load_start,
+            "load_average_end": load_end, "profile": profile,
+        },
+        "settings": {"connections": connections, "seconds": seconds, "shards": shards, "batch": batch, "slot_ms": slot_ms},
+        "phases": phases.iter().map(Phase::json).collect::<Vec<_>>(),
+        "records": records,
+        "peak_rss_mib": rss_loaded,
+        "restart_ms": restart.as_secs_f64() * 1e3,
+        "rebuild_seconds": rebuild.as_secs_f64(),
+        "notes": notes,
+    });
+    let out = Path::new(&out);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).expect("results dir");
+    }
+    std::fs::write(out, &md).expect("write Markdown report");
+    let json_out = out.with_extension("json");
+    std::fs::write(&json_out, serde_json::to_string_pretty(&report).expect("json"))
+        .expect("write JSON report");
+    println!("{md}\nwritten to {} and {}", out.display(), json_out.display());
+}
