@@ -1,6 +1,7 @@
 //! The keeper as a provider, end to end: the real `ironroot-keeper` daemon against the JSON-RPC
 //! localnet (its clock follows wall time, so the terms use windows of seconds). The publisher's
-//! actions go through the Rust SDK's `storage_stake` instruction builders over RPC.
+//! actions go through the Rust SDK's `storage_stake` instruction builders over RPC, and in step 2
+//! through the `ironroot` CLI.
 //!
 //! 1. A provider stakes; the keeper serves the app; the publisher opens challenges; the keeper
 //!    answers every one in time (on-chain state, `/v1/status`, `/metrics`).
@@ -11,8 +12,8 @@
 //!    on-chain; the operator restores the blobs and restarts it; it rebuilds and answers before
 //!    the recovery deadline: good standing.
 //! 2. The operator destroys the keeper's blobs and stores under the running daemon: the next
-//!    challenge goes unanswered and the slash moves the stake and the escrow to the publisher
-//!    (SPL token balances).
+//!    challenge (`ironroot challenge open`) goes unanswered and `ironroot challenge slash` moves
+//!    the stake and the escrow to the publisher (SPL token balances).
 //!
 //! (Run in the order 1, 4, 3, 2 on one stake: a slash is final.)
 use std::path::{Path, PathBuf};
@@ -110,7 +111,9 @@ where
 
 struct Env {
     rpc: RpcClient,
+    rpc_url: String,
     publisher: Keypair,
+    publisher_keypair: PathBuf,
     setup: StakeSetup,
     cfg_path: PathBuf,
     data_dir: PathBuf,
@@ -177,6 +180,42 @@ impl Env {
             format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "ironroot-keeper {args:?} failed:\n{text}");
         text
+    }
+
+    /// The publisher runs the `ironroot` CLI, which `cargo test --workspace` builds beside this
+    /// test binary (its own crate's tests need it).
+    fn ironroot(&self, args: &[&str]) -> String {
+        let exe = std::env::current_exe().unwrap();
+        let bin = exe.parent().and_then(Path::parent).unwrap().join("ironroot");
+        assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+        let out = Command::new(&bin)
+            .args(["-u", &self.rpc_url, "-k", self.publisher_keypair.to_str().unwrap(), "--yes"])
+            .args(args)
+            .output()
+            .unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "ironroot {args:?} failed:\n{text}");
+        text
+    }
+
+    /// The publisher's associated token account (where the CLI's slash pays the stake).
+    fn publisher_ata(&self) -> Pubkey {
+        let ata_program = Pubkey::from_str("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL").unwrap();
+        let token_program = Pubkey::from_str("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA").unwrap();
+        let seeds = [
+            self.publisher.pubkey().to_bytes(),
+            token_program.to_bytes(),
+            self.setup.mint.pubkey().to_bytes(),
+        ];
+        Pubkey::find_program_address(&[&seeds[0], &seeds[1], &seeds[2]], &ata_program).0
+    }
+
+    async fn tokens_or_zero(&self, account: &Pubkey) -> u64 {
+        match self.rpc.get_account(account).await {
+            Ok(a) => token_amount(&a.data).unwrap(),
+            Err(_) => 0,
+        }
     }
 
     fn store_dir(&self) -> PathBuf {
@@ -294,7 +333,9 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
     .unwrap();
     let env = Env {
         rpc,
+        rpc_url: config.rpc_url.clone(),
         publisher,
+        publisher_keypair: fee_payer.clone(),
         setup,
         cfg_path,
         data_dir: data_dir.clone(),
@@ -467,7 +508,9 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
     }
     delete_stores(&env.store_dir());
-    env.publisher_sends(env.setup.open_challenge_instruction(2)).await;
+    let (app_address, provider_address) =
+        (env.setup.app.to_string(), env.setup.provider.pubkey().to_string());
+    env.ironroot(&["challenge", "open", &app_address, "--provider", &provider_address]);
     let challenge = env.stake().await.challenge.unwrap();
     assert_eq!(challenge.kind, ChallengeKind::Publisher);
     wait_for("the deadline to pass", 15, &env.log, || async { env.now().await > challenge.deadline }).await;
@@ -480,11 +523,12 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
     // (Counters are the running process's: one answer since the last restart.)
     assert!(provider.answer_failures_total > 0 && provider.answers_total == 1, "{provider:?}");
     assert!(provider.last_error.as_deref().is_some_and(|e| e.contains("not found")), "{provider:?}");
-    let publisher_before = env.tokens(&env.setup.publisher_token.pubkey()).await;
+    let publisher_ata = env.publisher_ata();
+    let publisher_before = env.tokens_or_zero(&publisher_ata).await;
     let (vault_before, escrow_before) = (env.tokens(&env.setup.vault()).await, env.tokens(&escrow).await);
     assert_eq!((vault_before, escrow_before), (STAKE, FUNDED));
-    env.publisher_sends(env.setup.slash_instruction()).await;
-    assert_eq!(env.tokens(&env.setup.publisher_token.pubkey()).await, publisher_before + STAKE + FUNDED);
+    env.ironroot(&["challenge", "slash", &app_address, "--provider", &provider_address]);
+    assert_eq!(env.tokens(&publisher_ata).await, publisher_before + STAKE + FUNDED);
     assert_eq!((env.tokens(&env.setup.vault()).await, env.tokens(&escrow).await), (0, 0));
     let stake = env.stake().await;
     assert_eq!((stake.status, stake.amount, stake.challenge), (StakeStatus::Slashed, 0, None));
