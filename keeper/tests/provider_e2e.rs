@@ -147,7 +147,10 @@ impl Env {
 
     fn start_keeper(&self) -> Child {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        // The operator destroys the keeper's local blob files in step 2: keep the blobs local
+        // even when the test run exports an IPFS node.
         Command::new(env!("CARGO_BIN_EXE_ironroot-keeper"))
+            .env_remove("IRONROOT_IPFS_API")
             .arg("--config")
             .arg(&self.cfg_path)
             .arg("run")
@@ -170,6 +173,7 @@ impl Env {
 
     fn keeper_cli(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_ironroot-keeper"))
+            .env_remove("IRONROOT_IPFS_API")
             .arg("--config")
             .arg(&self.cfg_path)
             .args(args)
