@@ -696,7 +696,32 @@ impl ShardKeeper {
             let serial = group[0].expected_root.is_some();
             // A write with an expected root commits alone, checked against the exact root before it.
             if !serial {
-                while group.len() < keeper.cfg.max_group {
+                // While the previous group commits, let this one fill until that commit is done:
+                // started on the first arrival, a group under moderate load would hold about one
+                // write and pay the blob store's and the tree's syncs alone.
+                let mut previous_done = false;
+                if let Some(commit) = committing.as_mut() {
+                    while group.len() < keeper.cfg.max_group && deferred.is_none() {
+                        tokio::select! {
+                            biased;
+                            _ = &mut *commit => {
+                                previous_done = true;
+                                break;
+                            }
+                            req = rx.recv() => match req {
+                                Some(req) if req.expected_root.is_none() => group.push(req),
+                                Some(req) => deferred = Some(req),
+                                None => break,
+                            },
+                        }
+                    }
+                }
+                if previous_done {
+                    // Its writes are in the store now: versions come from there, not the overlay.
+                    committing = None;
+                    overlay = Arc::default();
+                }
+                while group.len() < keeper.cfg.max_group && deferred.is_none() {
                     match rx.try_recv() {
                         Ok(req) if req.expected_root.is_none() => group.push(req),
                         Ok(req) => {
