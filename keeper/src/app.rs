@@ -12,7 +12,7 @@ use crate::chain::Chain;
 use crate::keys::{AppId, KeySource, ShardId};
 use crate::recovery::FailedClosed;
 use crate::shard::{Durability, KeeperError, ShardConfig, ShardKeeper};
-use crate::tree::TreeKeyMode;
+use crate::tree::{StoreOptions, TreeKeyMode};
 
 /// A shard's serving state.
 pub enum ShardSlot {
@@ -38,6 +38,8 @@ pub struct AppSettings {
     pub max_group: usize,
     /// Most bytes of writes queued per shard (see [`ShardConfig`]).
     pub max_queued_bytes: u64,
+    /// Memory settings of every shard's local store.
+    pub store: StoreOptions,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
     /// The rollback window's bounds (see [`ShardConfig`]).
@@ -56,6 +58,7 @@ impl Default for AppSettings {
             commit_interval: std::time::Duration::from_millis(500),
             max_group: 1024,
             max_queued_bytes: 256 * 1024 * 1024,
+            store: StoreOptions::default(),
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age: std::time::Duration::from_secs(60),
@@ -111,9 +114,9 @@ impl AppKeeper {
             data_dir: data_dir.to_path_buf(),
             settings,
         });
-        for shard in serve.unwrap_or_else(|| (0..onchain.shard_count).map(ShardId).collect()) {
-            keeper.reopen(shard).await?;
-        }
+        // Shards open side by side: each start waits on the chain (and may rebuild) on its own.
+        let shards = serve.unwrap_or_else(|| (0..onchain.shard_count).map(ShardId).collect());
+        futures::future::try_join_all(shards.into_iter().map(|shard| keeper.reopen(shard))).await?;
         Ok(keeper)
     }
 
@@ -123,6 +126,7 @@ impl AppKeeper {
         cfg.commit_interval = self.settings.commit_interval;
         cfg.max_group = self.settings.max_group;
         cfg.max_queued_bytes = self.settings.max_queued_bytes;
+        cfg.store = self.settings.store;
         cfg.durability = self.settings.durability;
         cfg.max_unanchored_writes = self.settings.max_unanchored_writes;
         cfg.max_unanchored_age = self.settings.max_unanchored_age;

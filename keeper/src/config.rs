@@ -63,6 +63,9 @@ pub struct Config {
     pub max_group: usize,
     /// Most bytes of writes queued per shard; past it writes get 503 QUEUE_FULL.
     pub max_queued_bytes: u64,
+    /// Page cache of each shard's local store (MiB): what the store keeps in the keeper's
+    /// memory; the rest is read through the OS page cache.
+    pub store_cache_mib: u64,
     pub max_body_bytes: usize,
     /// `local` (acknowledge after the durable local commit) or `chain` (after the on-chain
     /// anchor): the default of writes that do not ask for one.
@@ -139,6 +142,7 @@ impl Default for Config {
             commit_interval_ms: 500,
             max_group: 1024,
             max_queued_bytes: 256 * 1024 * 1024,
+            store_cache_mib: (crate::tree::DEFAULT_STORE_CACHE_BYTES / (1024 * 1024)) as u64,
             max_body_bytes: 9 * 1024 * 1024,
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
@@ -207,6 +211,9 @@ impl Config {
         if let Some(v) = var("IRONROOT_BATCH_INTERVAL_MS") {
             self.commit_interval_ms = num("IRONROOT_BATCH_INTERVAL_MS", v)?;
         }
+        if let Some(v) = var("IRONROOT_STORE_CACHE_MIB") {
+            self.store_cache_mib = num("IRONROOT_STORE_CACHE_MIB", v)?;
+        }
         if let Some(v) = var("IRONROOT_ADMIN_TOKEN") {
             self.admin_token = Some(v);
         }
@@ -252,6 +259,9 @@ impl Config {
         self.ack_commitment()?;
         if self.max_queued_bytes == 0 {
             return Err(ConfigError::Invalid("max_queued_bytes must be > 0".into()));
+        }
+        if self.store_cache_mib == 0 || self.store_cache_mib > 1 << 20 {
+            return Err(ConfigError::Invalid("store_cache_mib must be 1..=1048576".into()));
         }
         if self.max_unanchored_writes == 0 || self.max_unanchored_age_ms == 0 {
             return Err(ConfigError::Invalid(

@@ -15,7 +15,7 @@ use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, Sea
 use crate::provider::{ProviderSettings, ProviderWatcher, StakeChain};
 use crate::recovery::{self, FailedClosed, Startup};
 use crate::shard::{finalized_view, KeeperError};
-use crate::tree::{ShardStore, StoreSeal};
+use crate::tree::{ShardStore, StoreOptions, StoreSeal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -88,6 +88,9 @@ impl Node {
             commit_interval: self.config.commit_interval(),
             max_group: self.config.max_group,
             max_queued_bytes: self.config.max_queued_bytes,
+            store: StoreOptions {
+                cache_bytes: (self.config.store_cache_mib as usize).saturating_mul(1024 * 1024),
+            },
             durability: self.config.durability,
             max_unanchored_writes: self.config.max_unanchored_writes,
             max_unanchored_age: std::time::Duration::from_millis(self.config.max_unanchored_age_ms),
@@ -194,20 +197,21 @@ impl Node {
 
 /// Offline maintenance (the daemon stopped): recovery, export, import.
 impl Node {
-    /// Reconciles every local store with the chain, rebuilding from the manifests where needed.
-    /// `progress(shard, manifests, entries)` hears how far each rebuild got.
+    /// Reconciles every local store with the chain, rebuilding from the manifests where needed,
+    /// all shards side by side. `progress(shard, manifests, entries)` hears how far each rebuild
+    /// got.
     pub async fn recover(
         &self,
         progress: impl Fn(ShardId, u64, u64),
     ) -> Result<Vec<(ShardId, Result<Startup, FailedClosed>)>, NodeError> {
-        let mut outcomes = Vec::new();
-        for (id, path) in self.stores().await? {
+        let progress = &progress;
+        let shards = self.stores().await?.into_iter().map(|(id, path)| async move {
             let seal =
                 StoreSeal::derive(self.services.keys.as_ref(), self.app, id, self.config.tree_key_mode)
                     .await
                     .map_err(KeeperError::from)?;
-            let (store, quarantined) =
-                recovery::open_or_quarantine(&path, seal).map_err(KeeperError::from)?;
+            let (store, quarantined) = recovery::open_or_quarantine(&path, seal, self.settings().store)
+                .map_err(KeeperError::from)?;
             let onchain = finalized_view(
                 self.services.chain.as_ref(),
                 self.app,
@@ -226,9 +230,9 @@ impl Node {
             )
             .await
             .map(|(_, startup)| startup);
-            outcomes.push((id, outcome));
-        }
-        Ok(outcomes)
+            Ok::<_, NodeError>((id, outcome))
+        });
+        futures::future::try_join_all(shards).await
     }
 
     /// Streams an encrypted backup of the committed state of every served shard to `out`.

@@ -18,7 +18,8 @@ use crate::chain::ShardOnChain;
 use crate::keys::{KeySource, ShardId};
 use crate::manifest;
 use crate::tree::{
-    RecordLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreSeal, TreeKeyMode, EMPTY_ROOT,
+    KeyedLeaf, ShardState, ShardStore, StoreError, StoreLock, StoreOptions, StoreSeal, TreeKeyMode,
+    EMPTY_ROOT,
 };
 
 /// What start-up found and did.
@@ -60,15 +61,19 @@ pub struct FailedClosed {
 /// readable database, or its sealed state or roots do not verify) is moved aside (kept for
 /// inspection) and replaced by an empty store, which start-up then rebuilds; the reason is
 /// returned. A store another process holds is [`StoreError::InUse`], and nothing is changed.
-pub fn open_or_quarantine(path: &Path, seal: StoreSeal) -> Result<(ShardStore, Option<String>), StoreError> {
+pub fn open_or_quarantine(
+    path: &Path,
+    seal: StoreSeal,
+    options: StoreOptions,
+) -> Result<(ShardStore, Option<String>), StoreError> {
     let lock = StoreLock::acquire(path)?;
-    match ShardStore::open_locked(path, seal.clone(), lock.clone()) {
+    match ShardStore::open_locked_with(path, seal.clone(), lock.clone(), options) {
         Ok(store) => Ok((store, None)),
         Err(e @ (StoreError::Corrupt(_) | StoreError::Forged(_))) if path.exists() => {
             let aside = set_aside(path, "untrusted")?;
             tracing::warn!(store = %path.display(), moved_to = %aside.display(), error = %e, "local store failed verification, quarantined");
             let reason = format!("{e} (kept at {})", aside.display());
-            Ok((ShardStore::open_locked(path, seal, lock)?, Some(reason)))
+            Ok((ShardStore::open_locked_with(path, seal, lock, options)?, Some(reason)))
         }
         Err(e) => Err(e),
     }
@@ -143,8 +148,8 @@ pub async fn reconcile(
         "local root differs from the chain's at the same seq".to_string()
     };
     tracing::warn!(%shard, %reason, "rebuilding shard from the chain and its manifests");
-    let path = store.path().to_path_buf();
-    let rebuilt = rebuild(&path, chain_state, blobs, keys, seal.clone(), &mut progress)
+    let (path, options) = (store.path().to_path_buf(), store.options());
+    let rebuilt = rebuild(&path, chain_state, blobs, keys, seal.clone(), options, &mut progress)
         .await
         .map_err(|e| fail(&local, format!("{reason}; rebuild failed: {e}")))?;
     let lock = store.lock();
@@ -159,7 +164,7 @@ pub async fn reconcile(
     }
     let records = rebuilt.state().map(|s| s.record_count).unwrap_or(0);
     crate::failpoint::hit(crate::failpoint::Step::RebuildBeforeInstall);
-    let store = install(&path, rebuilt, seal, lock).map_err(|e| fail(&local, e.to_string()))?;
+    let store = install(&path, rebuilt, seal, lock, options).map_err(|e| fail(&local, e.to_string()))?;
     Ok((
         store,
         Startup::Rebuilt { local_seq: local.confirmed_seq, chain_seq: chain_state.seq, records, reason },
@@ -197,13 +202,15 @@ pub enum RebuildError {
     RootMismatch { rebuilt: String, chain: String, mode: TreeKeyMode },
 }
 
-/// Builds a fresh store beside `path` from the manifest chain the on-chain shard names.
+/// Builds a fresh store beside `path` from the manifest chain the on-chain shard names, in one
+/// bulk load (see [`ShardStore::bulk_load`]).
 async fn rebuild(
     path: &Path,
     chain_state: &ShardOnChain,
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     seal: StoreSeal,
+    options: StoreOptions,
     progress: &mut impl FnMut(u64, u64),
 ) -> Result<ShardStore, RebuildError> {
     let (app, shard) = (seal.app(), seal.shard());
@@ -212,10 +219,17 @@ async fn rebuild(
     let temp = path.with_extension("rebuild");
     let temp_lock = StoreLock::acquire(&temp)?;
     let _ = std::fs::remove_file(&temp);
-    let store = ShardStore::open_locked(&temp, seal, temp_lock)?;
-    let changes: Vec<(Vec<u8>, RecordLeaf)> = records.into_iter().collect();
-    let key_epoch = changes.iter().map(|(_, l)| l.key_epoch).max().unwrap_or(0);
-    let state = store.commit_group(&changes, None)?;
+    let store = ShardStore::open_locked_with(&temp, seal, temp_lock, options)?;
+    let records: Vec<KeyedLeaf> = records.into_iter().collect();
+    let key_epoch = records.iter().map(|(_, l)| l.key_epoch).max().unwrap_or(0);
+    // CPU-bound: on a blocking thread, so the shards of one recovery build side by side.
+    let (store, state) = tokio::task::spawn_blocking(move || {
+        let state = store.bulk_load(&records);
+        (store, state)
+    })
+    .await
+    .map_err(|e| StoreError::Io(e.into()))?;
+    let state = state?;
     if state.root != chain_state.root || head.root != chain_state.root {
         return Err(RebuildError::RootMismatch {
             rebuilt: hex::encode(state.root),
@@ -252,9 +266,10 @@ fn install(
     rebuilt: ShardStore,
     seal: StoreSeal,
     lock: std::sync::Arc<StoreLock>,
+    options: StoreOptions,
 ) -> Result<ShardStore, StoreError> {
     let temp = rebuilt.path().to_path_buf();
     drop(rebuilt);
     std::fs::rename(&temp, path).map_err(|e| StoreError::Io(e.into()))?;
-    ShardStore::open_locked(path, seal, lock)
+    ShardStore::open_locked_with(path, seal, lock, options)
 }

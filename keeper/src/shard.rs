@@ -39,7 +39,8 @@ use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{
-    self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreSeal, TreeKeyMode,
+    self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreOptions, StoreSeal,
+    TreeKeyMode,
 };
 
 /// When a write is acknowledged.
@@ -91,6 +92,8 @@ pub struct ShardConfig {
     /// Most bytes (keys and values) of writes queued and not yet answered; past it writes are
     /// refused ([`KeeperError::QueueFull`]) instead of buffered without bound.
     pub max_queued_bytes: u64,
+    /// Memory settings of the shard's local store.
+    pub store: StoreOptions,
     pub padding: Padding,
     /// Durability of writes that do not ask for one.
     pub durability: Durability,
@@ -119,6 +122,7 @@ impl ShardConfig {
             commit_interval: Duration::from_millis(500),
             max_group: 1024,
             max_queued_bytes: 256 * 1024 * 1024,
+            store: StoreOptions::default(),
             padding: Padding::Buckets,
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
@@ -399,7 +403,7 @@ impl ShardKeeper {
             .await?
             .ok_or(KeeperError::ShardNotOnChain(cfg.shard))?;
         let seal = StoreSeal::derive(keys.as_ref(), cfg.app, cfg.shard, cfg.tree_key_mode).await?;
-        let (store, quarantined) = match recovery::open_or_quarantine(&cfg.store_path, seal) {
+        let (store, quarantined) = match recovery::open_or_quarantine(&cfg.store_path, seal, cfg.store) {
             Err(e @ StoreError::TreeKeyModeChanged { .. }) => {
                 return Err(KeeperError::FailedClosed(FailedClosed {
                     shard: cfg.shard,

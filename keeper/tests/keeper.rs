@@ -776,7 +776,7 @@ async fn a_second_opener_of_a_live_store_changes_nothing() {
     write_many(&keeper, 0..10).await;
     let seal =
         StoreSeal::derive(h.keys.as_ref(), AppId(APP_ID), ShardId(0), TreeKeyMode::Keyed).await.unwrap();
-    let second = ironroot_keeper::recovery::open_or_quarantine(&path, seal);
+    let second = ironroot_keeper::recovery::open_or_quarantine(&path, seal, Default::default());
     assert!(matches!(second, Err(StoreError::InUse { .. })), "{:?}", second.map(|_| ()));
     assert!(matches!(h.open_with(h.config(0)).await, Err(KeeperError::Store(StoreError::InUse { .. }))));
     assert!(files_beside(&path, "untrusted").is_empty());
