@@ -575,7 +575,22 @@ impl ShardStore {
             store.put_state(&ShardState { tree_key_mode: configured, ..state })?;
         }
         store.verify_roots()?;
+        store.check_tree_key()?;
         Ok(store)
+    }
+
+    /// Checks that the records were placed with this store's tree key: the first index entry's
+    /// sealed key opens and sits at its position. A wrong key (another app's, a KMS answering
+    /// differently) moves every record, so one entry tells at open; every other entry is
+    /// checked when it is used (listing, checkpoints).
+    fn check_tree_key(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(RECORDS).map_err(corrupt)?;
+        if let Some((position, entry)) = table.first().map_err(io)? {
+            let entry = IndexEntry::decode(entry.value())?;
+            self.codec.seal.open_name(&position.value(), &entry.sealed_key)?;
+        }
+        Ok(())
     }
 
     /// The memory settings this store was opened with (a store that replaces it reuses them).
@@ -1831,10 +1846,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
         fill(&open_store(&path), 5, 1);
-        // Swap the sealed keys of two entries (the operator wants key 1 listed as key 2).
+        // Swap the sealed keys of two entries (the operator wants one key listed as another),
+        // not the first by position (opening checks that one).
+        let mut positions: Vec<[u8; 32]> = (1..=5u8).map(|k| tree_key().hash(&[k]).0).collect();
+        positions.sort();
         edit_raw(&path, |txn| {
             let mut records = txn.open_table(RECORDS).unwrap();
-            let (a, b) = (tree_key().hash(&[1]).0, tree_key().hash(&[2]).0);
+            let (a, b) = (positions[3], positions[4]);
             let mut ea = IndexEntry::decode(records.get(a).unwrap().unwrap().value()).unwrap();
             let mut eb = IndexEntry::decode(records.get(b).unwrap().unwrap().value()).unwrap();
             std::mem::swap(&mut ea.sealed_key, &mut eb.sealed_key);
@@ -1849,6 +1867,16 @@ mod tests {
         assert!(is_forged(store.manifest_snapshot(true)));
         // Reads by key go by position and never serve the swapped names.
         assert_eq!(store.record(&[1]).unwrap().unwrap().leaf, leaf(1, 1, false));
+        drop(store);
+        // The first entry moved: opening catches it.
+        edit_raw(&path, |txn| {
+            let mut records = txn.open_table(RECORDS).unwrap();
+            let mut first = IndexEntry::decode(records.get(positions[0]).unwrap().unwrap().value()).unwrap();
+            let second = IndexEntry::decode(records.get(positions[1]).unwrap().unwrap().value()).unwrap();
+            first.sealed_key = second.sealed_key;
+            records.insert(positions[0], borsh::to_vec(&first).unwrap().as_slice()).unwrap();
+        });
+        assert!(is_forged(ShardStore::open(&path, seal(0))));
     }
 
     /// Opening a store does not open its record keys: the first listing builds the index, and
