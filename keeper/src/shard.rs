@@ -107,6 +107,8 @@ pub struct ShardConfig {
     /// At start-up, how long to wait for the finalized chain view to reach the seq this store saw
     /// confirmed (confirmed updates finalize within seconds) before failing closed on it.
     pub finality_wait: Duration,
+    /// Most value bytes of recently read records kept decrypted in memory (0: none).
+    pub read_cache_bytes: usize,
 }
 
 impl ShardConfig {
@@ -126,6 +128,7 @@ impl ShardConfig {
             shard_count: None,
             tree_key_mode: TreeKeyMode::Keyed,
             finality_wait: Duration::from_secs(60),
+            read_cache_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -359,6 +362,58 @@ pub struct ShardMetrics {
     pub tree_commit_micros_total: AtomicU64,
 }
 
+/// Values of recently read records, decrypted, each with the leaf fields it was opened under. A
+/// read serves a cached value only when the leaf its proof just verified against the root names
+/// the same version and ciphertext hash: that ciphertext opened to this value before, so the blob
+/// read, its hash check and the decryption are skipped, never the proof. Bounded by value bytes;
+/// the oldest entries go first.
+struct ReadCache {
+    entries: HashMap<Vec<u8>, CachedValue>,
+    /// Keys in insertion order, each once.
+    order: VecDeque<Vec<u8>>,
+    bytes: usize,
+    budget: usize,
+}
+
+struct CachedValue {
+    version: u64,
+    ciphertext_hash: [u8; 32],
+    value: Bytes,
+}
+
+impl ReadCache {
+    fn new(budget: usize) -> Self {
+        ReadCache { entries: HashMap::new(), order: VecDeque::new(), bytes: 0, budget }
+    }
+
+    fn get(&self, key: &[u8], leaf: &RecordLeaf) -> Option<Bytes> {
+        self.entries
+            .get(key)
+            .filter(|c| c.version == leaf.version && c.ciphertext_hash == leaf.ciphertext_hash)
+            .map(|c| c.value.clone())
+    }
+
+    fn insert(&mut self, key: &[u8], leaf: &RecordLeaf, value: Bytes) {
+        // One value may take at most a sixteenth of the budget, so a few large reads cannot
+        // flush the hot set.
+        if value.len() > self.budget / 16 {
+            return;
+        }
+        let cached = CachedValue { version: leaf.version, ciphertext_hash: leaf.ciphertext_hash, value };
+        self.bytes += cached.value.len();
+        match self.entries.insert(key.to_vec(), cached) {
+            Some(old) => self.bytes -= old.value.len(),
+            None => self.order.push_back(key.to_vec()),
+        }
+        while self.bytes > self.budget {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some(old) = self.entries.remove(&oldest) {
+                self.bytes -= old.value.len();
+            }
+        }
+    }
+}
+
 pub struct ShardKeeper {
     cfg: ShardConfig,
     metrics: ShardMetrics,
@@ -381,6 +436,7 @@ pub struct ShardKeeper {
     window: std::sync::Mutex<VecDeque<(u64, u64, Instant)>>,
     startup: Startup,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    read_cache: std::sync::Mutex<ReadCache>,
 }
 
 impl ShardKeeper {
@@ -444,6 +500,7 @@ impl ShardKeeper {
         };
         let kek = keys.app_kek(&cfg.app, state.key_epoch).await?;
         let (tx, rx) = mpsc::channel(cfg.max_group * 4);
+        let read_cache = std::sync::Mutex::new(ReadCache::new(cfg.read_cache_bytes));
         let keeper = Arc::new(ShardKeeper {
             cfg,
             metrics: ShardMetrics::default(),
@@ -464,6 +521,7 @@ impl ShardKeeper {
             window: std::sync::Mutex::new(window),
             startup,
             tasks: Mutex::new(Vec::new()),
+            read_cache,
         });
         let writer = tokio::spawn(Self::writer_loop(Arc::downgrade(&keeper), rx));
         let batcher = tokio::spawn(Self::batcher_loop(Arc::downgrade(&keeper)));
@@ -814,12 +872,15 @@ impl ShardKeeper {
                 self.metrics.groups.fetch_add(1, Ordering::Relaxed);
                 self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
                 let written = outcomes.iter().filter(|r| r.is_ok()).count() as u64;
-                {
+                // Counted under the window's lock, where a confirmed commit recounts what is left.
+                let anchor_due = {
                     let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
                     if written > 0 && window.back().is_none_or(|(v, _, _)| *v < state.tree_version) {
                         window.push_back((state.tree_version, written, Instant::now()));
                     }
-                }
+                    self.uncommitted.fetch_add(written, Ordering::Relaxed) + written
+                        >= self.cfg.commit_every_writes
+                };
                 for (req, version) in group.into_iter().zip(outcomes) {
                     let receipt = version.map(|version| WriteReceipt {
                         version,
@@ -830,7 +891,7 @@ impl ShardKeeper {
                     });
                     let _ = req.reply.send(receipt);
                 }
-                if self.uncommitted.fetch_add(n, Ordering::Relaxed) + n >= self.cfg.commit_every_writes {
+                if anchor_due {
                     self.wake_batcher.notify_one();
                 }
                 Ok(())
@@ -997,16 +1058,19 @@ impl ShardKeeper {
             Some(leaf) if !leaf.tombstone => leaf.clone(),
             _ => return Err(KeeperError::NotFound),
         };
-        let cid = Cid::try_from(leaf.cid.as_slice())
-            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
-        let blob = self.blobs.get(&cid).await?;
-        if <[u8; 32]>::from(Sha256::digest(&blob)) != leaf.ciphertext_hash {
-            return Err(KeeperError::CiphertextMismatch);
-        }
-        let kek = self.kek(leaf.key_epoch).await?;
-        let ctx =
-            RecordContext { app: self.cfg.app, scope: self.cfg.shard.into(), key, version: leaf.version };
-        let value = crypto::open(&kek, &ctx, &blob)?.to_vec();
+        let cached = self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).get(key, &leaf);
+        let value = match cached {
+            Some(value) => value.to_vec(),
+            None => {
+                let value = self.open_record(key, &leaf).await?;
+                self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    key,
+                    &leaf,
+                    Bytes::copy_from_slice(&value),
+                );
+                value
+            }
+        };
         Ok(ReadResult {
             value,
             leaf,
@@ -1018,17 +1082,34 @@ impl ShardKeeper {
         })
     }
 
+    /// The value `leaf` names: its blob fetched, checked against the leaf's ciphertext hash and
+    /// decrypted.
+    async fn open_record(&self, key: &[u8], leaf: &RecordLeaf) -> Result<Vec<u8>, KeeperError> {
+        let cid = Cid::try_from(leaf.cid.as_slice())
+            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
+        let blob = self.blobs.get(&cid).await?;
+        if <[u8; 32]>::from(Sha256::digest(&blob)) != leaf.ciphertext_hash {
+            return Err(KeeperError::CiphertextMismatch);
+        }
+        let kek = self.kek(leaf.key_epoch).await?;
+        let ctx =
+            RecordContext { app: self.cfg.app, scope: self.cfg.shard.into(), key, version: leaf.version };
+        Ok(crypto::open(&kek, &ctx, &blob)?.to_vec())
+    }
+
     /// Inclusion (or non-inclusion) proof of `key`: against the on-chain root when the record's
-    /// latest state is committed, else against the current local (pending) root.
+    /// latest state is committed, else against the current local (pending) root. State, index
+    /// and tree are read in one snapshot.
     pub async fn proof(&self, key: &[u8]) -> Result<ProofResult, KeeperError> {
         let store = self.store.clone();
         let key = key.to_vec();
         tokio::task::spawn_blocking(move || -> Result<ProofResult, KeeperError> {
-            let state = store.state()?;
+            let snapshot = store.snapshot()?;
+            let state = snapshot.state()?;
             if state.tree_version == 0 {
                 return Err(KeeperError::NotFound);
             }
-            let meta = store.record(&key)?;
+            let meta = snapshot.record(&key)?;
             let committed = state.confirmed_tree_version > 0
                 && meta.as_ref().is_none_or(|m| m.tree_version <= state.confirmed_tree_version);
             let (version, root, seq) = if committed {
@@ -1036,7 +1117,7 @@ impl ShardKeeper {
             } else {
                 (state.tree_version, state.root, state.confirmed_seq + 1)
             };
-            let (leaf, proof) = store.prove_against(&key, version, &root)?;
+            let (leaf, proof) = snapshot.prove_against(&key, version, &root)?;
             let (key_hash, tree_key_mode) = (store.key_hash(&key).0, store.tree_key_mode());
             Ok(ProofResult { leaf, key_hash, tree_key_mode, proof, root, committed, seq })
         })
@@ -1132,6 +1213,7 @@ impl ShardKeeper {
 
     async fn commit_inner(&self) -> Result<CommitOutcome, KeeperError> {
         let _one_at_a_time = self.commit_lock.lock().await;
+        let started = Instant::now();
         let state = self.store.state()?;
         let (pending, entries) = match state.pending.clone() {
             Some(p) => (p, 0),
@@ -1143,6 +1225,7 @@ impl ShardKeeper {
                 self.prepare().await?
             }
         };
+        let prepared_at = Instant::now();
         let args = UpdateShardArgs {
             shard_id: self.cfg.shard.0,
             prev_root: pending.prev_root,
@@ -1151,6 +1234,7 @@ impl ShardKeeper {
             manifest_cid: pending.manifest_cid.clone(),
         };
         let tx_bytes = self.submit_with_retry(args, &pending).await?;
+        let confirmed_at = Instant::now();
         failpoint::hit(Step::BatcherAfterConfirm);
         let state = self.store.update_state(|s| {
             if s.pending.as_ref() == Some(&pending) {
@@ -1165,14 +1249,15 @@ impl ShardKeeper {
             while window.front().is_some_and(|(v, _, _)| *v <= state.confirmed_tree_version) {
                 window.pop_front();
             }
+            // What is left was acknowledged after this update was prepared: the next update's
+            // writes. Counting from zero (or not at all) would anchor early (or back to back) and
+            // put fewer writes in each update at full rate.
+            self.uncommitted.store(window.iter().map(|(_, n, _)| n).sum(), Ordering::Relaxed);
         }
         self.anchoring.send_modify(|a| {
             a.confirmed_seq = state.confirmed_seq;
             a.confirmed_tree_version = state.confirmed_tree_version;
         });
-        if state.tree_version == state.confirmed_tree_version {
-            self.uncommitted.store(0, Ordering::Relaxed);
-        }
         // Roots older than the confirmed one are no longer served: their stale nodes can go, and
         // with them the blobs of record versions no kept root references.
         let store = self.store.clone();
@@ -1184,6 +1269,15 @@ impl ShardKeeper {
         }
         let manifest =
             Cid::try_from(pending.manifest_cid.as_slice()).map(|c| c.to_string()).unwrap_or_default();
+        tracing::debug!(
+            shard = %self.cfg.shard,
+            seq = pending.seq,
+            entries,
+            prepare_ms = (prepared_at - started).as_secs_f64() * 1e3,
+            submit_ms = (confirmed_at - prepared_at).as_secs_f64() * 1e3,
+            after_ms = confirmed_at.elapsed().as_secs_f64() * 1e3,
+            "shard update confirmed"
+        );
         Ok(CommitOutcome::Committed {
             seq: pending.seq,
             root: pending.root,

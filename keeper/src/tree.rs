@@ -970,6 +970,35 @@ impl StoreSnapshot<'_> {
         self.codec.decode(row.value())
     }
 
+    /// [`ShardStore::record`] in this snapshot.
+    pub fn record(&self, key: &[u8]) -> Result<Option<RecordMeta>, StoreError> {
+        let table = self.txn.open_table(RECORDS).map_err(corrupt)?;
+        let entry = table.get(self.codec.seal.tree.hash(key).0).map_err(io)?;
+        entry.map(|e| IndexEntry::decode(e.value()).map(|e| e.meta)).transpose()
+    }
+
+    /// [`ShardStore::prove_against`] in this snapshot: the proof is checked against `root`.
+    pub fn prove_against(
+        &self,
+        key: &[u8],
+        version: u64,
+        root: &[u8; 32],
+    ) -> Result<(Option<RecordLeaf>, RecordProof), StoreError> {
+        let key_hash = self.codec.seal.tree.hash(key);
+        let reader = ReadTxnReader { txn: &self.txn };
+        let (value, proof) = JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
+            .get_with_proof(key_hash, version)
+            .map_err(corrupt)?;
+        let leaf = value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?;
+        if !verify_record_proof(root, key_hash, leaf.as_ref(), &proof) {
+            return Err(forged(format!(
+                "the tree's proof for a key does not verify against root {}",
+                hex::encode(root)
+            )));
+        }
+        Ok((leaf, proof))
+    }
+
     /// Records (tombstones included) after `after` (exclusive), in key order.
     pub fn records_after(
         &self,

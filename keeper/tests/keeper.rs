@@ -470,8 +470,9 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     let keeper = h.open(0).await;
     keeper.put(b"a", Bytes::from_static(b"alpha"), None).await.unwrap();
     keeper.put(b"b", Bytes::from_static(b"bravo"), None).await.unwrap();
-    let a = keeper.get(b"a").await.unwrap().leaf;
-    let b = keeper.get(b"b").await.unwrap().leaf;
+    // Leaves from proofs: a read would cache the values (see the read cache test below).
+    let a = keeper.proof(b"a").await.unwrap().leaf.unwrap();
+    let b = keeper.proof(b"b").await.unwrap().leaf.unwrap();
     let cid_a = cid::Cid::try_from(a.cid.as_slice()).unwrap();
     let cid_b = cid::Cid::try_from(b.cid.as_slice()).unwrap();
     let at_a = h.blobs.block_location(&cid_a).unwrap().unwrap();
@@ -490,6 +491,44 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     );
     assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha");
     let _ = h.blobs.put(Bytes::from_static(b"unrelated")).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_read_cache_answers_only_for_the_leaf_its_value_was_opened_under() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    let mut cfg = h.config(0);
+    cfg.read_cache_bytes = 0;
+    keeper.put(b"a", Bytes::from_static(b"alpha-1"), None).await.unwrap();
+    keeper.put(b"b", Bytes::from_static(b"bravo-1"), None).await.unwrap();
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha-1");
+    // The operator swaps a's blob for b's: the proof still verifies a's leaf, whose value was
+    // opened (hash-checked, decrypted) before, so the read is answered from memory, correctly.
+    let (at_a, at_b) = (blob_location(&h, &keeper, b"a").await, blob_location(&h, &keeper, b"b").await);
+    write_location(&at_a, &read_location(&at_b));
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha-1");
+    // A new version is a new leaf: never answered from the cache, read and checked from the blob.
+    keeper.put(b"a", Bytes::from_static(b"alpha-2"), None).await.unwrap();
+    let read = keeper.get(b"a").await.unwrap();
+    assert_eq!((read.value.as_slice(), read.leaf.version), (&b"alpha-2"[..], 2));
+    write_location(&blob_location(&h, &keeper, b"a").await, &read_location(&at_b));
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha-2");
+    // Without a cache (a new keeper on the same store), the swapped blob is an error, not data.
+    keeper.shutdown().await;
+    drop(keeper);
+    let uncached = h.open_with(cfg).await.unwrap();
+    let swapped = uncached.get(b"a").await;
+    assert!(matches!(swapped, Err(KeeperError::Blob(_))), "{swapped:?}");
+}
+
+/// Where the blob of `key`'s current leaf lies.
+async fn blob_location(
+    h: &Harness,
+    keeper: &ShardKeeper,
+    key: &[u8],
+) -> ironroot_keeper::blobs::BlockLocation {
+    let leaf = keeper.proof(key).await.unwrap().leaf.unwrap();
+    h.blobs.block_location(&cid::Cid::try_from(leaf.cid.as_slice()).unwrap()).unwrap().unwrap()
 }
 
 fn read_location(at: &ironroot_keeper::blobs::BlockLocation) -> Vec<u8> {
