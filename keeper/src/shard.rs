@@ -437,6 +437,29 @@ pub struct ShardKeeper {
     startup: Startup,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     read_cache: std::sync::Mutex<ReadCache>,
+    /// Writes waiting for [`Durability::Chain`]: while any wait, the batcher anchors first and
+    /// prunes later (see [`ShardKeeper::batcher_loop`]).
+    chain_waiters: Arc<AtomicU64>,
+}
+
+/// Most confirmed updates in a row the batcher anchors without pruning after them while writes
+/// wait for the chain; the prune after that covers them all.
+const MAX_DEFERRED_PRUNES: u32 = 8;
+
+/// Counts one write waiting for the chain until it is answered or abandoned.
+struct ChainWaiter(Arc<AtomicU64>);
+
+impl ChainWaiter {
+    fn new(count: &Arc<AtomicU64>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        ChainWaiter(count.clone())
+    }
+}
+
+impl Drop for ChainWaiter {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ShardKeeper {
@@ -522,6 +545,7 @@ impl ShardKeeper {
             startup,
             tasks: Mutex::new(Vec::new()),
             read_cache,
+            chain_waiters: Arc::default(),
         });
         let writer = tokio::spawn(Self::writer_loop(Arc::downgrade(&keeper), rx));
         let batcher = tokio::spawn(Self::batcher_loop(Arc::downgrade(&keeper)));
@@ -654,6 +678,7 @@ impl ShardKeeper {
             return Ok(receipt);
         }
         let mut anchoring = self.anchoring.subscribe();
+        let _waiting = ChainWaiter::new(&self.chain_waiters);
         self.wake_batcher.notify_one();
         let wanted = receipt.tree_version;
         let waited = tokio::time::timeout(
@@ -1165,7 +1190,12 @@ impl ShardKeeper {
         })
     }
 
+    /// Anchors the shard's writes: every `commit_every_writes` writes (the writer wakes it), every
+    /// `commit_interval`, or at once for a write waiting for the chain. While writes wait for the
+    /// chain, the prune after a confirmed update (and the release of the blobs it frees) is put
+    /// off, up to [`MAX_DEFERRED_PRUNES`] updates, so the next update is not queued behind it.
     async fn batcher_loop(keeper: std::sync::Weak<Self>) {
+        let mut deferred_prunes = 0;
         loop {
             let (interval, wake) = match keeper.upgrade() {
                 Some(this) => (this.cfg.commit_interval, this.wake_batcher.clone()),
@@ -1176,8 +1206,11 @@ impl ShardKeeper {
             if this.anchoring.borrow().halted.is_some() {
                 continue;
             }
-            match this.commit().await {
-                Ok(_) => {}
+            let prune =
+                deferred_prunes >= MAX_DEFERRED_PRUNES || this.chain_waiters.load(Ordering::Relaxed) == 0;
+            match this.commit_and_prune(prune).await {
+                Ok(CommitOutcome::Committed { .. }) if !prune => deferred_prunes += 1,
+                Ok(_) => deferred_prunes = 0,
                 // The chain refused the update and does not hold it: retrying cannot help, and
                 // acknowledging more writes would only grow what cannot be anchored.
                 Err(e @ KeeperError::ChainDiverged { .. }) => {
@@ -1189,10 +1222,15 @@ impl ShardKeeper {
         }
     }
 
-    /// Prepares (if needed) and submits the shard's next on-chain update; waits for confirmation.
+    /// Prepares (if needed) and submits the shard's next on-chain update; waits for confirmation,
+    /// then prunes what the confirmed root no longer needs.
     pub async fn commit(&self) -> Result<CommitOutcome, KeeperError> {
+        self.commit_and_prune(true).await
+    }
+
+    async fn commit_and_prune(&self, prune: bool) -> Result<CommitOutcome, KeeperError> {
         let started = Instant::now();
-        let outcome = self.commit_inner().await;
+        let outcome = self.commit_inner(prune).await;
         match &outcome {
             Ok(CommitOutcome::Committed { .. }) => {
                 self.metrics.commits.fetch_add(1, Ordering::Relaxed);
@@ -1211,7 +1249,7 @@ impl ShardKeeper {
         outcome
     }
 
-    async fn commit_inner(&self) -> Result<CommitOutcome, KeeperError> {
+    async fn commit_inner(&self, prune: bool) -> Result<CommitOutcome, KeeperError> {
         let _one_at_a_time = self.commit_lock.lock().await;
         let started = Instant::now();
         let state = self.store.state()?;
@@ -1259,13 +1297,16 @@ impl ShardKeeper {
             a.confirmed_tree_version = state.confirmed_tree_version;
         });
         // Roots older than the confirmed one are no longer served: their stale nodes can go, and
-        // with them the blobs of record versions no kept root references.
-        let store = self.store.clone();
-        let keep_from = state.confirmed_tree_version;
-        let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
-        if let Err(e) = self.release_dead_blobs().await {
-            self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(shard = %self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");
+        // with them the blobs of record versions no kept root references. (A later prune covers
+        // every version before its own confirmed one, so a skipped one loses nothing.)
+        if prune {
+            let store = self.store.clone();
+            let keep_from = state.confirmed_tree_version;
+            let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
+            if let Err(e) = self.release_dead_blobs().await {
+                self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(shard = %self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");
+            }
         }
         let manifest =
             Cid::try_from(pending.manifest_cid.as_slice()).map(|c| c.to_string()).unwrap_or_default();
