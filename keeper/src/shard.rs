@@ -39,7 +39,7 @@ use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{
-    self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreSeal, TreeKeyMode,
+    self, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError, StoreSeal, TreeKeyMode,
 };
 
 /// When a write is acknowledged.
@@ -1274,12 +1274,15 @@ impl ShardKeeper {
         let tx_bytes = self.submit_with_retry(args, &pending).await?;
         let confirmed_at = Instant::now();
         failpoint::hit(Step::BatcherAfterConfirm);
-        let state = self.store.update_state(|s| {
-            if s.pending.as_ref() == Some(&pending) {
-                confirm_pending(s);
-            }
-            s.clone()
-        })?;
+        let confirmed = pending.clone();
+        let state = self
+            .update_state_off_runtime(move |s| {
+                if s.pending.as_ref() == Some(&confirmed) {
+                    confirm_pending(s);
+                }
+                s.clone()
+            })
+            .await?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.last_commit_tx_bytes.store(tx_bytes as u64, Ordering::Relaxed);
         {
@@ -1327,6 +1330,19 @@ impl ShardKeeper {
             tx_bytes,
             checkpoint: pending.checkpoint,
         })
+    }
+
+    /// [`ShardStore::update_state`] on a blocking thread: a durable write that waits for the
+    /// writer's group commit to finish (one redb writer at a time) and then for its own sync, which
+    /// would otherwise hold one of the runtime's few worker threads, and the HTTP requests on it.
+    async fn update_state_off_runtime<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut ShardState) -> T + Send + 'static,
+    ) -> Result<T, KeeperError> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || store.update_state(change))
+            .await
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??)
     }
 
     /// Hands the blobs the last prunes found unreachable to the blob store (the local store drops
@@ -1386,7 +1402,7 @@ impl ShardKeeper {
             checkpoint,
         };
         let recorded = pending.clone();
-        self.store.update_state(move |s| s.pending = Some(recorded))?;
+        self.update_state_off_runtime(move |s| s.pending = Some(recorded)).await?;
         failpoint::hit(Step::BatcherAfterPrepare);
         Ok((pending, count))
     }
