@@ -107,7 +107,8 @@ pub struct ShardConfig {
     /// At start-up, how long to wait for the finalized chain view to reach the seq this store saw
     /// confirmed (confirmed updates finalize within seconds) before failing closed on it.
     pub finality_wait: Duration,
-    /// Most value bytes of recently read records kept decrypted in memory (0: none).
+    /// Most bytes (values, keys, bookkeeping) of recently read records kept decrypted in memory
+    /// (0: none).
     pub read_cache_bytes: usize,
 }
 
@@ -381,6 +382,12 @@ struct CachedValue {
     value: Bytes,
 }
 
+/// Bytes an entry holds: its value, its key twice (map and order) and the bookkeeping, so many
+/// small values under long keys stay within the budget too.
+fn cached_size(key: &[u8], value: &[u8]) -> usize {
+    value.len() + 2 * key.len() + 96
+}
+
 impl ReadCache {
     fn new(budget: usize) -> Self {
         ReadCache { entries: HashMap::new(), order: VecDeque::new(), bytes: 0, budget }
@@ -396,19 +403,19 @@ impl ReadCache {
     fn insert(&mut self, key: &[u8], leaf: &RecordLeaf, value: Bytes) {
         // One value may take at most a sixteenth of the budget, so a few large reads cannot
         // flush the hot set.
-        if value.len() > self.budget / 16 {
+        if cached_size(key, &value) > self.budget / 16 {
             return;
         }
+        self.bytes += cached_size(key, &value);
         let cached = CachedValue { version: leaf.version, ciphertext_hash: leaf.ciphertext_hash, value };
-        self.bytes += cached.value.len();
         match self.entries.insert(key.to_vec(), cached) {
-            Some(old) => self.bytes -= old.value.len(),
+            Some(old) => self.bytes -= cached_size(key, &old.value),
             None => self.order.push_back(key.to_vec()),
         }
         while self.bytes > self.budget {
             let Some(oldest) = self.order.pop_front() else { break };
             if let Some(old) = self.entries.remove(&oldest) {
-                self.bytes -= old.value.len();
+                self.bytes -= cached_size(&oldest, &old.value);
             }
         }
     }
