@@ -22,13 +22,13 @@ use ironroot_attester::{
 };
 use ironroot_bank::dev::DevTrust;
 use ironroot_bank::LocalBank;
-use ironroot_sdk::{attestation, pda, verifier};
 use ironroot_sdk::quote::QuoteParts;
+use ironroot_sdk::{attestation, pda, verifier};
 use solana_program_test::BanksClientError;
 use solana_sdk::instruction::InstructionError;
-use solana_sdk::transaction::TransactionError;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::TransactionError;
 use tee_registry::TeeEntry;
 use tokio::sync::Mutex;
 
@@ -385,7 +385,9 @@ impl World {
         let mut bank = self.bank.lock().await;
         let payer = bank.payer().pubkey();
         let mut sizes = [0; 2];
-        for (i, ixs) in QuoteParts::parse(quote).unwrap().record_instructions(&payer, tee, nonce).iter().enumerate() {
+        for (i, ixs) in
+            QuoteParts::parse(quote).unwrap().record_instructions(&payer, tee, nonce).iter().enumerate()
+        {
             let tx = bank.transaction(ixs, &[]).await;
             sizes[i] = ironroot_sdk::transaction_size(&tx);
             bank.send(tx).await.unwrap_or_else(|e| panic!("quote part {}: {e:?}", i + 1));
@@ -404,9 +406,12 @@ impl World {
         let mut bank = self.bank.lock().await;
         let payer = bank.payer().pubkey();
         let signatures = [(attestation.attester, attestation.signature)];
-        let mut ixs =
-            verifier::register_tee_with_quote_transaction_instructions(&payer, &attestation.statement, &signatures)
-                .unwrap();
+        let mut ixs = verifier::register_tee_with_quote_transaction_instructions(
+            &payer,
+            &attestation.statement,
+            &signatures,
+        )
+        .unwrap();
         ixs[1] = verifier::register_tee_with_quote(&payer, &tee.pubkey(), buffer_nonce);
         let tx = bank.transaction(&ixs, &[tee]).await;
         let size = ironroot_sdk::transaction_size(&tx);
@@ -431,7 +436,8 @@ async fn with_quote_signatures_required_the_recorded_quote_registers_and_its_buf
         let payer = bank.payer().pubkey();
         let signatures = [(attestation.attester, attestation.signature)];
         let ixs =
-            verifier::register_tee_transaction_instructions(&payer, &attestation.statement, &signatures).unwrap();
+            verifier::register_tee_transaction_instructions(&payer, &attestation.statement, &signatures)
+                .unwrap();
         bank.process(&ixs, &[&tee]).await
     };
     assert_code(result, attestation_verifier::error::VerifierError::QuoteSignaturesRequired);
@@ -479,8 +485,9 @@ async fn with_quote_signatures_required_a_digest_mismatch_or_another_nonces_buff
     assert_code(result, anchor_lang::error::ErrorCode::AccountNotInitialized as u32);
 
     // An attester (key compromised) vouching for another quote hash than the recorded quote's.
-    let genuine = world.attester().attest(&world.request(&tee.pubkey(), 3)).await.unwrap();
-    world.record_quote(&world.request(&tee.pubkey(), 3).quote, &tee.pubkey(), 3).await;
+    let third = world.request(&tee.pubkey(), 3);
+    let genuine = world.attester().attest(&third).await.unwrap();
+    world.record_quote(&third.quote, &tee.pubkey(), 3).await;
     let mut statement = genuine.statement.clone();
     statement.quote_hash[0] ^= 1;
     let key = &world.attester_keys[0];

@@ -111,8 +111,10 @@ fn governance_registry_and_history() {
     assert_eq!((config.policy.nonce_floor, config.policy.max_key_lifetime_secs), (1, 2_592_000));
     assert!(config.policy.require_quote_signatures);
     // Off again: the registrations below carry no recorded quote.
-    let relaxed =
-        net.cli(&gov_path, &["governance", "policy", "--require-quote-signatures", "false", "--yes"]).ok().json();
+    let relaxed = net
+        .cli(&gov_path, &["governance", "policy", "--require-quote-signatures", "false", "--yes"])
+        .ok()
+        .json();
     assert_eq!(relaxed["policy"]["require_quote_signatures"], false);
     assert_eq!(config.allowed.len(), 1);
 

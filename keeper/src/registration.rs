@@ -374,7 +374,11 @@ pub async fn register_with_attesters(
             &signatures,
         )?
     } else {
-        ironroot_sdk::verifier::register_tee_transaction_instructions(&fee_payer.pubkey(), &statement, &signatures)?
+        ironroot_sdk::verifier::register_tee_transaction_instructions(
+            &fee_payer.pubkey(),
+            &statement,
+            &signatures,
+        )?
     };
     let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
         &ixs,

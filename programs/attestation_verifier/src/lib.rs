@@ -51,7 +51,13 @@ pub mod attestation_verifier {
         attestation_key: [u8; 64],
         qe_auth_data: Vec<u8>,
     ) -> Result<()> {
-        instructions::record_quote_part::handle_record_quote_qe(ctx, tee, nonce, attestation_key, qe_auth_data)
+        instructions::record_quote_part::handle_record_quote_qe(
+            ctx,
+            tee,
+            nonce,
+            attestation_key,
+            qe_auth_data,
+        )
     }
 
     /// The payer reclaims an expired quote buffer that no registration consumed.

@@ -7,13 +7,16 @@
 //! that instruction's own data (no offset may name another instruction, whose bytes the record
 //! instruction would not see).
 use anchor_lang::prelude::*;
-use anchor_lang::solana_program::sysvar::instructions::{load_current_index_checked, load_instruction_at_checked};
+use anchor_lang::solana_program::sysvar::instructions::{
+    load_current_index_checked, load_instruction_at_checked,
+};
 
 use crate::error::VerifierError;
 use crate::state::P256_COMPRESSED_KEY_LEN;
 
 /// The secp256r1 signature-verification precompile.
-pub const SECP256R1_PROGRAM_ID: Pubkey = anchor_lang::solana_program::pubkey!("Secp256r1SigVerify1111111111111111111111111");
+pub const SECP256R1_PROGRAM_ID: Pubkey =
+    anchor_lang::solana_program::pubkey!("Secp256r1SigVerify1111111111111111111111111");
 
 const OFFSETS_START: usize = 2;
 const OFFSETS_LEN: usize = 14;
@@ -159,7 +162,10 @@ mod tests {
         }
         let mut two = data.clone();
         two[0] = 2;
-        assert_eq!(parse_single_signature(3, &two).unwrap_err(), VerifierError::QuoteSignatureRedirected.into());
+        assert_eq!(
+            parse_single_signature(3, &two).unwrap_err(),
+            VerifierError::QuoteSignatureRedirected.into()
+        );
         let truncated = &data[..data.len() - 1];
         assert_eq!(
             parse_single_signature(3, truncated).unwrap_err(),

@@ -166,7 +166,8 @@ impl VerifierConfig {
         require!(st.domain == STATEMENT_DOMAIN, VerifierError::WrongDomain);
         require!(
             st.version == STATEMENT_VERSION
-                || (st.version == STATEMENT_VERSION_WHOLE_QUOTE_HASH && !self.policy.require_quote_signatures),
+                || (st.version == STATEMENT_VERSION_WHOLE_QUOTE_HASH
+                    && !self.policy.require_quote_signatures),
             VerifierError::UnsupportedVersion
         );
         require!(st.cluster_genesis_hash == self.cluster_genesis_hash, VerifierError::WrongCluster);
@@ -220,8 +221,13 @@ pub fn quote_digest(
     qe_report_hash: &[u8; 32],
     pck_key: &[u8; P256_COMPRESSED_KEY_LEN],
 ) -> [u8; 32] {
-    anchor_lang::solana_program::hash::hashv(&[&QUOTE_DIGEST_DOMAIN, header_body_hash, qe_report_hash, pck_key])
-        .to_bytes()
+    anchor_lang::solana_program::hash::hashv(&[
+        &QUOTE_DIGEST_DOMAIN,
+        header_body_hash,
+        qe_report_hash,
+        pck_key,
+    ])
+    .to_bytes()
 }
 
 /// What the secp256r1 precompile proved about one quote, recorded across two transactions

@@ -101,7 +101,11 @@ impl QuoteParts {
 
 /// `SHA-256("IRONROOT-QUOTE2" ‖ SHA-256(header‖body) ‖ SHA-256(QE report) ‖ compressed PCK key)`,
 /// the program's [`attestation_verifier::quote_digest`] over the signed bytes.
-pub fn quote_digest(header_body: &[u8], qe_report: &[u8], pck_key: &[u8; P256_COMPRESSED_KEY_LEN]) -> [u8; 32] {
+pub fn quote_digest(
+    header_body: &[u8],
+    qe_report: &[u8],
+    pck_key: &[u8; P256_COMPRESSED_KEY_LEN],
+) -> [u8; 32] {
     let sha256 = |bytes: &[u8]| solana_sdk::hash::hash(bytes).to_bytes();
     attestation_verifier::quote_digest(&sha256(header_body), &sha256(qe_report), pck_key)
 }

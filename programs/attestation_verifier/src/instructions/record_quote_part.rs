@@ -98,7 +98,10 @@ pub fn handle_record_quote_qe(
     require!(!buffer.complete, VerifierError::QuotePartAlreadyRecorded);
     require!(Clock::get()?.unix_timestamp < buffer.expires_at, VerifierError::QuoteBufferExpired);
     require!(signed.message.len() == QE_REPORT_LEN, VerifierError::MalformedQeReport);
-    require!(compress_point(&attestation_key) == buffer.attestation_key, VerifierError::AttestationKeyMismatch);
+    require!(
+        compress_point(&attestation_key) == buffer.attestation_key,
+        VerifierError::AttestationKeyMismatch
+    );
     let expected = hashv(&[&attestation_key, &qe_auth_data]).to_bytes();
     let report_data = &signed.message[QE_REPORT_DATA_OFFSET..];
     require!(
@@ -144,7 +147,13 @@ pub fn check_quote_buffer(
     now: i64,
 ) -> Result<()> {
     let expected = Pubkey::create_program_address(
-        &[QUOTE_SEED, statement.tee_pubkey.as_ref(), &statement.nonce.to_le_bytes(), payer.as_ref(), &[buffer.bump]],
+        &[
+            QUOTE_SEED,
+            statement.tee_pubkey.as_ref(),
+            &statement.nonce.to_le_bytes(),
+            payer.as_ref(),
+            &[buffer.bump],
+        ],
         &crate::ID,
     )
     .map_err(|_| VerifierError::QuoteBufferMismatch)?;

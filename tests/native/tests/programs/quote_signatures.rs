@@ -8,7 +8,9 @@ use anchor_lang::error::ErrorCode;
 use anchor_lang::AccountDeserialize;
 use attestation_verifier::error::VerifierError;
 use attestation_verifier::secp256r1::{quote_report_data, SECP256R1_PROGRAM_ID};
-use attestation_verifier::{Policy, QuoteBuffer, QUOTE_BUFFER_LIFETIME_SECS, STATEMENT_VERSION_WHOLE_QUOTE_HASH};
+use attestation_verifier::{
+    Policy, QuoteBuffer, QUOTE_BUFFER_LIFETIME_SECS, STATEMENT_VERSION_WHOLE_QUOTE_HASH,
+};
 use ironroot_bank::dev::DevTrust;
 use ironroot_bank::LocalBank;
 use ironroot_sdk::quote::{negate_s, precompile_instruction, QuoteParts};
@@ -72,7 +74,10 @@ async fn the_sample_quotes_are_recorded_through_the_real_precompile_in_two_packe
         let (qe_size, result) = send_sized(&mut bank, &qe).await;
         result.unwrap_or_else(|e| panic!("{name} part 2: {e:?}"));
         println!("{name}: record_quote_isv tx {isv_size} B, record_quote_qe tx {qe_size} B (limit {PACKET_DATA_SIZE})");
-        assert!(isv_size <= PACKET_DATA_SIZE && qe_size <= PACKET_DATA_SIZE, "{name}: {isv_size} / {qe_size}");
+        assert!(
+            isv_size <= PACKET_DATA_SIZE && qe_size <= PACKET_DATA_SIZE,
+            "{name}: {isv_size} / {qe_size}"
+        );
 
         let recorded = buffer(&mut bank, &tee, nonce).await.unwrap();
         assert!(recorded.complete);
@@ -112,7 +117,8 @@ async fn tampered_signed_bytes_keys_and_high_s_fail_in_the_precompile() {
     body.message[48 + 100] ^= 1; // inside the TD report, outside the report data
     let mut header = parts.isv.clone();
     header.message[40] ^= 1;
-    let swapped = ironroot_sdk::quote::P256Signature { public_key: parts.qe_report.public_key, ..parts.isv.clone() };
+    let swapped =
+        ironroot_sdk::quote::P256Signature { public_key: parts.qe_report.public_key, ..parts.isv.clone() };
     let mut high_s = parts.isv.clone();
     high_s.signature = negate_s(&high_s.signature);
     for (what, sig) in [("body", body), ("header", header), ("swapped key", swapped), ("high S", high_s)] {
@@ -125,7 +131,8 @@ async fn tampered_signed_bytes_keys_and_high_s_fail_in_the_precompile() {
     bank.process(&isv, &[]).await.unwrap();
     let mut qe_report = parts.qe_report.clone();
     qe_report.message[100] ^= 1;
-    let record_qe = verifier::record_quote_qe(&payer, &tee, 1, parts.attestation_key, parts.qe_auth_data.clone());
+    let record_qe =
+        verifier::record_quote_qe(&payer, &tee, 1, parts.attestation_key, parts.qe_auth_data.clone());
     assert_precompile_refused(bank.process(&[precompile_instruction(&[&qe_report]), record_qe], &[]).await);
     assert!(!buffer(&mut bank, &tee, 1).await.unwrap().complete);
 }
@@ -140,7 +147,10 @@ async fn the_precompile_must_be_right_before_and_hold_one_self_contained_signatu
     let precompile = precompile_instruction(&[&parts.isv]);
 
     // No precompile at all, or not right before the record instruction.
-    assert_code(bank.process(&[record_isv.clone()], &[]).await, VerifierError::MissingQuoteSignature);
+    assert_code(
+        bank.process(std::slice::from_ref(&record_isv), &[]).await,
+        VerifierError::MissingQuoteSignature,
+    );
     let result = bank.process(&[record_isv.clone(), precompile.clone()], &[]).await;
     assert_code(result, VerifierError::MissingQuoteSignature);
     let between = solana_sdk::system_instruction::transfer(&payer, &payer, 0);
@@ -149,7 +159,10 @@ async fn the_precompile_must_be_right_before_and_hold_one_self_contained_signatu
 
     // Two signatures in one precompile instruction.
     let both = precompile_instruction(&[&parts.isv, &parts.qe_report]);
-    assert_code(bank.process(&[both, record_isv.clone()], &[]).await, VerifierError::QuoteSignatureRedirected);
+    assert_code(
+        bank.process(&[both, record_isv.clone()], &[]).await,
+        VerifierError::QuoteSignatureRedirected,
+    );
 
     // A valid signature whose message lives in another instruction (a copy of the precompile
     // instruction placed after the record instruction): the precompile accepts it, the program
@@ -165,10 +178,14 @@ async fn the_precompile_must_be_right_before_and_hold_one_self_contained_signatu
 
     // Wrong precompile for the part: the QE report precompile before `record_quote_isv`.
     let qe_first = precompile_instruction(&[&parts.qe_report]);
-    assert_code(bank.process(&[qe_first, record_isv.clone()], &[]).await, VerifierError::UnsupportedQuoteLayout);
+    assert_code(
+        bank.process(&[qe_first, record_isv.clone()], &[]).await,
+        VerifierError::UnsupportedQuoteLayout,
+    );
     // And the header‖body precompile before `record_quote_qe`.
     bank.process(&[precompile.clone(), record_isv], &[]).await.unwrap();
-    let record_qe = verifier::record_quote_qe(&payer, &tee, 1, parts.attestation_key, parts.qe_auth_data.clone());
+    let record_qe =
+        verifier::record_quote_qe(&payer, &tee, 1, parts.attestation_key, parts.qe_auth_data.clone());
     assert_code(bank.process(&[precompile, record_qe], &[]).await, VerifierError::MalformedQeReport);
     assert_eq!(SECP256R1_PROGRAM_ID, precompile_instruction(&[&parts.isv]).program_id);
 }
@@ -184,13 +201,19 @@ async fn parts_must_bind_the_tee_key_the_attestation_key_and_one_buffer() {
 
     // Report data binding another key.
     let other = Pubkey::new_unique();
-    let result = bank.process(&[precompile_isv.clone(), verifier::record_quote_isv(&payer, &other, 1)], &[]).await;
+    let result =
+        bank.process(&[precompile_isv.clone(), verifier::record_quote_isv(&payer, &other, 1)], &[]).await;
     assert_code(result, VerifierError::ReportDataKeyMismatch);
 
     // Part 2 before part 1: there is no buffer.
     let record_qe =
         |nonce: u64, key: [u8; 64], auth: Vec<u8>| verifier::record_quote_qe(&payer, &tee, nonce, key, auth);
-    let result = bank.process(&[precompile_qe.clone(), record_qe(1, parts.attestation_key, parts.qe_auth_data.clone())], &[]).await;
+    let result = bank
+        .process(
+            &[precompile_qe.clone(), record_qe(1, parts.attestation_key, parts.qe_auth_data.clone())],
+            &[],
+        )
+        .await;
     assert_anchor(result, ErrorCode::AccountNotInitialized);
 
     bank.process(&[precompile_isv.clone(), verifier::record_quote_isv(&payer, &tee, 1)], &[]).await.unwrap();
@@ -198,35 +221,53 @@ async fn parts_must_bind_the_tee_key_the_attestation_key_and_one_buffer() {
     let again = bank.process(&[precompile_isv, verifier::record_quote_isv(&payer, &tee, 1)], &[]).await;
     assert!(again.is_err(), "part 1 twice");
     // Part 2 for another nonce: another (missing) buffer.
-    let result = bank.process(&[precompile_qe.clone(), record_qe(2, parts.attestation_key, parts.qe_auth_data.clone())], &[]).await;
+    let result = bank
+        .process(
+            &[precompile_qe.clone(), record_qe(2, parts.attestation_key, parts.qe_auth_data.clone())],
+            &[],
+        )
+        .await;
     assert_anchor(result, ErrorCode::AccountNotInitialized);
     // Another payer's part 2 names its own (missing) buffer.
     let stranger = Keypair::new();
-    bank.process(
-        &[solana_sdk::system_instruction::transfer(&payer, &stranger.pubkey(), 1_000_000_000)],
-        &[],
-    )
-    .await
-    .unwrap();
-    let foreign = verifier::record_quote_qe(&stranger.pubkey(), &tee, 1, parts.attestation_key, parts.qe_auth_data.clone());
+    bank.process(&[solana_sdk::system_instruction::transfer(&payer, &stranger.pubkey(), 1_000_000_000)], &[])
+        .await
+        .unwrap();
+    let foreign = verifier::record_quote_qe(
+        &stranger.pubkey(),
+        &tee,
+        1,
+        parts.attestation_key,
+        parts.qe_auth_data.clone(),
+    );
     let result = bank.process(&[precompile_qe.clone(), foreign], &[&stranger]).await;
     assert_anchor(result, ErrorCode::AccountNotInitialized);
 
     // A raw attestation key that is not part 1's signer.
     let mut wrong_key = parts.attestation_key;
     wrong_key[5] ^= 1;
-    let result = bank.process(&[precompile_qe.clone(), record_qe(1, wrong_key, parts.qe_auth_data.clone())], &[]).await;
+    let result = bank
+        .process(&[precompile_qe.clone(), record_qe(1, wrong_key, parts.qe_auth_data.clone())], &[])
+        .await;
     assert_code(result, VerifierError::AttestationKeyMismatch);
     // QE authentication data the QE report does not bind.
     let mut auth = parts.qe_auth_data.clone();
     auth.push(0);
     let result = bank.process(&[precompile_qe.clone(), record_qe(1, parts.attestation_key, auth)], &[]).await;
     assert_code(result, VerifierError::QeReportDataMismatch);
-    let result = bank.process(&[precompile_qe.clone(), record_qe(1, parts.attestation_key, vec![0; 257])], &[]).await;
+    let result =
+        bank.process(&[precompile_qe.clone(), record_qe(1, parts.attestation_key, vec![0; 257])], &[]).await;
     assert_code(result, VerifierError::QeAuthDataTooLong);
 
-    bank.process(&[precompile_qe.clone(), record_qe(1, parts.attestation_key, parts.qe_auth_data.clone())], &[]).await.unwrap();
-    let result = bank.process(&[precompile_qe, record_qe(1, parts.attestation_key, parts.qe_auth_data.clone())], &[]).await;
+    bank.process(
+        &[precompile_qe.clone(), record_qe(1, parts.attestation_key, parts.qe_auth_data.clone())],
+        &[],
+    )
+    .await
+    .unwrap();
+    let result = bank
+        .process(&[precompile_qe, record_qe(1, parts.attestation_key, parts.qe_auth_data.clone())], &[])
+        .await;
     assert_code(result, VerifierError::QuotePartAlreadyRecorded);
 }
 
@@ -243,7 +284,7 @@ async fn an_unconsumed_buffer_returns_its_rent_to_its_payer_after_expiry_only() 
     assert!(rent > 0);
 
     let close = verifier::close_quote_buffer(&payer, &tee, 7);
-    assert_code(bank.process(&[close.clone()], &[]).await, VerifierError::QuoteBufferNotExpired);
+    assert_code(bank.process(std::slice::from_ref(&close), &[]).await, VerifierError::QuoteBufferNotExpired);
     // Someone else cannot close it (the buffer names its payer).
     let stranger = Keypair::new();
     bank.process(&[solana_sdk::system_instruction::transfer(&payer, &stranger.pubkey(), 1_000_000_000)], &[])
@@ -265,7 +306,9 @@ async fn an_unconsumed_buffer_returns_its_rent_to_its_payer_after_expiry_only() 
 }
 
 async fn set_policy(trust: &DevTrust, bank: &mut LocalBank, policy: Policy) {
-    bank.process(&[verifier::set_policy(&trust.governance.pubkey(), policy)], &[&trust.governance]).await.unwrap();
+    bank.process(&[verifier::set_policy(&trust.governance.pubkey(), policy)], &[&trust.governance])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -293,7 +336,10 @@ async fn with_the_flag_on_register_tee_needs_a_buffer_and_a_version_2_statement(
     assert_code(trust.register(&mut bank, &tee, 1).await, VerifierError::QuoteSignaturesRequired);
     let mut v1 = trust.statement(&bank, &tee, 2, now);
     v1.version = STATEMENT_VERSION_WHOLE_QUOTE_HASH;
-    assert_code(bank.process(&trust.registration(&bank, &v1), &[&tee]).await, VerifierError::UnsupportedVersion);
+    assert_code(
+        bank.process(&trust.registration(&bank, &v1), &[&tee]).await,
+        VerifierError::UnsupportedVersion,
+    );
     // A buffer address with no buffer behind it.
     let statement = trust.statement(&bank, &tee, 3, now);
     let mut ixs = trust.registration(&bank, &statement);
@@ -323,7 +369,8 @@ async fn a_recorded_buffer_of_another_key_is_not_accepted_by_register_tee() {
     statement.quote_hash = parts.digest();
     let mut ixs = trust.registration(&bank, &statement);
     ixs[1] = verifier::register_tee_with_quote(&payer, &tee.pubkey(), 1);
-    let buffer_meta = ixs[1].accounts.iter().position(|m| m.pubkey == pda::quote_buffer(&tee.pubkey(), 1, &payer)).unwrap();
+    let buffer_meta =
+        ixs[1].accounts.iter().position(|m| m.pubkey == pda::quote_buffer(&tee.pubkey(), 1, &payer)).unwrap();
     ixs[1].accounts[buffer_meta].pubkey = pda::quote_buffer(&bound, 1, &payer);
     assert_code(bank.process(&ixs, &[&tee]).await, VerifierError::QuoteBufferMismatch);
     assert!(buffer(&mut bank, &bound, 1).await.is_some(), "the buffer stays");
