@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ironroot_sdk::attestation::{decode_statement, report_data, sign_statement, statement, StatementFields};
-use ironroot_sdk::attestation_verifier::AttestationStatement;
+use ironroot_sdk::attestation_verifier::{AttestationStatement, STATEMENT_VERSION_WHOLE_QUOTE_HASH};
 use ironroot_sdk::pda;
 use ironroot_sdk::quote::QuoteParts;
 use ironroot_sdk::registry::{decode_tee_entry, decode_verifier_config, TeeKeyStatus};
@@ -116,11 +116,11 @@ pub async fn register_with_attester_keys(
                 evidence.nonce,
             );
             let quote = DstackClient::new(dstack_endpoint(cfg))?.get_quote(&report_data).await?;
-            QuoteParts::parse(&quote.quote)?.digest()
+            solana_sdk::hash::hash(&quote.quote).to_bytes()
         }
         _ => solana_sdk::hash::hash(b"development key source: no quote").to_bytes(),
     };
-    let statement = statement(StatementFields {
+    let mut statement = statement(StatementFields {
         cluster_genesis_hash: genesis.to_bytes(),
         tee_pubkey: signer.pubkey(),
         app_id: evidence.dstack_app_id,
@@ -132,6 +132,9 @@ pub async fn register_with_attester_keys(
         verified_at: now,
         expires_at: now + REGISTRATION_LIFETIME_SECS,
     });
+    // Nothing here checks or records the quote: a version 1 statement (hash of the whole quote),
+    // which governance accepts only while it does not require the quote's signatures on-chain.
+    statement.version = STATEMENT_VERSION_WHOLE_QUOTE_HASH;
     let signers: Vec<&dyn Signer> = attesters.iter().map(|k| k as &dyn Signer).collect();
     let signatures = sign_statement(&statement, &signers);
     let fee_payer = read_keypair(cfg.fee_payer_keypair.as_ref().ok_or_else(|| {
