@@ -71,7 +71,7 @@ pub fn register_tee_transaction_instructions(
 }
 
 /// Like [`register_tee_transaction_instructions`], consuming the quote buffer that
-/// [`crate::quote::record_instructions`] filled for the statement's key and nonce.
+/// [`crate::quote::QuoteParts::record_instructions`] filled for the statement's key and nonce.
 pub fn register_tee_with_quote_transaction_instructions(
     payer: &Pubkey,
     statement: &AttestationStatement,
