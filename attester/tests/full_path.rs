@@ -403,12 +403,23 @@ impl World {
         attestation: &Attestation,
         buffer_nonce: u64,
     ) -> (usize, u64, Result<(), BanksClientError>) {
+        self.register_all_with_buffer(tee, std::slice::from_ref(attestation), buffer_nonce).await
+    }
+
+    /// [`Self::register_with_buffer`] with every attestation's signature over the first one's
+    /// statement.
+    async fn register_all_with_buffer(
+        &self,
+        tee: &Keypair,
+        attestations: &[Attestation],
+        buffer_nonce: u64,
+    ) -> (usize, u64, Result<(), BanksClientError>) {
         let mut bank = self.bank.lock().await;
         let payer = bank.payer().pubkey();
-        let signatures = [(attestation.attester, attestation.signature)];
+        let signatures: Vec<_> = attestations.iter().map(|a| (a.attester, a.signature)).collect();
         let mut ixs = verifier::register_tee_with_quote_transaction_instructions(
             &payer,
-            &attestation.statement,
+            &attestations[0].statement,
             &signatures,
         )
         .unwrap();
@@ -500,4 +511,25 @@ async fn with_quote_signatures_required_a_digest_mismatch_or_another_nonces_buff
     let (_, _, result) = world.register_with_buffer(&tee, &genuine, 3).await;
     result.expect("the recorded quote's digest matches");
     assert_eq!(world.entry(&tee.pubkey()).await.unwrap().last_nonce, 3);
+}
+
+#[tokio::test]
+async fn with_quote_signatures_required_three_attesters_still_fit_a_packet() {
+    let world = world_with(TestPki::new, None, 3).await;
+    world.require_quote_signatures().await;
+    let tee = Keypair::new();
+    let now = world.bank.lock().await.clock().await.unix_timestamp;
+    let window = StatementWindow { verified_at: now, expires_at: now + 3600 };
+    let request = AttestRequest { window: Some(window), ..world.request(&tee.pubkey(), 1) };
+    let mut attestations = Vec::new();
+    for attester in &world.attesters {
+        attestations.push(attester.attest(&request).await.unwrap());
+    }
+    world.record_quote(&request.quote, &tee.pubkey(), 1).await;
+    let (size, _, result) = world.register_all_with_buffer(&tee, &attestations, 1).await;
+    result.expect("3-of-3 with the recorded quote registers");
+    println!("register_tee (k = 3, with buffer) tx {size} B");
+    assert!(size <= ironroot_sdk::PACKET_DATA_SIZE, "{size} B");
+    let digest = QuoteParts::parse(&request.quote).unwrap().digest();
+    assert_eq!(world.entry(&tee.pubkey()).await.unwrap().quote_hash, digest);
 }
