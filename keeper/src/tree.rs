@@ -42,7 +42,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use borsh::{BorshDeserialize, BorshSerialize};
 use hkdf::hmac::{Hmac, Mac};
-use jmt::storage::{LeafNode, NibblePath, Node, NodeBatch, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, ValueHash, Version};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 use sha2::Sha256;
@@ -292,16 +292,20 @@ impl StoreSeal {
         [NAME_AAD_DOMAIN, self.app.as_bytes(), &self.shard.wire().to_le_bytes(), position].concat()
     }
 
-    /// Seals a record key for the index: nonce ‖ AES-256-GCM(len ‖ key ‖ zero padding).
-    fn seal_name(&self, position: &[u8; 32], name: &[u8]) -> Result<Vec<u8>, StoreError> {
+    /// Seals a record key for the index: nonce ‖ AES-256-GCM(len ‖ key ‖ zero padding), under
+    /// `nonce` (random, fresh for every sealing).
+    fn seal_name(
+        &self,
+        position: &[u8; 32],
+        name: &[u8],
+        nonce: [u8; NAME_NONCE_LEN],
+    ) -> Result<Vec<u8>, StoreError> {
         let len = u16::try_from(name.len()).map_err(|_| io("record key longer than 65535 bytes"))?;
         let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
         let mut plain = Zeroizing::new(Vec::with_capacity(padded));
         plain.extend_from_slice(&len.to_le_bytes());
         plain.extend_from_slice(name);
         plain.resize(padded, 0);
-        let mut nonce = [0u8; NAME_NONCE_LEN];
-        OsRng.try_fill_bytes(&mut nonce).map_err(io)?;
         let aad = self.name_aad(position);
         let sealed = Aes256Gcm::new(self.names.as_ref().into())
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
@@ -812,9 +816,15 @@ impl ShardStore {
             }
             let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
             let mut log = txn.open_table(CHANGES).map_err(corrupt)?;
-            for (position, (key, leaf)) in positions.iter().zip(changes) {
+            // The group's nonces in one read of the system's random source, not one per key.
+            let mut nonces = vec![0u8; NAME_NONCE_LEN * changes.len()];
+            OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
+            for ((position, (key, leaf)), nonce) in
+                positions.iter().zip(changes).zip(nonces.chunks_exact(NAME_NONCE_LEN))
+            {
+                let nonce = nonce.try_into().expect("chunks of the nonce length");
                 let entry = IndexEntry {
-                    sealed_key: self.codec.seal.seal_name(&position.0, key)?,
+                    sealed_key: self.codec.seal.seal_name(&position.0, key, nonce)?,
                     meta: RecordMeta { leaf: leaf.clone(), tree_version: version },
                 };
                 records.insert(position.0, borsh::to_vec(&entry).map_err(io)?.as_slice()).map_err(io)?;
@@ -1088,11 +1098,25 @@ fn node_hash(node: &Node) -> [u8; 32] {
     }
 }
 
-/// Where a node sits: (version, nibble path).
-type NodePosition = (u64, Vec<u8>);
+/// Where a node sits: (version, number of nibbles, nibbles packed two per byte), without an
+/// allocation per node (a group reads hundreds of nodes and records 16 children for each).
+type NodePosition = (u64, u8, [u8; 32]);
 
 fn position(key: &NodeKey) -> NodePosition {
-    (key.version(), key.nibble_path().nibbles().map(u8::from).collect())
+    let mut packed = [0u8; 32];
+    let mut len = 0u8;
+    for nibble in key.nibble_path().nibbles() {
+        packed = with_nibble(packed, len, u8::from(nibble));
+        len += 1;
+    }
+    (key.version(), len, packed)
+}
+
+/// `packed` with nibble number `index` set to `nibble` (high half of a byte first).
+fn with_nibble(mut packed: [u8; 32], index: u8, nibble: u8) -> [u8; 32] {
+    let byte = &mut packed[usize::from(index / 2)];
+    *byte |= if index % 2 == 0 { nibble << 4 } else { nibble & 0x0f };
+    packed
 }
 
 /// A tree reader that serves only nodes authenticated from a trusted root: each node read must
@@ -1105,10 +1129,6 @@ struct VerifyingReader<R> {
     expected: Mutex<HashMap<NodePosition, [u8; 32]>>,
     /// Key hash → hash of its authenticated leaf node.
     leaves: Mutex<HashMap<[u8; 32], [u8; 32]>>,
-    /// Nodes already read and verified: a group's keys share the upper levels of the tree, and the
-    /// JMT reads each node on a key's path twice (index check, then the update), so each node is
-    /// read, hashed and checked once per group instead of once per read.
-    verified: Mutex<HashMap<NodeKey, Node>>,
     /// Set when a read failed verification (the JMT's own error type is `anyhow`).
     forged: Mutex<Option<String>>,
     /// Nothing was written yet (version 0): the tree is empty.
@@ -1119,13 +1139,12 @@ impl<R: TreeReader> VerifyingReader<R> {
     fn new(inner: R, version: u64, root: [u8; 32]) -> Self {
         let mut expected = HashMap::new();
         if version > 0 {
-            expected.insert((version, Vec::new()), root);
+            expected.insert((version, 0, [0; 32]), root);
         }
         VerifyingReader {
             inner,
             expected: Mutex::new(expected),
             leaves: Mutex::new(HashMap::new()),
-            verified: Mutex::new(HashMap::new()),
             forged: Mutex::new(None),
             empty: version == 0,
         }
@@ -1160,9 +1179,6 @@ fn leaf_node_hash(key_hash: KeyHash, leaf: &RecordLeaf) -> [u8; 32] {
 
 impl<R: TreeReader> TreeReader for VerifyingReader<R> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        if let Some(node) = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(node_key) {
-            return Ok(Some(node.clone()));
-        }
         if self.empty && node_key.version() == 0 && node_key.nibble_path().is_empty() {
             // The root of the empty tree: a placeholder the batched insert starts from.
             return Ok(Some(Node::Null));
@@ -1184,10 +1200,12 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
         match &node {
             Node::Internal(internal) => {
                 let mut expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
+                let (_, depth, path) = at;
                 for (nibble, child) in internal.children_sorted() {
-                    let mut path = at.1.clone();
-                    path.push(u8::from(nibble));
-                    expected.insert((child.version, path), child.hash);
+                    expected.insert(
+                        (child.version, depth + 1, with_nibble(path, depth, u8::from(nibble))),
+                        child.hash,
+                    );
                 }
             }
             Node::Leaf(leaf) => {
@@ -1198,7 +1216,6 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
             }
             Node::Null => {}
         }
-        self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(node_key.clone(), node.clone());
         Ok(Some(node))
     }
 
@@ -1257,7 +1274,8 @@ fn encode_node_key(key: &NodeKey) -> Vec<u8> {
 fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, StoreError> {
     let (version, path) = bytes.split_at_checked(8).ok_or_else(|| corrupt("node key too short"))?;
     let version = u64::from_be_bytes(version.try_into().expect("8 bytes"));
-    Ok(NodeKey::new(version, NibblePath::try_from_slice(path).map_err(corrupt)?))
+    let path = jmt::storage::NibblePath::try_from_slice(path).map_err(corrupt)?;
+    Ok(NodeKey::new(version, path))
 }
 
 /// Borsh tag of [`Node::Leaf`] (variants: Null, Internal, Leaf).
@@ -1736,7 +1754,7 @@ mod tests {
         // Borsh: number of nibbles (u64), then the packed bytes (u32 length, bytes).
         let path = |nibbles: u64, bytes: &[u8]| {
             let encoded = [&nibbles.to_le_bytes()[..], &(bytes.len() as u32).to_le_bytes(), bytes].concat();
-            NibblePath::try_from_slice(&encoded).unwrap()
+            jmt::storage::NibblePath::try_from_slice(&encoded).unwrap()
         };
         let keys = [
             NodeKey::new(1, path(3, &[0xff, 0x30])),
