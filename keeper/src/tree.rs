@@ -1115,7 +1115,7 @@ fn position(key: &NodeKey) -> NodePosition {
 /// `packed` with nibble number `index` set to `nibble` (high half of a byte first).
 fn with_nibble(mut packed: [u8; 32], index: u8, nibble: u8) -> [u8; 32] {
     let byte = &mut packed[usize::from(index / 2)];
-    *byte |= if index % 2 == 0 { nibble << 4 } else { nibble & 0x0f };
+    *byte |= if index.is_multiple_of(2) { nibble << 4 } else { nibble & 0x0f };
     packed
 }
 
