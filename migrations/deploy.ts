@@ -13,7 +13,7 @@ interface DeployConfig {
   cluster_genesis_hash?: string | null;
   attesters: string[];
   threshold: number;
-  policy: { accepted_tcb: number; max_key_lifetime_secs: number; max_statement_age_secs: number; nonce_floor: number };
+  policy: { accepted_tcb: number; max_key_lifetime_secs: number; max_statement_age_secs: number; nonce_floor: number; require_quote_signatures?: boolean };
   /** Allowed (measurement, app identity) pairs, each with its TCB floor (worst accepted TcbStatus). */
   allowed: AllowedEntry[];
 }
@@ -76,7 +76,7 @@ async function deploy(provider: Provider, options: { configPath?: string; log?: 
   const authority = config.authority ? new web3.PublicKey(config.authority) : me;
   const genesis = config.cluster_genesis_hash ?? bytesToHex(anchor.utils.bytes.bs58.decode(await provider.connection.getGenesisHash()));
   const attesters = config.attesters.map((k) => new web3.PublicKey(k));
-  const policy = { acceptedTcb: config.policy.accepted_tcb, maxKeyLifetimeSecs: config.policy.max_key_lifetime_secs, maxStatementAgeSecs: config.policy.max_statement_age_secs, nonceFloor: config.policy.nonce_floor };
+  const policy = { acceptedTcb: config.policy.accepted_tcb, maxKeyLifetimeSecs: config.policy.max_key_lifetime_secs, maxStatementAgeSecs: config.policy.max_statement_age_secs, nonceFloor: config.policy.nonce_floor, requireQuoteSignatures: config.policy.require_quote_signatures ?? false };
   const changes: string[] = [];
   const ixs: web3.TransactionInstruction[] = [];
 
@@ -98,7 +98,7 @@ async function deploy(provider: Provider, options: { configPath?: string; log?: 
       changes.push(`set_attesters: ${attesters.length} attester(s), threshold ${config.threshold}`);
     }
     const p = current.policy;
-    const samePolicy = p.acceptedTcb === policy.acceptedTcb && p.maxKeyLifetimeSecs.toString() === String(policy.maxKeyLifetimeSecs) && p.maxStatementAgeSecs.toString() === String(policy.maxStatementAgeSecs) && p.nonceFloor.toString() === String(policy.nonceFloor);
+    const samePolicy = p.acceptedTcb === policy.acceptedTcb && p.maxKeyLifetimeSecs.toString() === String(policy.maxKeyLifetimeSecs) && p.maxStatementAgeSecs.toString() === String(policy.maxStatementAgeSecs) && p.nonceFloor.toString() === String(policy.nonceFloor) && p.requireQuoteSignatures === policy.requireQuoteSignatures;
     if (!samePolicy) {
       ixs.push(await client.setVerifierPolicy(me, policy));
       changes.push(`set_policy: ${JSON.stringify(config.policy)}`);

@@ -30,7 +30,7 @@ export interface GovernanceView {
   attesters: PublicKey[];
   /** (measurement, app identity, TCB floor) pairs a TEE may register with. */
   allowed: AllowedPair[];
-  policy: { acceptedTcb: number; maxKeyLifetimeSecs: bigint; maxStatementAgeSecs: bigint; nonceFloor: bigint };
+  policy: { acceptedTcb: number; maxKeyLifetimeSecs: bigint; maxStatementAgeSecs: bigint; nonceFloor: bigint; requireQuoteSignatures: boolean };
 }
 
 export interface TeeView {
@@ -141,7 +141,7 @@ export class ChainReader {
         composeHash: u8(a.app.composeHash),
         maxTcbStatus: a.maxTcbStatus,
       })),
-      policy: { acceptedTcb: c.policy.acceptedTcb, maxKeyLifetimeSecs: big(c.policy.maxKeyLifetimeSecs), maxStatementAgeSecs: big(c.policy.maxStatementAgeSecs), nonceFloor: big(c.policy.nonceFloor) },
+      policy: { acceptedTcb: c.policy.acceptedTcb, maxKeyLifetimeSecs: big(c.policy.maxKeyLifetimeSecs), maxStatementAgeSecs: big(c.policy.maxStatementAgeSecs), nonceFloor: big(c.policy.nonceFloor), requireQuoteSignatures: c.policy.requireQuoteSignatures },
     };
   }
 

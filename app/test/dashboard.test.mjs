@@ -101,6 +101,7 @@ test("governance page shows the verifier config as on-chain", async () => {
   assert.equal(await page.getAttribute('[data-testid="allowed"] code', "data-full"), bytesToHex(DEMO.measurement));
   assert.match(await page.textContent('[data-testid="allowed"]'), /SwHardeningNeeded/);
   assert.match(await page.textContent('[data-testid="policy"]'), /UpToDate, SwHardeningNeeded/);
+  assert.match(await page.textContent('[data-testid="policy"]'), /Quote signatures on-chain\s*not required/);
   assert.match(await page.textContent('[data-testid="governance-facts"]'), /this RPC's cluster/);
   await shot(page, "governance");
   await page.close();

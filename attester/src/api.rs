@@ -64,6 +64,7 @@ pub struct AttestResponseJson {
     pub tcb_status: String,
     pub advisory_ids: Vec<String>,
     pub measurement: String,
+    /// The statement's quote digest (version 2: the signed header‖body, QE report and PCK key), hex.
     pub quote_hash: String,
     pub verified_at: i64,
     pub expires_at: i64,

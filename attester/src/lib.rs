@@ -11,7 +11,6 @@ pub mod error;
 pub mod eventlog;
 pub mod keyfile;
 pub mod quote;
-pub mod secp256r1;
 
 use std::sync::Arc;
 

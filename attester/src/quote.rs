@@ -4,6 +4,7 @@ use attestation_verifier::TcbStatus;
 use dcap_qvl::quote::{Quote, Report};
 use dcap_qvl::verify::QuoteVerifier;
 use dcap_qvl::QuoteCollateralV3;
+use ironroot_sdk::quote::QuoteParts;
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -34,7 +35,8 @@ pub struct VerifiedQuote {
     pub report_data: [u8; 64],
     /// RTMR3 (TDX only): what the dstack event log must replay to.
     pub rtmr3: Option<[u8; 48]>,
-    /// SHA-256 of the whole quote.
+    /// The version 2 statement's quote digest (`ironroot_sdk::quote::quote_digest`): the signed
+    /// header‖body, the QE report and the PCK key the verified chain vouches for.
     pub quote_hash: [u8; 32],
 }
 
@@ -127,6 +129,7 @@ pub fn verify_quote(
         .verify(raw, collateral, now)
         .map_err(|e| classify_dcap_error(&format!("{e:#}")))?;
     let tcb_status = map_tcb_status(&report.status)?;
+    let parts = QuoteParts::parse(raw).map_err(|e| Refusal::new(Check::QuoteFormat, e.to_string()))?;
     let kind = if quote.header.is_sgx() { TeeKind::Sgx } else { TeeKind::Tdx };
     let report_data = match &quote.report {
         Report::SgxEnclave(r) => r.report_data,
@@ -140,7 +143,7 @@ pub fn verify_quote(
         measurement: measurement_digest(&quote.report),
         report_data,
         rtmr3: td_base(&quote.report).map(|r| r.rt_mr3),
-        quote_hash: Sha256::digest(raw).into(),
+        quote_hash: parts.digest(),
     })
 }
 

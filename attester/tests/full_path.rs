@@ -2,6 +2,9 @@
 //! it against governance's config read from the in-process bank → the signed statement registers
 //! the key through `register_tee`. And the attacks: a quote bound to another key, a measurement or
 //! app off the allow-list, a replayed nonce, a forged event log, a revoked TCB, a foreign root CA.
+//! With governance requiring the quote's own signatures on-chain: the quote's parts recorded
+//! through the secp256r1 precompile, then `register_tee` consuming the buffer; a digest mismatch,
+//! another nonce's buffer and a missing buffer refused.
 
 use std::sync::Arc;
 
@@ -19,10 +22,13 @@ use ironroot_attester::{
 };
 use ironroot_bank::dev::DevTrust;
 use ironroot_bank::LocalBank;
+use ironroot_sdk::quote::QuoteParts;
 use ironroot_sdk::{attestation, pda, verifier};
-use sha2::{Digest, Sha256};
+use solana_program_test::BanksClientError;
+use solana_sdk::instruction::InstructionError;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::TransactionError;
 use tee_registry::TeeEntry;
 use tokio::sync::Mutex;
 
@@ -63,6 +69,9 @@ fn app_id32() -> [u8; 32] {
 
 struct World {
     bank: Arc<Mutex<LocalBank>>,
+    governance: Keypair,
+    /// Copies of the attesters' keys, to forge what a compromised attester would sign.
+    attester_keys: Vec<Keypair>,
     pki: TestPki,
     attesters: Vec<Attester>,
     genesis: [u8; 32],
@@ -113,6 +122,7 @@ async fn world_with(
     std::fs::write(dir.path().join(key.file_name()), serde_json::to_vec(&pki.collateral).unwrap()).unwrap();
     let collateral: Arc<dyn CollateralSource> = Arc::new(DirectorySource::new(dir.path()));
     let bank = Arc::new(Mutex::new(bank));
+    let key_copies = attester_keys.iter().map(|k| k.insecure_clone()).collect();
     let attesters = attester_keys
         .into_iter()
         .enumerate()
@@ -128,7 +138,17 @@ async fn world_with(
             )
         })
         .collect();
-    World { bank, pki, attesters, genesis, event_log, rtmr3, _collateral_dir: dir }
+    World {
+        bank,
+        governance,
+        attester_keys: key_copies,
+        pki,
+        attesters,
+        genesis,
+        event_log,
+        rtmr3,
+        _collateral_dir: dir,
+    }
 }
 
 async fn world() -> World {
@@ -195,7 +215,8 @@ async fn a_quote_from_our_pki_registers_its_key_through_the_attester() {
     let statement = &attestation.statement;
     assert_eq!(statement.tee_pubkey, tee.pubkey());
     assert_eq!((statement.app_id, statement.compose_hash), (app_id32(), COMPOSE));
-    assert_eq!(statement.quote_hash, <[u8; 32]>::from(Sha256::digest(&request.quote)));
+    assert_eq!(statement.version, attestation_verifier::STATEMENT_VERSION);
+    assert_eq!(statement.quote_hash, QuoteParts::parse(&request.quote).unwrap().digest());
     assert_eq!(attestation.dcap_status, "UpToDate");
 
     assert!(world.entry(&tee.pubkey()).await.is_none());
@@ -332,4 +353,183 @@ async fn two_attesters_sign_the_same_statement_from_a_proposed_window_and_regist
     let request = AttestRequest { window: Some(window), ..world.request(&tee.pubkey(), 3) };
     world.attester().attest(&request).await.expect("nonce 3 is still unused");
     assert_eq!(refused(world.attester().attest(&request).await).check, Check::Nonce);
+}
+
+/// The custom error code a failed transaction ended with.
+fn custom_code(result: &Result<(), BanksClientError>) -> Option<u32> {
+    match result {
+        Err(BanksClientError::TransactionError(TransactionError::InstructionError(
+            _,
+            InstructionError::Custom(code),
+        ))) => Some(*code),
+        _ => None,
+    }
+}
+
+#[track_caller]
+fn assert_code(result: Result<(), BanksClientError>, expected: impl Into<u32>) {
+    let expected = expected.into();
+    assert_eq!(custom_code(&result), Some(expected), "expected custom error {expected}, got {result:?}");
+}
+
+impl World {
+    async fn require_quote_signatures(&self) {
+        let policy = attestation_verifier::Policy { require_quote_signatures: true, ..DevTrust::policy() };
+        let ix = verifier::set_policy(&self.governance.pubkey(), policy);
+        self.bank.lock().await.process(&[ix], &[&self.governance]).await.unwrap();
+    }
+
+    /// Records the quote's two signed parts for `(tee, nonce)` with the bank's payer; returns the
+    /// two transactions' sizes.
+    async fn record_quote(&self, quote: &[u8], tee: &Pubkey, nonce: u64) -> [usize; 2] {
+        let mut bank = self.bank.lock().await;
+        let payer = bank.payer().pubkey();
+        let mut sizes = [0; 2];
+        for (i, ixs) in
+            QuoteParts::parse(quote).unwrap().record_instructions(&payer, tee, nonce).iter().enumerate()
+        {
+            let tx = bank.transaction(ixs, &[]).await;
+            sizes[i] = ironroot_sdk::transaction_size(&tx);
+            bank.send(tx).await.unwrap_or_else(|e| panic!("quote part {}: {e:?}", i + 1));
+        }
+        sizes
+    }
+
+    /// `register_tee` naming the payer's quote buffer of `(tee, buffer_nonce)`; returns the
+    /// transaction's size and fee with the result.
+    async fn register_with_buffer(
+        &self,
+        tee: &Keypair,
+        attestation: &Attestation,
+        buffer_nonce: u64,
+    ) -> (usize, u64, Result<(), BanksClientError>) {
+        self.register_all_with_buffer(tee, std::slice::from_ref(attestation), buffer_nonce).await
+    }
+
+    /// [`Self::register_with_buffer`] with every attestation's signature over the first one's
+    /// statement.
+    async fn register_all_with_buffer(
+        &self,
+        tee: &Keypair,
+        attestations: &[Attestation],
+        buffer_nonce: u64,
+    ) -> (usize, u64, Result<(), BanksClientError>) {
+        let mut bank = self.bank.lock().await;
+        let payer = bank.payer().pubkey();
+        let signatures: Vec<_> = attestations.iter().map(|a| (a.attester, a.signature)).collect();
+        let mut ixs = verifier::register_tee_with_quote_transaction_instructions(
+            &payer,
+            &attestations[0].statement,
+            &signatures,
+        )
+        .unwrap();
+        ixs[1] = verifier::register_tee_with_quote(&payer, &tee.pubkey(), buffer_nonce);
+        let tx = bank.transaction(&ixs, &[tee]).await;
+        let size = ironroot_sdk::transaction_size(&tx);
+        let fee = bank.ctx.banks_client.get_fee_for_message(tx.message.clone()).await.unwrap().unwrap();
+        (size, fee, bank.send(tx).await)
+    }
+}
+
+#[tokio::test]
+async fn with_quote_signatures_required_the_recorded_quote_registers_and_its_buffer_is_closed() {
+    let world = world().await;
+    world.require_quote_signatures().await;
+    let tee = Keypair::new();
+    let request = world.request(&tee.pubkey(), 1);
+    let attestation = world.attester().attest(&request).await.expect("attester signs");
+    let digest = QuoteParts::parse(&request.quote).unwrap().digest();
+    assert_eq!(attestation.statement.quote_hash, digest);
+
+    // Without the quote's parts on-chain the statement alone no longer registers.
+    let result = {
+        let mut bank = world.bank.lock().await;
+        let payer = bank.payer().pubkey();
+        let signatures = [(attestation.attester, attestation.signature)];
+        let ixs =
+            verifier::register_tee_transaction_instructions(&payer, &attestation.statement, &signatures)
+                .unwrap();
+        bank.process(&ixs, &[&tee]).await
+    };
+    assert_code(result, attestation_verifier::error::VerifierError::QuoteSignaturesRequired);
+
+    let [isv_size, qe_size] = world.record_quote(&request.quote, &tee.pubkey(), 1).await;
+    let (payer, buffer) = {
+        let bank = world.bank.lock().await;
+        let payer = bank.payer().pubkey();
+        (payer, pda::quote_buffer(&tee.pubkey(), 1, &payer))
+    };
+    let buffer_rent = world.bank.lock().await.account(&buffer).await.expect("buffer recorded").lamports;
+    let before = world.bank.lock().await.account(&payer).await.unwrap().lamports;
+    let (register_size, fee, result) = world.register_with_buffer(&tee, &attestation, 1).await;
+    result.expect("register_tee consumes the buffer");
+    println!(
+        "test-PKI TDX v4 quote, flag on: record_quote_isv tx {isv_size} B, record_quote_qe tx {qe_size} B, register_tee (k = 1, with buffer) tx {register_size} B"
+    );
+    for size in [isv_size, qe_size, register_size] {
+        assert!(size <= ironroot_sdk::PACKET_DATA_SIZE, "{size} B");
+    }
+    let entry = world.entry(&tee.pubkey()).await.expect("registered");
+    assert_eq!(entry.quote_hash, digest);
+    let mut bank = world.bank.lock().await;
+    assert!(bank.account(&buffer).await.is_none(), "buffer closed");
+    let entry_rent = bank.account(&pda::tee_entry(&tee.pubkey())).await.unwrap().lamports;
+    let after = bank.account(&payer).await.unwrap().lamports;
+    assert_eq!(after, before + buffer_rent - entry_rent - fee, "the buffer's rent went back to the payer");
+}
+
+#[tokio::test]
+async fn with_quote_signatures_required_a_digest_mismatch_or_another_nonces_buffer_is_refused() {
+    use attestation_verifier::error::VerifierError;
+    let world = world().await;
+    world.require_quote_signatures().await;
+    let tee = Keypair::new();
+    let first = world.request(&tee.pubkey(), 1);
+    world.record_quote(&first.quote, &tee.pubkey(), 1).await;
+
+    // A statement for nonce 2 cannot use nonce 1's buffer, and nonce 2 has none.
+    let second = world.request(&tee.pubkey(), 2);
+    let attestation = world.attester().attest(&second).await.unwrap();
+    let (_, _, result) = world.register_with_buffer(&tee, &attestation, 1).await;
+    assert_code(result, VerifierError::QuoteBufferMismatch);
+    let (_, _, result) = world.register_with_buffer(&tee, &attestation, 2).await;
+    assert_code(result, anchor_lang::error::ErrorCode::AccountNotInitialized as u32);
+
+    // An attester (key compromised) vouching for another quote hash than the recorded quote's.
+    let third = world.request(&tee.pubkey(), 3);
+    let genuine = world.attester().attest(&third).await.unwrap();
+    world.record_quote(&third.quote, &tee.pubkey(), 3).await;
+    let mut statement = genuine.statement.clone();
+    statement.quote_hash[0] ^= 1;
+    let key = &world.attester_keys[0];
+    let forged =
+        Attestation { signature: key.sign_message(&statement.to_bytes()), statement, ..genuine.clone() };
+    let (_, _, result) = world.register_with_buffer(&tee, &forged, 3).await;
+    assert_code(result, VerifierError::QuoteDigestMismatch);
+    assert!(world.entry(&tee.pubkey()).await.is_none(), "nothing registered");
+    // The genuine statement registers with the same buffer.
+    let (_, _, result) = world.register_with_buffer(&tee, &genuine, 3).await;
+    result.expect("the recorded quote's digest matches");
+    assert_eq!(world.entry(&tee.pubkey()).await.unwrap().last_nonce, 3);
+}
+
+#[tokio::test]
+async fn with_quote_signatures_required_three_attesters_still_fit_a_packet() {
+    let world = world_with(TestPki::new, None, 3).await;
+    world.require_quote_signatures().await;
+    let tee = Keypair::new();
+    let now = world.bank.lock().await.clock().await.unix_timestamp;
+    let window = StatementWindow { verified_at: now, expires_at: now + 3600 };
+    let request = AttestRequest { window: Some(window), ..world.request(&tee.pubkey(), 1) };
+    let mut attestations = Vec::new();
+    for attester in &world.attesters {
+        attestations.push(attester.attest(&request).await.unwrap());
+    }
+    world.record_quote(&request.quote, &tee.pubkey(), 1).await;
+    let (size, _, result) = world.register_all_with_buffer(&tee, &attestations, 1).await;
+    result.expect("3-of-3 with the recorded quote registers");
+    println!("register_tee (k = 3, with buffer) tx {size} B");
+    assert!(size <= ironroot_sdk::PACKET_DATA_SIZE, "{size} B");
+    let digest = QuoteParts::parse(&request.quote).unwrap().digest();
+    assert_eq!(world.entry(&tee.pubkey()).await.unwrap().quote_hash, digest);
 }

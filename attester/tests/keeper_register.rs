@@ -2,7 +2,8 @@
 //! localnet governed with two attesters (threshold 2), two `ironroot-attester` processes on our
 //! test PKI, the mock dstack guest agent on a unix socket serving quotes from that PKI, and the
 //! real `ironroot-keeper` binary (`register --attester-url …`, then `run`, which re-registers
-//! before expiry).
+//! before expiry; the later registrations with governance requiring the quote's own signatures
+//! on-chain).
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::str::FromStr;
@@ -17,8 +18,8 @@ use ironroot_attester::quote::{measurement_digest, parse_quote};
 use ironroot_bank::dev::DevTrust;
 use ironroot_devkit::dstack_mock::{MockAgentOptions, MockGuestAgent, MockListen, QuoteProvider};
 use ironroot_localnet::{Localnet, Options};
+use ironroot_sdk::quote::QuoteParts;
 use ironroot_sdk::{app_roots as roots, pda, registry, verifier};
-use sha2::{Digest, Sha256};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_sdk::commitment_config::CommitmentConfig;
 use solana_sdk::hash::Hash;
@@ -326,7 +327,7 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     assert!(!registered.revoked);
     assert!((3590..=3600).contains(&(registered.expires_at - registered.refreshed_at)), "{registered:?}");
     let last_quote = quotes_made.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(registered.quote_hash, <[u8; 32]>::from(Sha256::digest(&last_quote)));
+    assert_eq!(registered.quote_hash, QuoteParts::parse(&last_quote).unwrap().digest());
     let dcap_qvl::quote::Report::TD10(report) = parse_quote(&last_quote).unwrap().report else {
         panic!("a TDX 1.0 quote")
     };
@@ -382,6 +383,12 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     assert_eq!(text(&out).matches("REFUSED (event_log)").count(), 2, "{}", text(&out));
     assert!(text(&out).contains("got 0"), "{}", text(&out));
 
+    // From here on governance requires the quote's own signatures on-chain: the keeper records
+    // them (two transactions through the secp256r1 precompile) before each `register_tee`, which
+    // consumes and closes the buffer.
+    let strict = attestation_verifier::Policy { require_quote_signatures: true, ..DevTrust::policy() };
+    send(&rpc, &payer, &[verifier::set_policy(&gov, strict)], &[&governance]).await;
+
     // The daemon re-registers before expiry: registered for 40 s with a 34 s margin (plus the
     // app's 1 s minimum key validity), it must register again about every 5 s, never letting the
     // key lapse.
@@ -393,6 +400,13 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     assert!(out.status.success(), "{}", text(&out));
     let short = entry(&rpc, &tee).await.unwrap();
     assert!((30..=40).contains(&(short.expires_at - short.refreshed_at)), "{short:?}");
+    let last_quote = quotes_made.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(short.quote_hash, QuoteParts::parse(&last_quote).unwrap().digest());
+    let buffer = pda::quote_buffer(&tee, short.last_nonce, &payer.pubkey());
+    assert!(
+        rpc.get_account_with_commitment(&buffer, rpc.commitment()).await.unwrap().value.is_none(),
+        "register_tee closed the quote buffer"
+    );
     let extra = format!(
         "attester_urls = [{:?}, {:?}]\nregistration_lifetime_secs = 40\nreregister_margin_secs = 34\n",
         urls[0], urls[1]
@@ -432,5 +446,12 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     }
     assert!(seen.len() >= 3, "the daemon re-registered {} times in 45 s: {seen:?}", seen.len() - 1);
     assert!(seen.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 > w[0].1), "{seen:?}");
+    // Each re-registration went through the quote buffer: the entry names one of the agent's
+    // quotes by its digest, and that registration's buffer is closed.
+    let latest = entry(&rpc, &tee).await.unwrap();
+    let made = quotes_made.lock().unwrap().clone();
+    assert!(made.iter().any(|q| QuoteParts::parse(q).unwrap().digest() == latest.quote_hash), "{latest:?}");
+    let buffer = pda::quote_buffer(&tee, latest.last_nonce, &payer.pubkey());
+    assert!(rpc.get_account_with_commitment(&buffer, rpc.commitment()).await.unwrap().value.is_none());
     drop(net);
 }

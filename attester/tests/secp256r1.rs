@@ -3,7 +3,7 @@
 //! carrying them.
 
 use crate::common::sample;
-use ironroot_attester::secp256r1::{precompile_instruction, quote_signatures, P256Signature};
+use ironroot_sdk::quote::{negate_s, precompile_instruction, P256Signature, QuoteParts};
 use solana_feature_set::FeatureSet;
 use solana_sdk::message::Message;
 use solana_sdk::signature::{Keypair, Signer};
@@ -28,7 +28,8 @@ fn transaction_size(signatures: &[&P256Signature]) -> usize {
 fn the_sample_quotes_signatures_verify_in_the_precompile() {
     for name in ["tdx_quote", "sgx_quote", "tdx_quote_td15ex"] {
         let (quote, _) = sample(name);
-        let sigs = quote_signatures(&quote).unwrap();
+        let sigs = QuoteParts::parse(&quote).unwrap();
+        assert_eq!(precompile_instruction(&[&sigs.isv]).program_id, solana_secp256r1_program::ID);
         assert!(precompile_verifies(&[&sigs.isv]), "{name}: ISV signature");
         assert!(precompile_verifies(&[&sigs.qe_report]), "{name}: QE report signature");
         let isv = transaction_size(&[&sigs.isv]);
@@ -47,7 +48,7 @@ fn the_sample_quotes_signatures_verify_in_the_precompile() {
 #[test]
 fn a_tampered_body_or_swapped_key_fails_the_precompile() {
     let (quote, _) = sample("tdx_quote");
-    let sigs = quote_signatures(&quote).unwrap();
+    let sigs = QuoteParts::parse(&quote).unwrap();
     let mut body = sigs.isv.clone();
     body.message[48 + 520] ^= 1; // report data
     assert!(!precompile_verifies(&[&body]));
@@ -61,25 +62,6 @@ fn a_tampered_body_or_swapped_key_fails_the_precompile() {
     assert!(!precompile_verifies(&[&swapped]));
     // A high-S form of a valid signature is refused by the precompile: normalisation is required.
     let mut high = sigs.isv.clone();
-    high.signature = high_s(&high.signature);
+    high.signature = negate_s(&high.signature);
     assert!(!precompile_verifies(&[&high]));
-}
-
-fn high_s(signature: &[u8; 64]) -> [u8; 64] {
-    // low_s maps s and n − s to the same low value; from the low form, n − s is the high form.
-    const ORDER: [u8; 32] = [
-        0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC,
-        0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
-    ];
-    let mut out = *signature;
-    let mut borrow = 0i16;
-    for i in (0..32).rev() {
-        let mut d = ORDER[i] as i16 - signature[32 + i] as i16 - borrow;
-        borrow = i16::from(d < 0);
-        if d < 0 {
-            d += 256;
-        }
-        out[32 + i] = d as u8;
-    }
-    out
 }

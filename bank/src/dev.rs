@@ -47,6 +47,7 @@ impl DevTrust {
             max_key_lifetime_secs: DEV_KEY_LIFETIME_SECS,
             max_statement_age_secs: DEV_STATEMENT_AGE_SECS,
             nonce_floor: 0,
+            require_quote_signatures: false,
         }
     }
 

@@ -401,6 +401,10 @@ pub struct GovernancePolicyArgs {
     /// Only ever raised: invalidates outstanding statements below it.
     #[arg(long)]
     pub nonce_floor: Option<u64>,
+    /// `register_tee` also requires the quote's own P-256 signatures checked on-chain by the
+    /// secp256r1 precompile (`true` / `false`).
+    #[arg(long)]
+    pub require_quote_signatures: Option<bool>,
 }
 
 impl GovernancePolicyArgs {
@@ -409,6 +413,7 @@ impl GovernancePolicyArgs {
             && self.max_key_lifetime_secs.is_none()
             && self.max_statement_age_secs.is_none()
             && self.nonce_floor.is_none()
+            && self.require_quote_signatures.is_none()
     }
 }
 

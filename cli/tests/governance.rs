@@ -82,11 +82,22 @@ fn governance_registry_and_history() {
     let policy = net
         .cli(
             &gov_path,
-            &["governance", "policy", "--max-key-lifetime-secs", "2592000", "--nonce-floor", "1", "--yes"],
+            &[
+                "governance",
+                "policy",
+                "--max-key-lifetime-secs",
+                "2592000",
+                "--nonce-floor",
+                "1",
+                "--require-quote-signatures",
+                "true",
+                "--yes",
+            ],
         )
         .ok()
         .json();
     assert_eq!(policy["policy"]["nonce_floor"], 1);
+    assert_eq!(policy["policy"]["require_quote_signatures"], true);
     let revoked_tcb = net.cli(&gov_path, &["governance", "policy", "--accepted-tcb", "67", "--yes"]).fails(3);
     assert_eq!(revoked_tcb.program_error().0, "InvalidPolicy");
     assert!(
@@ -98,6 +109,13 @@ fn governance_registry_and_history() {
     let config = decode_verifier_config(&config_address, &net.account(&config_address).unwrap()).unwrap();
     assert_eq!(config.attesters, vec![attester, extra]);
     assert_eq!((config.policy.nonce_floor, config.policy.max_key_lifetime_secs), (1, 2_592_000));
+    assert!(config.policy.require_quote_signatures);
+    // Off again: the registrations below carry no recorded quote.
+    let relaxed = net
+        .cli(&gov_path, &["governance", "policy", "--require-quote-signatures", "false", "--yes"])
+        .ok()
+        .json();
+    assert_eq!(relaxed["policy"]["require_quote_signatures"], false);
     assert_eq!(config.allowed.len(), 1);
 
     // Registry: one key expiring within the default week, one valid for longer, then revoked.

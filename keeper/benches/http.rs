@@ -7,18 +7,26 @@
 //!     Rust client (reqwest), both with p50/p99;
 //!   - batch writes of `HTTP_BATCH` 1 KiB records per request, durability `local`, then `chain`
 //!     (acknowledged only once an on-chain root holding the write is confirmed): records/s, p50/p99
-//!     acknowledgement latency per request, records per `update_shard` transaction;
+//!     acknowledgement latency per request, records per `update_shard` transaction, and what the
+//!     anchoring cost: the fee payer's lamports spent during the phase (its balance before and
+//!     after; the keeper's updates are all it pays for then) per million records written;
 //!   - GETs of one hot record: `wrk`, then our client;
 //!   - the daemon's peak RSS (VmHWM, the keeper process alone: the chain is another process here);
 //!   - restart: process start to first healthy answer, in sync with the chain;
 //!   - rebuild: the shard stores deleted, `ironroot-keeper recover` from the chain and manifests.
+//!
+//! Every phase also reports the keeper process's CPU time per record (user + system, from
+//! `/proc`: comparable across runs on a loaded machine), and the writer's group commits and the
+//! batcher's on-chain commits during it (from `/metrics`).
 //!
 //! `HTTP_FILL_RECORDS` (default 0) writes that many more records (batched) before the restart and
 //! rebuild, for the 1 M-record figures.
 //!
 //! Run: `bash scripts/bench.sh` (or `cargo bench -p ironroot-keeper --profile bench-fast --bench http`).
 //! Env: HTTP_SECONDS, HTTP_CONNECTIONS, HTTP_SHARDS, HTTP_BATCH, HTTP_FILL_RECORDS, HTTP_SLOT_MS,
-//! HTTP_OUT (default `target/ironroot-results/keeper_http.md`; JSON beside it).
+//! HTTP_OUT (default `target/ironroot-results/keeper_http.md`; JSON beside it), HTTP_KEEPER_LOG
+//! (the daemon's `RUST_LOG`, default `error`; e.g. `ironroot_keeper::shard=debug` logs each
+//! on-chain commit's stage times).
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -69,6 +77,8 @@ struct Phase {
     p50_ms: f64,
     p99_ms: f64,
     note: String,
+    /// CPU time of the keeper process during the phase.
+    keeper_cpu: Duration,
 }
 
 impl Phase {
@@ -78,8 +88,13 @@ impl Phase {
     fn records_per_sec(&self) -> f64 {
         self.records as f64 / self.elapsed.as_secs_f64()
     }
+    /// Keeper CPU per record, in microseconds.
+    fn cpu_us_per_record(&self) -> f64 {
+        self.keeper_cpu.as_secs_f64() * 1e6 / self.records.max(1) as f64
+    }
     fn json(&self) -> Value {
         json!({
+            "keeper_cpu_seconds": self.keeper_cpu.as_secs_f64(), "keeper_cpu_us_per_record": self.cpu_us_per_record(),
             "name": self.name, "tool": self.tool, "requests": self.requests, "records": self.records,
             "errors": self.errors, "seconds": self.elapsed.as_secs_f64(),
             "requests_per_sec": self.requests_per_sec(), "records_per_sec": self.records_per_sec(),
@@ -190,7 +205,7 @@ impl Daemon {
             .arg("--config")
             .arg(config)
             .arg("run")
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", std::env::var("HTTP_KEEPER_LOG").unwrap_or_else(|_| "error".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -215,6 +230,20 @@ impl Daemon {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// CPU time (user + system) the daemon process has used so far.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+        // 13th, in clock ticks.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        // SAFETY: sysconf has no preconditions.
+        let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_micros(ticks * 1_000_000 / per_sec)
     }
 
     /// SIGINT (graceful: the shards close cleanly) and wait.
@@ -265,6 +294,7 @@ fn wrk(url: &str, script: &Path, args: &[&str], connections: u64, seconds: u64) 
         } else {
             format!("socket errors: {socket_errors}")
         },
+        keeper_cpu: Duration::ZERO,
     })
 }
 
@@ -363,6 +393,7 @@ async fn ours(
         p50_ms: percentile_ms(&mut latencies, 0.50),
         p99_ms: percentile_ms(&mut latencies, 0.99),
         note: String::new(),
+        keeper_cpu: Duration::ZERO,
     }
 }
 
@@ -387,6 +418,43 @@ async fn chain_updates(client: &reqwest::Client, url: &str) -> (u64, u64) {
     let seqs = shards.iter().filter_map(|s| s["local_seq"].as_u64()).sum();
     let records = shards.iter().filter_map(|s| s["records"].as_u64()).sum();
     (seqs, records)
+}
+
+/// Sums of the daemon's per-shard Prometheus counters: (group commits, writes in them, confirmed
+/// on-chain commits, milliseconds spent in them).
+async fn writer_counters(client: &reqwest::Client, url: &str) -> [u64; 4] {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let sum = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{')))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()))
+            .sum()
+    };
+    [
+        sum("ironroot_group_commits_total"),
+        sum("ironroot_group_commit_writes_total"),
+        sum("ironroot_chain_commits_total"),
+        sum("ironroot_chain_commit_milliseconds_total"),
+    ]
+}
+
+/// What the writer and the batcher did during a phase, from [`writer_counters`] before and after.
+fn writer_note(before: [u64; 4], after: [u64; 4]) -> String {
+    let d: Vec<u64> = before.iter().zip(after).map(|(b, a)| a.saturating_sub(*b)).collect();
+    format!(
+        "{} group commits of {:.1} writes on average; {} on-chain commits of {:.0} ms on average",
+        d[0],
+        d[1] as f64 / d[0].max(1) as f64,
+        d[2],
+        d[3] as f64 / d[2].max(1) as f64
+    )
 }
 
 fn load_average() -> String {
@@ -501,40 +569,66 @@ async fn main() {
     let named = |mut p: Phase, name: &str| {
         p.name = name.to_string();
         eprintln!(
-            "{name} [{}]: {:.0} req/s, {:.0} records/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+            "{name} [{}]: {:.0} req/s, {:.0} records/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, keeper CPU {:.1} µs/record; {}",
             p.tool,
             p.requests_per_sec(),
             p.records_per_sec(),
             p.p50_ms,
             p.p99_ms,
-            p.errors
+            p.errors,
+            p.cpu_us_per_record(),
+            p.note
         );
         p
     };
 
     // Single PUTs: wrk, then ours.
     let wrk_path = format!("/v1/apps/{}/records/wrk-", hex::encode(APP_ID));
+    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_time());
     match wrk(&url, &put_script, &[&wrk_path], connections, seconds) {
-        Some(p) => phases.push(named(p, "PUT 1 KiB, fresh keys")),
+        Some(mut p) => {
+            p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+            p.note = writer_note(before, writer_counters(&client, &url).await);
+            phases.push(named(p, "PUT 1 KiB, fresh keys"))
+        }
         None => notes.push("wrk is not installed (scripts/bench.sh installs it): wrk phases skipped".into()),
     }
-    phases.push(named(
-        ours(&client, &base, Load::Put, connections, seconds, "put").await,
-        "PUT 1 KiB, fresh keys",
-    ));
+    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_time());
+    let mut p = ours(&client, &base, Load::Put, connections, seconds, "put").await;
+    p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+    p.note = writer_note(before, writer_counters(&client, &url).await);
+    phases.push(named(p, "PUT 1 KiB, fresh keys"));
 
-    // Batches, local then chain durability; updates counted from the shards' confirmed seqs.
+    // Batches, local then chain durability; updates counted from the shards' confirmed seqs, their
+    // cost from the fee payer's balance (the keeper's only payer; nothing else spends from it
+    // during a phase).
+    let mut anchoring = Vec::new();
     for durability in ["local", "chain"] {
         commit(&client, &url).await;
         let (seq_before, _) = chain_updates(&client, &url).await;
+        let lamports_before = rpc.get_balance(&payer.pubkey()).await.expect("fee payer balance");
+        let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_time());
         let load = Load::Batch { len: batch, durability };
         let mut p = ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await;
+        p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+        let after = writer_counters(&client, &url).await;
         let (seq_after, _) = chain_updates(&client, &url).await;
+        let lamports_after = rpc.get_balance(&payer.pubkey()).await.expect("fee payer balance");
         let updates = seq_after.saturating_sub(seq_before);
+        let spent = lamports_before.saturating_sub(lamports_after);
+        let per_update = p.records as f64 / updates.max(1) as f64;
+        let sol_per_million = spent as f64 / LAMPORTS_PER_SOL as f64 / p.records.max(1) as f64 * 1e6;
         p.note = format!(
-            "{updates} update_shard transactions during the phase: {:.0} records per update",
-            p.records as f64 / updates.max(1) as f64
+            "{updates} update_shard transactions during the phase: {per_update:.0} records per update; \
+             fee payer spent {spent} lamports ({:.0} per update) = {sol_per_million:.4} SOL per million writes; {}",
+            spent as f64 / updates.max(1) as f64,
+            writer_note(before, after)
         );
+        anchoring.push(json!({
+            "durability": durability, "updates": updates, "records": p.records,
+            "records_per_update": per_update, "lamports_spent": spent,
+            "sol_per_million_writes": sol_per_million,
+        }));
         phases.push(named(p, &format!("batch write, {batch} x 1 KiB per request, durability {durability}")));
     }
 
@@ -547,13 +641,15 @@ async fn main() {
         .expect("hot put");
     assert!(res.status().is_success(), "hot record: {}", res.status());
     let hot_path = format!("/v1/apps/{}/records/hot", hex::encode(APP_ID));
-    if let Some(p) = wrk(&url, &get_script, &[&hot_path], connections, seconds) {
+    let cpu = daemon.cpu_time();
+    if let Some(mut p) = wrk(&url, &get_script, &[&hot_path], connections, seconds) {
+        p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
         phases.push(named(p, "GET of one hot record"));
     }
-    phases.push(named(
-        ours(&client, &base, Load::GetHot, connections, seconds, "get").await,
-        "GET of one hot record",
-    ));
+    let cpu = daemon.cpu_time();
+    let mut p = ours(&client, &base, Load::GetHot, connections, seconds, "get").await;
+    p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+    phases.push(named(p, "GET of one hot record"));
 
     // More records for the restart and rebuild figures.
     if fill > 0 {
@@ -639,10 +735,10 @@ async fn main() {
          {connections} connections, {seconds} s per phase, {shards} shards, localnet slot {slot_ms} ms.\n\n",
         cpu_model()
     );
-    md.push_str("| phase | client | requests/s | records/s | p50 (ms) | p99 (ms) | errors | note |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| phase | client | requests/s | records/s | p50 (ms) | p99 (ms) | errors | keeper CPU µs/record | note |\n|---|---|---|---|---|---|---|---|---|\n");
     for p in &phases {
         md.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {} |\n",
             p.name,
             p.tool,
             p.requests_per_sec(),
@@ -650,6 +746,7 @@ async fn main() {
             p.p50_ms,
             p.p99_ms,
             p.errors,
+            p.cpu_us_per_record(),
             p.note
         ));
     }
@@ -665,6 +762,7 @@ async fn main() {
         "settings": {"connections": connections, "seconds": seconds, "shards": shards, "batch": batch, "slot_ms": slot_ms},
         "phases": phases.iter().map(Phase::json).collect::<Vec<_>>(),
         "records": records,
+        "anchoring": anchoring,
         "peak_rss_mib": rss_loaded,
         "restart_ms": restart.as_secs_f64() * 1e3,
         "rebuild_seconds": rebuild.as_secs_f64(),

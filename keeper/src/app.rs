@@ -45,6 +45,8 @@ pub struct AppSettings {
     /// The rollback window's bounds (see [`ShardConfig`]).
     pub max_unanchored_writes: u64,
     pub max_unanchored_age: std::time::Duration,
+    /// Value bytes of hot records kept decrypted per shard (see [`ShardConfig`]).
+    pub read_cache_bytes: usize,
     /// How record keys map to tree positions (the app's choice, pinned in every store).
     pub tree_key_mode: TreeKeyMode,
     /// How long start-up waits for the finalized view to reach the sealed seq (see [`ShardConfig`]).
@@ -62,6 +64,7 @@ impl Default for AppSettings {
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age: std::time::Duration::from_secs(60),
+            read_cache_bytes: 8 * 1024 * 1024,
             tree_key_mode: TreeKeyMode::Keyed,
             finality_wait: std::time::Duration::from_secs(60),
         }
@@ -133,6 +136,7 @@ impl AppKeeper {
         cfg.shard_count = Some(self.shard_count);
         cfg.tree_key_mode = self.settings.tree_key_mode;
         cfg.finality_wait = self.settings.finality_wait;
+        cfg.read_cache_bytes = self.settings.read_cache_bytes;
         cfg
     }
 

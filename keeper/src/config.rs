@@ -73,6 +73,9 @@ pub struct Config {
     /// Bounds of the rollback window: past either, writes are refused (503 ANCHOR_LAGGING).
     pub max_unanchored_writes: u64,
     pub max_unanchored_age_ms: u64,
+    /// Most value bytes per shard of recently read records kept decrypted in memory, so hot
+    /// reads skip the blob store and decryption (never the proof); 0 turns it off.
+    pub read_cache_bytes: usize,
     /// Admin bearer token; better given as IRONROOT_ADMIN_TOKEN than written in the file.
     pub admin_token: Option<String>,
     /// Bearer token the data API (`/v1/apps/...`) requires; without one it is open. Separate from
@@ -147,6 +150,7 @@ impl Default for Config {
             durability: Durability::Local,
             max_unanchored_writes: 100_000,
             max_unanchored_age_ms: 60_000,
+            read_cache_bytes: 8 * 1024 * 1024,
             admin_token: None,
             api_token: None,
             tree_key_mode: TreeKeyMode::Keyed,

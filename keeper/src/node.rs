@@ -94,6 +94,7 @@ impl Node {
             durability: self.config.durability,
             max_unanchored_writes: self.config.max_unanchored_writes,
             max_unanchored_age: std::time::Duration::from_millis(self.config.max_unanchored_age_ms),
+            read_cache_bytes: self.config.read_cache_bytes,
             tree_key_mode: self.config.tree_key_mode,
             finality_wait: std::time::Duration::from_millis(self.config.startup_finality_wait_ms),
         }

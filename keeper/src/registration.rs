@@ -9,11 +9,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ironroot_sdk::attestation::{decode_statement, report_data, sign_statement, statement, StatementFields};
-use ironroot_sdk::attestation_verifier::AttestationStatement;
+use ironroot_sdk::attestation_verifier::{AttestationStatement, STATEMENT_VERSION_WHOLE_QUOTE_HASH};
 use ironroot_sdk::pda;
+use ironroot_sdk::quote::QuoteParts;
 use ironroot_sdk::registry::{decode_tee_entry, decode_verifier_config, TeeKeyStatus};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_sdk::commitment_config::CommitmentConfig;
 use solana_sdk::pubkey::Pubkey;
@@ -58,6 +58,11 @@ pub enum RegistrationError {
     Lifetime(i64),
     #[error("HTTP client: {0}")]
     Http(String),
+    #[error(
+        "governance requires the quote's signatures on-chain, but recording them needs a {size}-byte \
+         transaction (limit {limit}): this quote layout cannot be checked on-chain"
+    )]
+    QuotePartTooLarge { size: usize, limit: usize },
     #[error(
         "governance needs {needed} attester signatures over one statement, got {got}; failures: {failures}"
     )]
@@ -115,7 +120,7 @@ pub async fn register_with_attester_keys(
         }
         _ => solana_sdk::hash::hash(b"development key source: no quote").to_bytes(),
     };
-    let statement = statement(StatementFields {
+    let mut statement = statement(StatementFields {
         cluster_genesis_hash: genesis.to_bytes(),
         tee_pubkey: signer.pubkey(),
         app_id: evidence.dstack_app_id,
@@ -127,6 +132,9 @@ pub async fn register_with_attester_keys(
         verified_at: now,
         expires_at: now + REGISTRATION_LIFETIME_SECS,
     });
+    // Nothing here checks or records the quote: a version 1 statement (hash of the whole quote),
+    // which governance accepts only while it does not require the quote's signatures on-chain.
+    statement.version = STATEMENT_VERSION_WHOLE_QUOTE_HASH;
     let signers: Vec<&dyn Signer> = attesters.iter().map(|k| k as &dyn Signer).collect();
     let signatures = sign_statement(&statement, &signers);
     let fee_payer = read_keypair(cfg.fee_payer_keypair.as_ref().ok_or_else(|| {
@@ -271,6 +279,9 @@ pub async fn register_with_attesters(
         .ok_or(RegistrationError::AgentIdentity("compose_hash is not 32 bytes of hex"))?;
     let report_data = report_data(&genesis.to_bytes(), &tee, &app_id, nonce);
     let quote = agent.get_quote(&report_data).await?;
+    // What the attesters' version 2 statement must name, and what the chain re-checks.
+    let parts = QuoteParts::parse(&quote.quote)?;
+    let quote_digest = parts.digest();
     let request = AttestRequest {
         quote: hex::encode(&quote.quote),
         event_log: quote.event_log,
@@ -314,7 +325,7 @@ pub async fn register_with_attesters(
                 && statement.nonce == nonce
                 && statement.verified_at == now
                 && statement.expires_at == expires_at
-                && statement.quote_hash == <[u8; 32]>::from(sha2::Sha256::digest(&quote.quote));
+                && statement.quote_hash == quote_digest;
             if !asked {
                 return Err(
                     "the statement is not the one asked for (key, cluster, app, nonce, window or quote)"
@@ -358,11 +369,20 @@ pub async fn register_with_attesters(
     let fee_payer = read_keypair(cfg.fee_payer_keypair.as_ref().ok_or_else(|| {
         NodeError::Config(crate::config::ConfigError::Invalid("fee_payer_keypair is required".into()))
     })?)?;
-    let ixs = ironroot_sdk::verifier::register_tee_transaction_instructions(
-        &fee_payer.pubkey(),
-        &statement,
-        &signatures,
-    )?;
+    let ixs = if config.policy.require_quote_signatures {
+        record_quote(&rpc, &fee_payer, &tee, &parts, nonce).await?;
+        ironroot_sdk::verifier::register_tee_with_quote_transaction_instructions(
+            &fee_payer.pubkey(),
+            &statement,
+            &signatures,
+        )?
+    } else {
+        ironroot_sdk::verifier::register_tee_transaction_instructions(
+            &fee_payer.pubkey(),
+            &statement,
+            &signatures,
+        )?
+    };
     let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
         &ixs,
         Some(&fee_payer.pubkey()),
@@ -379,6 +399,34 @@ pub async fn register_with_attesters(
         attesters: signatures.into_iter().map(|(a, _)| a).collect(),
         failures,
     })
+}
+
+/// The two transactions recording the quote's own signatures (secp256r1 precompile + record
+/// instruction each) into the fee payer's quote buffer of `(tee, nonce)`, which `register_tee`
+/// then consumes.
+/// A buffer left behind by a failure later on is reclaimable by the fee payer once it expires.
+async fn record_quote(
+    rpc: &RpcClient,
+    fee_payer: &Keypair,
+    tee: &Pubkey,
+    parts: &QuoteParts,
+    nonce: u64,
+) -> Result<(), RegistrationError> {
+    for ixs in parts.record_instructions(&fee_payer.pubkey(), tee, nonce) {
+        let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
+            &ixs,
+            Some(&fee_payer.pubkey()),
+            &[fee_payer],
+            rpc.get_latest_blockhash().await?,
+        );
+        let size = ironroot_sdk::transaction_size(&tx);
+        if size > ironroot_sdk::PACKET_DATA_SIZE {
+            return Err(RegistrationError::QuotePartTooLarge { size, limit: ironroot_sdk::PACKET_DATA_SIZE });
+        }
+        rpc.send_and_confirm_transaction(&tx).await?;
+    }
+    info!(tee = %tee, nonce, "quote signatures recorded on-chain");
+    Ok(())
 }
 
 /// A registration made through attester services.

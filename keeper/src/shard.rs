@@ -39,8 +39,8 @@ use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{
-    self, PendingUpdate, RecordLeaf, RecordProof, ShardStore, StoreError, StoreOptions, StoreSeal,
-    TreeKeyMode,
+    self, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError, StoreOptions,
+    StoreSeal, TreeKeyMode,
 };
 
 /// When a write is acknowledged.
@@ -110,6 +110,9 @@ pub struct ShardConfig {
     /// At start-up, how long to wait for the finalized chain view to reach the seq this store saw
     /// confirmed (confirmed updates finalize within seconds) before failing closed on it.
     pub finality_wait: Duration,
+    /// Most bytes (values, keys, bookkeeping) of recently read records kept decrypted in memory
+    /// (0: none).
+    pub read_cache_bytes: usize,
 }
 
 impl ShardConfig {
@@ -130,6 +133,7 @@ impl ShardConfig {
             shard_count: None,
             tree_key_mode: TreeKeyMode::Keyed,
             finality_wait: Duration::from_secs(60),
+            read_cache_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -363,6 +367,64 @@ pub struct ShardMetrics {
     pub tree_commit_micros_total: AtomicU64,
 }
 
+/// Values of recently read records, decrypted, each with the leaf fields it was opened under. A
+/// read serves a cached value only when the leaf its proof just verified against the root names
+/// the same version and ciphertext hash: that ciphertext opened to this value before, so the blob
+/// read, its hash check and the decryption are skipped, never the proof. Bounded by value bytes;
+/// the oldest entries go first.
+struct ReadCache {
+    entries: HashMap<Vec<u8>, CachedValue>,
+    /// Keys in insertion order, each once.
+    order: VecDeque<Vec<u8>>,
+    bytes: usize,
+    budget: usize,
+}
+
+struct CachedValue {
+    version: u64,
+    ciphertext_hash: [u8; 32],
+    value: Bytes,
+}
+
+/// Bytes an entry holds: its value, its key twice (map and order) and the bookkeeping, so many
+/// small values under long keys stay within the budget too.
+fn cached_size(key: &[u8], value: &[u8]) -> usize {
+    value.len() + 2 * key.len() + 96
+}
+
+impl ReadCache {
+    fn new(budget: usize) -> Self {
+        ReadCache { entries: HashMap::new(), order: VecDeque::new(), bytes: 0, budget }
+    }
+
+    fn get(&self, key: &[u8], leaf: &RecordLeaf) -> Option<Bytes> {
+        self.entries
+            .get(key)
+            .filter(|c| c.version == leaf.version && c.ciphertext_hash == leaf.ciphertext_hash)
+            .map(|c| c.value.clone())
+    }
+
+    fn insert(&mut self, key: &[u8], leaf: &RecordLeaf, value: Bytes) {
+        // One value may take at most a sixteenth of the budget, so a few large reads cannot
+        // flush the hot set.
+        if cached_size(key, &value) > self.budget / 16 {
+            return;
+        }
+        self.bytes += cached_size(key, &value);
+        let cached = CachedValue { version: leaf.version, ciphertext_hash: leaf.ciphertext_hash, value };
+        match self.entries.insert(key.to_vec(), cached) {
+            Some(old) => self.bytes -= cached_size(key, &old.value),
+            None => self.order.push_back(key.to_vec()),
+        }
+        while self.bytes > self.budget {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some(old) = self.entries.remove(&oldest) {
+                self.bytes -= cached_size(&oldest, &old.value);
+            }
+        }
+    }
+}
+
 pub struct ShardKeeper {
     cfg: ShardConfig,
     metrics: ShardMetrics,
@@ -385,6 +447,30 @@ pub struct ShardKeeper {
     window: std::sync::Mutex<VecDeque<(u64, u64, Instant)>>,
     startup: Startup,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    read_cache: std::sync::Mutex<ReadCache>,
+    /// Writes waiting for [`Durability::Chain`]: while any wait, the batcher anchors first and
+    /// prunes later (see [`ShardKeeper::batcher_loop`]).
+    chain_waiters: Arc<AtomicU64>,
+}
+
+/// Most confirmed updates in a row the batcher anchors without pruning after them while writes
+/// wait for the chain; the prune after that covers them all.
+const MAX_DEFERRED_PRUNES: u32 = 8;
+
+/// Counts one write waiting for the chain until it is answered or abandoned.
+struct ChainWaiter(Arc<AtomicU64>);
+
+impl ChainWaiter {
+    fn new(count: &Arc<AtomicU64>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        ChainWaiter(count.clone())
+    }
+}
+
+impl Drop for ChainWaiter {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ShardKeeper {
@@ -448,6 +534,7 @@ impl ShardKeeper {
         };
         let kek = keys.app_kek(&cfg.app, state.key_epoch).await?;
         let (tx, rx) = mpsc::channel(cfg.max_group * 4);
+        let read_cache = std::sync::Mutex::new(ReadCache::new(cfg.read_cache_bytes));
         let keeper = Arc::new(ShardKeeper {
             cfg,
             metrics: ShardMetrics::default(),
@@ -468,6 +555,8 @@ impl ShardKeeper {
             window: std::sync::Mutex::new(window),
             startup,
             tasks: Mutex::new(Vec::new()),
+            read_cache,
+            chain_waiters: Arc::default(),
         });
         let writer = tokio::spawn(Self::writer_loop(Arc::downgrade(&keeper), rx));
         let batcher = tokio::spawn(Self::batcher_loop(Arc::downgrade(&keeper)));
@@ -600,6 +689,7 @@ impl ShardKeeper {
             return Ok(receipt);
         }
         let mut anchoring = self.anchoring.subscribe();
+        let _waiting = ChainWaiter::new(&self.chain_waiters);
         self.wake_batcher.notify_one();
         let wanted = receipt.tree_version;
         let waited = tokio::time::timeout(
@@ -818,12 +908,15 @@ impl ShardKeeper {
                 self.metrics.groups.fetch_add(1, Ordering::Relaxed);
                 self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
                 let written = outcomes.iter().filter(|r| r.is_ok()).count() as u64;
-                {
+                // Counted under the window's lock, where a confirmed commit recounts what is left.
+                let anchor_due = {
                     let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
                     if written > 0 && window.back().is_none_or(|(v, _, _)| *v < state.tree_version) {
                         window.push_back((state.tree_version, written, Instant::now()));
                     }
-                }
+                    self.uncommitted.fetch_add(written, Ordering::Relaxed) + written
+                        >= self.cfg.commit_every_writes
+                };
                 for (req, version) in group.into_iter().zip(outcomes) {
                     let receipt = version.map(|version| WriteReceipt {
                         version,
@@ -834,7 +927,7 @@ impl ShardKeeper {
                     });
                     let _ = req.reply.send(receipt);
                 }
-                if self.uncommitted.fetch_add(n, Ordering::Relaxed) + n >= self.cfg.commit_every_writes {
+                if anchor_due {
                     self.wake_batcher.notify_one();
                 }
                 Ok(())
@@ -1001,16 +1094,19 @@ impl ShardKeeper {
             Some(leaf) if !leaf.tombstone => leaf.clone(),
             _ => return Err(KeeperError::NotFound),
         };
-        let cid = Cid::try_from(leaf.cid.as_slice())
-            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
-        let blob = self.blobs.get(&cid).await?;
-        if <[u8; 32]>::from(Sha256::digest(&blob)) != leaf.ciphertext_hash {
-            return Err(KeeperError::CiphertextMismatch);
-        }
-        let kek = self.kek(leaf.key_epoch).await?;
-        let ctx =
-            RecordContext { app: self.cfg.app, scope: self.cfg.shard.into(), key, version: leaf.version };
-        let value = crypto::open(&kek, &ctx, &blob)?.to_vec();
+        let cached = self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).get(key, &leaf);
+        let value = match cached {
+            Some(value) => value.to_vec(),
+            None => {
+                let value = self.open_record(key, &leaf).await?;
+                self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    key,
+                    &leaf,
+                    Bytes::copy_from_slice(&value),
+                );
+                value
+            }
+        };
         Ok(ReadResult {
             value,
             leaf,
@@ -1022,17 +1118,34 @@ impl ShardKeeper {
         })
     }
 
+    /// The value `leaf` names: its blob fetched, checked against the leaf's ciphertext hash and
+    /// decrypted.
+    async fn open_record(&self, key: &[u8], leaf: &RecordLeaf) -> Result<Vec<u8>, KeeperError> {
+        let cid = Cid::try_from(leaf.cid.as_slice())
+            .map_err(|e| KeeperError::Store(StoreError::Corrupt(e.into())))?;
+        let blob = self.blobs.get(&cid).await?;
+        if <[u8; 32]>::from(Sha256::digest(&blob)) != leaf.ciphertext_hash {
+            return Err(KeeperError::CiphertextMismatch);
+        }
+        let kek = self.kek(leaf.key_epoch).await?;
+        let ctx =
+            RecordContext { app: self.cfg.app, scope: self.cfg.shard.into(), key, version: leaf.version };
+        Ok(crypto::open(&kek, &ctx, &blob)?.to_vec())
+    }
+
     /// Inclusion (or non-inclusion) proof of `key`: against the on-chain root when the record's
-    /// latest state is committed, else against the current local (pending) root.
+    /// latest state is committed, else against the current local (pending) root. State, index
+    /// and tree are read in one snapshot.
     pub async fn proof(&self, key: &[u8]) -> Result<ProofResult, KeeperError> {
         let store = self.store.clone();
         let key = key.to_vec();
         tokio::task::spawn_blocking(move || -> Result<ProofResult, KeeperError> {
-            let state = store.state()?;
+            let snapshot = store.snapshot()?;
+            let state = snapshot.state()?;
             if state.tree_version == 0 {
                 return Err(KeeperError::NotFound);
             }
-            let meta = store.record(&key)?;
+            let meta = snapshot.record(&key)?;
             let committed = state.confirmed_tree_version > 0
                 && meta.as_ref().is_none_or(|m| m.tree_version <= state.confirmed_tree_version);
             let (version, root, seq) = if committed {
@@ -1040,7 +1153,7 @@ impl ShardKeeper {
             } else {
                 (state.tree_version, state.root, state.confirmed_seq + 1)
             };
-            let (leaf, proof) = store.prove_against(&key, version, &root)?;
+            let (leaf, proof) = snapshot.prove_against(&key, version, &root)?;
             let (key_hash, tree_key_mode) = (store.key_hash(&key).0, store.tree_key_mode());
             Ok(ProofResult { leaf, key_hash, tree_key_mode, proof, root, committed, seq })
         })
@@ -1088,7 +1201,12 @@ impl ShardKeeper {
         })
     }
 
+    /// Anchors the shard's writes: every `commit_every_writes` writes (the writer wakes it), every
+    /// `commit_interval`, or at once for a write waiting for the chain. While writes wait for the
+    /// chain, the prune after a confirmed update (and the release of the blobs it frees) is put
+    /// off, up to [`MAX_DEFERRED_PRUNES`] updates, so the next update is not queued behind it.
     async fn batcher_loop(keeper: std::sync::Weak<Self>) {
+        let mut deferred_prunes = 0;
         loop {
             let (interval, wake) = match keeper.upgrade() {
                 Some(this) => (this.cfg.commit_interval, this.wake_batcher.clone()),
@@ -1099,8 +1217,11 @@ impl ShardKeeper {
             if this.anchoring.borrow().halted.is_some() {
                 continue;
             }
-            match this.commit().await {
-                Ok(_) => {}
+            let prune =
+                deferred_prunes >= MAX_DEFERRED_PRUNES || this.chain_waiters.load(Ordering::Relaxed) == 0;
+            match this.commit_and_prune(prune).await {
+                Ok(CommitOutcome::Committed { .. }) if !prune => deferred_prunes += 1,
+                Ok(_) => deferred_prunes = 0,
                 // The chain refused the update and does not hold it: retrying cannot help, and
                 // acknowledging more writes would only grow what cannot be anchored.
                 Err(e @ KeeperError::ChainDiverged { .. }) => {
@@ -1112,10 +1233,15 @@ impl ShardKeeper {
         }
     }
 
-    /// Prepares (if needed) and submits the shard's next on-chain update; waits for confirmation.
+    /// Prepares (if needed) and submits the shard's next on-chain update; waits for confirmation,
+    /// then prunes what the confirmed root no longer needs.
     pub async fn commit(&self) -> Result<CommitOutcome, KeeperError> {
+        self.commit_and_prune(true).await
+    }
+
+    async fn commit_and_prune(&self, prune: bool) -> Result<CommitOutcome, KeeperError> {
         let started = Instant::now();
-        let outcome = self.commit_inner().await;
+        let outcome = self.commit_inner(prune).await;
         match &outcome {
             Ok(CommitOutcome::Committed { .. }) => {
                 self.metrics.commits.fetch_add(1, Ordering::Relaxed);
@@ -1134,8 +1260,9 @@ impl ShardKeeper {
         outcome
     }
 
-    async fn commit_inner(&self) -> Result<CommitOutcome, KeeperError> {
+    async fn commit_inner(&self, prune: bool) -> Result<CommitOutcome, KeeperError> {
         let _one_at_a_time = self.commit_lock.lock().await;
+        let started = Instant::now();
         let state = self.store.state()?;
         let (pending, entries) = match state.pending.clone() {
             Some(p) => (p, 0),
@@ -1147,6 +1274,7 @@ impl ShardKeeper {
                 self.prepare().await?
             }
         };
+        let prepared_at = Instant::now();
         let args = UpdateShardArgs {
             shard_id: self.cfg.shard.0,
             prev_root: pending.prev_root,
@@ -1155,13 +1283,17 @@ impl ShardKeeper {
             manifest_cid: pending.manifest_cid.clone(),
         };
         let tx_bytes = self.submit_with_retry(args, &pending).await?;
+        let confirmed_at = Instant::now();
         failpoint::hit(Step::BatcherAfterConfirm);
-        let state = self.store.update_state(|s| {
-            if s.pending.as_ref() == Some(&pending) {
-                confirm_pending(s);
-            }
-            s.clone()
-        })?;
+        let confirmed = pending.clone();
+        let state = self
+            .update_state_off_runtime(move |s| {
+                if s.pending.as_ref() == Some(&confirmed) {
+                    confirm_pending(s);
+                }
+                s.clone()
+            })
+            .await?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.last_commit_tx_bytes.store(tx_bytes as u64, Ordering::Relaxed);
         {
@@ -1169,25 +1301,38 @@ impl ShardKeeper {
             while window.front().is_some_and(|(v, _, _)| *v <= state.confirmed_tree_version) {
                 window.pop_front();
             }
+            // What is left was acknowledged after this update was prepared: the next update's
+            // writes. Counting from zero (or not at all) would anchor early (or back to back) and
+            // put fewer writes in each update at full rate.
+            self.uncommitted.store(window.iter().map(|(_, n, _)| n).sum(), Ordering::Relaxed);
         }
         self.anchoring.send_modify(|a| {
             a.confirmed_seq = state.confirmed_seq;
             a.confirmed_tree_version = state.confirmed_tree_version;
         });
-        if state.tree_version == state.confirmed_tree_version {
-            self.uncommitted.store(0, Ordering::Relaxed);
-        }
         // Roots older than the confirmed one are no longer served: their stale nodes can go, and
-        // with them the blobs of record versions no kept root references.
-        let store = self.store.clone();
-        let keep_from = state.confirmed_tree_version;
-        let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
-        if let Err(e) = self.release_dead_blobs().await {
-            self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(shard = %self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");
+        // with them the blobs of record versions no kept root references. (A later prune covers
+        // every version before its own confirmed one, so a skipped one loses nothing.)
+        if prune {
+            let store = self.store.clone();
+            let keep_from = state.confirmed_tree_version;
+            let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
+            if let Err(e) = self.release_dead_blobs().await {
+                self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(shard = %self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");
+            }
         }
         let manifest =
             Cid::try_from(pending.manifest_cid.as_slice()).map(|c| c.to_string()).unwrap_or_default();
+        tracing::debug!(
+            shard = %self.cfg.shard,
+            seq = pending.seq,
+            entries,
+            prepare_ms = (prepared_at - started).as_secs_f64() * 1e3,
+            submit_ms = (confirmed_at - prepared_at).as_secs_f64() * 1e3,
+            after_ms = confirmed_at.elapsed().as_secs_f64() * 1e3,
+            "shard update confirmed"
+        );
         Ok(CommitOutcome::Committed {
             seq: pending.seq,
             root: pending.root,
@@ -1196,6 +1341,19 @@ impl ShardKeeper {
             tx_bytes,
             checkpoint: pending.checkpoint,
         })
+    }
+
+    /// [`ShardStore::update_state`] on a blocking thread: a durable write that waits for the
+    /// writer's group commit to finish (one redb writer at a time) and then for its own sync, which
+    /// would otherwise hold one of the runtime's few worker threads, and the HTTP requests on it.
+    async fn update_state_off_runtime<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut ShardState) -> T + Send + 'static,
+    ) -> Result<T, KeeperError> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || store.update_state(change))
+            .await
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??)
     }
 
     /// Hands the blobs the last prunes found unreachable to the blob store (the local store drops
@@ -1255,7 +1413,7 @@ impl ShardKeeper {
             checkpoint,
         };
         let recorded = pending.clone();
-        self.store.update_state(move |s| s.pending = Some(recorded))?;
+        self.update_state_off_runtime(move |s| s.pending = Some(recorded)).await?;
         failpoint::hit(Step::BatcherAfterPrepare);
         Ok((pending, count))
     }

@@ -53,9 +53,13 @@ use crate::keys::{AppId, KeyError, KeySource, ShardId};
 /// Root of a shard that was never written (what the chain holds before the first update).
 pub const EMPTY_ROOT: [u8; 32] = [0; 32];
 
-const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
-/// (key hash, jmt version) → 0 (removed) or 1 ‖ value.
-const VALUES: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("jmt_values");
+/// [`encode_node_key`] → Borsh node. Keys lead with the version in big-endian, so a group's new
+/// nodes are appended at the end of the table instead of spread over it.
+const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes_v2");
+/// (key hash, jmt version) → the [`RecordLeaf`] a later version of the key replaced. A key's
+/// current value is its record index entry (with the version that wrote it), so a write of a new
+/// key adds no row here, and an overwrite moves the replaced value here.
+const SUPERSEDED: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("jmt_superseded_values");
 /// (stale since jmt version, node key) → ().
 const STALE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("jmt_stale");
 /// tree key (the record's position) → [`IndexEntry`] (sealed record key and [`RecordMeta`]).
@@ -291,16 +295,20 @@ impl StoreSeal {
         [NAME_AAD_DOMAIN, self.app.as_bytes(), &self.shard.wire().to_le_bytes(), position].concat()
     }
 
-    /// Seals a record key for the index: nonce ‖ AES-256-GCM(len ‖ key ‖ zero padding).
-    fn seal_name(&self, position: &[u8; 32], name: &[u8]) -> Result<Vec<u8>, StoreError> {
+    /// Seals a record key for the index: nonce ‖ AES-256-GCM(len ‖ key ‖ zero padding), under
+    /// `nonce` (random, fresh for every sealing).
+    fn seal_name(
+        &self,
+        position: &[u8; 32],
+        name: &[u8],
+        nonce: [u8; NAME_NONCE_LEN],
+    ) -> Result<Vec<u8>, StoreError> {
         let len = u16::try_from(name.len()).map_err(|_| io("record key longer than 65535 bytes"))?;
         let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
         let mut plain = Zeroizing::new(Vec::with_capacity(padded));
         plain.extend_from_slice(&len.to_le_bytes());
         plain.extend_from_slice(name);
         plain.resize(padded, 0);
-        let mut nonce = [0u8; NAME_NONCE_LEN];
-        OsRng.try_fill_bytes(&mut nonce).map_err(io)?;
         let aad = self.name_aad(position);
         let sealed = Aes256Gcm::new(self.names.as_ref().into())
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
@@ -823,6 +831,8 @@ impl ShardStore {
         }
         let version = state.tree_version + 1;
         let positions: Vec<KeyHash> = changes.iter().map(|(key, _)| self.key_hash(key)).collect();
+        // Each written key's index entry before this group (checked against the tree).
+        let mut previous: HashMap<[u8; 32], Option<RecordMeta>> = HashMap::with_capacity(positions.len());
         // The last change of a key in the group wins in the tree; all are in the index order.
         let mut value_set: std::collections::BTreeMap<KeyHash, OwnedValue> =
             std::collections::BTreeMap::new();
@@ -832,44 +842,67 @@ impl ShardStore {
         let (root, batch) = {
             let reader = VerifyingReader::new(TxnReader { txn: &txn }, state.tree_version, state.root);
             let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&reader);
-            let (root, batch) = tree
-                .put_value_set(value_set.into_iter().map(|(k, v)| (k, Some(v))), version)
-                .map_err(|e| reader.classify(e))?;
+            // One pass over the group (each touched node read, rebuilt and hashed once) rather
+            // than one root-to-leaf walk per key, which rehashes the upper levels for every key.
+            // The tree (nodes, keys, root) is the same either way; a group never removes a key.
+            let (root, batch) = if value_set.is_empty() {
+                tree.put_value_set(std::iter::empty(), version).map_err(|e| reader.classify(e))?
+            } else {
+                let (roots, batch) = tree
+                    .batch_put_value_sets(vec![value_set.into_iter().collect()], None, version)
+                    .map_err(|e| reader.classify(e))?;
+                (roots[0], batch)
+            };
             // The record index decides the next version of every written key: it must say what
             // the (authenticated) tree said before this group. Inserting a key reads the node at
             // its position, so the leaves the insert authenticated are exactly the keys' previous
             // leaves (a key with none was not in the tree). Checked before anything is written.
             let records = txn.open_table(RECORDS).map_err(corrupt)?;
             for position in &positions {
+                if previous.contains_key(&position.0) {
+                    continue;
+                }
                 let in_tree = reader.authenticated_leaf(&position.0);
                 let indexed = records
                     .get(position.0)
                     .map_err(io)?
-                    .map(|m| IndexEntry::decode(m.value()).map(|e| leaf_node_hash(*position, &e.meta.leaf)))
+                    .map(|m| IndexEntry::decode(m.value()).map(|e| e.meta))
                     .transpose()?;
-                if in_tree != indexed {
+                if in_tree != indexed.as_ref().map(|m| leaf_node_hash(*position, &m.leaf)) {
                     return Err(forged("the record index disagrees with the tree"));
                 }
+                previous.insert(position.0, indexed);
             }
             (root, batch)
         };
         write_batch(&txn, &batch)?;
         {
+            let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
+            for (position, meta) in &previous {
+                if let Some(meta) = meta {
+                    superseded
+                        .insert((*position, meta.tree_version), meta.leaf.to_bytes().as_slice())
+                        .map_err(io)?;
+                }
+            }
             let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
             let mut log = txn.open_table(CHANGES).map_err(corrupt)?;
-            for (position, (key, leaf)) in positions.iter().zip(changes) {
-                let existed = records.get(position.0).map_err(io)?.is_some();
+            // The group's nonces in one read of the system's random source, not one per key.
+            let mut nonces = vec![0u8; NAME_NONCE_LEN * changes.len()];
+            OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
+            for ((position, (key, leaf)), nonce) in
+                positions.iter().zip(changes).zip(nonces.chunks_exact(NAME_NONCE_LEN))
+            {
+                let nonce = nonce.try_into().expect("chunks of the nonce length");
                 let entry = IndexEntry {
-                    sealed_key: self.codec.seal.seal_name(&position.0, key)?,
+                    sealed_key: self.codec.seal.seal_name(&position.0, key, nonce)?,
                     meta: RecordMeta { leaf: leaf.clone(), tree_version: version },
                 };
                 records.insert(position.0, borsh::to_vec(&entry).map_err(io)?.as_slice()).map_err(io)?;
                 log.insert((version, position.0), ()).map_err(io)?;
-                if !existed {
-                    state.record_count += 1;
-                }
             }
         }
+        state.record_count += previous.values().filter(|m| m.is_none()).count() as u64;
         state.tree_version = version;
         state.root = root.0;
         self.write_state(&txn, &state)?;
@@ -916,9 +949,14 @@ impl ShardStore {
         write_batch(&txn, &batch)?;
         {
             let mut index = txn.open_table(RECORDS).map_err(corrupt)?;
-            for (position, (key, leaf)) in &by_position {
+            let mut nonces = vec![0u8; NAME_NONCE_LEN * by_position.len()];
+            OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
+            for ((position, (key, leaf)), nonce) in
+                by_position.iter().zip(nonces.chunks_exact(NAME_NONCE_LEN))
+            {
+                let nonce = nonce.try_into().map_err(|_| io("a nonce of the wrong length"))?;
                 let entry = IndexEntry {
-                    sealed_key: self.codec.seal.seal_name(&position.0, key)?,
+                    sealed_key: self.codec.seal.seal_name(&position.0, key, nonce)?,
                     meta: RecordMeta { leaf: leaf.clone(), tree_version: version },
                 };
                 index.insert(position.0, borsh::to_vec(&entry).map_err(io)?.as_slice()).map_err(io)?;
@@ -981,8 +1019,9 @@ impl ShardStore {
         Ok((leaf, proof))
     }
 
-    /// Deletes tree nodes that stopped being part of any root at or after `keep_from` (and the
-    /// change-log entries before it). Roots of versions >= `keep_from` stay provable.
+    /// Deletes tree nodes that stopped being part of any root at or after `keep_from`, the values
+    /// only those roots named, and the change-log entries up to `keep_from` (manifest deltas
+    /// start after it). Roots of versions >= `keep_from` stay provable.
     pub fn prune(&self, keep_from: u64) -> Result<usize, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
@@ -990,50 +1029,63 @@ impl ShardStore {
         {
             let mut stale = txn.open_table(STALE).map_err(corrupt)?;
             let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
-            let mut values = txn.open_table(VALUES).map_err(corrupt)?;
-            let mut doomed: Vec<(u64, Vec<u8>)> = Vec::new();
-            for item in stale.range((0u64, &[][..])..(keep_from + 1, &[][..])).map_err(io)? {
-                let (k, _) = item.map_err(io)?;
-                doomed.push((k.value().0, k.value().1.to_vec()));
-            }
+            let mut doomed: Vec<Vec<u8>> = Vec::new();
+            stale
+                .retain_in((0u64, &[][..])..(keep_from + 1, &[][..]), |(_, node_key), ()| {
+                    doomed.push(node_key.to_vec());
+                    false
+                })
+                .map_err(io)?;
             let mut touched_keys = std::collections::BTreeSet::new();
-            for (since, node_key) in doomed {
+            for node_key in doomed {
                 if let Some(node) = nodes.remove(node_key.as_slice()).map_err(io)? {
-                    if let Ok(Node::Leaf(leaf)) = Node::try_from_slice(node.value()) {
-                        touched_keys.insert(leaf.key_hash().0);
+                    if let Some(key_hash) = encoded_leaf_key(node.value()) {
+                        touched_keys.insert(key_hash);
                     }
                 }
-                stale.remove((since, node_key.as_slice())).map_err(io)?;
                 removed += 1;
             }
+            txn.open_table(CHANGES)
+                .map_err(corrupt)?
+                .retain_in((0u64, [0u8; 32])..=(keep_from, [0xff; 32]), |_, ()| false)
+                .map_err(io)?;
             // A leaf can move to a new node key and keep its old value, so a value is only
             // garbage once a newer value of the same key exists at or before `keep_from`. The
             // blob of such a value is then referenced by no root the keeper still serves.
+            let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
+            let records = txn.open_table(RECORDS).map_err(corrupt)?;
             let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
             for key_hash in touched_keys {
+                // The key's versions up to `keep_from`, oldest first: replaced ones, then the
+                // current one (the newest) if it is that old.
                 let mut versions = Vec::new();
-                for item in values.range((key_hash, 0u64)..=(key_hash, keep_from)).map_err(io)? {
+                for item in superseded.range((key_hash, 0u64)..=(key_hash, keep_from)).map_err(io)? {
                     versions.push(item.map_err(io)?.0.value().1);
                 }
-                versions.pop();
-                if versions.is_empty() {
-                    continue;
-                }
-                // Blobs the kept versions (the served one and any newer) still name.
-                let mut kept_cids = std::collections::BTreeSet::new();
-                for item in values
-                    .range((key_hash, versions[versions.len() - 1] + 1)..=(key_hash, u64::MAX))
+                let current = records
+                    .get(key_hash)
                     .map_err(io)?
+                    .map(|e| IndexEntry::decode(e.value()).map(|e| e.meta))
+                    .transpose()?;
+                if let Some(meta) = current.as_ref().filter(|m| m.tree_version <= keep_from) {
+                    versions.push(meta.tree_version);
+                }
+                // The value served at `keep_from` stays.
+                versions.pop();
+                let Some(&newest_removed) = versions.last() else { continue };
+                // Blobs the kept versions (the served one and any newer) still name.
+                let mut kept_cids: std::collections::BTreeSet<Vec<u8>> =
+                    current.into_iter().map(|m| m.leaf.cid).collect();
+                for item in
+                    superseded.range((key_hash, newest_removed + 1)..=(key_hash, u64::MAX)).map_err(io)?
                 {
-                    if let Some(leaf) = decode_value(item.map_err(io)?.1.value())
-                        .and_then(|v| RecordLeaf::from_bytes(&v).ok())
-                    {
+                    if let Ok(leaf) = RecordLeaf::from_bytes(item.map_err(io)?.1.value()) {
                         kept_cids.insert(leaf.cid);
                     }
                 }
                 for version in versions {
-                    let Some(old) = values.remove((key_hash, version)).map_err(io)? else { continue };
-                    let leaf = decode_value(old.value()).and_then(|v| RecordLeaf::from_bytes(&v).ok());
+                    let Some(old) = superseded.remove((key_hash, version)).map_err(io)? else { continue };
+                    let leaf = RecordLeaf::from_bytes(old.value()).ok();
                     drop(old);
                     if let Some(leaf) = leaf.filter(|l| !l.cid.is_empty() && !kept_cids.contains(&l.cid)) {
                         dead_blobs.insert(leaf.cid.as_slice(), ()).map_err(io)?;
@@ -1093,6 +1145,35 @@ impl StoreSnapshot<'_> {
         self.store.codec.decode(row.value())
     }
 
+    /// [`ShardStore::record`] in this snapshot.
+    pub fn record(&self, key: &[u8]) -> Result<Option<RecordMeta>, StoreError> {
+        let table = self.txn.open_table(RECORDS).map_err(corrupt)?;
+        let entry = table.get(self.store.key_hash(key).0).map_err(io)?;
+        entry.map(|e| IndexEntry::decode(e.value()).map(|e| e.meta)).transpose()
+    }
+
+    /// [`ShardStore::prove_against`] in this snapshot: the proof is checked against `root`.
+    pub fn prove_against(
+        &self,
+        key: &[u8],
+        version: u64,
+        root: &[u8; 32],
+    ) -> Result<(Option<RecordLeaf>, RecordProof), StoreError> {
+        let key_hash = self.store.key_hash(key);
+        let reader = ReadTxnReader { txn: &self.txn };
+        let (value, proof) = JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
+            .get_with_proof(key_hash, version)
+            .map_err(corrupt)?;
+        let leaf = value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?;
+        if !verify_record_proof(root, key_hash, leaf.as_ref(), &proof) {
+            return Err(forged(format!(
+                "the tree's proof for a key does not verify against root {}",
+                hex::encode(root)
+            )));
+        }
+        Ok((leaf, proof))
+    }
+
     /// Records (tombstones included) after `after` (exclusive), in key order.
     pub fn records_after(
         &self,
@@ -1133,7 +1214,7 @@ fn init_tables(db: &Database, seal: &StoreSeal) -> Result<[u8; 16], StoreError> 
     txn.set_durability(redb::Durability::Immediate).map_err(io)?;
     let store_id = {
         txn.open_table(NODES).map_err(corrupt)?;
-        txn.open_table(VALUES).map_err(corrupt)?;
+        txn.open_table(SUPERSEDED).map_err(corrupt)?;
         txn.open_table(STALE).map_err(corrupt)?;
         txn.open_table(CHANGES).map_err(corrupt)?;
         let records = txn.open_table(RECORDS).map_err(corrupt)?;
@@ -1173,11 +1254,25 @@ fn node_hash(node: &Node) -> [u8; 32] {
     }
 }
 
-/// Where a node sits: (version, nibble path).
-type NodePosition = (u64, Vec<u8>);
+/// Where a node sits: (version, number of nibbles, nibbles packed two per byte), without an
+/// allocation per node (a group reads hundreds of nodes and records 16 children for each).
+type NodePosition = (u64, u8, [u8; 32]);
 
 fn position(key: &NodeKey) -> NodePosition {
-    (key.version(), key.nibble_path().nibbles().map(u8::from).collect())
+    let mut packed = [0u8; 32];
+    let mut len = 0u8;
+    for nibble in key.nibble_path().nibbles() {
+        packed = with_nibble(packed, len, u8::from(nibble));
+        len += 1;
+    }
+    (key.version(), len, packed)
+}
+
+/// `packed` with nibble number `index` set to `nibble` (high half of a byte first).
+fn with_nibble(mut packed: [u8; 32], index: u8, nibble: u8) -> [u8; 32] {
+    let byte = &mut packed[usize::from(index / 2)];
+    *byte |= if index.is_multiple_of(2) { nibble << 4 } else { nibble & 0x0f };
+    packed
 }
 
 /// A tree reader that serves only nodes authenticated from a trusted root: each node read must
@@ -1190,26 +1285,24 @@ struct VerifyingReader<R> {
     expected: Mutex<HashMap<NodePosition, [u8; 32]>>,
     /// Key hash → hash of its authenticated leaf node.
     leaves: Mutex<HashMap<[u8; 32], [u8; 32]>>,
-    /// Nodes already read and verified: a group's keys share the upper levels of the tree, and the
-    /// JMT reads each node on a key's path twice (index check, then the update), so each node is
-    /// read, hashed and checked once per group instead of once per read.
-    verified: Mutex<HashMap<NodeKey, Node>>,
     /// Set when a read failed verification (the JMT's own error type is `anyhow`).
     forged: Mutex<Option<String>>,
+    /// Nothing was written yet (version 0): the tree is empty.
+    empty: bool,
 }
 
 impl<R: TreeReader> VerifyingReader<R> {
     fn new(inner: R, version: u64, root: [u8; 32]) -> Self {
         let mut expected = HashMap::new();
         if version > 0 {
-            expected.insert((version, Vec::new()), root);
+            expected.insert((version, 0, [0; 32]), root);
         }
         VerifyingReader {
             inner,
             expected: Mutex::new(expected),
             leaves: Mutex::new(HashMap::new()),
-            verified: Mutex::new(HashMap::new()),
             forged: Mutex::new(None),
+            empty: version == 0,
         }
     }
 
@@ -1242,8 +1335,9 @@ fn leaf_node_hash(key_hash: KeyHash, leaf: &RecordLeaf) -> [u8; 32] {
 
 impl<R: TreeReader> TreeReader for VerifyingReader<R> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        if let Some(node) = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(node_key) {
-            return Ok(Some(node.clone()));
+        if self.empty && node_key.version() == 0 && node_key.nibble_path().is_empty() {
+            // The root of the empty tree: a placeholder the batched insert starts from.
+            return Ok(Some(Node::Null));
         }
         let node = self.inner.get_node_option(node_key)?;
         let at = position(node_key);
@@ -1262,10 +1356,12 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
         match &node {
             Node::Internal(internal) => {
                 let mut expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
+                let (_, depth, path) = at;
                 for (nibble, child) in internal.children_sorted() {
-                    let mut path = at.1.clone();
-                    path.push(u8::from(nibble));
-                    expected.insert((child.version, path), child.hash);
+                    expected.insert(
+                        (child.version, depth + 1, with_nibble(path, depth, u8::from(nibble))),
+                        child.hash,
+                    );
                 }
             }
             Node::Leaf(leaf) => {
@@ -1276,7 +1372,6 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
             }
             Node::Null => {}
         }
-        self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(node_key.clone(), node.clone());
         Ok(Some(node))
     }
 
@@ -1327,41 +1422,52 @@ impl<R: TreeReader> TreeReader for EmptyTree<R> {
     }
 }
 
+/// Stores the batch's nodes and stale-node index. Its values are not stored here: the caller puts
+/// them in the record index (and moves the replaced ones to [`SUPERSEDED`]).
 fn write_batch(txn: &redb::WriteTransaction, batch: &TreeUpdateBatch) -> Result<(), StoreError> {
     let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
-    let mut values = txn.open_table(VALUES).map_err(corrupt)?;
     let mut stale = txn.open_table(STALE).map_err(corrupt)?;
-    write_node_batch(&mut nodes, &mut values, &batch.node_batch)?;
+    write_node_batch(&mut nodes, &batch.node_batch)?;
     for index in &batch.stale_node_index_batch {
-        let key = borsh::to_vec(&index.node_key).map_err(io)?;
+        let key = encode_node_key(&index.node_key);
         stale.insert((index.stale_since_version, key.as_slice()), ()).map_err(io)?;
     }
     Ok(())
 }
 
-fn write_node_batch(
-    nodes: &mut redb::Table<&[u8], &[u8]>,
-    values: &mut redb::Table<([u8; 32], u64), &[u8]>,
-    batch: &NodeBatch,
-) -> Result<(), StoreError> {
+fn write_node_batch(nodes: &mut redb::Table<&[u8], &[u8]>, batch: &NodeBatch) -> Result<(), StoreError> {
     for (key, node) in batch.nodes() {
         nodes
-            .insert(borsh::to_vec(key).map_err(io)?.as_slice(), borsh::to_vec(node).map_err(io)?.as_slice())
+            .insert(encode_node_key(key).as_slice(), borsh::to_vec(node).map_err(io)?.as_slice())
             .map_err(io)?;
-    }
-    for ((version, key_hash), value) in batch.values() {
-        let encoded = match value {
-            Some(v) => [&[1u8][..], v].concat(),
-            None => vec![0u8],
-        };
-        values.insert((key_hash.0, *version), encoded.as_slice()).map_err(io)?;
     }
     Ok(())
 }
 
-fn decode_value(bytes: &[u8]) -> Option<OwnedValue> {
-    match bytes.split_first() {
-        Some((1, v)) => Some(v.to_vec()),
+/// A node's key in the table: version (big-endian, so keys sort by version) ‖ Borsh nibble path.
+fn encode_node_key(key: &NodeKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 12 + 32);
+    out.extend_from_slice(&key.version().to_be_bytes());
+    key.nibble_path().serialize(&mut out).expect("serialize into Vec");
+    out
+}
+
+#[cfg(test)]
+fn decode_node_key(bytes: &[u8]) -> Result<NodeKey, StoreError> {
+    let (version, path) = bytes.split_at_checked(8).ok_or_else(|| corrupt("node key too short"))?;
+    let version = u64::from_be_bytes(version.try_into().expect("8 bytes"));
+    let path = jmt::storage::NibblePath::try_from_slice(path).map_err(corrupt)?;
+    Ok(NodeKey::new(version, path))
+}
+
+/// Borsh tag of [`Node::Leaf`] (variants: Null, Internal, Leaf).
+const LEAF_NODE_TAG: u8 = 2;
+
+/// The key hash of an encoded leaf node (tag, key hash, value hash), read without decoding:
+/// prune only needs to know which keys lost a leaf, and most stale nodes are internal.
+fn encoded_leaf_key(node: &[u8]) -> Option<[u8; 32]> {
+    match node {
+        [LEAF_NODE_TAG, rest @ ..] if rest.len() == 64 => rest[..32].try_into().ok(),
         _ => None,
     }
 }
@@ -1382,7 +1488,7 @@ macro_rules! tree_reader {
             fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
                 let nodes = open(self.txn.open_table(NODES))?;
                 let Some(nodes) = nodes else { return Ok(None) };
-                let key = borsh::to_vec(node_key)?;
+                let key = encode_node_key(node_key);
                 let node = match nodes.get(key.as_slice())? {
                     Some(bytes) => Some(Node::try_from_slice(bytes.value())?),
                     None => None,
@@ -1395,11 +1501,18 @@ macro_rules! tree_reader {
                 max_version: Version,
                 key_hash: KeyHash,
             ) -> anyhow::Result<Option<OwnedValue>> {
-                let values = open(self.txn.open_table(VALUES))?;
-                let Some(values) = values else { return Ok(None) };
-                let mut range = values.range((key_hash.0, 0u64)..=(key_hash.0, max_version))?;
+                // The current value, if it is not newer than asked for; else the latest replaced one.
+                let Some(records) = open(self.txn.open_table(RECORDS))? else { return Ok(None) };
+                if let Some(entry) = records.get(key_hash.0)? {
+                    let meta = IndexEntry::decode(entry.value())?.meta;
+                    if meta.tree_version <= max_version {
+                        return Ok(Some(meta.leaf.to_bytes()));
+                    }
+                }
+                let Some(superseded) = open(self.txn.open_table(SUPERSEDED))? else { return Ok(None) };
+                let mut range = superseded.range((key_hash.0, 0u64)..=(key_hash.0, max_version))?;
                 let value = match range.next_back() {
-                    Some(item) => decode_value(item?.1.value()),
+                    Some(item) => Some(item?.1.value().to_vec()),
                     None => None,
                 };
                 Ok(value)
@@ -1618,7 +1731,7 @@ mod tests {
             let mut roots = std::collections::BTreeMap::new();
             for item in nodes.range::<&[u8]>(..).unwrap() {
                 let (k, v) = item.unwrap();
-                let key = NodeKey::try_from_slice(k.value()).unwrap();
+                let key = decode_node_key(k.value()).unwrap();
                 if key.nibble_path().is_empty() {
                     roots.insert(key.version(), (k.value().to_vec(), v.value().to_vec()));
                 }
@@ -1704,6 +1817,137 @@ mod tests {
                     prop_assert!(verify_record_proof(root, store.key_hash(&[key + 1]), found.as_ref(), &proof));
                 }
             }
+        }
+    }
+
+    /// jmt's reference insert (one root-to-leaf walk per key) over an in-memory tree.
+    #[derive(Default)]
+    struct ReferenceTree {
+        nodes: Mutex<HashMap<NodeKey, Node>>,
+    }
+
+    impl TreeReader for ReferenceTree {
+        fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+            Ok(self.nodes.lock().unwrap().get(node_key).cloned())
+        }
+        fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+            anyhow::bail!("the reference insert reads no values")
+        }
+        fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+            anyhow::bail!("not needed")
+        }
+    }
+
+    impl ReferenceTree {
+        fn put(&self, changes: &[(Vec<u8>, RecordLeaf)], version: u64) -> [u8; 32] {
+            let values = changes.iter().map(|(k, l)| (tree_key().hash(k), Some(l.to_bytes())));
+            let (root, batch) =
+                JellyfishMerkleTree::<_, TreeHasher>::new(self).put_value_set(values, version).unwrap();
+            self.nodes.lock().unwrap().extend(batch.node_batch.nodes().clone());
+            root.0
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// The batched group insert builds the tree jmt's per-key insert builds: the same root
+        /// after every group (new keys, rewritten keys, keys repeated within a group).
+        #[test]
+        fn a_group_commit_gives_the_per_key_insert_root(
+            groups in prop::collection::vec(prop::collection::vec((0u16..600, any::<u8>()), 1..80), 1..10)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open_store(&dir.path().join("s.redb"));
+            let reference = ReferenceTree::default();
+            let mut versions: HashMap<u16, u64> = HashMap::new();
+            for (i, group) in groups.iter().enumerate() {
+                let changes: Vec<_> = group
+                    .iter()
+                    .map(|(key, tag)| {
+                        let version = versions.entry(*key).or_default();
+                        *version += 1;
+                        (key.to_le_bytes().to_vec(), leaf(*version, *tag, false))
+                    })
+                    .collect();
+                let state = store.commit_group(&changes, None).unwrap();
+                prop_assert_eq!(state.root, reference.put(&changes, i as u64 + 1), "group {}", i);
+            }
+        }
+    }
+
+    #[test]
+    fn a_leaf_key_is_read_from_its_encoding() {
+        let key = tree_key().hash(b"k");
+        let leaf = Node::Leaf(LeafNode::new(key, ValueHash::with::<TreeHasher>(b"v")));
+        assert_eq!(encoded_leaf_key(&borsh::to_vec(&leaf).unwrap()), Some(key.0));
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        fill(&store, 40, 1);
+        let txn = store.db.begin_read().unwrap();
+        let (mut leaves, mut internal) = (0, 0);
+        for item in txn.open_table(NODES).unwrap().iter().unwrap() {
+            let (_, bytes) = item.unwrap();
+            let expected = match Node::try_from_slice(bytes.value()).unwrap() {
+                Node::Leaf(l) => Some(l.key_hash().0),
+                _ => None,
+            };
+            leaves += usize::from(expected.is_some());
+            internal += usize::from(expected.is_none());
+            assert_eq!(encoded_leaf_key(bytes.value()), expected);
+        }
+        assert_eq!(leaves, 40);
+        assert!(internal > 0);
+        assert_eq!(encoded_leaf_key(&borsh::to_vec(&Node::Null).unwrap()), None);
+    }
+
+    /// A replaced value's blob is dead once no kept root names it, and only then: not while the
+    /// served version or a newer one names the same blob.
+    #[test]
+    fn pruning_marks_only_unreferenced_blobs_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        store.commit_group(&[(vec![1], leaf(1, 1, false)), (vec![2], leaf(1, 9, false))], None).unwrap();
+        store.commit_group(&[(vec![1], leaf(2, 2, false))], None).unwrap();
+        // The third version names the first one's blob again.
+        let state = store.commit_group(&[(vec![1], leaf(3, 1, false))], None).unwrap();
+        store.prune(2).unwrap();
+        assert_eq!(store.dead_blobs(16).unwrap(), Vec::<Vec<u8>>::new());
+        // Version 2 is still served at tree version 2.
+        let (found, proof) = store.prove(&[1], 2).unwrap();
+        assert_eq!(found, Some(leaf(2, 2, false)));
+        let root_2 = {
+            let txn = store.db.begin_read().unwrap();
+            let reader = ReadTxnReader { txn: &txn };
+            JellyfishMerkleTree::<_, TreeHasher>::new(&reader).get_root_hash(2).unwrap().0
+        };
+        assert!(verify_record_proof(&root_2, store.key_hash(&[1]), found.as_ref(), &proof));
+        store.prune(3).unwrap();
+        assert_eq!(store.dead_blobs(16).unwrap(), vec![vec![2u8; 36]]);
+        for (key, expected) in [(1u8, leaf(3, 1, false)), (2, leaf(1, 9, false))] {
+            let (found, proof) = store.prove(&[key], 3).unwrap();
+            assert_eq!(found.as_ref(), Some(&expected));
+            assert!(verify_record_proof(&state.root, store.key_hash(&[key]), found.as_ref(), &proof));
+        }
+    }
+
+    #[test]
+    fn node_keys_sort_by_version() {
+        // Borsh: number of nibbles (u64), then the packed bytes (u32 length, bytes).
+        let path = |nibbles: u64, bytes: &[u8]| {
+            let encoded = [&nibbles.to_le_bytes()[..], &(bytes.len() as u32).to_le_bytes(), bytes].concat();
+            jmt::storage::NibblePath::try_from_slice(&encoded).unwrap()
+        };
+        let keys = [
+            NodeKey::new(1, path(3, &[0xff, 0x30])),
+            NodeKey::new(2, path(0, &[])),
+            NodeKey::new(256, path(1, &[0x00])),
+            NodeKey::new(257, path(0, &[])),
+        ];
+        let encoded: Vec<_> = keys.iter().map(encode_node_key).collect();
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]));
+        for (key, bytes) in keys.iter().zip(&encoded) {
+            assert_eq!(&decode_node_key(bytes).unwrap(), key);
         }
     }
 

@@ -470,8 +470,9 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     let keeper = h.open(0).await;
     keeper.put(b"a", Bytes::from_static(b"alpha"), None).await.unwrap();
     keeper.put(b"b", Bytes::from_static(b"bravo"), None).await.unwrap();
-    let a = keeper.get(b"a").await.unwrap().leaf;
-    let b = keeper.get(b"b").await.unwrap().leaf;
+    // Leaves from proofs: a read would cache the values (see the read cache test below).
+    let a = keeper.proof(b"a").await.unwrap().leaf.unwrap();
+    let b = keeper.proof(b"b").await.unwrap().leaf.unwrap();
     let cid_a = cid::Cid::try_from(a.cid.as_slice()).unwrap();
     let cid_b = cid::Cid::try_from(b.cid.as_slice()).unwrap();
     let at_a = h.blobs.block_location(&cid_a).unwrap().unwrap();
@@ -490,6 +491,44 @@ async fn blobs_missing_or_swapped_are_errors_never_served() {
     );
     assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha");
     let _ = h.blobs.put(Bytes::from_static(b"unrelated")).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_read_cache_answers_only_for_the_leaf_its_value_was_opened_under() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    let mut cfg = h.config(0);
+    cfg.read_cache_bytes = 0;
+    keeper.put(b"a", Bytes::from_static(b"alpha-1"), None).await.unwrap();
+    keeper.put(b"b", Bytes::from_static(b"bravo-1"), None).await.unwrap();
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha-1");
+    // The operator swaps a's blob for b's: the proof still verifies a's leaf, whose value was
+    // opened (hash-checked, decrypted) before, so the read is answered from memory, correctly.
+    let (at_a, at_b) = (blob_location(&h, &keeper, b"a").await, blob_location(&h, &keeper, b"b").await);
+    write_location(&at_a, &read_location(&at_b));
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha-1");
+    // A new version is a new leaf: never answered from the cache, read and checked from the blob.
+    keeper.put(b"a", Bytes::from_static(b"alpha-2"), None).await.unwrap();
+    let read = keeper.get(b"a").await.unwrap();
+    assert_eq!((read.value.as_slice(), read.leaf.version), (&b"alpha-2"[..], 2));
+    write_location(&blob_location(&h, &keeper, b"a").await, &read_location(&at_b));
+    assert_eq!(keeper.get(b"a").await.unwrap().value, b"alpha-2");
+    // Without a cache (a new keeper on the same store), the swapped blob is an error, not data.
+    keeper.shutdown().await;
+    drop(keeper);
+    let uncached = h.open_with(cfg).await.unwrap();
+    let swapped = uncached.get(b"a").await;
+    assert!(matches!(swapped, Err(KeeperError::Blob(_))), "{swapped:?}");
+}
+
+/// Where the blob of `key`'s current leaf lies.
+async fn blob_location(
+    h: &Harness,
+    keeper: &ShardKeeper,
+    key: &[u8],
+) -> ironroot_keeper::blobs::BlockLocation {
+    let leaf = keeper.proof(key).await.unwrap().leaf.unwrap();
+    h.blobs.block_location(&cid::Cid::try_from(leaf.cid.as_slice()).unwrap()).unwrap().unwrap()
 }
 
 fn read_location(at: &ironroot_keeper::blobs::BlockLocation) -> Vec<u8> {
@@ -1314,4 +1353,109 @@ async fn queued_bytes_are_capped_per_shard() {
     keeper.put(b"third", large(3), None).await.unwrap();
     assert_eq!(keeper.get(b"third").await.unwrap().value, vec![3u8; 40_000]);
     assert_eq!(keeper.get(b"second").await.unwrap().value, vec![2u8; 40_000]);
+}
+
+/// A blob store that counts the blocks it stored, so a test can wait for a group's blobs.
+struct CountedBlobs {
+    inner: Arc<LocalBlobStore>,
+    stored: tokio::sync::watch::Sender<usize>,
+}
+
+#[async_trait]
+impl ironroot_keeper::blobs::BlockStore for CountedBlobs {
+    async fn put_block(&self, cid: &cid::Cid, block: Bytes) -> Result<(), ironroot_keeper::blobs::BlobError> {
+        self.inner.put_block(cid, block).await?;
+        self.stored.send_modify(|n| *n += 1);
+        Ok(())
+    }
+    async fn get_block(&self, cid: &cid::Cid) -> Result<Bytes, ironroot_keeper::blobs::BlobError> {
+        self.inner.get_block(cid).await
+    }
+    async fn has_block(&self, cid: &cid::Cid) -> Result<bool, ironroot_keeper::blobs::BlobError> {
+        self.inner.has_block(cid).await
+    }
+    async fn pin_block(&self, cid: &cid::Cid) -> Result<(), ironroot_keeper::blobs::BlobError> {
+        self.inner.pin_block(cid).await
+    }
+    fn read_timeout(&self) -> Duration {
+        self.inner.read_timeout()
+    }
+}
+
+/// While one group's tree commit is in flight, the next group keeps taking writes until that
+/// commit is done, instead of starting with the one write that arrived first. Timing-free: the
+/// commit is held back by a write transaction the test keeps open on the store, and the test runs
+/// on one thread, so the writer takes the first of the later writes before the others are sent.
+#[tokio::test(flavor = "current_thread")]
+async fn the_next_group_fills_while_a_commit_is_in_flight() {
+    const LATER: usize = 40;
+    let h = harness(1).await;
+    let (stored, mut blocks) = tokio::sync::watch::channel(0usize);
+    let blobs = Arc::new(CountedBlobs { inner: h.blobs.clone(), stored });
+    let keeper = ShardKeeper::open(h.config(0), blobs, h.keys.clone(), h.chain.clone(), h.signer.clone())
+        .await
+        .unwrap();
+    assert!(LATER < keeper.config().max_group);
+    let groups_before = keeper.metrics().groups.load(Ordering::Relaxed);
+
+    // Hold the store's write lock: the first group's tree commit waits for it.
+    let (held, is_held) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let keeper = keeper.clone();
+        tokio::task::spawn_blocking(move || {
+            keeper.store().update_state(|_| {
+                held.send(()).unwrap();
+                released.recv().unwrap();
+            })
+        })
+    };
+    is_held.await.unwrap();
+
+    // The first group: one write, whose blob is stored; its commit then waits for the lock.
+    let first = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(b"first", value(0), None).await })
+    };
+    blocks.wait_for(|n| *n >= 1).await.unwrap();
+
+    // The later writes, sent one at a time; the writer is given the first of them alone.
+    let mut later: Vec<_> = (1..=LATER)
+        .map(|i| {
+            let keeper = keeper.clone();
+            Box::pin(async move { keeper.put(format!("later-{i}").as_bytes(), value(i), None).await })
+        })
+        .collect();
+    for (i, write) in later.iter_mut().enumerate() {
+        // One poll queues the write (the channel has room) and then waits for its receipt.
+        assert!(futures::poll!(write.as_mut()).is_pending());
+        if i == 0 {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    // Nothing is committed while the lock is held.
+    assert_eq!(keeper.metrics().groups.load(Ordering::Relaxed), groups_before);
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+
+    let first = first.await.unwrap().unwrap();
+    let receipts: Vec<_> =
+        futures::future::join_all(later).await.into_iter().map(|r| r.expect("acknowledged")).collect();
+    // Every later write is in the one group right after the first.
+    for receipt in &receipts {
+        assert_eq!(receipt.tree_version, first.tree_version + 1);
+    }
+    assert_eq!(keeper.metrics().groups.load(Ordering::Relaxed), groups_before + 2);
+    assert_eq!(keeper.metrics().grouped_writes.load(Ordering::Relaxed), 1 + LATER as u64);
+    assert_all_readable_later(&keeper, LATER).await;
+}
+
+async fn assert_all_readable_later(keeper: &ShardKeeper, n: usize) {
+    for i in 1..=n {
+        let key = format!("later-{i}");
+        let read = keeper.get(key.as_bytes()).await.expect("acknowledged write readable");
+        assert_eq!(read.value, value(i).to_vec(), "{key}");
+    }
 }

@@ -110,6 +110,37 @@ export type AttestationVerifier = {
       ]
     },
     {
+      "name": "closeQuoteBuffer",
+      "docs": [
+        "The payer reclaims an expired quote buffer that no registration consumed."
+      ],
+      "discriminator": [
+        117,
+        128,
+        5,
+        163,
+        206,
+        252,
+        173,
+        69
+      ],
+      "accounts": [
+        {
+          "name": "payer",
+          "writable": true,
+          "signer": true,
+          "relations": [
+            "quoteBuffer"
+          ]
+        },
+        {
+          "name": "quoteBuffer",
+          "writable": true
+        }
+      ],
+      "args": []
+    },
+    {
       "name": "initialize",
       "docs": [
         "Create the governance config. Only the program's upgrade authority may call it, once."
@@ -301,6 +332,163 @@ export type AttestationVerifier = {
       ]
     },
     {
+      "name": "recordQuoteIsv",
+      "docs": [
+        "Part 1 of the on-chain quote check: the secp256r1 precompile instruction just before this",
+        "one checked the attestation key's signature over the quote's header‖body, whose report data",
+        "must start with `tee`; opens the payer's buffer `[b\"quote\", tee, nonce, payer]`."
+      ],
+      "discriminator": [
+        134,
+        233,
+        15,
+        220,
+        195,
+        183,
+        252,
+        122
+      ],
+      "accounts": [
+        {
+          "name": "payer",
+          "docs": [
+            "Funds the buffer, gets its rent back, and must be `register_tee`'s payer. The buffer's",
+            "address includes it, so nobody can squat (or fill with another quote) someone else's."
+          ],
+          "writable": true,
+          "signer": true
+        },
+        {
+          "name": "quoteBuffer",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  113,
+                  117,
+                  111,
+                  116,
+                  101
+                ]
+              },
+              {
+                "kind": "arg",
+                "path": "tee"
+              },
+              {
+                "kind": "arg",
+                "path": "nonce"
+              },
+              {
+                "kind": "account",
+                "path": "payer"
+              }
+            ]
+          }
+        },
+        {
+          "name": "instructions",
+          "address": "Sysvar1nstructions1111111111111111111111111"
+        },
+        {
+          "name": "systemProgram",
+          "address": "11111111111111111111111111111111"
+        }
+      ],
+      "args": [
+        {
+          "name": "tee",
+          "type": "pubkey"
+        },
+        {
+          "name": "nonce",
+          "type": "u64"
+        }
+      ]
+    },
+    {
+      "name": "recordQuoteQe",
+      "docs": [
+        "Part 2: the precompile instruction just before this one checked the PCK key's signature over",
+        "the QE report, which must bind `attestation_key` (part 1's signer) and `qe_auth_data`."
+      ],
+      "discriminator": [
+        77,
+        112,
+        225,
+        214,
+        199,
+        101,
+        194,
+        224
+      ],
+      "accounts": [
+        {
+          "name": "payer",
+          "signer": true
+        },
+        {
+          "name": "quoteBuffer",
+          "writable": true,
+          "pda": {
+            "seeds": [
+              {
+                "kind": "const",
+                "value": [
+                  113,
+                  117,
+                  111,
+                  116,
+                  101
+                ]
+              },
+              {
+                "kind": "arg",
+                "path": "tee"
+              },
+              {
+                "kind": "arg",
+                "path": "nonce"
+              },
+              {
+                "kind": "account",
+                "path": "payer"
+              }
+            ]
+          }
+        },
+        {
+          "name": "instructions",
+          "address": "Sysvar1nstructions1111111111111111111111111"
+        }
+      ],
+      "args": [
+        {
+          "name": "tee",
+          "type": "pubkey"
+        },
+        {
+          "name": "nonce",
+          "type": "u64"
+        },
+        {
+          "name": "attestationKey",
+          "type": {
+            "array": [
+              "u8",
+              64
+            ]
+          }
+        },
+        {
+          "name": "qeAuthData",
+          "type": "bytes"
+        }
+      ]
+    },
+    {
       "name": "registerTee",
       "docs": [
         "Register (or refresh) a TEE key from a k-of-n attester statement."
@@ -382,6 +570,15 @@ export type AttestationVerifier = {
         {
           "name": "teeEntry",
           "writable": true
+        },
+        {
+          "name": "quoteBuffer",
+          "docs": [
+            "The quote's recorded signatures (`[b\"quote\", tee, nonce, payer]`): required when",
+            "governance's policy requires them, checked and closed (rent to `payer`) whenever passed."
+          ],
+          "writable": true,
+          "optional": true
         },
         {
           "name": "instructions",
@@ -659,6 +856,19 @@ export type AttestationVerifier = {
   ],
   "accounts": [
     {
+      "name": "quoteBuffer",
+      "discriminator": [
+        105,
+        222,
+        31,
+        89,
+        165,
+        65,
+        198,
+        19
+      ]
+    },
+    {
       "name": "teeEntry",
       "discriminator": [
         220,
@@ -750,6 +960,32 @@ export type AttestationVerifier = {
         161
       ],
       "name": "policyUpdated"
+    },
+    {
+      "discriminator": [
+        22,
+        178,
+        209,
+        126,
+        194,
+        167,
+        180,
+        117
+      ],
+      "name": "quoteBufferClosed"
+    },
+    {
+      "discriminator": [
+        236,
+        22,
+        219,
+        39,
+        136,
+        24,
+        60,
+        63
+      ],
+      "name": "quotePartRecorded"
     },
     {
       "discriminator": [
@@ -959,6 +1195,91 @@ export type AttestationVerifier = {
       "code": 6030,
       "name": "overflow",
       "msg": "arithmetic overflow"
+    },
+    {
+      "code": 6031,
+      "name": "missingQuoteSignature",
+      "msg": "the instruction before this one is not a secp256r1 precompile instruction"
+    },
+    {
+      "code": 6032,
+      "name": "quoteSignatureRedirected",
+      "msg": "the secp256r1 precompile instruction must carry exactly one signature over its own data"
+    },
+    {
+      "code": 6033,
+      "name": "malformedQuotePrecompile",
+      "msg": "malformed secp256r1 precompile instruction"
+    },
+    {
+      "code": 6034,
+      "name": "unsupportedQuoteLayout",
+      "msg": "the signed header and body are not a supported quote layout that fits a transaction"
+    },
+    {
+      "code": 6035,
+      "name": "reportDataKeyMismatch",
+      "msg": "the quote's report data does not start with the TEE key being registered"
+    },
+    {
+      "code": 6036,
+      "name": "malformedQeReport",
+      "msg": "the QE report is not 384 bytes"
+    },
+    {
+      "code": 6037,
+      "name": "attestationKeyMismatch",
+      "msg": "the raw attestation key does not compress to the key that signed header and body"
+    },
+    {
+      "code": 6038,
+      "name": "qeReportDataMismatch",
+      "msg": "the QE report's data is not SHA-256(attestation key ‖ QE authentication data)"
+    },
+    {
+      "code": 6039,
+      "name": "qeAuthDataTooLong",
+      "msg": "the QE authentication data is too long"
+    },
+    {
+      "code": 6040,
+      "name": "quotePartAlreadyRecorded",
+      "msg": "this quote buffer already holds its QE report part"
+    },
+    {
+      "code": 6041,
+      "name": "quoteSignaturesRequired",
+      "msg": "governance requires the quote's signatures: pass the complete quote buffer"
+    },
+    {
+      "code": 6042,
+      "name": "quoteBufferMismatch",
+      "msg": "the quote buffer is not the PDA of the statement's TEE key and nonce"
+    },
+    {
+      "code": 6043,
+      "name": "quoteBufferIncomplete",
+      "msg": "the quote buffer is missing its QE report part"
+    },
+    {
+      "code": 6044,
+      "name": "quoteBufferExpired",
+      "msg": "the quote buffer has expired"
+    },
+    {
+      "code": 6045,
+      "name": "quoteBufferNotExpired",
+      "msg": "the quote buffer has not expired yet"
+    },
+    {
+      "code": 6046,
+      "name": "quoteBufferPayerMismatch",
+      "msg": "the quote buffer was funded by another payer"
+    },
+    {
+      "code": 6047,
+      "name": "quoteDigestMismatch",
+      "msg": "the statement's quote hash is not the digest of the recorded quote"
     }
   ],
   "types": [
@@ -1187,6 +1508,15 @@ export type AttestationVerifier = {
               "Statements with a smaller nonce are refused; only ever raised (invalidates outstanding ones)."
             ],
             "type": "u64"
+          },
+          {
+            "name": "requireQuoteSignatures",
+            "docs": [
+              "`register_tee` also requires the quote's own P-256 signatures, checked by the secp256r1",
+              "precompile and recorded in a [`QuoteBuffer`] by `record_quote_isv` / `record_quote_qe`,",
+              "whose [`quote_digest`] must equal the (version 2) statement's `quote_hash`."
+            ],
+            "type": "bool"
           }
         ]
       }
@@ -1201,6 +1531,161 @@ export type AttestationVerifier = {
               "defined": {
                 "name": "policy"
               }
+            }
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "quoteBuffer",
+      "docs": [
+        "What the secp256r1 precompile proved about one quote, recorded across two transactions",
+        "(PDA `[QUOTE_SEED, tee, nonce LE, payer]`; created by `record_quote_isv`, completed by",
+        "`record_quote_qe`, closed by `register_tee` or, after `expires_at`, by its payer)."
+      ],
+      "type": {
+        "kind": "struct",
+        "fields": [
+          {
+            "name": "tee",
+            "type": "pubkey"
+          },
+          {
+            "name": "nonce",
+            "type": "u64"
+          },
+          {
+            "name": "payer",
+            "docs": [
+              "Funded the account; gets the rent back."
+            ],
+            "type": "pubkey"
+          },
+          {
+            "name": "expiresAt",
+            "type": "i64"
+          },
+          {
+            "name": "headerBodyHash",
+            "docs": [
+              "SHA-256(header‖body), whose signature by `attestation_key` the precompile checked."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "attestationKey",
+            "type": {
+              "array": [
+                "u8",
+                33
+              ]
+            }
+          },
+          {
+            "name": "qeReportHash",
+            "docs": [
+              "SHA-256(QE report), whose signature by `pck_key` the precompile checked (part 2)."
+            ],
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "name": "pckKey",
+            "type": {
+              "array": [
+                "u8",
+                33
+              ]
+            }
+          },
+          {
+            "name": "complete",
+            "docs": [
+              "Set once part 2 is recorded."
+            ],
+            "type": "bool"
+          },
+          {
+            "name": "bump",
+            "type": "u8"
+          }
+        ]
+      }
+    },
+    {
+      "name": "quoteBufferClosed",
+      "type": {
+        "fields": [
+          {
+            "name": "teePubkey",
+            "type": "pubkey"
+          },
+          {
+            "name": "nonce",
+            "type": "u64"
+          },
+          {
+            "docs": [
+              "True when `register_tee` consumed it, false when its payer reclaimed it after expiry."
+            ],
+            "name": "consumed",
+            "type": "bool"
+          }
+        ],
+        "kind": "struct"
+      }
+    },
+    {
+      "name": "quotePartRecorded",
+      "type": {
+        "fields": [
+          {
+            "name": "teePubkey",
+            "type": "pubkey"
+          },
+          {
+            "name": "nonce",
+            "type": "u64"
+          },
+          {
+            "docs": [
+              "1: attestation key over header‖body; 2: PCK key over the QE report."
+            ],
+            "name": "part",
+            "type": "u8"
+          },
+          {
+            "docs": [
+              "SHA-256 of the signed bytes."
+            ],
+            "name": "signedHash",
+            "type": {
+              "array": [
+                "u8",
+                32
+              ]
+            }
+          },
+          {
+            "docs": [
+              "The compressed P-256 key the precompile checked the signature with."
+            ],
+            "name": "signingKey",
+            "type": {
+              "array": [
+                "u8",
+                33
+              ]
             }
           }
         ],

@@ -59,6 +59,7 @@ export const governancePage = dataPage<Data>(
           ["Longest key lifetime", duration(Number(gov.policy.maxKeyLifetimeSecs))],
           ["Oldest statement accepted", duration(Number(gov.policy.maxStatementAgeSecs))],
           ["Nonce floor", gov.policy.nonceFloor.toString()],
+          ["Quote signatures on-chain", gov.policy.requireQuoteSignatures ? "required" : "not required"],
         ],
         "policy",
       ),

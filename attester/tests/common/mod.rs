@@ -72,6 +72,7 @@ impl StaticChain {
                     max_key_lifetime_secs: 30 * 24 * 3600,
                     max_statement_age_secs: 600,
                     nonce_floor: 0,
+                    require_quote_signatures: false,
                 },
                 bump: 255,
                 verifier_authority_bump: 255,

@@ -20,6 +20,7 @@ const DEFAULT_POLICY: Policy = Policy {
     max_key_lifetime_secs: 30 * 86_400,
     max_statement_age_secs: 600,
     nonce_floor: 0,
+    require_quote_signatures: false,
 };
 
 pub fn run(ctx: &Context, command: GovernanceCommand) -> anyhow::Result<()> {
@@ -76,6 +77,7 @@ fn policy_json(policy: &Policy) -> Value {
         "max_key_lifetime_secs": policy.max_key_lifetime_secs,
         "max_statement_age_secs": policy.max_statement_age_secs,
         "nonce_floor": policy.nonce_floor,
+        "require_quote_signatures": policy.require_quote_signatures,
     })
 }
 
@@ -103,7 +105,7 @@ fn config_json(config: &VerifierConfig) -> Value {
 
 fn config_text(config: &VerifierConfig) -> String {
     let mut text = format!(
-        "Governance config {}\n  authority: {}{}\n  attesters ({} of {}): {}\n  policy: accepted TCB mask {:#b}, key lifetime {} s, statement age {} s, nonce floor {}\n  allowed:\n",
+        "Governance config {}\n  authority: {}{}\n  attesters ({} of {}): {}\n  policy: accepted TCB mask {:#b}, key lifetime {} s, statement age {} s, nonce floor {}, quote signatures on-chain {}\n  allowed:\n",
         pda::verifier_config(),
         config.authority,
         config.pending_authority.map(|k| format!(" (proposed: {k})")).unwrap_or_default(),
@@ -114,6 +116,7 @@ fn config_text(config: &VerifierConfig) -> String {
         config.policy.max_key_lifetime_secs,
         config.policy.max_statement_age_secs,
         config.policy.nonce_floor,
+        if config.policy.require_quote_signatures { "required" } else { "not required" },
     );
     for allowed in &config.allowed {
         text += &format!(
@@ -143,6 +146,7 @@ fn merge(args: &GovernancePolicyArgs, base: &Policy) -> Policy {
         max_key_lifetime_secs: args.max_key_lifetime_secs.unwrap_or(base.max_key_lifetime_secs),
         max_statement_age_secs: args.max_statement_age_secs.unwrap_or(base.max_statement_age_secs),
         nonce_floor: args.nonce_floor.unwrap_or(base.nonce_floor),
+        require_quote_signatures: args.require_quote_signatures.unwrap_or(base.require_quote_signatures),
     }
 }
 

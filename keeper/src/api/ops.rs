@@ -165,6 +165,11 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         per_shard(&|m| m.commit_micros_total.load(Ordering::Relaxed) / 1_000_000),
     );
     counter(
+        "ironroot_chain_commit_milliseconds_total",
+        "The same time in milliseconds (whole seconds hide sub-second commit latency).",
+        per_shard(&|m| m.commit_micros_total.load(Ordering::Relaxed) / 1_000),
+    );
+    counter(
         "ironroot_chain_errors_total",
         "Failed on-chain commits.",
         per_shard(&|m| m.chain_errors.load(Ordering::Relaxed)),

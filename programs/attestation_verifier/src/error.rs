@@ -64,4 +64,38 @@ pub enum VerifierError {
     StatementExpired,
     #[msg("arithmetic overflow")]
     Overflow,
+    #[msg("the instruction before this one is not a secp256r1 precompile instruction")]
+    MissingQuoteSignature,
+    #[msg("the secp256r1 precompile instruction must carry exactly one signature over its own data")]
+    QuoteSignatureRedirected,
+    #[msg("malformed secp256r1 precompile instruction")]
+    MalformedQuotePrecompile,
+    #[msg("the signed header and body are not a supported quote layout that fits a transaction")]
+    UnsupportedQuoteLayout,
+    #[msg("the quote's report data does not start with the TEE key being registered")]
+    ReportDataKeyMismatch,
+    #[msg("the QE report is not 384 bytes")]
+    MalformedQeReport,
+    #[msg("the raw attestation key does not compress to the key that signed header and body")]
+    AttestationKeyMismatch,
+    #[msg("the QE report's data is not SHA-256(attestation key ‖ QE authentication data)")]
+    QeReportDataMismatch,
+    #[msg("the QE authentication data is too long")]
+    QeAuthDataTooLong,
+    #[msg("this quote buffer already holds its QE report part")]
+    QuotePartAlreadyRecorded,
+    #[msg("governance requires the quote's signatures: pass the complete quote buffer")]
+    QuoteSignaturesRequired,
+    #[msg("the quote buffer is not the PDA of the statement's TEE key and nonce")]
+    QuoteBufferMismatch,
+    #[msg("the quote buffer is missing its QE report part")]
+    QuoteBufferIncomplete,
+    #[msg("the quote buffer has expired")]
+    QuoteBufferExpired,
+    #[msg("the quote buffer has not expired yet")]
+    QuoteBufferNotExpired,
+    #[msg("the quote buffer was funded by another payer")]
+    QuoteBufferPayerMismatch,
+    #[msg("the statement's quote hash is not the digest of the recorded quote")]
+    QuoteDigestMismatch,
 }

@@ -56,3 +56,23 @@ pub struct TeeAttested {
 pub struct TeeRevokedByGovernance {
     pub tee_pubkey: Pubkey,
 }
+
+#[event]
+pub struct QuotePartRecorded {
+    pub tee_pubkey: Pubkey,
+    pub nonce: u64,
+    /// 1: attestation key over header‖body; 2: PCK key over the QE report.
+    pub part: u8,
+    /// SHA-256 of the signed bytes.
+    pub signed_hash: [u8; 32],
+    /// The compressed P-256 key the precompile checked the signature with.
+    pub signing_key: [u8; 33],
+}
+
+#[event]
+pub struct QuoteBufferClosed {
+    pub tee_pubkey: Pubkey,
+    pub nonce: u64,
+    /// True when `register_tee` consumed it, false when its payer reclaimed it after expiry.
+    pub consumed: bool,
+}

@@ -13,6 +13,7 @@ pub mod ed25519;
 pub mod error;
 pub mod events;
 pub mod instructions;
+pub mod secp256r1;
 pub mod state;
 
 pub use instructions::*;
@@ -32,6 +33,36 @@ pub mod attestation_verifier {
     /// Register (or refresh) a TEE key from a k-of-n attester statement.
     pub fn register_tee(ctx: Context<RegisterTee>) -> Result<()> {
         instructions::register_tee::handle_register_tee(ctx)
+    }
+
+    /// Part 1 of the on-chain quote check: the secp256r1 precompile instruction just before this
+    /// one checked the attestation key's signature over the quote's header‖body, whose report data
+    /// must start with `tee`; opens the payer's buffer `[b"quote", tee, nonce, payer]`.
+    pub fn record_quote_isv(ctx: Context<RecordQuoteIsv>, tee: Pubkey, nonce: u64) -> Result<()> {
+        instructions::record_quote_part::handle_record_quote_isv(ctx, tee, nonce)
+    }
+
+    /// Part 2: the precompile instruction just before this one checked the PCK key's signature over
+    /// the QE report, which must bind `attestation_key` (part 1's signer) and `qe_auth_data`.
+    pub fn record_quote_qe(
+        ctx: Context<RecordQuoteQe>,
+        tee: Pubkey,
+        nonce: u64,
+        attestation_key: [u8; 64],
+        qe_auth_data: Vec<u8>,
+    ) -> Result<()> {
+        instructions::record_quote_part::handle_record_quote_qe(
+            ctx,
+            tee,
+            nonce,
+            attestation_key,
+            qe_auth_data,
+        )
+    }
+
+    /// The payer reclaims an expired quote buffer that no registration consumed.
+    pub fn close_quote_buffer(ctx: Context<CloseQuoteBuffer>) -> Result<()> {
+        instructions::record_quote_part::handle_close_quote_buffer(ctx)
     }
 
     /// Governance: revoke a TEE key in the registry.

@@ -8,8 +8,13 @@ pub use tee_registry::state::{TEE_ENTRY_SEED, VERIFIER_AUTHORITY_SEED};
 pub const CONFIG_SEED: &[u8] = b"config";
 /// Domain tag that opens every attestation statement.
 pub const STATEMENT_DOMAIN: [u8; 16] = *b"IRONROOT-ATTEST1";
-/// Layout version of [`AttestationStatement`].
-pub const STATEMENT_VERSION: u8 = 1;
+/// Layout version of [`AttestationStatement`] attesters sign now: version 2, whose `quote_hash` is
+/// the [`quote_digest`] of the quote's signed parts.
+pub const STATEMENT_VERSION: u8 = 2;
+/// Version 1 statements (`quote_hash` = SHA-256 of the whole quote) are still accepted while
+/// governance does not require the quote's signatures on-chain: their hash cannot be tied to a
+/// recorded quote.
+pub const STATEMENT_VERSION_WHOLE_QUOTE_HASH: u8 = 1;
 pub const MAX_ATTESTERS: usize = 16;
 /// Allowed (measurement, identity) pairs.
 pub const MAX_ALLOWED: usize = 32;
@@ -71,6 +76,10 @@ pub struct Policy {
     pub max_statement_age_secs: i64,
     /// Statements with a smaller nonce are refused; only ever raised (invalidates outstanding ones).
     pub nonce_floor: u64,
+    /// `register_tee` also requires the quote's own P-256 signatures, checked by the secp256r1
+    /// precompile and recorded in a [`QuoteBuffer`] by `record_quote_isv` / `record_quote_qe`,
+    /// whose [`quote_digest`] must equal the (version 2) statement's `quote_hash`.
+    pub require_quote_signatures: bool,
 }
 
 /// Governance configuration of the verifier (PDA `[CONFIG_SEED]`).
@@ -107,7 +116,8 @@ pub struct AttestationStatement {
     pub compose_hash: [u8; 32],
     pub measurement: [u8; 32],
     pub tcb_status: u8,
-    /// SHA-256 of the quote the attesters verified.
+    /// Version 2: the [`quote_digest`] of the quote the attesters verified; version 1: SHA-256 of
+    /// the whole quote.
     pub quote_hash: [u8; 32],
     pub nonce: u64,
     /// Unix time at which the attesters verified the quote.
@@ -154,7 +164,12 @@ impl VerifierConfig {
     /// Checks every statement field against this config at unix time `now`.
     pub fn check_statement(&self, st: &AttestationStatement, tee: &Pubkey, now: i64) -> Result<()> {
         require!(st.domain == STATEMENT_DOMAIN, VerifierError::WrongDomain);
-        require!(st.version == STATEMENT_VERSION, VerifierError::UnsupportedVersion);
+        require!(
+            st.version == STATEMENT_VERSION
+                || (st.version == STATEMENT_VERSION_WHOLE_QUOTE_HASH
+                    && !self.policy.require_quote_signatures),
+            VerifierError::UnsupportedVersion
+        );
         require!(st.cluster_genesis_hash == self.cluster_genesis_hash, VerifierError::WrongCluster);
         require_keys_eq!(st.registry_program, tee_registry::ID, VerifierError::WrongProgram);
         require_keys_eq!(st.tee_pubkey, *tee, VerifierError::TeeKeyMismatch);
@@ -186,5 +201,59 @@ impl VerifierConfig {
         }
         require!(signers.len() >= self.threshold as usize, VerifierError::InsufficientAttesters);
         Ok(())
+    }
+}
+
+/// Seed prefix of a [`QuoteBuffer`]: `[QUOTE_SEED, tee, nonce LE, payer]`.
+pub const QUOTE_SEED: &[u8] = b"quote";
+/// Domain tag of [`quote_digest`].
+pub const QUOTE_DIGEST_DOMAIN: [u8; 15] = *b"IRONROOT-QUOTE2";
+/// How long a quote buffer may wait for its `register_tee`; after that only its payer may close it.
+pub const QUOTE_BUFFER_LIFETIME_SECS: i64 = 3_600;
+/// Compressed P-256 public key (`0x02 | parity(y)` ‖ x), as the secp256r1 precompile takes it.
+pub const P256_COMPRESSED_KEY_LEN: usize = 33;
+
+/// The quote digest a version 2 statement carries: it names exactly the two signed parts of the
+/// quote and the PCK key whose certificate chain the attesters verified:
+/// `SHA-256("IRONROOT-QUOTE2" ‖ SHA-256(header‖body) ‖ SHA-256(QE report) ‖ compressed PCK key)`.
+pub fn quote_digest(
+    header_body_hash: &[u8; 32],
+    qe_report_hash: &[u8; 32],
+    pck_key: &[u8; P256_COMPRESSED_KEY_LEN],
+) -> [u8; 32] {
+    anchor_lang::solana_program::hash::hashv(&[
+        &QUOTE_DIGEST_DOMAIN,
+        header_body_hash,
+        qe_report_hash,
+        pck_key,
+    ])
+    .to_bytes()
+}
+
+/// What the secp256r1 precompile proved about one quote, recorded across two transactions
+/// (PDA `[QUOTE_SEED, tee, nonce LE, payer]`; created by `record_quote_isv`, completed by
+/// `record_quote_qe`, closed by `register_tee` or, after `expires_at`, by its payer).
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct QuoteBuffer {
+    pub tee: Pubkey,
+    pub nonce: u64,
+    /// Funded the account; gets the rent back.
+    pub payer: Pubkey,
+    pub expires_at: i64,
+    /// SHA-256(header‖body), whose signature by `attestation_key` the precompile checked.
+    pub header_body_hash: [u8; 32],
+    pub attestation_key: [u8; P256_COMPRESSED_KEY_LEN],
+    /// SHA-256(QE report), whose signature by `pck_key` the precompile checked (part 2).
+    pub qe_report_hash: [u8; 32],
+    pub pck_key: [u8; P256_COMPRESSED_KEY_LEN],
+    /// Set once part 2 is recorded.
+    pub complete: bool,
+    pub bump: u8,
+}
+
+impl QuoteBuffer {
+    pub fn digest(&self) -> [u8; 32] {
+        quote_digest(&self.header_body_hash, &self.qe_report_hash, &self.pck_key)
     }
 }

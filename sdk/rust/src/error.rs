@@ -26,4 +26,6 @@ pub enum SdkError {
     JmtProof(&'static str),
     #[error("the shard tree is empty: no leaf to select")]
     EmptyTree,
+    #[error("quote: {0}")]
+    Quote(String),
 }

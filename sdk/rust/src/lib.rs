@@ -5,6 +5,7 @@ pub mod attestation;
 pub mod error;
 pub mod history;
 pub mod pda;
+pub mod quote;
 pub mod registry;
 pub mod storage_stake;
 pub mod verifier;

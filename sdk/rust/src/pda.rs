@@ -15,6 +15,16 @@ pub fn program_data(program_id: &Pubkey) -> Pubkey {
     Pubkey::find_program_address(&[program_id.as_ref()], &solana_sdk::bpf_loader_upgradeable::ID).0
 }
 
+/// The buffer recording a quote's precompile-checked signatures for one registration, funded by
+/// `payer` (who must then pay for `register_tee`).
+pub fn quote_buffer(tee_pubkey: &Pubkey, nonce: u64, payer: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[attestation_verifier::QUOTE_SEED, tee_pubkey.as_ref(), &nonce.to_le_bytes(), payer.as_ref()],
+        &attestation_verifier::ID,
+    )
+    .0
+}
+
 pub fn tee_entry(tee_pubkey: &Pubkey) -> Pubkey {
     Pubkey::find_program_address(&[tee_registry::TEE_ENTRY_SEED, tee_pubkey.as_ref()], &tee_registry::ID).0
 }

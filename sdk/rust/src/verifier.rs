@@ -32,6 +32,15 @@ pub fn initialize(upgrade_authority: &Pubkey, args: InitializeArgs) -> Instructi
 
 /// The `register_tee` instruction alone; see [`register_tee_transaction_instructions`].
 pub fn register_tee(payer: &Pubkey, tee: &Pubkey) -> Instruction {
+    register_tee_with_buffer(payer, tee, None)
+}
+
+/// `register_tee` consuming `payer`'s quote buffer of `(tee, nonce)` (rent back to `payer`).
+pub fn register_tee_with_quote(payer: &Pubkey, tee: &Pubkey, nonce: u64) -> Instruction {
+    register_tee_with_buffer(payer, tee, Some(pda::quote_buffer(tee, nonce, payer)))
+}
+
+fn register_tee_with_buffer(payer: &Pubkey, tee: &Pubkey, quote_buffer: Option<Pubkey>) -> Instruction {
     ix(
         accounts::RegisterTee {
             payer: *payer,
@@ -39,6 +48,7 @@ pub fn register_tee(payer: &Pubkey, tee: &Pubkey) -> Instruction {
             config: pda::verifier_config(),
             verifier_authority: pda::verifier_authority(),
             tee_entry: pda::tee_entry(tee),
+            quote_buffer,
             instructions: sysvar::instructions::ID,
             tee_registry_program: tee_registry::ID,
             system_program: system_program::ID,
@@ -58,6 +68,58 @@ pub fn register_tee_transaction_instructions(
         attestation::ed25519_instruction(&statement.to_bytes(), signatures)?,
         register_tee(payer, &statement.tee_pubkey),
     ])
+}
+
+/// Like [`register_tee_transaction_instructions`], consuming the quote buffer that
+/// [`crate::quote::QuoteParts::record_instructions`] filled for the statement's key and nonce.
+pub fn register_tee_with_quote_transaction_instructions(
+    payer: &Pubkey,
+    statement: &AttestationStatement,
+    signatures: &[(Pubkey, Signature)],
+) -> Result<Vec<Instruction>, SdkError> {
+    Ok(vec![
+        attestation::ed25519_instruction(&statement.to_bytes(), signatures)?,
+        register_tee_with_quote(payer, &statement.tee_pubkey, statement.nonce),
+    ])
+}
+
+/// Part 1 of the quote's on-chain check; must follow the precompile instruction over header‖body.
+pub fn record_quote_isv(payer: &Pubkey, tee: &Pubkey, nonce: u64) -> Instruction {
+    ix(
+        accounts::RecordQuoteIsv {
+            payer: *payer,
+            quote_buffer: pda::quote_buffer(tee, nonce, payer),
+            instructions: sysvar::instructions::ID,
+            system_program: system_program::ID,
+        },
+        instruction::RecordQuoteIsv { tee: *tee, nonce },
+    )
+}
+
+/// Part 2; must follow the precompile instruction over the QE report.
+pub fn record_quote_qe(
+    payer: &Pubkey,
+    tee: &Pubkey,
+    nonce: u64,
+    attestation_key: [u8; 64],
+    qe_auth_data: Vec<u8>,
+) -> Instruction {
+    ix(
+        accounts::RecordQuoteQe {
+            payer: *payer,
+            quote_buffer: pda::quote_buffer(tee, nonce, payer),
+            instructions: sysvar::instructions::ID,
+        },
+        instruction::RecordQuoteQe { tee: *tee, nonce, attestation_key, qe_auth_data },
+    )
+}
+
+/// The payer reclaims an expired, unconsumed quote buffer.
+pub fn close_quote_buffer(payer: &Pubkey, tee: &Pubkey, nonce: u64) -> Instruction {
+    ix(
+        accounts::CloseQuoteBuffer { payer: *payer, quote_buffer: pda::quote_buffer(tee, nonce, payer) },
+        instruction::CloseQuoteBuffer {},
+    )
 }
 
 pub fn revoke_tee(authority: &Pubkey, tee: &Pubkey) -> Instruction {

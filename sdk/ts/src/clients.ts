@@ -21,6 +21,8 @@ export interface Policy {
   maxKeyLifetimeSecs: bigint | number;
   maxStatementAgeSecs: bigint | number;
   nonceFloor: bigint | number;
+  /** `register_tee` also requires the quote's own P-256 signatures checked on-chain (default false). */
+  requireQuoteSignatures?: boolean;
 }
 
 export interface AppIdentity {
@@ -88,7 +90,7 @@ export interface RegisterArgs {
   expiresAt: bigint | number;
 }
 
-const policyArg = (p: Policy) => ({ acceptedTcb: p.acceptedTcb, maxKeyLifetimeSecs: bn(p.maxKeyLifetimeSecs), maxStatementAgeSecs: bn(p.maxStatementAgeSecs), nonceFloor: bn(p.nonceFloor) });
+const policyArg = (p: Policy) => ({ acceptedTcb: p.acceptedTcb, maxKeyLifetimeSecs: bn(p.maxKeyLifetimeSecs), maxStatementAgeSecs: bn(p.maxStatementAgeSecs), nonceFloor: bn(p.nonceFloor), requireQuoteSignatures: p.requireQuoteSignatures ?? false });
 const identityArg = (a: AppIdentity) => ({ appId: arr32(a.appId), composeHash: arr32(a.composeHash) });
 const allowedArg = (a: AllowedTee) => ({ measurement: arr32(a.measurement), appId: arr32(a.appId), composeHash: arr32(a.composeHash) });
 const appPolicyArg = (p: AppPolicy) => ({ allowed: p.allowed.map(allowedArg), maxTcbStatus: p.maxTcbStatus, blockedKeys: p.blockedKeys, minKeyValiditySecs: bn(p.minKeyValiditySecs) });
@@ -146,6 +148,8 @@ export class IronrootClient {
         config: pda.verifierConfig(),
         verifierAuthority: pda.verifierAuthority(),
         teeEntry: pda.teeEntry(tee),
+        // Only needed when governance requires the quote's signatures on-chain (Rust SDK: register_tee_with_quote).
+        quoteBuffer: null,
         instructions: SYSVAR_INSTRUCTIONS_PUBKEY,
         teeRegistryProgram: TEE_REGISTRY_PROGRAM_ID,
         systemProgram: SystemProgram.programId,

@@ -17,7 +17,7 @@ export const SHARD_SEED = Buffer.from("shard");
 export const HISTORY_TREE_SEED = Buffer.from("history");
 
 export const STATEMENT_DOMAIN = Buffer.from("IRONROOT-ATTEST1");
-export const STATEMENT_VERSION = 1;
+export const STATEMENT_VERSION = 2;
 export const STATEMENT_LEN = 266;
 export const HISTORY_LEAF_DOMAIN = Buffer.from("ironroot:history:v2");
 /** Anyone may rotate an app's history once at most max(capacity / 8, 1024) leaves are free. */

@@ -104,7 +104,7 @@ test("instruction builders match sdk/rust byte for byte (data and account metas)
   const policy = { allowed: [{ measurement: "14".repeat(32), appId: "12".repeat(32), composeHash: "13".repeat(32) }], maxTcbStatus: 1, blockedKeys: [seedKey(12).publicKey], minKeyValiditySecs: 3600 };
   const app = pda.app(publisher, k.app_id);
   assert.deepEqual(
-    ixJson(await client.initialize(payer, { authority: publisher, clusterGenesisHash: "11".repeat(32), attesters: [seedKey(1).publicKey, seedKey(2).publicKey], threshold: 2, policy: { acceptedTcb: 0b11, maxKeyLifetimeSecs: 86400, maxStatementAgeSecs: 600, nonceFloor: 5 } })),
+    ixJson(await client.initialize(payer, { authority: publisher, clusterGenesisHash: "11".repeat(32), attesters: [seedKey(1).publicKey, seedKey(2).publicKey], threshold: 2, policy: { acceptedTcb: 0b11, maxKeyLifetimeSecs: 86400, maxStatementAgeSecs: 600, nonceFloor: 5, requireQuoteSignatures: true } })),
     I.initialize,
   );
   assert.deepEqual(ixJson(await client.registerTee(payer, tee)), I.register_tee);

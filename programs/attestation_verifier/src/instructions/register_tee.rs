@@ -6,7 +6,8 @@ use tee_registry::RegisterArgs;
 
 use crate::ed25519::signed_statement;
 use crate::error::VerifierError;
-use crate::events::TeeAttested;
+use crate::events::{QuoteBufferClosed, TeeAttested};
+use crate::instructions::record_quote_part::check_quote_buffer;
 use crate::state::*;
 
 #[derive(Accounts)]
@@ -24,6 +25,10 @@ pub struct RegisterTee<'info> {
     /// CHECK: the registry checks its seeds (`[TEE_ENTRY_SEED, tee]`) and creates it if needed.
     #[account(mut)]
     pub tee_entry: UncheckedAccount<'info>,
+    /// The quote's recorded signatures (`[b"quote", tee, nonce, payer]`): required when
+    /// governance's policy requires them, checked and closed (rent to `payer`) whenever passed.
+    #[account(mut)]
+    pub quote_buffer: Option<Account<'info, QuoteBuffer>>,
     /// CHECK: address-checked instructions sysvar.
     #[account(address = instructions_sysvar::ID)]
     pub instructions: UncheckedAccount<'info>,
@@ -40,6 +45,10 @@ pub fn handle_register_tee(ctx: Context<RegisterTee>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     config.check_attesters(&signed.signers)?;
     config.check_statement(&statement, ctx.accounts.tee.key, now)?;
+    match &ctx.accounts.quote_buffer {
+        Some(buffer) => check_quote_buffer(buffer, &statement, ctx.accounts.payer.key, now)?,
+        None => require!(!config.policy.require_quote_signatures, VerifierError::QuoteSignaturesRequired),
+    }
 
     let lifetime_end = now.checked_add(config.policy.max_key_lifetime_secs).ok_or(VerifierError::Overflow)?;
     let expires_at = statement.expires_at.min(lifetime_end);
@@ -69,6 +78,10 @@ pub fn handle_register_tee(ctx: Context<RegisterTee>) -> Result<()> {
             expires_at,
         },
     )?;
+    if let Some(buffer) = &ctx.accounts.quote_buffer {
+        buffer.close(ctx.accounts.payer.to_account_info())?;
+        emit!(QuoteBufferClosed { tee_pubkey: buffer.tee, nonce: buffer.nonce, consumed: true });
+    }
     emit!(TeeAttested {
         tee_pubkey: statement.tee_pubkey,
         statement_hash,

@@ -4,6 +4,7 @@ mod app_roots;
 mod common;
 mod governance;
 mod hardening;
+mod quote_signatures;
 mod register_tee;
 mod registry;
 mod shard_tree;

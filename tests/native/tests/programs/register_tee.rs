@@ -277,7 +277,9 @@ async fn statement_must_name_this_cluster_registry_and_domain() {
     assert_code(r, VerifierError::WrongProgram);
     let r = register_tweaked(&trust, &mut bank, |s| s.domain = *b"SOMEONE-ELSE-V01").await;
     assert_code(r, VerifierError::WrongDomain);
-    let r = register_tweaked(&trust, &mut bank, |s| s.version = 2).await;
+    let r = register_tweaked(&trust, &mut bank, |s| s.version = 3).await;
+    assert_code(r, VerifierError::UnsupportedVersion);
+    let r = register_tweaked(&trust, &mut bank, |s| s.version = 0).await;
     assert_code(r, VerifierError::UnsupportedVersion);
 }
 
@@ -358,10 +360,20 @@ async fn accounts_of_register_tee_are_checked() {
     // No precompile instruction at all.
     assert_code(bank.process(&good[1..], &[&tee]).await, VerifierError::MissingAttestation);
 
-    // Account order: payer, tee, config, verifier_authority, tee_entry, instructions, registry, system.
+    // Account order: payer, tee, config, verifier_authority, tee_entry, quote_buffer (absent: the
+    // program id), instructions, registry, system.
+    let mut ixs = good.clone();
+    ixs[1].accounts[6].pubkey = solana_sdk::sysvar::clock::ID;
+    assert_anchor(bank.process(&ixs, &[&tee]).await, ErrorCode::ConstraintAddress);
+
+    // A quote buffer that is another program's account, or the verifier's config account.
     let mut ixs = good.clone();
     ixs[1].accounts[5].pubkey = solana_sdk::sysvar::clock::ID;
-    assert_anchor(bank.process(&ixs, &[&tee]).await, ErrorCode::ConstraintAddress);
+    assert_anchor(bank.process(&ixs, &[&tee]).await, ErrorCode::AccountOwnedByWrongProgram);
+    let mut ixs = good.clone();
+    ixs[1].accounts[5].pubkey = pda::verifier_config();
+    ixs[1].accounts[5].is_writable = true;
+    assert_anchor(bank.process(&ixs, &[&tee]).await, ErrorCode::AccountDiscriminatorMismatch);
 
     let mut ixs = good.clone();
     ixs[1].accounts[3].pubkey = Pubkey::new_unique();
@@ -373,7 +385,7 @@ async fn accounts_of_register_tee_are_checked() {
     assert_anchor(bank.process(&ixs, &[&tee]).await, ErrorCode::ConstraintSeeds);
 
     let mut ixs = good.clone();
-    ixs[1].accounts[6].pubkey = spl_noop::ID;
+    ixs[1].accounts[7].pubkey = spl_noop::ID;
     assert_anchor(bank.process(&ixs, &[&tee]).await, ErrorCode::InvalidProgramId);
 
     bank.process(&good, &[&tee]).await.expect("the untampered registration");
