@@ -5,7 +5,9 @@
 #   keeper_write_path.{md,json}  baselines (SHA-256, AES-GCM, fdatasync, redb, blob store, IPFS add)
 #                                and the write path side by side, with ratios;
 #   keeper_http.{md,json}        the real daemon on the JSON-RPC localnet: wrk and our client,
-#                                local vs chain durability, restart, rebuild, peak RSS.
+#                                local vs chain durability, restart, rebuild, peak RSS;
+#   keeper_scale.{md,json}       the daemon holding SCALE_RECORDS (1 M) records: cold start, peak
+#                                RSS, first listing, rebuild through `ironroot-keeper recover`.
 # Installs Debian's wrk; starts the js-ipfs test node for the IPFS runs (--no-ipfs skips them).
 # Sizes: env BENCH_* (keeper/benches/write_path.rs) and HTTP_* (keeper/benches/http.rs), e.g.
 #   HTTP_FILL_RECORDS=1000000 BENCH_START_RECORDS=1000000 bash scripts/bench.sh
@@ -22,7 +24,7 @@ IPFS=1
 mkdir -p target/ironroot-results
 
 echo "== build (profile $PROFILE)"
-cargo bench --locked --workspace --profile "$PROFILE" --bench write_path --bench http --no-run
+cargo bench --locked --workspace --profile "$PROFILE" --bench write_path --bench http --bench scale --no-run
 
 if [ "$IPFS" = 1 ]; then
   ensure_node
@@ -38,4 +40,7 @@ BENCH_OUT="$ROOT/target/ironroot-results/keeper_write_path.md" \
 echo "== HTTP (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 HTTP_OUT="$ROOT/target/ironroot-results/keeper_http.md" \
   cargo bench --locked --workspace --profile "$PROFILE" --bench http
-echo "reports: target/ironroot-results/keeper_write_path.md, target/ironroot-results/keeper_http.md"
+echo "== scale: 1 M records by default (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+SCALE_OUT="$ROOT/target/ironroot-results/keeper_scale.md" \
+  cargo bench --locked --workspace --profile "$PROFILE" --bench scale
+echo "reports: target/ironroot-results/keeper_{write_path,http,scale}.md"

@@ -35,6 +35,12 @@ HTTP_OUT="$ROOT/target/ironroot-results/http-smoke.md" HTTP_SECONDS=1 HTTP_SHARD
   cargo bench --locked --workspace --profile dev --bench http >/dev/null
 grep -q "| PUT 1 KiB, fresh keys | wrk |" target/ironroot-results/http-smoke.md
 grep -q '"peak_rss_mib"' target/ironroot-results/http-smoke.json
+echo "== keeper scale bench smoke (fill, restarts, rebuild, values checked; nothing is timed)"
+rm -f target/ironroot-results/scale-smoke.md target/ironroot-results/scale-smoke.json
+SCALE_OUT="$ROOT/target/ironroot-results/scale-smoke.md" SCALE_RECORDS=3000 SCALE_RESTARTS=1 \
+  cargo bench --locked --workspace --profile dev --bench scale >/dev/null
+grep -q "rebuild rate (records/s)" target/ironroot-results/scale-smoke.md
+grep -q "read back with their values after the rebuild" target/ironroot-results/scale-smoke.md
 echo "== TypeScript: SDK vectors, localnet flow, migrations"
 bash scripts/ts-test.sh
 echo "== Dashboard: browser tests (Chromium + playwright-core, live localnet and keeper)"

@@ -256,8 +256,11 @@ async fn check_sample(client: &reqwest::Client, base: &str, fill: u64, batch: u6
         let key = record_key(n / batch, n % batch);
         let res = client.get(format!("{base}/records/{key}")).send().await.expect("get");
         assert!(res.status().is_success(), "GET {key}: {}", res.status());
-        let body = res.bytes().await.expect("body");
-        assert_eq!(body.as_ref(), value_of(&key, value_len).as_slice(), "value of {key}");
+        let body: Value = res.json().await.expect("record JSON");
+        let value = base64::engine::general_purpose::STANDARD
+            .decode(body["value"].as_str().expect("value field"))
+            .expect("base64 value");
+        assert_eq!(value, value_of(&key, value_len), "value of {key}");
         checked += 1;
         n += stride;
     }

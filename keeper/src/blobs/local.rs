@@ -55,6 +55,9 @@ pub const RECORD_HEADER_LEN: u64 = 4 + 4 + 32;
 pub const DEFAULT_SEGMENT_LEN: u64 = 64 * 1024 * 1024;
 /// Groups between durable index commits; the ones in between are recovered by scanning on open.
 pub const CHECKPOINT_GROUPS: u32 = 64;
+/// The index's page cache. redb's default (1 GiB) lets the keeper's memory grow with the number of
+/// blobs; the index is read by digest, so a small cache costs little.
+const INDEX_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Where a block's bytes lie on disk (for inspection and for tests that play the operator).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -498,15 +501,18 @@ impl LocalBlobStore {
         let segments_dir = root.join("segments");
         fs::create_dir_all(&segments_dir).map_err(|e| io_error("create directory", &segments_dir, e))?;
         let index_path = root.join("index.redb");
-        let db = Database::create(&index_path).map_err(|e| match e {
-            // redb locks its file: a running keeper holds this store.
-            redb::DatabaseError::DatabaseAlreadyOpen => BlobError::InUse { path: root.clone() },
-            e => BlobError::Io {
-                op: "open index",
-                path: index_path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            },
-        })?;
+        let db =
+            Database::builder().set_cache_size(INDEX_CACHE_BYTES).create(&index_path).map_err(
+                |e| match e {
+                    // redb locks its file: a running keeper holds this store.
+                    redb::DatabaseError::DatabaseAlreadyOpen => BlobError::InUse { path: root.clone() },
+                    e => BlobError::Io {
+                        op: "open index",
+                        path: index_path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    },
+                },
+            )?;
         let (writer, recovery) = recover(&root, &db)?;
         let inner = Inner {
             root,
