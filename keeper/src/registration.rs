@@ -219,10 +219,10 @@ const ATTESTER_TIMEOUT: Duration = Duration::from_secs(30);
 /// agent's event log and app identity to every URL; once governance's threshold k of governance's
 /// attesters signed the identical statement, `register_tee` with k of those signatures.
 ///
-/// The nonce is the largest of: the key's last registered nonce + 1, governance's nonce floor,
-/// a nonce from the cluster's time ([`time_nonce`]) and `*next_nonce`, which is then set past the
-/// nonce used, whether or not the registration succeeds (an attester never vouches for one nonce
-/// twice). The statement is dated by the cluster's clock and lives `lifetime_secs`, capped by
+/// The nonce is the largest of the key's last registered nonce + 1, governance's nonce floor, the
+/// cluster's time in milliseconds and `*next_nonce`, plus a random 0..1000 ([`random_offset`]);
+/// `*next_nonce` is then set past the nonce used, whether or not the registration succeeds (an
+/// attester never vouches for one nonce twice). The statement is dated by the cluster's clock and lives `lifetime_secs`, capped by
 /// governance's maximum key lifetime.
 pub async fn register_with_attesters(
     node: &Node,
@@ -260,8 +260,10 @@ pub async fn register_with_attesters(
         .checked_add(1)
         .ok_or(RegistrationError::NonceExhausted)?
         .max(config.policy.nonce_floor)
-        .max(time_nonce(now)?)
-        .max(*next_nonce);
+        .max(u64::try_from(now).unwrap_or(0).saturating_mul(1000))
+        .max(*next_nonce)
+        .checked_add(random_offset()?)
+        .ok_or(RegistrationError::NonceExhausted)?;
     *next_nonce = nonce.saturating_add(1);
     let lifetime = lifetime_secs.min(config.policy.max_key_lifetime_secs);
     if lifetime <= 0 {
@@ -462,17 +464,14 @@ async fn ask_attester(
     })
 }
 
-/// A nonce no earlier registration of this key used: the cluster's time in seconds × 1000 plus a
-/// random 0..1000, so two processes registering within one second (a retry after a failure, whose
-/// nonce an attester may already have vouched for) almost never pick the same one.
-fn time_nonce(cluster_now: i64) -> Result<u64, RegistrationError> {
+/// A random 0..1000 added to every nonce: a new process (a retry after a failure, or a second
+/// keeper) starts from the same chain state and clock as the one before it, and would otherwise
+/// pick the nonce an attester already vouched for, which the attester refuses.
+fn random_offset() -> Result<u64, RegistrationError> {
     use ring::rand::SecureRandom;
     let mut random = [0u8; 2];
     ring::rand::SystemRandom::new().fill(&mut random).map_err(|_| RegistrationError::Random)?;
-    let secs = u64::try_from(cluster_now).unwrap_or(0);
-    secs.checked_mul(1000)
-        .and_then(|ms| ms.checked_add(u64::from(u16::from_le_bytes(random)) % 1000))
-        .ok_or(RegistrationError::NonceExhausted)
+    Ok(u64::from(u16::from_le_bytes(random)) % 1000)
 }
 
 /// The dstack guest agent the config names (the deployed unix socket by default).
