@@ -178,6 +178,8 @@ fn keeper_bin() -> &'static str {
 
 fn run_keeper(config: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new(keeper_bin())
+        // Local blobs: bench.sh exports an IPFS node for the write-path bench.
+        .env_remove("IRONROOT_IPFS_API")
         .arg("--config")
         .arg(config)
         .args(args)
@@ -202,6 +204,8 @@ impl Daemon {
     async fn start(config: &Path, url: &str, client: &reqwest::Client) -> (Daemon, Duration) {
         let started = Instant::now();
         let child = Command::new(keeper_bin())
+            // Local blobs: bench.sh exports an IPFS node for the write-path bench.
+            .env_remove("IRONROOT_IPFS_API")
             .arg("--config")
             .arg(config)
             .arg("run")
