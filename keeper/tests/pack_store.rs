@@ -1,15 +1,18 @@
 //! The local pack store against the machine's operator and crashes: flipped bytes, torn tails, a
-//! writer killed with SIGKILL mid-stream, stray segment files, and compaction's space bound.
+//! writer killed with SIGKILL mid-stream (one writer, and several sharing syncs), failed syncs,
+//! stray segment files, and compaction's space bound.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use ironroot_keeper::blobs::{raw_cid, BlobError, BlobStore, LocalBlobStore, MAX_BLOCK_LEN};
+use ironroot_keeper::blobs::{raw_cid, BlobError, BlobStore, Cid, LocalBlobStore, MAX_BLOCK_LEN};
 use sha2::{Digest, Sha256};
 
 const CHILD_DIR_ENV: &str = "IRONROOT_PACK_CHILD_DIR";
+/// Concurrent writers in the shared-sync SIGKILL test, as a keeper's shards are.
+const CHILD_WRITERS: u64 = 4;
 
 /// Deterministic blob `i` of a run: lengths vary from a few bytes to above one block.
 fn blob(i: u64) -> Bytes {
@@ -234,4 +237,146 @@ async fn removal_compacts_segments_within_twice_the_live_bytes() {
     // Removed content can be stored again.
     let again = store.put(blobs[1].clone()).await.unwrap();
     assert_eq!(store.get(&again).await.unwrap(), blobs[1]);
+}
+
+/// Not a test on its own: [`CHILD_WRITERS`] concurrent writers, as a keeper's shards, each storing
+/// groups forever and printing `acked <writer> <group>` once `put_many` acknowledged the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_concurrent_writers() {
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
+    let store = LocalBlobStore::open_with_segment_len(&dir, 256 * 1024).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..CHILD_WRITERS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for group in 0u64.. {
+                store.put_many(concurrent_group(writer, group)).await.unwrap();
+                println!("acked {writer} {group}");
+            }
+        });
+    }
+    tasks.join_next().await;
+}
+
+/// Group `group` of writer `writer`: three blobs, none stored by another writer or group.
+fn concurrent_group(writer: u64, group: u64) -> Vec<Bytes> {
+    (0..3).map(|i| blob(1_000_000 + (group * CHILD_WRITERS + writer) * 3 + i)).collect()
+}
+
+#[tokio::test]
+async fn groups_of_concurrent_writers_sharing_syncs_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["pack_store::child_concurrent_writers", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    let parse = |line: &str| -> Option<(u64, u64)> {
+        let (writer, group) = line.strip_prefix("acked ")?.split_once(' ')?;
+        Some((writer.parse().ok()?, group.parse().ok()?))
+    };
+    while acked.len() < 60 {
+        let line = lines.next().expect("the child writes until killed").unwrap();
+        acked.extend(parse(&line));
+    }
+    child.kill().unwrap(); // SIGKILL, with groups of every writer appended and waiting for syncs
+    child.wait().unwrap();
+    acked.extend(lines.map_while(Result::ok).filter_map(|l| parse(&l)));
+
+    let store = LocalBlobStore::open_with_segment_len(dir.path(), 256 * 1024).unwrap();
+    eprintln!("{} groups acknowledged; recovery {:?}", acked.len(), store.recovery());
+    assert!(segment_files(dir.path()).len() > 1, "the run rolled segments");
+    for writer in 0..CHILD_WRITERS {
+        assert!(acked.iter().any(|(w, _)| *w == writer), "writer {writer} was acknowledged");
+    }
+    for (writer, group) in &acked {
+        for data in concurrent_group(*writer, *group) {
+            let cid = raw_cid_of_blob(&store, &data).await;
+            assert_eq!(store.get(&cid).await.unwrap(), data, "writer {writer} group {group}");
+        }
+    }
+}
+
+/// `n` distinct small blobs, one per concurrent group.
+fn small_blobs(seed: u64, n: u64) -> Vec<Bytes> {
+    (0..n).map(|i| blob((seed + i) * 5 + 2)).collect()
+}
+
+/// Stores each blob as its own group, all at once, as concurrent shards do.
+async fn put_concurrently(store: &LocalBlobStore, blobs: &[Bytes]) -> Vec<Result<Cid, BlobError>> {
+    let tasks: Vec<_> = blobs
+        .iter()
+        .map(|b| {
+            let (store, b) = (store.clone(), b.clone());
+            tokio::spawn(async move { store.put(b).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sync_makes_every_group_appended_before_it_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    let before = store.sync_counts();
+    // The leader's sync waits until all eight groups are appended (the failpoints hook).
+    store.hold_next_sync(8, false);
+    let blobs = small_blobs(100, 8);
+    let cids: Vec<Cid> = put_concurrently(&store, &blobs).await.into_iter().map(Result::unwrap).collect();
+    let after = store.sync_counts();
+    assert_eq!((after.syncs - before.syncs, after.groups - before.groups), (1, 8), "{after:?}");
+    drop(store);
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().truncated_bytes, 0);
+    for (cid, data) in cids.iter().zip(&blobs) {
+        assert_eq!(store.get(cid).await.unwrap(), *data);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_fails_every_group_it_covered_and_the_next_write_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    let kept = small_blobs(0, 3);
+    let kept_cids = store.put_many(kept.clone()).await.unwrap();
+    let usage = store.space_usage().unwrap();
+    let segment = segment_files(dir.path()).pop().unwrap();
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), usage.file_bytes);
+
+    // Eight groups appended, then the one sync covering them fails with EIO (the failpoints hook:
+    // a real fdatasync error needs a failing device).
+    store.hold_next_sync(8, true);
+    let failed = small_blobs(200, 8);
+    for result in put_concurrently(&store, &failed).await {
+        match result {
+            Err(BlobError::Io { op: "fdatasync", source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::EIO), "{source}");
+            }
+            other => panic!("every group of the failed sync fails, got {other:?}"),
+        }
+    }
+    // Nothing of them is indexed or left in the segment: it is cut back to its last synced byte.
+    for data in &failed {
+        assert!(!store.has(&raw_cid(data)).await.unwrap());
+        assert!(matches!(store.get(&raw_cid(data)).await, Err(BlobError::NotFound(_))));
+    }
+    assert_eq!(store.space_usage().unwrap(), usage);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), usage.file_bytes);
+
+    // The store takes the next writes, the failed blobs included, and keeps them across a reopen.
+    let again = store.put_many(failed.clone()).await.unwrap();
+    drop(store);
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().truncated_bytes, 0);
+    for (cid, data) in kept_cids.iter().chain(&again).zip(kept.iter().chain(&failed)) {
+        assert_eq!(store.get(cid).await.unwrap(), *data);
+    }
 }

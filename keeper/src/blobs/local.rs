@@ -6,13 +6,25 @@
 //! segments with how far each is indexed and how many of its bytes are dead.
 //!
 //! # Durability and crash safety
-//! A batch of blocks is one vectored append and one `fdatasync` of the segment: that makes the group
-//! durable. Its index entries are committed without a sync, and every [`CHECKPOINT_GROUPS`] groups (and
-//! when a segment is sealed, blocks are removed or segments compacted) the index is committed durably.
-//! On open, every segment is scanned from the length its durable index entry names: records that are
-//! whole and whose bytes hash to their digest are indexed again; the first one that is not (a torn
-//! tail after a crash) ends the segment, which is truncated there. A segment file the index does not
-//! list (left by a crash during compaction) is deleted.
+//! A group of blocks is one vectored append, made under the writer lock (which assigns its
+//! offsets), then it waits for a sync to cover it: appending and syncing are split so that the
+//! groups of every shard share `fdatasync`s. The first group waiting becomes the leader: it takes
+//! every group appended so far, syncs their segments in order (a sealed segment before the one
+//! after it), commits all their index entries in one transaction and answers them; the groups
+//! appended meanwhile wait for the next leader. So one `fdatasync` covers every group appended
+//! before it, and an index entry is never visible before its bytes are durable.
+//!
+//! A failed sync fails every group it covered and every group appended after them (a failed
+//! `fdatasync` leaves the state of the unsynced bytes unknown): the active segment is cut back to
+//! its last durable length, so no later group lands behind them. If it cannot be cut back, writes
+//! fail until the store is reopened (which repairs the tail).
+//!
+//! Index commits are not durable themselves, except every [`CHECKPOINT_COMMITS`]th (and when a
+//! segment is started, blocks are removed or segments compacted). On open, every segment is
+//! scanned from the length its durable index entry names: records that are whole and whose bytes
+//! hash to their digest are indexed again; the first one that is not (a torn tail after a crash)
+//! ends the segment, which is truncated there. A segment file the index does not list (left by a
+//! crash during compaction) is deleted.
 //!
 //! The index and the files are the operator's to tamper with: nothing read here is trusted. A wrong
 //! offset, a flipped byte or a swapped record gives bytes that do not hash to the CID asked for, which
@@ -30,7 +42,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -53,8 +66,8 @@ const RECORD_MAGIC: &[u8; 4] = b"IRBK";
 pub const RECORD_HEADER_LEN: u64 = 4 + 4 + 32;
 /// By default a segment is sealed and a new one started once it is this long.
 pub const DEFAULT_SEGMENT_LEN: u64 = 64 * 1024 * 1024;
-/// Groups between durable index commits; the ones in between are recovered by scanning on open.
-pub const CHECKPOINT_GROUPS: u32 = 64;
+/// Index commits between durable ones; the ones in between are recovered by scanning on open.
+pub const CHECKPOINT_COMMITS: u32 = 64;
 /// The index's page cache. redb's default (1 GiB) lets the keeper's memory grow with the number of
 /// blobs; the index is read by digest, so a small cache costs little.
 const INDEX_CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -95,6 +108,15 @@ pub struct SpaceUsage {
     pub dead_bytes: u64,
 }
 
+/// How many groups the store's segment syncs made durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    /// `fdatasync`s of segment files (failed ones included).
+    pub syncs: u64,
+    /// Groups of blocks made durable by them.
+    pub groups: u64,
+}
+
 /// Blocks in local segment files (the embedded default).
 #[derive(Clone)]
 pub struct LocalBlobStore {
@@ -112,18 +134,136 @@ struct Inner {
     root: PathBuf,
     db: Database,
     writer: Mutex<Writer>,
+    /// Whether a leader is syncing; `synced` wakes the groups waiting while it does.
+    leading: Mutex<bool>,
+    synced: Condvar,
+    /// Index commits since the last durable one (only the leader commits).
+    commits_since_checkpoint: AtomicU32,
+    /// Removal and compaction read the index, then rewrite it: one at a time.
+    maintenance: Mutex<()>,
+    syncs: AtomicU64,
+    synced_groups: AtomicU64,
     /// Open segment files for reads.
     files: RwLock<HashMap<u64, Arc<File>>>,
     recovery: Recovery,
     segment_len: u64,
+    #[cfg(feature = "failpoints")]
+    sync_fault: Mutex<Option<SyncFault>>,
 }
 
-/// The active segment, appended to under the lock.
+/// The active segment, appended to under the lock, and the groups waiting for a sync.
 struct Writer {
     id: u64,
-    file: File,
+    file: Arc<File>,
     len: u64,
-    groups_since_checkpoint: u32,
+    /// Groups appended and not yet taken by a leader, in append order.
+    unsynced: Vec<Appended>,
+    /// Why writes are refused: a failed append or sync whose bytes could not be cut back.
+    broken: Option<String>,
+}
+
+/// A group appended to a segment, waiting to be synced and indexed.
+struct Appended {
+    segment: u64,
+    file: Arc<File>,
+    /// Where the group starts and ends in its segment.
+    start: u64,
+    end: u64,
+    entries: Vec<([u8; 32], Location)>,
+    outcome: Arc<Outcome>,
+}
+
+/// Set once by the leader that synced (or failed to sync) a group.
+type Outcome = OnceLock<Result<(), SharedError>>;
+
+/// A [`BlobError`] every group of a failed sync reports.
+#[derive(Clone, Debug)]
+struct SharedError {
+    op: &'static str,
+    path: PathBuf,
+    kind: ErrorKind,
+    /// The OS error code, kept so every group reports the same error (`EIO`, `ENOSPC`, ...).
+    os_code: Option<i32>,
+    message: String,
+}
+
+impl SharedError {
+    fn io(op: &'static str, path: PathBuf, e: &std::io::Error) -> Self {
+        SharedError { op, path, kind: e.kind(), os_code: e.raw_os_error(), message: e.to_string() }
+    }
+
+    fn of(e: &BlobError) -> Self {
+        match e {
+            BlobError::Io { op, path, source } => SharedError::io(op, path.clone(), source),
+            BlobError::DiskFull { path } => SharedError {
+                op: "write",
+                path: path.clone(),
+                kind: ErrorKind::StorageFull,
+                os_code: None,
+                message: e.to_string(),
+            },
+            e => SharedError {
+                op: "store",
+                path: PathBuf::new(),
+                kind: ErrorKind::Other,
+                os_code: None,
+                message: e.to_string(),
+            },
+        }
+    }
+
+    fn to_error(&self) -> BlobError {
+        let source = match self.os_code {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(self.kind, self.message.clone()),
+        };
+        io_error(self.op, &self.path, source)
+    }
+}
+
+/// A leader's groups: answered when dropped, with an error if nothing answered them before (the
+/// leader panicked), so no group waits forever.
+struct Batch(Vec<Appended>);
+
+impl Batch {
+    fn answer(&self, result: &Result<(), SharedError>) {
+        for appended in &self.0 {
+            let _ = appended.outcome.set(result.clone());
+        }
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let abandoned = SharedError {
+            op: "sync",
+            path: PathBuf::new(),
+            kind: ErrorKind::Other,
+            os_code: None,
+            message: "the group's sync was abandoned".into(),
+        };
+        self.answer(&Err(abandoned));
+    }
+}
+
+/// Held by the leader; hands leadership back and wakes the waiting groups when dropped.
+struct Leadership<'a>(&'a Inner);
+
+impl Drop for Leadership<'_> {
+    fn drop(&mut self) {
+        *self.0.leading.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.synced.notify_all();
+    }
+}
+
+/// A fault armed by a test (the `failpoints` feature) for the next leader's sync.
+#[cfg(feature = "failpoints")]
+#[derive(Clone, Copy, Debug)]
+struct SyncFault {
+    /// The leader waits until this many groups are appended, so one sync covers them all.
+    groups: usize,
+    /// The sync then fails with `EIO` instead of syncing.
+    fail: bool,
 }
 
 fn io_error(op: &'static str, path: &Path, source: std::io::Error) -> BlobError {
@@ -166,6 +306,10 @@ impl Inner {
         BlobError::Io { op, path: self.index_path(), source: std::io::Error::other(e.to_string()) }
     }
 
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn file(&self, id: u64) -> Result<Arc<File>, BlobError> {
         if let Some(file) = self.files.read().unwrap_or_else(|p| p.into_inner()).get(&id) {
             return Ok(file.clone());
@@ -202,59 +346,97 @@ impl Inner {
         }
     }
 
-    /// Appends the blocks not held yet as one durable group and indexes them.
+    /// Stores the blocks not held yet as one group; returns once they are durable and indexed.
     fn write_blocks(&self, blocks: &[(Cid, Bytes)]) -> Result<(), BlobError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let txn = self.db.begin_read().map_err(|e| self.db_error("read index", e))?;
-        let index = txn.open_table(BLOCKS).map_err(|e| self.db_error("read index", e))?;
-        let mut seen = HashSet::with_capacity(blocks.len());
-        let mut fresh = Vec::with_capacity(blocks.len());
-        for (cid, block) in blocks {
-            let digest = digest_of(cid);
-            if block.len() > MAX_BLOCK_LEN {
-                return Err(BlobError::TooLarge { len: block.len(), max: MAX_BLOCK_LEN });
-            }
-            // Content-addressed: the same bytes are stored once.
-            let held = index.get(&digest).map_err(|e| self.db_error("read index", e))?.is_some();
-            if !held && seen.insert(digest) {
-                fresh.push((digest, block));
-            }
-        }
-        drop(index);
-        drop(txn);
-        if fresh.is_empty() {
-            return Ok(());
-        }
-        let headers: Vec<_> =
-            fresh.iter().map(|(digest, block)| record_header(digest, block.len())).collect();
-        let mut slices = Vec::with_capacity(2 * fresh.len());
-        let mut entries = Vec::with_capacity(fresh.len());
-        let mut offset = writer.len;
-        for ((digest, block), header) in fresh.iter().zip(&headers) {
-            slices.push(IoSlice::new(header));
-            slices.push(IoSlice::new(block));
-            entries.push((*digest, (writer.id, offset + RECORD_HEADER_LEN, block.len() as u32)));
-            offset += RECORD_HEADER_LEN + block.len() as u64;
-        }
-        self.append(&mut writer, &mut slices, offset)?;
-        let checkpoint = writer.groups_since_checkpoint + 1 >= CHECKPOINT_GROUPS;
-        self.commit_index(&writer, &entries, checkpoint)?;
-        writer.groups_since_checkpoint = if checkpoint { 0 } else { writer.groups_since_checkpoint + 1 };
-        debug!(segment = writer.id, blocks = entries.len(), "stored block group");
-        if writer.len >= self.segment_len {
-            self.roll(&mut writer)?;
-        }
-        Ok(())
+        let items: Vec<([u8; 32], &[u8])> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
+        self.write_group(&items, false)
     }
 
-    /// Writes `slices` at the end of the active segment and syncs it; on failure cuts the segment
+    /// Appends `blocks` (digest, bytes) as one group and waits until a sync made it durable and
+    /// its index entries are committed. Blocks the index holds are skipped unless `relocate`
+    /// (compaction's copies of blocks it holds elsewhere).
+    fn write_group(&self, blocks: &[([u8; 32], &[u8])], relocate: bool) -> Result<(), BlobError> {
+        if let Some((_, block)) = blocks.iter().find(|(_, b)| b.len() > MAX_BLOCK_LEN) {
+            return Err(BlobError::TooLarge { len: block.len(), max: MAX_BLOCK_LEN });
+        }
+        let outcome = {
+            let mut writer = self.writer();
+            if let Some(reason) = &writer.broken {
+                let path = self.segment_path(writer.id);
+                return Err(io_error("append", &path, std::io::Error::other(reason.clone())));
+            }
+            // Checked under the writer lock, which a removal takes too: a block found here is not
+            // removed before this group is answered.
+            let fresh = self.fresh_blocks(blocks, relocate)?;
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            if writer.len >= self.segment_len {
+                self.roll(&mut writer)?;
+            }
+            let headers: Vec<_> =
+                fresh.iter().map(|(digest, block)| record_header(digest, block.len())).collect();
+            let mut slices = Vec::with_capacity(2 * fresh.len());
+            let mut entries = Vec::with_capacity(fresh.len());
+            let mut offset = writer.len;
+            for ((digest, block), header) in fresh.iter().zip(&headers) {
+                slices.push(IoSlice::new(header));
+                slices.push(IoSlice::new(block));
+                entries.push((*digest, (writer.id, offset + RECORD_HEADER_LEN, block.len() as u32)));
+                offset += RECORD_HEADER_LEN + block.len() as u64;
+            }
+            let start = writer.len;
+            self.append(&mut writer, &mut slices, offset)?;
+            debug!(segment = writer.id, blocks = entries.len(), "appended block group");
+            let outcome = Arc::new(Outcome::new());
+            let appended = Appended {
+                segment: writer.id,
+                file: writer.file.clone(),
+                start,
+                end: writer.len,
+                entries,
+                outcome: outcome.clone(),
+            };
+            writer.unsynced.push(appended);
+            outcome
+        };
+        self.wait_durable(&outcome)
+    }
+
+    /// The blocks of a group to append: each digest once and, unless `relocate`, only if the index
+    /// does not hold it (content-addressed: the same bytes are stored once).
+    fn fresh_blocks<'a>(
+        &self,
+        blocks: &[([u8; 32], &'a [u8])],
+        relocate: bool,
+    ) -> Result<Vec<([u8; 32], &'a [u8])>, BlobError> {
+        let mut seen = HashSet::with_capacity(blocks.len());
+        let mut fresh = Vec::with_capacity(blocks.len());
+        if relocate {
+            fresh.extend(blocks.iter().filter(|(digest, _)| seen.insert(*digest)));
+            return Ok(fresh);
+        }
+        let txn = self.db.begin_read().map_err(|e| self.db_error("read index", e))?;
+        let index = txn.open_table(BLOCKS).map_err(|e| self.db_error("read index", e))?;
+        for (digest, block) in blocks {
+            if seen.insert(*digest)
+                && index.get(digest).map_err(|e| self.db_error("read index", e))?.is_none()
+            {
+                fresh.push((*digest, *block));
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Writes `slices` at the end of the active segment (not synced); on failure cuts the segment
     /// back so no partial record stays in front of the next group.
     fn append(&self, writer: &mut Writer, slices: &mut [IoSlice<'_>], new_len: u64) -> Result<(), BlobError> {
         let path = self.segment_path(writer.id);
-        let written = write_all_vectored(&mut writer.file, slices).and_then(|()| writer.file.sync_data());
-        if let Err(e) = written {
+        if let Err(e) = write_all_vectored(&writer.file, slices) {
             if let Err(cut) = writer.file.set_len(writer.len) {
-                warn!(path = %path.display(), error = %cut, "could not cut a failed append back; reopen repairs it");
+                warn!(path = %path.display(), error = %cut, "could not cut a failed append back; writes fail until a reopen repairs it");
+                writer.broken =
+                    Some(format!("a failed append could not be cut back ({cut}); reopen the store"));
             }
             return Err(io_error("append", &path, e));
         }
@@ -262,35 +444,153 @@ impl Inner {
         Ok(())
     }
 
-    fn commit_index(
-        &self,
-        writer: &Writer,
-        entries: &[([u8; 32], Location)],
-        durable: bool,
-    ) -> Result<(), BlobError> {
+    /// Returns once `outcome` is set: by a leader already syncing, or by this thread as the
+    /// leader of every group appended so far.
+    fn wait_durable(&self, outcome: &Outcome) -> Result<(), BlobError> {
+        let mut leading = self.leading.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(result) = outcome.get() {
+                return result.as_ref().map_err(SharedError::to_error).copied();
+            }
+            if *leading {
+                leading = self.synced.wait(leading).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            *leading = true;
+            drop(leading);
+            let leadership = Leadership(self);
+            self.sync_appended();
+            drop(leadership);
+            leading = self.leading.lock().unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The leader's work: syncs every group appended so far, indexes them and answers them.
+    fn sync_appended(&self) {
+        #[cfg(feature = "failpoints")]
+        let inject_failure = self.hold_for_fault();
+        #[cfg(not(feature = "failpoints"))]
+        let inject_failure = false;
+        let batch = Batch(std::mem::take(&mut self.writer().unsynced));
+        if batch.0.is_empty() {
+            return;
+        }
+        // In append order: a sealed segment's groups are durable before any after them count.
+        let mut synced = Vec::with_capacity(1);
+        for appended in &batch.0 {
+            if synced.contains(&appended.segment) {
+                continue;
+            }
+            synced.push(appended.segment);
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+            let result = if inject_failure {
+                Err(std::io::Error::from_raw_os_error(libc::EIO))
+            } else {
+                appended.file.sync_data()
+            };
+            if let Err(e) = result {
+                let path = self.segment_path(appended.segment);
+                warn!(path = %path.display(), error = %e, groups = batch.0.len(), "blob segment sync failed: failing every group not yet durable");
+                self.fail_unsynced(batch, SharedError::io("fdatasync", path, &e));
+                return;
+            }
+        }
+        let indexed = self.index_appended(&batch.0).map_err(|e| SharedError::of(&e));
+        if indexed.is_ok() {
+            self.synced_groups.fetch_add(batch.0.len() as u64, Ordering::Relaxed);
+        }
+        batch.answer(&indexed);
+    }
+
+    /// After a failed sync: fails `batch` and every group appended since, and cuts each segment
+    /// they are in back to where the first of them starts (everything before it was synced), so
+    /// no later group is appended behind bytes whose state is unknown (a reopen's scan would stop
+    /// at them and cut off what follows) and no failed group's blocks come back at a reopen.
+    fn fail_unsynced(&self, batch: Batch, error: SharedError) {
+        let later = {
+            let mut writer = self.writer();
+            let later = Batch(std::mem::take(&mut writer.unsynced));
+            let mut cuts: Vec<(u64, &Arc<File>, u64)> = Vec::new();
+            for appended in batch.0.iter().chain(&later.0) {
+                match cuts.iter_mut().find(|(segment, _, _)| *segment == appended.segment) {
+                    Some(cut) => cut.2 = cut.2.min(appended.start),
+                    None => cuts.push((appended.segment, &appended.file, appended.start)),
+                }
+            }
+            for (segment, file, at) in cuts {
+                let cut = file.set_len(at);
+                if segment == writer.id {
+                    match cut {
+                        Ok(()) => writer.len = at,
+                        Err(e) => {
+                            warn!(segment, error = %e, "could not cut a segment back after a failed sync; writes fail until a reopen repairs it");
+                            writer.broken =
+                                Some(format!("a failed sync could not be cut back ({e}); reopen the store"));
+                        }
+                    }
+                } else if let Err(e) = cut {
+                    // Sealed: nothing is appended behind it; a reopen's scan drops the tail.
+                    warn!(segment, error = %e, "could not cut a sealed segment back after a failed sync");
+                }
+            }
+            later
+        };
+        let failed = Err(error);
+        batch.answer(&failed);
+        later.answer(&failed);
+    }
+
+    /// Commits the index entries of synced groups in one transaction, with the segments' indexed
+    /// lengths; a block stored again (a race of two groups, or a compaction's copy) counts its
+    /// older copy dead.
+    fn index_appended(&self, batch: &[Appended]) -> Result<(), BlobError> {
+        let checkpoint =
+            self.commits_since_checkpoint.fetch_add(1, Ordering::Relaxed) + 1 >= CHECKPOINT_COMMITS;
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
-        let durability = if durable { Durability::Immediate } else { Durability::None };
+        let durability = if checkpoint { Durability::Immediate } else { Durability::None };
         txn.set_durability(durability).map_err(|e| self.db_error("write index", e))?;
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.db_error("write index", e))?;
-            for (digest, location) in entries {
-                blocks.insert(digest, location).map_err(|e| self.db_error("write index", e))?;
+            // Segment → (indexed end, newly dead bytes).
+            let mut touched: HashMap<u64, (u64, u64)> = HashMap::new();
+            for appended in batch {
+                for (digest, location) in &appended.entries {
+                    let old = blocks
+                        .insert(digest, location)
+                        .map_err(|e| self.db_error("write index", e))?
+                        .map(|v| v.value());
+                    if let Some((segment, _, len)) = old.filter(|old| old != location) {
+                        touched.entry(segment).or_default().1 += RECORD_HEADER_LEN + u64::from(len);
+                    }
+                }
+                let end = &mut touched.entry(appended.segment).or_default().0;
+                *end = (*end).max(appended.end);
             }
             let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error("write index", e))?;
-            let dead = segments
-                .get(writer.id)
-                .map_err(|e| self.db_error("write index", e))?
-                .map_or(0, |v| v.value().1);
-            segments.insert(writer.id, (writer.len, dead)).map_err(|e| self.db_error("write index", e))?;
+            for (segment, (end, dead)) in touched {
+                // A segment compaction removed keeps no row.
+                let Some((indexed, was_dead)) =
+                    segments.get(segment).map_err(|e| self.db_error("write index", e))?.map(|v| v.value())
+                else {
+                    continue;
+                };
+                segments
+                    .insert(segment, (indexed.max(end), was_dead + dead))
+                    .map_err(|e| self.db_error("write index", e))?;
+            }
         }
-        txn.commit().map_err(|e| self.db_error("commit index", e))
+        txn.commit().map_err(|e| self.db_error("commit index", e))?;
+        if checkpoint {
+            self.commits_since_checkpoint.store(0, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
-    /// Seals the active segment and starts the next, registered durably before anything goes in it.
+    /// Seals the active segment and starts the next, registered durably before anything goes in
+    /// it. The sealed segment's unsynced groups stay queued: their leader syncs it first.
     fn roll(&self, writer: &mut Writer) -> Result<(), BlobError> {
         let id = writer.id + 1;
         let (file, path) = self.create_segment(id)?;
-        self.commit_index(writer, &[], true)?;
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| self.db_error("write index", e))?;
         {
@@ -299,7 +599,9 @@ impl Inner {
         }
         txn.commit().map_err(|e| self.db_error("commit index", e))?;
         info!(segment = id, path = %path.display(), "started a new blob segment");
-        *writer = Writer { id, file, len: 0, groups_since_checkpoint: 0 };
+        writer.id = id;
+        writer.file = Arc::new(file);
+        writer.len = 0;
         Ok(())
     }
 
@@ -317,7 +619,8 @@ impl Inner {
     }
 
     fn remove_blocks(&self, cids: &[Cid]) -> Result<u64, BlobError> {
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the writer lock: a group that found one of these blocks held is answered first.
+        let writer = self.writer();
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| self.db_error("write index", e))?;
         let mut removed = 0;
@@ -358,12 +661,21 @@ impl Inner {
         Ok(out)
     }
 
-    /// Compacts every sealed segment at least half dead.
+    /// Compacts every sealed segment at least half dead (the caller holds `maintenance`).
     fn compact(&self) -> Result<Compaction, BlobError> {
+        // Every group appended to a sealed segment must be indexed before its live records are
+        // chosen, or one still waiting for its sync would be taken for dead: wait for the last
+        // group appended before the active segment is read (a failed one was cut off).
+        let (active, last) = {
+            let writer = self.writer();
+            (writer.id, writer.unsynced.last().map(|a| a.outcome.clone()))
+        };
+        if let Some(last) = last {
+            let _ = self.wait_durable(&last);
+        }
         let mut report = Compaction::default();
-        let active = self.writer.lock().unwrap_or_else(|p| p.into_inner()).id;
         for (id, indexed, dead) in self.segment_stats()? {
-            if id == active || indexed == 0 || dead * 2 < indexed {
+            if id >= active || indexed == 0 || dead * 2 < indexed {
                 continue;
             }
             let moved = self.compact_segment(id)?;
@@ -374,10 +686,9 @@ impl Inner {
         Ok(report)
     }
 
-    /// Copies the live records of sealed segment `id` to the active one, switches the index to the
-    /// copies durably, then deletes the segment.
+    /// Copies the live records of sealed segment `id` to the active one as a group, then drops
+    /// the segment from the index durably and deletes it.
     fn compact_segment(&self, id: u64) -> Result<u64, BlobError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let path = self.segment_path(id);
         let mut bytes = Vec::new();
         File::open(&path)
@@ -391,53 +702,41 @@ impl Inner {
             let here =
                 index.get(&record.digest).map_err(|e| self.db_error("read index", e))?.map(|v| v.value());
             if here == Some((id, at + RECORD_HEADER_LEN, record.len as u32)) {
-                live.push(record.clone());
+                live.push((record.digest, &bytes[record.start..record.start + record.len]));
             }
             at = record.end;
         }
         drop(index);
         drop(txn);
-        let mut headers = Vec::with_capacity(live.len());
-        let mut entries = Vec::with_capacity(live.len());
-        let mut offset = writer.len;
-        for record in &live {
-            headers.push(record_header(&record.digest, record.len));
-            entries.push((record.digest, (writer.id, offset + RECORD_HEADER_LEN, record.len as u32)));
-            offset += RECORD_HEADER_LEN + record.len as u64;
-        }
-        let mut slices = Vec::with_capacity(2 * live.len());
-        for (record, header) in live.iter().zip(&headers) {
-            slices.push(IoSlice::new(header));
-            slices.push(IoSlice::new(&bytes[record.start..record.start + record.len]));
-        }
-        if !slices.is_empty() {
-            self.append(&mut writer, &mut slices, offset)?;
+        if !live.is_empty() {
+            // Durable and indexed at the copies once this returns.
+            self.write_group(&live, true)?;
         }
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| self.db_error("write index", e))?;
         {
-            let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.db_error("write index", e))?;
-            for (digest, location) in &entries {
-                blocks.insert(digest, location).map_err(|e| self.db_error("write index", e))?;
-            }
             let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error("write index", e))?;
             segments.remove(id).map_err(|e| self.db_error("write index", e))?;
-            let dead = segments
-                .get(writer.id)
-                .map_err(|e| self.db_error("write index", e))?
-                .map_or(0, |v| v.value().1);
-            segments.insert(writer.id, (writer.len, dead)).map_err(|e| self.db_error("write index", e))?;
         }
         txn.commit().map_err(|e| self.db_error("commit index", e))?;
-        writer.groups_since_checkpoint = 0;
         self.files.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
         fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
         sync_dir(&self.segments_dir())?;
         info!(segment = id, moved = live.len(), "compacted a blob segment");
-        if writer.len >= self.segment_len {
-            self.roll(&mut writer)?;
-        }
         Ok(live.len() as u64)
+    }
+
+    /// Waits for an armed [`SyncFault`]'s groups; whether this sync is to fail.
+    #[cfg(feature = "failpoints")]
+    fn hold_for_fault(&self) -> bool {
+        let Some(fault) = self.sync_fault.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.writer().unsynced.len() < fault.groups && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        fault.fail
     }
 }
 
@@ -472,7 +771,7 @@ fn parse_record(bytes: &[u8], at: u64) -> Option<Record> {
     Some(Record { digest, start, len, end: (start + len) as u64 })
 }
 
-fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         match file.write_vectored(slices) {
@@ -518,9 +817,17 @@ impl LocalBlobStore {
             root,
             db,
             writer: Mutex::new(writer),
+            leading: Mutex::new(false),
+            synced: Condvar::new(),
+            commits_since_checkpoint: AtomicU32::new(0),
+            maintenance: Mutex::new(()),
+            syncs: AtomicU64::new(0),
+            synced_groups: AtomicU64::new(0),
             files: RwLock::new(HashMap::new()),
             recovery,
             segment_len: segment_len.max(1),
+            #[cfg(feature = "failpoints")]
+            sync_fault: Mutex::new(None),
         };
         if inner.recovery != Recovery::default() {
             warn!(root = %inner.root.display(), recovery = ?inner.recovery, "blob store repaired after an unclean stop");
@@ -560,6 +867,7 @@ impl LocalBlobStore {
             check_cid(cid)?;
         }
         self.blocking(move |inner| {
+            let _maintenance = inner.maintenance.lock().unwrap_or_else(|p| p.into_inner());
             let removed = inner.remove_blocks(&cids)?;
             inner.compact()?;
             Ok(removed)
@@ -569,7 +877,26 @@ impl LocalBlobStore {
 
     /// Compacts every sealed segment whose dead bytes reach half its length.
     pub async fn compact(&self) -> Result<Compaction, BlobError> {
-        self.blocking(|inner| inner.compact()).await
+        self.blocking(|inner| {
+            let _maintenance = inner.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+            inner.compact()
+        })
+        .await
+    }
+
+    /// Segment syncs so far and the groups they made durable.
+    pub fn sync_counts(&self) -> SyncCounts {
+        SyncCounts {
+            syncs: self.inner.syncs.load(Ordering::Relaxed),
+            groups: self.inner.synced_groups.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Test hook (the `failpoints` feature): the next sync waits until `groups` groups are
+    /// appended (at most 10 s), so that one sync covers them all, then fails with `EIO` if `fail`.
+    #[cfg(feature = "failpoints")]
+    pub fn hold_next_sync(&self, groups: usize, fail: bool) {
+        *self.inner.sync_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(SyncFault { groups, fail });
     }
 
     /// Segment files, their total length and the dead bytes in them.
@@ -682,6 +1009,12 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
                     OpenOptions::new().write(true).open(&path).map_err(|e| io_error("open", &path, e))?;
                 file.set_len(at).map_err(|e| io_error("truncate", &path, e))?;
                 file.sync_all().map_err(|e| io_error("fsync", &path, e))?;
+            } else if rel > 0 {
+                // Records past the durable index may only be in the page cache (a killed process
+                // never synced them): durable before the index names them.
+                let file =
+                    OpenOptions::new().write(true).open(&path).map_err(|e| io_error("open", &path, e))?;
+                file.sync_data().map_err(|e| io_error("fdatasync", &path, e))?;
             }
             segments.insert(*id, (at, dead)).map_err(|e| db_error("write index", &e))?;
         }
@@ -704,7 +1037,8 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
         .map_err(|e| io_error("open", &path, e))?;
     sync_dir(&segments_dir)?;
     let len = file.metadata().map_err(|e| io_error("stat", &path, e))?.len();
-    Ok((Writer { id: active, file, len, groups_since_checkpoint: 0 }, recovery))
+    let writer = Writer { id: active, file: Arc::new(file), len, unsynced: Vec::new(), broken: None };
+    Ok((writer, recovery))
 }
 
 #[async_trait]

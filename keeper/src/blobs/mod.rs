@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 pub use cid::Cid;
 pub use ipfs::{IpfsBlobStore, DEFAULT_IPFS_API};
-pub use local::{BlockLocation, Compaction, LocalBlobStore, Recovery, SpaceUsage};
+pub use local::{BlockLocation, Compaction, LocalBlobStore, Recovery, SpaceUsage, SyncCounts};
 
 /// Multicodec of raw binary blocks.
 pub const RAW_CODEC: u64 = 0x55;
