@@ -313,6 +313,53 @@ pub struct ProofResult {
     pub seq: u64,
 }
 
+/// The tree version and root a proof of a key is taken against, from one snapshot's state and
+/// the key's index entry.
+struct ProofTarget {
+    tree_version: u64,
+    root: [u8; 32],
+    committed: bool,
+    seq: u64,
+}
+
+impl ProofTarget {
+    /// The on-chain root when the record's latest state is committed, else the current local
+    /// (pending) root; [`KeeperError::NotFound`] while the tree is empty.
+    fn of(state: &ShardState, meta: Option<&tree::RecordMeta>) -> Result<Self, KeeperError> {
+        if state.tree_version == 0 {
+            return Err(KeeperError::NotFound);
+        }
+        let committed = state.confirmed_tree_version > 0
+            && meta.is_none_or(|m| m.tree_version <= state.confirmed_tree_version);
+        Ok(if committed {
+            ProofTarget {
+                tree_version: state.confirmed_tree_version,
+                root: state.confirmed_root,
+                committed,
+                seq: state.confirmed_seq,
+            }
+        } else {
+            ProofTarget {
+                tree_version: state.tree_version,
+                root: state.root,
+                committed,
+                seq: state.confirmed_seq + 1,
+            }
+        })
+    }
+
+    fn result(
+        self,
+        leaf: Option<RecordLeaf>,
+        key_hash: [u8; 32],
+        tree_key_mode: TreeKeyMode,
+        proof: RecordProof,
+    ) -> ProofResult {
+        let ProofTarget { root, committed, seq, .. } = self;
+        ProofResult { leaf, key_hash, tree_key_mode, proof, root, committed, seq }
+    }
+}
+
 /// What one commit did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommitOutcome {
@@ -367,17 +414,29 @@ pub struct ShardMetrics {
     pub tree_commit_micros_total: AtomicU64,
 }
 
-/// Values of recently read records, decrypted, each with the leaf fields it was opened under. A
-/// read serves a cached value only when the leaf its proof just verified against the root names
+/// Recently read records: values, decrypted, each with the leaf fields it was opened under, and
+/// proofs, each with the tree version and root it verified against.
+///
+/// A read serves a cached value only when the leaf its proof just verified against the root names
 /// the same version and ciphertext hash: that ciphertext opened to this value before, so the blob
-/// read, its hash check and the decryption are skipped, never the proof. Bounded by value bytes;
-/// the oldest entries go first.
+/// read, its hash check and the decryption are skipped, never the proof. A read serves a cached
+/// proof only when it would prove against the same tree version and root (read from the store's
+/// sealed state in the same snapshot as the key's index entry): a version's tree never changes, so
+/// walking it again would give the same leaf and proof, already verified against that root. Any
+/// write or anchoring changes the version or root the next read proves against, and misses.
+/// Bounded by bytes; the oldest entries go first.
 struct ReadCache {
-    entries: HashMap<Vec<u8>, CachedValue>,
+    entries: HashMap<Vec<u8>, CachedRecord>,
     /// Keys in insertion order, each once.
     order: VecDeque<Vec<u8>>,
     bytes: usize,
     budget: usize,
+}
+
+#[derive(Default)]
+struct CachedRecord {
+    value: Option<CachedValue>,
+    proof: Option<CachedProof>,
 }
 
 struct CachedValue {
@@ -386,10 +445,30 @@ struct CachedValue {
     value: Bytes,
 }
 
-/// Bytes an entry holds: its value, its key twice (map and order) and the bookkeeping, so many
-/// small values under long keys stay within the budget too.
-fn cached_size(key: &[u8], value: &[u8]) -> usize {
-    value.len() + 2 * key.len() + 96
+struct CachedProof {
+    tree_version: u64,
+    root: [u8; 32],
+    leaf: Option<RecordLeaf>,
+    proof: RecordProof,
+    /// The proof's and leaf's bytes, serialized (for the budget).
+    len: usize,
+}
+
+impl CachedProof {
+    fn new(tree_version: u64, root: [u8; 32], leaf: Option<RecordLeaf>, proof: RecordProof) -> Self {
+        let len = borsh::object_length(&proof).unwrap_or(0) + leaf.as_ref().map_or(0, |l| 96 + l.cid.len());
+        CachedProof { tree_version, root, leaf, proof, len }
+    }
+}
+
+impl CachedRecord {
+    /// Bytes the entry holds: its value, its proof, its key twice (map and order) and the
+    /// bookkeeping, so many small values under long keys stay within the budget too.
+    fn size(&self, key: &[u8]) -> usize {
+        let value = self.value.as_ref().map_or(0, |v| v.value.len() + 48);
+        let proof = self.proof.as_ref().map_or(0, |p| 80 + p.len);
+        2 * key.len() + 96 + value + proof
+    }
 }
 
 impl ReadCache {
@@ -397,29 +476,62 @@ impl ReadCache {
         ReadCache { entries: HashMap::new(), order: VecDeque::new(), bytes: 0, budget }
     }
 
-    fn get(&self, key: &[u8], leaf: &RecordLeaf) -> Option<Bytes> {
+    fn enabled(&self) -> bool {
+        self.budget > 0
+    }
+
+    fn value(&self, key: &[u8], leaf: &RecordLeaf) -> Option<Bytes> {
         self.entries
-            .get(key)
+            .get(key)?
+            .value
+            .as_ref()
             .filter(|c| c.version == leaf.version && c.ciphertext_hash == leaf.ciphertext_hash)
             .map(|c| c.value.clone())
     }
 
-    fn insert(&mut self, key: &[u8], leaf: &RecordLeaf, value: Bytes) {
-        // One value may take at most a sixteenth of the budget, so a few large reads cannot
-        // flush the hot set.
-        if cached_size(key, &value) > self.budget / 16 {
+    fn proof(&self, key: &[u8], tree_version: u64, root: &[u8; 32]) -> Option<&CachedProof> {
+        self.entries.get(key)?.proof.as_ref().filter(|p| p.tree_version == tree_version && p.root == *root)
+    }
+
+    fn insert_value(&mut self, key: &[u8], leaf: &RecordLeaf, value: Bytes) {
+        let cached = CachedValue { version: leaf.version, ciphertext_hash: leaf.ciphertext_hash, value };
+        let part = CachedRecord { value: Some(cached), proof: None };
+        self.update(key, part, |record, part| record.value = part.value);
+    }
+
+    fn insert_proof(&mut self, key: &[u8], proof: CachedProof) {
+        let part = CachedRecord { value: None, proof: Some(proof) };
+        self.update(key, part, |record, part| record.proof = part.proof);
+    }
+
+    fn update(
+        &mut self,
+        key: &[u8],
+        part: CachedRecord,
+        merge: impl FnOnce(&mut CachedRecord, CachedRecord),
+    ) {
+        // One value or proof may take at most a sixteenth of the budget, so a few large reads
+        // cannot flush the hot set.
+        if part.size(key) > self.budget / 16 {
             return;
         }
-        self.bytes += cached_size(key, &value);
-        let cached = CachedValue { version: leaf.version, ciphertext_hash: leaf.ciphertext_hash, value };
-        match self.entries.insert(key.to_vec(), cached) {
-            Some(old) => self.bytes -= cached_size(key, &old.value),
-            None => self.order.push_back(key.to_vec()),
-        }
+        let mut record = match self.entries.remove(key) {
+            Some(record) => {
+                self.bytes -= record.size(key);
+                record
+            }
+            None => {
+                self.order.push_back(key.to_vec());
+                CachedRecord::default()
+            }
+        };
+        merge(&mut record, part);
+        self.bytes += record.size(key);
+        self.entries.insert(key.to_vec(), record);
         while self.bytes > self.budget {
             let Some(oldest) = self.order.pop_front() else { break };
             if let Some(old) = self.entries.remove(&oldest) {
-                self.bytes -= cached_size(&oldest, &old.value);
+                self.bytes -= old.size(&oldest);
             }
         }
     }
@@ -452,6 +564,10 @@ pub struct ShardKeeper {
     /// prunes later (see [`ShardKeeper::batcher_loop`]).
     chain_waiters: Arc<AtomicU64>,
 }
+
+/// Groups with at most this many value bytes are sealed on the async worker (AES-GCM takes a few
+/// microseconds per KiB, about what a hand-off to a blocking thread costs).
+const SEAL_INLINE_BYTES: usize = 32 * 1024;
 
 /// Most confirmed updates in a row the batcher anchors without pruning after them while writes
 /// wait for the chain; the prune after that covers them all.
@@ -1016,7 +1132,8 @@ impl ShardKeeper {
             }
         }
 
-        // Encryption is CPU-bound: do it off the async workers.
+        // Encryption is CPU-bound: off the async workers, unless the group is small enough that
+        // handing it to a blocking thread (two context switches) would cost more than sealing it.
         let app = self.cfg.app;
         let scope = SealScope::Shard(self.cfg.shard);
         let padding = self.cfg.padding;
@@ -1026,7 +1143,7 @@ impl ShardKeeper {
             .filter_map(|(_, k, v, value)| value.clone().map(|value| (k.clone(), *v, value)))
             .collect();
         let sealing = Instant::now();
-        let sealed = tokio::task::spawn_blocking(move || {
+        let seal_all = move || {
             to_seal
                 .iter()
                 .map(|(key, version, value)| {
@@ -1034,9 +1151,15 @@ impl ShardKeeper {
                     crypto::seal(&kek, &ctx, value, padding).map(Bytes::from)
                 })
                 .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+        };
+        let to_seal_bytes: usize = plan.iter().filter_map(|(_, _, _, v)| v.as_ref().map(Bytes::len)).sum();
+        let sealed = if to_seal_bytes <= SEAL_INLINE_BYTES {
+            seal_all()?
+        } else {
+            tokio::task::spawn_blocking(seal_all)
+                .await
+                .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??
+        };
         // A blob stored as one block is named by its SHA-256: no need to hash it twice.
         let hashes: Vec<Option<[u8; 32]>> =
             sealed.iter().map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into())).collect();
@@ -1094,12 +1217,12 @@ impl ShardKeeper {
             Some(leaf) if !leaf.tombstone => leaf.clone(),
             _ => return Err(KeeperError::NotFound),
         };
-        let cached = self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).get(key, &leaf);
+        let cached = self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).value(key, &leaf);
         let value = match cached {
             Some(value) => value.to_vec(),
             None => {
                 let value = self.open_record(key, &leaf).await?;
-                self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).insert_value(
                     key,
                     &leaf,
                     Bytes::copy_from_slice(&value),
@@ -1135,30 +1258,50 @@ impl ShardKeeper {
 
     /// Inclusion (or non-inclusion) proof of `key`: against the on-chain root when the record's
     /// latest state is committed, else against the current local (pending) root. State, index
-    /// and tree are read in one snapshot.
+    /// and tree are read in one snapshot. A proof the read cache holds for the same tree version
+    /// and root is answered at once; else the tree is walked off the async workers.
     pub async fn proof(&self, key: &[u8]) -> Result<ProofResult, KeeperError> {
+        if let Some(cached) = self.cached_proof(key)? {
+            return Ok(cached);
+        }
         let store = self.store.clone();
-        let key = key.to_vec();
-        tokio::task::spawn_blocking(move || -> Result<ProofResult, KeeperError> {
-            let snapshot = store.snapshot()?;
-            let state = snapshot.state()?;
-            if state.tree_version == 0 {
-                return Err(KeeperError::NotFound);
-            }
-            let meta = snapshot.record(&key)?;
-            let committed = state.confirmed_tree_version > 0
-                && meta.as_ref().is_none_or(|m| m.tree_version <= state.confirmed_tree_version);
-            let (version, root, seq) = if committed {
-                (state.confirmed_tree_version, state.confirmed_root, state.confirmed_seq)
-            } else {
-                (state.tree_version, state.root, state.confirmed_seq + 1)
-            };
-            let (leaf, proof) = snapshot.prove_against(&key, version, &root)?;
-            let (key_hash, tree_key_mode) = (store.key_hash(&key).0, store.tree_key_mode());
-            Ok(ProofResult { leaf, key_hash, tree_key_mode, proof, root, committed, seq })
-        })
-        .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))?
+        let owned_key = key.to_vec();
+        let (result, tree_version) =
+            tokio::task::spawn_blocking(move || -> Result<(ProofResult, u64), KeeperError> {
+                let snapshot = store.snapshot()?;
+                let state = snapshot.state()?;
+                let meta = snapshot.record(&owned_key)?;
+                let target = ProofTarget::of(&state, meta.as_ref())?;
+                let (leaf, proof) = snapshot.prove_against(&owned_key, target.tree_version, &target.root)?;
+                let key_hash = store.key_hash(&owned_key).0;
+                let tree_version = target.tree_version;
+                Ok((target.result(leaf, key_hash, store.tree_key_mode(), proof), tree_version))
+            })
+            .await
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+        let cached = CachedProof::new(tree_version, result.root, result.leaf.clone(), result.proof.clone());
+        self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).insert_proof(key, cached);
+        Ok(result)
+    }
+
+    /// The proof of `key` from the read cache, if it holds one for the version and root a proof
+    /// would be taken against now. Cheap (one read transaction: the sealed state row and the
+    /// key's index entry, both in the store's page cache when hot), so done on the async worker.
+    fn cached_proof(&self, key: &[u8]) -> Result<Option<ProofResult>, KeeperError> {
+        if !self.read_cache.lock().unwrap_or_else(|p| p.into_inner()).enabled() {
+            return Ok(None);
+        }
+        let snapshot = self.store.snapshot()?;
+        let state = snapshot.state()?;
+        let meta = snapshot.record(key)?;
+        let target = ProofTarget::of(&state, meta.as_ref())?;
+        let cache = self.read_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(cached) = cache.proof(key, target.tree_version, &target.root) else {
+            return Ok(None);
+        };
+        let (leaf, proof) = (cached.leaf.clone(), cached.proof.clone());
+        drop(cache);
+        Ok(Some(target.result(leaf, self.store.key_hash(key).0, self.store.tree_key_mode(), proof)))
     }
 
     /// Keys after `after` (exclusive), live records only.

@@ -521,6 +521,44 @@ async fn the_read_cache_answers_only_for_the_leaf_its_value_was_opened_under() {
     assert!(matches!(swapped, Err(KeeperError::Blob(_))), "{swapped:?}");
 }
 
+#[tokio::test]
+async fn cached_proofs_are_served_only_for_the_tree_version_and_root_they_verified_against() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    keeper.put(b"a", Bytes::from_static(b"alpha-1"), None).await.unwrap();
+    let first = keeper.get(b"a").await.unwrap();
+    let again = keeper.get(b"a").await.unwrap();
+    assert_eq!((again.root, again.committed, again.seq), (first.root, false, first.seq));
+    assert!(verify_read(&again.root, &again.key_hash, Some(&again.leaf), &again.proof));
+
+    // Another key's write moves the pending root: a's next read proves against the new root.
+    keeper.put(b"b", Bytes::from_static(b"bravo-1"), None).await.unwrap();
+    let local = keeper.status().unwrap().local_root;
+    let moved = keeper.get(b"a").await.unwrap();
+    assert_ne!(moved.root, first.root);
+    assert_eq!(moved.root, local);
+    assert!(verify_read(&moved.root, &moved.key_hash, Some(&moved.leaf), &moved.proof));
+    assert!(!verify_read(&moved.root, &first.key_hash, Some(&first.leaf), &first.proof), "the old proof");
+
+    // Anchored: against the on-chain root, committed, with its seq; a new version of a is pending
+    // again, and the proof route agrees with reads.
+    let CommitOutcome::Committed { seq, root, .. } = keeper.commit().await.unwrap() else {
+        panic!("writes to commit")
+    };
+    let anchored = keeper.get(b"a").await.unwrap();
+    assert_eq!((anchored.root, anchored.committed, anchored.seq), (root, true, seq));
+    assert!(verify_read(&root, &anchored.key_hash, Some(&anchored.leaf), &anchored.proof));
+    keeper.put(b"a", Bytes::from_static(b"alpha-2"), None).await.unwrap();
+    let pending = keeper.proof(b"a").await.unwrap();
+    assert_eq!((pending.committed, pending.seq, pending.leaf.as_ref().unwrap().version), (false, seq + 1, 2));
+    let read = keeper.get(b"a").await.unwrap();
+    assert_eq!((read.value.as_slice(), read.root), (&b"alpha-2"[..], pending.root));
+    assert!(verify_read(&read.root, &read.key_hash, Some(&read.leaf), &read.proof));
+    // A deleted record is not found, though its older proof was cached.
+    keeper.delete(b"a", None).await.unwrap();
+    assert!(matches!(keeper.get(b"a").await, Err(KeeperError::NotFound)));
+}
+
 /// Where the blob of `key`'s current leaf lies.
 async fn blob_location(
     h: &Harness,
