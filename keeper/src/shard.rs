@@ -565,6 +565,27 @@ pub struct ShardKeeper {
     chain_waiters: Arc<AtomicU64>,
 }
 
+/// Times the writer yields to the request tasks, after a group commit answered its writes, to
+/// take their next writes into the group it is forming.
+const REFILL_YIELDS: usize = 4;
+
+/// Moves the writes already queued into `group` (up to `max`); a write with an expected root is
+/// set aside in `deferred`, to commit alone.
+fn take_ready(
+    rx: &mut mpsc::Receiver<WriteRequest>,
+    group: &mut Vec<WriteRequest>,
+    deferred: &mut Option<WriteRequest>,
+    max: usize,
+) {
+    while group.len() < max && deferred.is_none() {
+        match rx.try_recv() {
+            Ok(req) if req.expected_root.is_none() => group.push(req),
+            Ok(req) => *deferred = Some(req),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Groups with at most this many value bytes are sealed on the async worker (AES-GCM takes a few
 /// microseconds per KiB, about what a hand-off to a blocking thread costs).
 const SEAL_INLINE_BYTES: usize = 32 * 1024;
@@ -931,14 +952,17 @@ impl ShardKeeper {
                     committing = None;
                     overlay = Arc::default();
                 }
-                while group.len() < keeper.cfg.max_group && deferred.is_none() {
-                    match rx.try_recv() {
-                        Ok(req) if req.expected_root.is_none() => group.push(req),
-                        Ok(req) => {
-                            deferred = Some(req);
+                take_ready(&mut rx, &mut group, &mut deferred, keeper.cfg.max_group);
+                if previous_done {
+                    // The clients just answered send their next writes within a few polls of
+                    // the request tasks: yielding to those first lets this group take them, so
+                    // fewer, larger groups share the blob and tree syncs.
+                    for _ in 0..REFILL_YIELDS {
+                        if group.len() >= keeper.cfg.max_group || deferred.is_some() {
                             break;
                         }
-                        Err(_) => break,
+                        tokio::task::yield_now().await;
+                        take_ready(&mut rx, &mut group, &mut deferred, keeper.cfg.max_group);
                     }
                 }
             }
