@@ -173,6 +173,9 @@ struct Appended {
     outcome: Arc<Outcome>,
 }
 
+/// A block to append: its digest and bytes.
+type NewBlock<'a> = ([u8; 32], &'a [u8]);
+
 /// Set once by the leader that synced (or failed to sync) a group.
 type Outcome = OnceLock<Result<(), SharedError>>;
 
@@ -348,14 +351,14 @@ impl Inner {
 
     /// Stores the blocks not held yet as one group; returns once they are durable and indexed.
     fn write_blocks(&self, blocks: &[(Cid, Bytes)]) -> Result<(), BlobError> {
-        let items: Vec<([u8; 32], &[u8])> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
+        let items: Vec<NewBlock<'_>> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
         self.write_group(&items, false)
     }
 
     /// Appends `blocks` (digest, bytes) as one group and waits until a sync made it durable and
     /// its index entries are committed. Blocks the index holds are skipped unless `relocate`
     /// (compaction's copies of blocks it holds elsewhere).
-    fn write_group(&self, blocks: &[([u8; 32], &[u8])], relocate: bool) -> Result<(), BlobError> {
+    fn write_group(&self, blocks: &[NewBlock<'_>], relocate: bool) -> Result<(), BlobError> {
         if let Some((_, block)) = blocks.iter().find(|(_, b)| b.len() > MAX_BLOCK_LEN) {
             return Err(BlobError::TooLarge { len: block.len(), max: MAX_BLOCK_LEN });
         }
@@ -407,9 +410,9 @@ impl Inner {
     /// does not hold it (content-addressed: the same bytes are stored once).
     fn fresh_blocks<'a>(
         &self,
-        blocks: &[([u8; 32], &'a [u8])],
+        blocks: &[NewBlock<'a>],
         relocate: bool,
-    ) -> Result<Vec<([u8; 32], &'a [u8])>, BlobError> {
+    ) -> Result<Vec<NewBlock<'a>>, BlobError> {
         let mut seen = HashSet::with_capacity(blocks.len());
         let mut fresh = Vec::with_capacity(blocks.len());
         if relocate {
