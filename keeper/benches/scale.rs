@@ -4,7 +4,8 @@
 //!   - fill: batches of `SCALE_BATCH` records through `POST /batch/write` (durability `local`,
 //!     `SCALE_CONNECTIONS` requests in flight; small values: the record count is what scales
 //!     here), then everything anchored;
-//!   - peak RSS (VmHWM) of the keeper process during the fill (the chain is another process);
+//!   - peak RSS (VmHWM) of the keeper process during the fill (the chain is another process), and
+//!     its CPU time per record (what a smaller page cache costs shows here, not in wall time);
 //!   - cold start in sync with the chain, `SCALE_RESTARTS` times: process start to the first
 //!     healthy answer, with the daemon's peak RSS after it;
 //!   - the first listing after a restart (which builds the name index) and the RSS after it;
@@ -75,6 +76,19 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system) process `pid` has used so far, in seconds (0 once it is gone).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces), from field 3 on: utime and stime
+    // are fields 14 and 15, in clock ticks.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |t| t.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / per_second
+}
+
 struct Daemon {
     child: Child,
 }
@@ -107,6 +121,10 @@ impl Daemon {
 
     fn peak_rss_mib(&self) -> f64 {
         peak_rss_mib(self.child.id())
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
     }
 
     /// SIGINT (graceful: the shards close cleanly) and wait.
@@ -341,6 +359,8 @@ async fn main() {
     assert_eq!(records, fill, "every filled record is in the store");
     assert!(loaded.iter().all(|s| s.1 == s.2), "every shard's root is anchored: {loaded:?}");
     let rss_loaded = daemon.peak_rss_mib();
+    // From its start: the fill and the final commit (its start-up is milliseconds).
+    let fill_cpu_us = daemon.cpu_seconds() * 1e6 / fill as f64;
     daemon.stop();
     eprintln!("filled {fill} records in {:.1} s; peak RSS {rss_loaded:.0} MiB", fill_time.as_secs_f64());
 
@@ -407,6 +427,7 @@ async fn main() {
             format!("{:.0}", fill as f64 / fill_time.as_secs_f64()),
         ),
         ("peak RSS of the keeper process during the fill (VmHWM, MiB)", format!("{rss_loaded:.0}")),
+        ("keeper CPU time per record during the fill (µs, user + system)", format!("{fill_cpu_us:.1}")),
         (
             "cold start in sync: process start to first healthy answer (ms, median)",
             format!(
@@ -437,6 +458,7 @@ async fn main() {
         "settings": {"records": fill, "shards": shards, "batch": batch, "connections": connections, "value_bytes": value_len, "slot_ms": slot_ms},
         "fill_seconds": fill_time.as_secs_f64(),
         "peak_rss_loaded_mib": rss_loaded,
+        "fill_cpu_us_per_record": fill_cpu_us,
         "cold_start_ms": starts_ms,
         "peak_rss_after_start_mib": rss_started,
         "first_list_ms": list_ms,

@@ -1585,16 +1585,16 @@ impl ShardKeeper {
         let checkpoint =
             state.confirmed_manifest.is_empty() || state.deltas_since_checkpoint + 1 >= CHECKPOINT_EVERY;
         let store = self.store.clone();
-        let (snapshot, entries) = tokio::task::spawn_blocking(move || store.manifest_snapshot(checkpoint))
+        let records = tokio::task::spawn_blocking(move || store.manifest_records(checkpoint))
             .await
             .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+        let snapshot = records.state().clone();
         let seq = snapshot.confirmed_seq + 1;
         let kek = self.kek(snapshot.key_epoch).await?;
-        let count = entries.len() as u64;
         let prev = (!checkpoint).then(|| snapshot.confirmed_manifest.clone());
         let new_manifest =
-            NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev, entries };
-        let cid = manifest::publish(self.blobs.as_ref(), &kek, new_manifest).await?;
+            NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev };
+        let (cid, count) = manifest::publish(self.blobs.as_ref(), &kek, new_manifest, records).await?;
         failpoint::hit(Step::BatcherAfterManifest);
         let pending = PendingUpdate {
             seq,
