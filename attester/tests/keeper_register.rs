@@ -11,23 +11,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::pki::TestPki;
-use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
-use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs, TcbStatus};
+use attestation_verifier::{AppIdentity, TcbStatus};
 use ironroot_attester::eventlog::dstack_boot_log;
 use ironroot_attester::quote::{measurement_digest, parse_quote};
 use ironroot_bank::dev::DevTrust;
 use ironroot_devkit::dstack_mock::{MockAgentOptions, MockGuestAgent, MockListen, QuoteProvider};
+use ironroot_localnet::dev_app::{send, DevApp};
 use ironroot_localnet::{Localnet, Options};
 use ironroot_sdk::quote::QuoteParts;
-use ironroot_sdk::{app_roots as roots, pda, registry, verifier};
+use ironroot_sdk::{pda, registry, verifier};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_sdk::commitment_config::CommitmentConfig;
-use solana_sdk::hash::Hash;
-use solana_sdk::instruction::Instruction;
-use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signature, Signer};
-use solana_sdk::transaction::Transaction;
 use tee_registry::TeeEntry;
 
 /// The on-chain app the keeper serves.
@@ -73,18 +69,6 @@ async fn keeper(config: &Path, args: &[&str]) -> Output {
 
 fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-async fn send(rpc: &RpcClient, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) {
-    let mut all = vec![payer];
-    all.extend(signers.iter().copied());
-    let tx = Transaction::new_signed_with_payer(
-        ixs,
-        Some(&payer.pubkey()),
-        &all,
-        rpc.get_latest_blockhash().await.unwrap(),
-    );
-    rpc.send_and_confirm_transaction(&tx).await.unwrap();
 }
 
 async fn entry(rpc: &RpcClient, tee: &Pubkey) -> Option<TeeEntry> {
@@ -201,14 +185,6 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     let net = tokio::task::spawn_blocking(move || Localnet::start(&options)).await.unwrap().unwrap();
     let config = net.config().clone();
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
-    let payer = Keypair::new();
-    let airdrop = rpc.request_airdrop(&payer.pubkey(), 100 * LAMPORTS_PER_SOL).await.unwrap();
-    while !rpc.confirm_transaction(&airdrop).await.unwrap() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let fee_payer = dir.path().join("fee-payer.json");
-    write_keypair_file(&payer, &fee_payer).unwrap();
-
     // Our PKI, dated by the wall clock the attesters (and the localnet) run on; the TEE's boot log.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let pki = Arc::new(TestPki::new(now));
@@ -216,41 +192,21 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     let probe = parse_quote(&pki.quote(&[0; 64], &rtmr3, None)).unwrap();
     let measurement = measurement_digest(&probe.report);
 
-    // Governance: two attesters, both needed; the TEE's (measurement, identity) pair allowed.
+    // Governance: two attesters, both needed; the TEE's (measurement, identity) pair allowed, by
+    // governance up to SW-hardening-needed, by the app (whose daemon opens the shard) only up to date.
     let governance = read_keypair_file(&config.governance.keypair_path).unwrap();
-    let genesis = Hash::from_str(&config.genesis_hash).unwrap();
+    let gov = governance.pubkey();
     let attester_keys = [Keypair::new(), Keypair::new()];
     let identity = AppIdentity { app_id: dstack_app_id32(), compose_hash: COMPOSE };
-    let gov = governance.pubkey();
-    let init = InitializeArgs {
-        authority: gov,
-        cluster_genesis_hash: genesis.to_bytes(),
-        attesters: attester_keys.iter().map(|k| k.pubkey()).collect(),
-        threshold: 2,
-        policy: DevTrust::policy(),
-    };
-    let allowed = AllowedTee { measurement, app: identity, max_tcb_status: TcbStatus::UpToDate as u8 };
-    send(
-        &rpc,
-        &payer,
-        &[verifier::initialize(&gov, init), verifier::add_allowed(&gov, allowed)],
-        &[&governance],
-    )
-    .await;
-    // The app the keeper serves (its daemon opens the shard).
-    let tree = Keypair::new();
-    let policy = AppPolicy {
-        allowed: vec![AppPair { measurement, app_id: identity.app_id, compose_hash: COMPOSE }],
-        max_tcb_status: 0,
-        blocked_keys: Vec::new(),
-        min_key_validity_secs: 1,
-    };
-    let args = CreateAppArgs { app_id: APP, shard_count: 1, max_depth: 14, max_buffer_size: 64, policy };
-    let rent = solana_sdk::rent::Rent::default();
-    send(&rpc, &payer, &roots::create_app(&payer.pubkey(), &tree.pubkey(), &rent, args).unwrap(), &[&tree])
-        .await;
-    let app = pda::app(&payer.pubkey(), &APP);
-    send(&rpc, &payer, &[roots::init_shard(&payer.pubkey(), &app, 0)], &[]).await;
+    let mut dev_app = DevApp::new(APP, 1, measurement, identity);
+    dev_app.attesters = Some(attester_keys.iter().map(|k| k.pubkey()).collect());
+    dev_app.threshold = 2;
+    dev_app.max_tcb_status = TcbStatus::UpToDate as u8;
+    dev_app.app_max_tcb_status = 0;
+    dev_app.min_key_validity_secs = 1;
+    let (payer, _) = dev_app.create(&config).await.unwrap();
+    let fee_payer = dir.path().join("fee-payer.json");
+    write_keypair_file(&payer, &fee_payer).unwrap();
 
     // Two attester daemons with their own keys, our root CA and offline collateral.
     let collateral = dir.path().join("collateral");
@@ -387,7 +343,7 @@ async fn the_keeper_registers_through_two_attester_daemons_and_re_registers_befo
     // them (two transactions through the secp256r1 precompile) before each `register_tee`, which
     // consumes and closes the buffer.
     let strict = attestation_verifier::Policy { require_quote_signatures: true, ..DevTrust::policy() };
-    send(&rpc, &payer, &[verifier::set_policy(&gov, strict)], &[&governance]).await;
+    send(&rpc, &payer, &[verifier::set_policy(&gov, strict)], &[&governance]).await.unwrap();
 
     // The daemon re-registers before expiry: registered for 40 s with a 34 s margin (plus the
     // app's 1 s minimum key validity), it must register again about every 5 s, never letting the

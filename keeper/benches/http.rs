@@ -29,25 +29,19 @@
 //! on-chain commit's stage times).
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
-use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs};
+use attestation_verifier::AppIdentity;
 use base64::Engine;
-use ironroot_devkit::bank::dev::DevTrust;
+use ironroot_localnet::dev_app::DevApp;
 use ironroot_localnet::{Localnet, Options};
-use ironroot_sdk::{app_roots as roots, verifier};
 use serde_json::{json, Value};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_sdk::commitment_config::CommitmentConfig;
-use solana_sdk::hash::Hash;
-use solana_sdk::instruction::Instruction;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
-use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::signature::{write_keypair_file, Signer};
 
 const APP_ID: [u8; 32] = [0x68; 32];
 const MEASUREMENT: [u8; 32] = [0x11; 32];
@@ -109,67 +103,6 @@ fn percentile_ms(latencies: &mut [Duration], p: f64) -> f64 {
     }
     latencies.sort();
     latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
-}
-
-async fn send(rpc: &RpcClient, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) {
-    let mut all = vec![payer];
-    all.extend(signers.iter().copied());
-    let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
-    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &all, blockhash);
-    rpc.send_and_confirm_transaction(&tx).await.expect("set-up transaction");
-}
-
-/// Governance with the localnet's attester, and an app with `shards` shards whose policy allows
-/// the dev measurement; returns the publisher (also the fee payer).
-async fn set_up_chain(rpc: &RpcClient, net: &Localnet, shards: u16) -> Keypair {
-    let config = net.config();
-    let payer = Keypair::new();
-    let airdrop = rpc.request_airdrop(&payer.pubkey(), 1_000 * LAMPORTS_PER_SOL).await.expect("airdrop");
-    while !rpc.confirm_transaction(&airdrop).await.expect("confirm airdrop") {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let governance = read_keypair_file(&config.governance.keypair_path).expect("governance key");
-    let attester = read_keypair_file(&config.attester.keypair_path).expect("attester key");
-    let genesis = Hash::from_str(&config.genesis_hash).expect("genesis hash");
-    let gov = governance.pubkey();
-    let init = InitializeArgs {
-        authority: gov,
-        cluster_genesis_hash: genesis.to_bytes(),
-        attesters: vec![attester.pubkey()],
-        threshold: 1,
-        policy: DevTrust::policy(),
-    };
-    let allow = [
-        verifier::initialize(&gov, init),
-        verifier::add_allowed(
-            &gov,
-            AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 },
-        ),
-    ];
-    send(rpc, &payer, &allow, &[&governance]).await;
-    let tree = Keypair::new();
-    let policy = AppPolicy {
-        allowed: vec![AppPair {
-            measurement: MEASUREMENT,
-            app_id: IDENTITY.app_id,
-            compose_hash: IDENTITY.compose_hash,
-        }],
-        max_tcb_status: 1,
-        blocked_keys: Vec::new(),
-        min_key_validity_secs: 60,
-    };
-    // Depth 20: room for a long run's updates without a history rotation.
-    let args =
-        CreateAppArgs { app_id: APP_ID, shard_count: shards, max_depth: 20, max_buffer_size: 64, policy };
-    let rent = solana_sdk::rent::Rent::default();
-    let create = roots::create_app(&payer.pubkey(), &tree.pubkey(), &rent, args).expect("create_app");
-    send(rpc, &payer, &create, &[&tree]).await;
-    let app = ironroot_sdk::pda::app(&payer.pubkey(), &APP_ID);
-    let inits: Vec<Instruction> = (0..shards).map(|s| roots::init_shard(&payer.pubkey(), &app, s)).collect();
-    for chunk in inits.chunks(4) {
-        send(rpc, &payer, chunk, &[]).await;
-    }
-    payer
 }
 
 fn keeper_bin() -> &'static str {
@@ -527,7 +460,11 @@ async fn main() {
         .expect("localnet");
     let rpc_url = net.config().rpc_url.clone();
     let rpc = RpcClient::new_with_commitment(rpc_url.clone(), CommitmentConfig::confirmed());
-    let payer = set_up_chain(&rpc, &net, shards).await;
+    let mut dev_app = DevApp::new(APP_ID, shards, MEASUREMENT, IDENTITY);
+    // Depth 20: room for a long run's updates without a history rotation.
+    dev_app.max_depth = 20;
+    dev_app.publisher_sol = 1_000;
+    let (payer, _) = dev_app.create(net.config()).await.expect("governance and the app");
 
     let fee_payer = dir.path().join("fee-payer.json");
     write_keypair_file(&payer, &fee_payer).expect("fee payer file");

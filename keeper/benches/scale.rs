@@ -4,7 +4,8 @@
 //!   - fill: batches of `SCALE_BATCH` records through `POST /batch/write` (durability `local`,
 //!     `SCALE_CONNECTIONS` requests in flight; small values: the record count is what scales
 //!     here), then everything anchored;
-//!   - peak RSS (VmHWM) of the keeper process during the fill (the chain is another process);
+//!   - peak RSS (VmHWM) of the keeper process during the fill (the chain is another process), and
+//!     its CPU time per record (what a smaller page cache costs shows here, not in wall time);
 //!   - cold start in sync with the chain, `SCALE_RESTARTS` times: process start to the first
 //!     healthy answer, with the daemon's peak RSS after it;
 //!   - the first listing after a restart (which builds the name index) and the RSS after it;
@@ -18,23 +19,14 @@
 //! `target/ironroot-results/keeper_scale.md`; JSON beside it).
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
-use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs};
+use attestation_verifier::AppIdentity;
 use base64::Engine;
-use ironroot_devkit::bank::dev::DevTrust;
+use ironroot_localnet::dev_app::DevApp;
 use ironroot_localnet::{Localnet, Options};
-use ironroot_sdk::{app_roots as roots, verifier};
 use serde_json::{json, Value};
-use solana_rpc_client::nonblocking::rpc_client::RpcClient;
-use solana_sdk::commitment_config::CommitmentConfig;
-use solana_sdk::hash::Hash;
-use solana_sdk::instruction::Instruction;
-use solana_sdk::native_token::LAMPORTS_PER_SOL;
-use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::signature::{write_keypair_file, Signer};
 
 const APP_ID: [u8; 32] = [0x5C; 32];
 const MEASUREMENT: [u8; 32] = [0x11; 32];
@@ -48,67 +40,6 @@ fn env(name: &str, default: u64) -> u64 {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-async fn send(rpc: &RpcClient, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) {
-    let mut all = vec![payer];
-    all.extend(signers.iter().copied());
-    let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
-    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &all, blockhash);
-    rpc.send_and_confirm_transaction(&tx).await.expect("set-up transaction");
-}
-
-/// Governance with the localnet's attester, and an app with `shards` shards whose policy allows
-/// the dev measurement; returns the publisher (also the fee payer).
-async fn set_up_chain(rpc: &RpcClient, net: &Localnet, shards: u16) -> Keypair {
-    let config = net.config();
-    let payer = Keypair::new();
-    let airdrop = rpc.request_airdrop(&payer.pubkey(), 1_000 * LAMPORTS_PER_SOL).await.expect("airdrop");
-    while !rpc.confirm_transaction(&airdrop).await.expect("confirm airdrop") {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let governance = read_keypair_file(&config.governance.keypair_path).expect("governance key");
-    let attester = read_keypair_file(&config.attester.keypair_path).expect("attester key");
-    let genesis = Hash::from_str(&config.genesis_hash).expect("genesis hash");
-    let gov = governance.pubkey();
-    let init = InitializeArgs {
-        authority: gov,
-        cluster_genesis_hash: genesis.to_bytes(),
-        attesters: vec![attester.pubkey()],
-        threshold: 1,
-        policy: DevTrust::policy(),
-    };
-    let allow = [
-        verifier::initialize(&gov, init),
-        verifier::add_allowed(
-            &gov,
-            AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 },
-        ),
-    ];
-    send(rpc, &payer, &allow, &[&governance]).await;
-    let tree = Keypair::new();
-    let policy = AppPolicy {
-        allowed: vec![AppPair {
-            measurement: MEASUREMENT,
-            app_id: IDENTITY.app_id,
-            compose_hash: IDENTITY.compose_hash,
-        }],
-        max_tcb_status: 1,
-        blocked_keys: Vec::new(),
-        min_key_validity_secs: 60,
-    };
-    // Depth 20: room for a long run's updates without a history rotation.
-    let args =
-        CreateAppArgs { app_id: APP_ID, shard_count: shards, max_depth: 20, max_buffer_size: 64, policy };
-    let rent = solana_sdk::rent::Rent::default();
-    let create = roots::create_app(&payer.pubkey(), &tree.pubkey(), &rent, args).expect("create_app");
-    send(rpc, &payer, &create, &[&tree]).await;
-    let app = ironroot_sdk::pda::app(&payer.pubkey(), &APP_ID);
-    let inits: Vec<Instruction> = (0..shards).map(|s| roots::init_shard(&payer.pubkey(), &app, s)).collect();
-    for chunk in inits.chunks(4) {
-        send(rpc, &payer, chunk, &[]).await;
-    }
-    payer
 }
 
 fn keeper_bin() -> &'static str {
@@ -145,6 +76,19 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system) process `pid` has used so far, in seconds (0 once it is gone).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces), from field 3 on: utime and stime
+    // are fields 14 and 15, in clock ticks.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |t| t.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / per_second
+}
+
 struct Daemon {
     child: Child,
 }
@@ -177,6 +121,10 @@ impl Daemon {
 
     fn peak_rss_mib(&self) -> f64 {
         peak_rss_mib(self.child.id())
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
     }
 
     /// SIGINT (graceful: the shards close cleanly) and wait.
@@ -325,8 +273,11 @@ async fn main() {
         .expect("localnet task")
         .expect("localnet");
     let rpc_url = net.config().rpc_url.clone();
-    let rpc = RpcClient::new_with_commitment(rpc_url.clone(), CommitmentConfig::confirmed());
-    let payer = set_up_chain(&rpc, &net, shards).await;
+    let mut dev_app = DevApp::new(APP_ID, shards, MEASUREMENT, IDENTITY);
+    // Depth 20: room for a long run's updates without a history rotation.
+    dev_app.max_depth = 20;
+    dev_app.publisher_sol = 1_000;
+    let (payer, _) = dev_app.create(net.config()).await.expect("governance and the app");
 
     let fee_payer = dir.path().join("fee-payer.json");
     write_keypair_file(&payer, &fee_payer).expect("fee payer file");
@@ -408,6 +359,8 @@ async fn main() {
     assert_eq!(records, fill, "every filled record is in the store");
     assert!(loaded.iter().all(|s| s.1 == s.2), "every shard's root is anchored: {loaded:?}");
     let rss_loaded = daemon.peak_rss_mib();
+    // From its start: the fill and the final commit (its start-up is milliseconds).
+    let fill_cpu_us = daemon.cpu_seconds() * 1e6 / fill as f64;
     daemon.stop();
     eprintln!("filled {fill} records in {:.1} s; peak RSS {rss_loaded:.0} MiB", fill_time.as_secs_f64());
 
@@ -474,6 +427,7 @@ async fn main() {
             format!("{:.0}", fill as f64 / fill_time.as_secs_f64()),
         ),
         ("peak RSS of the keeper process during the fill (VmHWM, MiB)", format!("{rss_loaded:.0}")),
+        ("keeper CPU time per record during the fill (µs, user + system)", format!("{fill_cpu_us:.1}")),
         (
             "cold start in sync: process start to first healthy answer (ms, median)",
             format!(
@@ -504,6 +458,7 @@ async fn main() {
         "settings": {"records": fill, "shards": shards, "batch": batch, "connections": connections, "value_bytes": value_len, "slot_ms": slot_ms},
         "fill_seconds": fill_time.as_secs_f64(),
         "peak_rss_loaded_mib": rss_loaded,
+        "fill_cpu_us_per_record": fill_cpu_us,
         "cold_start_ms": starts_ms,
         "peak_rss_after_start_mib": rss_started,
         "first_list_ms": list_ms,

@@ -84,8 +84,26 @@ fn hex32(name: &str, v: &str) -> anyhow::Result<[u8; 32]> {
         .with_context(|| format!("{name} must be 64 hex characters"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: the arena cap holds for every thread from the start.
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?.block_on(run())
+}
+
+/// glibc's malloc gives threads that contend for it arenas of their own (up to eight per core)
+/// and memory freed in one arena serves only that arena, so a daemon whose blocking threads
+/// allocate and free page-sized buffers (the stores' page caches) and large transient ones
+/// (manifest parts, listings) holds several times its live heap: 300,000 records filled through
+/// the daemon peaked at 425 MiB with the default and 266 MiB with two arenas.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc's tuning; called before any thread is started.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -16,7 +16,7 @@ use cid::Cid;
 use crate::blobs::{BlobError, BlobStore};
 use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
 use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
-use crate::tree::RecordLeaf;
+use crate::tree::{ManifestRecords, RecordLeaf, StoreError};
 
 pub const CHECKPOINT_EVERY: u32 = 64;
 pub const PART_MAX_ENTRIES: usize = 16_384;
@@ -33,6 +33,8 @@ pub enum ManifestError {
     Crypto(#[from] CryptoError),
     #[error("manifest key: {0}")]
     Key(#[from] KeyError),
+    #[error("manifest records: {0}")]
+    Store(#[from] StoreError),
     #[error("manifest {cid} is malformed: {reason}")]
     Malformed { cid: String, reason: String },
     #[error("manifest {cid} is for shard {found_shard} seq {found_seq}, expected shard {shard} seq {seq}")]
@@ -59,7 +61,8 @@ struct ManifestPart {
     entries: Vec<(Vec<u8>, RecordLeaf)>,
 }
 
-/// One commit's manifest, before it is sealed.
+/// One commit's manifest header, before it is sealed; its records come from a
+/// [`ManifestRecords`] read of the store.
 pub struct NewManifest {
     pub app: AppId,
     pub shard: ShardId,
@@ -69,23 +72,50 @@ pub struct NewManifest {
     pub root: [u8; 32],
     /// The previous manifest's CID for a delta, `None` for a checkpoint.
     pub prev: Option<Vec<u8>>,
-    pub entries: Vec<(Vec<u8>, RecordLeaf)>,
 }
 
-/// Seals and stores one manifest; returns the header's CID.
-pub async fn publish(blobs: &dyn BlobStore, kek: &Kek, manifest: NewManifest) -> Result<Cid, ManifestError> {
-    let NewManifest { app, shard, seq, root, prev, entries } = manifest;
+/// Seals and stores one manifest, its records read, sealed and stored one part at a time (a
+/// checkpoint of a large shard is never in memory whole); returns the header's CID and the number
+/// of entries.
+pub async fn publish(
+    blobs: &dyn BlobStore,
+    kek: &Kek,
+    manifest: NewManifest,
+    records: ManifestRecords,
+) -> Result<(Cid, u64), ManifestError> {
+    publish_in_parts(blobs, kek, manifest, records, PART_MAX_ENTRIES).await
+}
+
+async fn publish_in_parts(
+    blobs: &dyn BlobStore,
+    kek: &Kek,
+    manifest: NewManifest,
+    mut records: ManifestRecords,
+    part_len: usize,
+) -> Result<(Cid, u64), ManifestError> {
+    let NewManifest { app, shard, seq, root, prev } = manifest;
     let scope = SealScope::Shard(shard);
     let checkpoint = prev.is_none();
-    let entry_count = entries.len() as u64;
+    let mut entry_count = 0u64;
     let mut parts = Vec::new();
-    for (i, chunk) in entries.chunks(PART_MAX_ENTRIES).enumerate() {
-        let plain = borsh::to_vec(&ManifestPart { entries: chunk.to_vec() }).expect("serialize into Vec");
-        let key = part_key(i);
-        let ctx = RecordContext { app, scope, key: &key, version: seq };
-        parts.push(Bytes::from(crypto::seal(kek, &ctx, &plain, Padding::None)?));
+    loop {
+        // Reading a part opens every record key in it: CPU work, off the runtime's threads.
+        let index = parts.len();
+        let kek_part = kek.clone();
+        let (back, sealed) = tokio::task::spawn_blocking(move || {
+            let sealed = seal_next_part(&mut records, &kek_part, app, scope, seq, index, part_len);
+            (records, sealed)
+        })
+        .await
+        .map_err(|e| ManifestError::Store(StoreError::Io(e.into())))?;
+        records = back;
+        let Some((count, sealed)) = sealed? else { break };
+        entry_count += count;
+        parts.push(blobs.put(sealed).await?.to_bytes());
+        if (count as usize) < part_len {
+            break;
+        }
     }
-    let part_cids = blobs.put_many(parts).await?;
     let header = ManifestHeader {
         format: FORMAT,
         shard: shard.wire(),
@@ -93,13 +123,35 @@ pub async fn publish(blobs: &dyn BlobStore, kek: &Kek, manifest: NewManifest) ->
         root,
         prev,
         checkpoint,
-        parts: part_cids.iter().map(|c| c.to_bytes()).collect(),
+        parts,
         entry_count,
     };
     let plain = borsh::to_vec(&header).expect("serialize into Vec");
     let ctx = RecordContext { app, scope, key: HEADER_KEY, version: seq };
     let sealed = crypto::seal(kek, &ctx, &plain, Padding::None)?;
-    Ok(blobs.put(Bytes::from(sealed)).await?)
+    Ok((blobs.put(Bytes::from(sealed)).await?, entry_count))
+}
+
+/// The next part of `records`, sealed as part number `index`, with its entry count; `None` when
+/// nothing is left.
+fn seal_next_part(
+    records: &mut ManifestRecords,
+    kek: &Kek,
+    app: AppId,
+    scope: SealScope,
+    seq: u64,
+    index: usize,
+    part_len: usize,
+) -> Result<Option<(u64, Bytes)>, ManifestError> {
+    let entries = records.next_part(part_len)?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let count = entries.len() as u64;
+    let plain = borsh::to_vec(&ManifestPart { entries }).expect("serialize into Vec");
+    let key = part_key(index);
+    let ctx = RecordContext { app, scope, key: &key, version: seq };
+    Ok(Some((count, Bytes::from(crypto::seal(kek, &ctx, &plain, Padding::None)?))))
 }
 
 fn part_key(index: usize) -> Vec<u8> {
@@ -187,4 +239,78 @@ pub async fn load(
     }
     let head_header = chain.into_iter().next().expect("at least the head manifest");
     Ok((records, head_header))
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::blobs::LocalBlobStore;
+    use crate::keys::SealedKeyFile;
+    use crate::tree::{ShardStore, StoreSeal, TreeKey};
+
+    fn leaf(version: u64, tag: u8) -> RecordLeaf {
+        RecordLeaf { version, cid: vec![tag; 36], ciphertext_hash: [tag; 32], key_epoch: 0, tombstone: false }
+    }
+
+    /// A checkpoint and a delta published part by part (parts of 7 entries here) load back as
+    /// every record with its latest leaf; the headers count their entries and parts.
+    #[tokio::test]
+    async fn manifests_published_part_by_part_load_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
+        let keys = SealedKeyFile::open_or_create(dir.path().join("key")).unwrap();
+        let (app, shard) = (AppId([3; 32]), ShardId(2));
+        let kek = keys.app_kek(&app, 0).await.unwrap();
+        let seal =
+            StoreSeal::new(Zeroizing::new([9; 32]), app, shard, TreeKey::keyed(Zeroizing::new([5; 32])));
+        let store = ShardStore::open(dir.path().join("s.redb"), seal).unwrap();
+        let first: Vec<(Vec<u8>, RecordLeaf)> =
+            (0..40u32).map(|i| (format!("record-{i}").into_bytes(), leaf(1, i as u8))).collect();
+        let at_checkpoint = store.commit_group(&first, None).unwrap();
+        let header = |seq, root, prev| NewManifest { app, shard, seq, root, prev };
+        let records = store.manifest_records(true).unwrap();
+        let (checkpoint, count) =
+            publish_in_parts(&blobs, &kek, header(1, at_checkpoint.root, None), records, 7).await.unwrap();
+        assert_eq!(count, 40);
+        let mut state = store.state().unwrap();
+        state.confirmed_tree_version = state.tree_version;
+        store.put_state(&state).unwrap();
+        let changes: Vec<(Vec<u8>, RecordLeaf)> = vec![
+            (b"record-3".to_vec(), leaf(2, 103)),
+            (b"record-39".to_vec(), leaf(2, 139)),
+            (b"record-new".to_vec(), leaf(1, 200)),
+        ];
+        let at_delta = store.commit_group(&changes, None).unwrap();
+        let records = store.manifest_records(false).unwrap();
+        let prev = Some(checkpoint.to_bytes());
+        let (delta, count) =
+            publish_in_parts(&blobs, &kek, header(2, at_delta.root, prev), records, 7).await.unwrap();
+        assert_eq!(count, 3);
+
+        let (loaded, head) =
+            load(&blobs, &keys, app, shard, &checkpoint.to_bytes(), 1, |_, _| {}).await.unwrap();
+        assert!(head.checkpoint && head.prev.is_none());
+        assert_eq!((head.parts.len(), head.entry_count, head.root), (6, 40, at_checkpoint.root));
+        assert_eq!(loaded, first.iter().cloned().collect());
+        let (loaded, head) = load(&blobs, &keys, app, shard, &delta.to_bytes(), 2, |_, _| {}).await.unwrap();
+        assert!(!head.checkpoint && head.prev == Some(checkpoint.to_bytes()));
+        assert_eq!((head.parts.len(), head.entry_count, head.root), (1, 3, at_delta.root));
+        let mut expected: BTreeMap<_, _> = first.into_iter().collect();
+        expected.extend(changes);
+        assert_eq!(loaded, expected);
+        // An empty delta is a header without parts.
+        let mut state = store.state().unwrap();
+        state.confirmed_tree_version = state.tree_version;
+        store.put_state(&state).unwrap();
+        let records = store.manifest_records(false).unwrap();
+        let (empty, count) =
+            publish_in_parts(&blobs, &kek, header(3, at_delta.root, Some(delta.to_bytes())), records, 7)
+                .await
+                .unwrap();
+        assert_eq!(count, 0);
+        let (loaded, head) = load(&blobs, &keys, app, shard, &empty.to_bytes(), 3, |_, _| {}).await.unwrap();
+        assert_eq!((head.parts.len(), loaded), (0, expected));
+    }
 }

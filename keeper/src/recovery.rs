@@ -202,6 +202,17 @@ pub enum RebuildError {
     RootMismatch { rebuilt: String, chain: String, mode: TreeKeyMode },
 }
 
+/// Rebuilds that may run in this process at once: one per core. They are CPU-bound (decrypting
+/// manifests, hashing, building the tree), so more would not finish sooner, and each holds its
+/// shard's records and, while jmt builds it, its whole tree in memory (a few hundred bytes per
+/// record): four shards of 250,000 records rebuilt side by side on two cores held over a gigabyte.
+fn rebuild_permits() -> &'static tokio::sync::Semaphore {
+    static REBUILDS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    REBUILDS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
 /// Builds a fresh store beside `path` from the manifest chain the on-chain shard names, in one
 /// bulk load (see [`ShardStore::bulk_load`]).
 async fn rebuild(
@@ -213,6 +224,7 @@ async fn rebuild(
     options: StoreOptions,
     progress: &mut impl FnMut(u64, u64),
 ) -> Result<ShardStore, RebuildError> {
+    let _permit = rebuild_permits().acquire().await.map_err(|e| StoreError::Io(e.into()))?;
     let (app, shard) = (seal.app(), seal.shard());
     let (records, head) =
         manifest::load(blobs, keys, app, shard, &chain_state.manifest_cid, chain_state.seq, progress).await?;
@@ -222,7 +234,7 @@ async fn rebuild(
     let store = ShardStore::open_locked_with(&temp, seal, temp_lock, options)?;
     let records: Vec<KeyedLeaf> = records.into_iter().collect();
     let key_epoch = records.iter().map(|(_, l)| l.key_epoch).max().unwrap_or(0);
-    // CPU-bound: on a blocking thread, so the shards of one recovery build side by side.
+    // CPU-bound: on a blocking thread.
     let (store, state) = tokio::task::spawn_blocking(move || {
         let state = store.bulk_load(&records);
         (store, state)

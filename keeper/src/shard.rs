@@ -1207,14 +1207,23 @@ impl ShardKeeper {
     /// off, up to [`MAX_DEFERRED_PRUNES`] updates, so the next update is not queued behind it.
     async fn batcher_loop(keeper: std::sync::Weak<Self>) {
         let mut deferred_prunes = 0;
+        let mut last_attempt = Instant::now();
         loop {
             let (interval, wake) = match keeper.upgrade() {
                 Some(this) => (this.cfg.commit_interval, this.wake_batcher.clone()),
                 None => return,
             };
-            let _ = tokio::time::timeout(interval, wake.notified()).await;
+            let woken =
+                tokio::time::timeout(interval.saturating_sub(last_attempt.elapsed()), wake.notified())
+                    .await
+                    .is_ok();
             let Some(this) = keeper.upgrade() else { return };
             if this.anchoring.borrow().halted.is_some() {
+                continue;
+            }
+            // A wake can be stale: the writer counts against the batch an update in flight was
+            // taking, so it may have woken us for writes that update has since anchored.
+            if woken && !this.anchor_due() {
                 continue;
             }
             let prune =
@@ -1230,7 +1239,23 @@ impl ShardKeeper {
                 }
                 Err(e) => tracing::warn!(shard = %this.cfg.shard, error = %e, "commit failed; will retry"),
             }
+            last_attempt = Instant::now();
         }
+    }
+
+    /// Whether an update should go out now rather than at the end of the interval: a full batch
+    /// of writes, a write waiting for the chain, a full rollback window, or an update prepared
+    /// before a restart or a failed attempt.
+    fn anchor_due(&self) -> bool {
+        if self.uncommitted.load(Ordering::Relaxed) >= self.cfg.commit_every_writes
+            || self.chain_waiters.load(Ordering::Relaxed) > 0
+        {
+            return true;
+        }
+        let (unanchored, oldest) = self.window_now();
+        unanchored >= self.cfg.max_unanchored_writes
+            || oldest > self.cfg.max_unanchored_age
+            || self.store.state().map_or(true, |s| s.pending.is_some())
     }
 
     /// Prepares (if needed) and submits the shard's next on-chain update; waits for confirmation,
@@ -1393,16 +1418,16 @@ impl ShardKeeper {
         let checkpoint =
             state.confirmed_manifest.is_empty() || state.deltas_since_checkpoint + 1 >= CHECKPOINT_EVERY;
         let store = self.store.clone();
-        let (snapshot, entries) = tokio::task::spawn_blocking(move || store.manifest_snapshot(checkpoint))
+        let records = tokio::task::spawn_blocking(move || store.manifest_records(checkpoint))
             .await
             .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+        let snapshot = records.state().clone();
         let seq = snapshot.confirmed_seq + 1;
         let kek = self.kek(snapshot.key_epoch).await?;
-        let count = entries.len() as u64;
         let prev = (!checkpoint).then(|| snapshot.confirmed_manifest.clone());
         let new_manifest =
-            NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev, entries };
-        let cid = manifest::publish(self.blobs.as_ref(), &kek, new_manifest).await?;
+            NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev };
+        let (cid, count) = manifest::publish(self.blobs.as_ref(), &kek, new_manifest, records).await?;
         failpoint::hit(Step::BatcherAfterManifest);
         let pending = PendingUpdate {
             seq,

@@ -2,21 +2,12 @@
 //! also exercises the keeper's RPC `Chain`).
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::str::FromStr;
 use std::time::Duration;
 
-use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
-use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs};
-use ironroot_devkit::bank::dev::DevTrust;
+use attestation_verifier::AppIdentity;
+use ironroot_localnet::dev_app::DevApp;
 use ironroot_localnet::{Localnet, Options};
-use ironroot_sdk::{app_roots as roots, verifier};
-use solana_rpc_client::nonblocking::rpc_client::RpcClient;
-use solana_sdk::commitment_config::CommitmentConfig;
-use solana_sdk::hash::Hash;
-use solana_sdk::instruction::Instruction;
-use solana_sdk::native_token::LAMPORTS_PER_SOL;
-use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::signature::{write_keypair_file, Signer};
 
 const APP_ID: [u8; 32] = [0x77; 32];
 const MEASUREMENT: [u8; 32] = [0x11; 32];
@@ -24,18 +15,6 @@ const IDENTITY: AppIdentity = AppIdentity { app_id: [0x22; 32], compose_hash: [0
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn send(rpc: &RpcClient, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) {
-    let mut all = vec![payer];
-    all.extend(signers.iter().copied());
-    let tx = Transaction::new_signed_with_payer(
-        ixs,
-        Some(&payer.pubkey()),
-        &all,
-        rpc.get_latest_blockhash().await.unwrap(),
-    );
-    rpc.send_and_confirm_transaction(&tx).await.unwrap();
 }
 
 fn keeper(config: &Path, args: &[&str]) -> Output {
@@ -79,57 +58,9 @@ async fn every_subcommand_against_a_localnet() {
     };
     let net = tokio::task::spawn_blocking(move || Localnet::start(&options)).await.unwrap().unwrap();
     let config = net.config().clone();
-    let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
-
     // Chain set-up: governance (the verifier's upgrade authority) with the localnet's attester,
     // and an app with two shards whose policy allows the measurement and identity below.
-    let payer = Keypair::new();
-    let airdrop = rpc.request_airdrop(&payer.pubkey(), 100 * LAMPORTS_PER_SOL).await.unwrap();
-    while !rpc.confirm_transaction(&airdrop).await.unwrap() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let governance = read_keypair_file(&config.governance.keypair_path).unwrap();
-    let attester = read_keypair_file(&config.attester.keypair_path).unwrap();
-    let genesis = Hash::from_str(&config.genesis_hash).unwrap();
-    let init = InitializeArgs {
-        authority: governance.pubkey(),
-        cluster_genesis_hash: genesis.to_bytes(),
-        attesters: vec![attester.pubkey()],
-        threshold: 1,
-        policy: DevTrust::policy(),
-    };
-    let gov = governance.pubkey();
-    let allow = [
-        verifier::initialize(&gov, init),
-        verifier::add_allowed(
-            &gov,
-            AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 },
-        ),
-    ];
-    send(&rpc, &payer, &allow, &[&governance]).await;
-    let tree = Keypair::new();
-    let rent = solana_sdk::rent::Rent::default();
-    let policy = AppPolicy {
-        allowed: vec![AppPair {
-            measurement: MEASUREMENT,
-            app_id: IDENTITY.app_id,
-            compose_hash: IDENTITY.compose_hash,
-        }],
-        max_tcb_status: 1,
-        blocked_keys: Vec::new(),
-        min_key_validity_secs: 60,
-    };
-    let args = CreateAppArgs { app_id: APP_ID, shard_count: 2, max_depth: 14, max_buffer_size: 64, policy };
-    send(&rpc, &payer, &roots::create_app(&payer.pubkey(), &tree.pubkey(), &rent, args).unwrap(), &[&tree])
-        .await;
-    let app = ironroot_sdk::pda::app(&payer.pubkey(), &APP_ID);
-    send(
-        &rpc,
-        &payer,
-        &[roots::init_shard(&payer.pubkey(), &app, 0), roots::init_shard(&payer.pubkey(), &app, 1)],
-        &[],
-    )
-    .await;
+    let (payer, _) = DevApp::new(APP_ID, 2, MEASUREMENT, IDENTITY).create(&config).await.unwrap();
 
     // Keeper configuration: file plus environment.
     let fee_payer = dir.path().join("fee-payer.json");

@@ -6,29 +6,20 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
-use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs};
-use ironroot_devkit::bank::dev::DevTrust;
+use attestation_verifier::AppIdentity;
 use ironroot_keeper::api::{ProofResponse, StatusResponse, WriteResponse};
 use ironroot_keeper::chain::{Chain, RpcChain, ShardOnChain};
 use ironroot_keeper::failpoint::{self, Step};
 use ironroot_keeper::keys::ShardId;
 use ironroot_keeper::shard::Durability;
 use ironroot_keeper::verify::{verify_against_chain, RecordState};
+use ironroot_localnet::dev_app::DevApp;
 use ironroot_localnet::{Localnet, Options};
-use ironroot_sdk::{app_roots as roots, verifier};
-use solana_rpc_client::nonblocking::rpc_client::RpcClient;
-use solana_sdk::commitment_config::CommitmentConfig;
-use solana_sdk::hash::Hash;
-use solana_sdk::instruction::Instruction;
-use solana_sdk::native_token::LAMPORTS_PER_SOL;
-use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::signature::{write_keypair_file, Keypair, Signer};
 
 const APP_ID: [u8; 32] = [0x5c; 32];
 const MEASUREMENT: [u8; 32] = [0x11; 32];
@@ -36,18 +27,6 @@ const IDENTITY: AppIdentity = AppIdentity { app_id: [0x22; 32], compose_hash: [0
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn send(rpc: &RpcClient, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) {
-    let mut all = vec![payer];
-    all.extend(signers.iter().copied());
-    let tx = Transaction::new_signed_with_payer(
-        ixs,
-        Some(&payer.pubkey()),
-        &all,
-        rpc.get_latest_blockhash().await.unwrap(),
-    );
-    rpc.send_and_confirm_transaction(&tx).await.unwrap();
 }
 
 /// A localnet with governance, an app of `shards` shards and a keeper whose TEE key is registered
@@ -71,51 +50,7 @@ impl LocalApp {
         };
         let net = tokio::task::spawn_blocking(move || Localnet::start(&options)).await.unwrap().unwrap();
         let config = net.config().clone();
-        let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
-        let payer = Keypair::new();
-        let airdrop = rpc.request_airdrop(&payer.pubkey(), 100 * LAMPORTS_PER_SOL).await.unwrap();
-        while !rpc.confirm_transaction(&airdrop).await.unwrap() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let governance = read_keypair_file(&config.governance.keypair_path).unwrap();
-        let attester = read_keypair_file(&config.attester.keypair_path).unwrap();
-        let genesis = Hash::from_str(&config.genesis_hash).unwrap();
-        let gov = governance.pubkey();
-        let init = InitializeArgs {
-            authority: gov,
-            cluster_genesis_hash: genesis.to_bytes(),
-            attesters: vec![attester.pubkey()],
-            threshold: 1,
-            policy: DevTrust::policy(),
-        };
-        let allowed = AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 };
-        send(
-            &rpc,
-            &payer,
-            &[verifier::initialize(&gov, init), verifier::add_allowed(&gov, allowed)],
-            &[&governance],
-        )
-        .await;
-        let tree = Keypair::new();
-        let policy = AppPolicy {
-            allowed: vec![AppPair {
-                measurement: MEASUREMENT,
-                app_id: IDENTITY.app_id,
-                compose_hash: IDENTITY.compose_hash,
-            }],
-            max_tcb_status: 1,
-            blocked_keys: Vec::new(),
-            min_key_validity_secs: 60,
-        };
-        let args =
-            CreateAppArgs { app_id: APP_ID, shard_count: shards, max_depth: 14, max_buffer_size: 64, policy };
-        let rent = solana_sdk::rent::Rent::default();
-        let create = roots::create_app(&payer.pubkey(), &tree.pubkey(), &rent, args).unwrap();
-        send(&rpc, &payer, &create, &[&tree]).await;
-        let app = ironroot_sdk::pda::app(&payer.pubkey(), &APP_ID);
-        let init_shards: Vec<Instruction> =
-            (0..shards).map(|s| roots::init_shard(&payer.pubkey(), &app, s)).collect();
-        send(&rpc, &payer, &init_shards, &[]).await;
+        let (payer, _) = DevApp::new(APP_ID, shards, MEASUREMENT, IDENTITY).create(&config).await.unwrap();
         write_keypair_file(&payer, dir.path().join("fee-payer.json")).unwrap();
         let this = LocalApp { dir, net, rpc_url: config.rpc_url.clone(), payer, shards };
 

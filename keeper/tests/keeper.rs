@@ -35,7 +35,11 @@ enum Fault {
     LoseReplyOnce = 3,
     /// The program refuses every update (e.g. the TEE registration expired).
     Reject = 4,
+    /// Every update lands, but confirming it takes [`SLOW_CONFIRMATION`] (a busy cluster).
+    SlowConfirmation = 5,
 }
+
+const SLOW_CONFIRMATION: Duration = Duration::from_millis(300);
 
 struct FaultyChain {
     inner: BankChain,
@@ -68,6 +72,10 @@ impl Chain for FaultyChain {
         match self.fault.load(Ordering::SeqCst) {
             1 => Err(ChainError::Unavailable("injected: crashed before sending".into())),
             4 => Err(ChainError::Rejected { code: 6000 }),
+            5 => {
+                tokio::time::sleep(SLOW_CONFIRMATION).await;
+                self.inner.submit_update(tee, app_id, args).await
+            }
             2 | 3 => {
                 self.inner.submit_update(tee, app_id, args).await?;
                 let next =
@@ -223,6 +231,42 @@ async fn expected_root_deletes_and_non_inclusion() {
     assert_eq!(keeper.put(b"k", Bytes::from_static(b"v4"), None).await.unwrap().version, 4);
     assert!(matches!(keeper.put(b"", Bytes::new(), None).await, Err(KeeperError::InvalidKey)));
     assert!(matches!(keeper.put(b"\0x", Bytes::new(), None).await, Err(KeeperError::InvalidKey)));
+}
+
+/// At full rate an update must carry a full batch: writes acknowledged while the previous update
+/// was confirming must not trigger the next one before `commit_every_writes` of them are waiting.
+#[tokio::test]
+async fn writes_during_a_slow_confirmation_wait_for_a_full_batch() {
+    let h = harness(1).await;
+    h.chain.set(Fault::SlowConfirmation);
+    let mut cfg = h.config(0);
+    cfg.commit_every_writes = 100;
+    let keeper = h.open_with(cfg).await.unwrap();
+    let seq = || async { h.chain_shard(0).await.seq };
+    write_many(&keeper, 0..100).await;
+    // The first update is confirming: 10 more writes land locally meanwhile.
+    tokio::time::sleep(SLOW_CONFIRMATION / 3).await;
+    write_many(&keeper, 100..110).await;
+    for _ in 0..100 {
+        if seq().await >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seq().await, 1, "the first full batch is anchored");
+    // Ten writes are not a batch: nothing is anchored for them (the interval is an hour).
+    tokio::time::sleep(SLOW_CONFIRMATION * 3).await;
+    assert_eq!(seq().await, 1, "an update of 10 writes went out before the batch was full");
+    assert_eq!(keeper.status().unwrap().commits, 1);
+    write_many(&keeper, 110..200).await;
+    for _ in 0..100 {
+        if seq().await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seq().await, 2);
+    assert_eq!(h.chain_shard(0).await.root, keeper.status().unwrap().local_root);
 }
 
 #[tokio::test]

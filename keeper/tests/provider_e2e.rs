@@ -21,9 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use app_roots::{AllowedTee as AppPair, AppPolicy, CreateAppArgs};
-use attestation_verifier::{AllowedTee, AppIdentity, InitializeArgs};
-use ironroot_devkit::bank::dev::DevTrust;
+use attestation_verifier::AppIdentity;
 use ironroot_devkit::stake::{token_amount, StakeSetup};
 use ironroot_keeper::api::StatusResponse;
 use ironroot_keeper::backup;
@@ -31,17 +29,15 @@ use ironroot_keeper::blobs::{BlobStore, Cid, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, RpcChain};
 use ironroot_keeper::keys::{AppId, SealedKeyFile, ShardId};
 use ironroot_keeper::tree::TreeKeyMode;
+use ironroot_localnet::dev_app::{airdrop, send, DevApp};
 use ironroot_localnet::{Localnet, Options};
 use ironroot_sdk::storage_stake::decode_stake;
-use ironroot_sdk::{app_roots as roots, verifier};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_sdk::commitment_config::CommitmentConfig;
-use solana_sdk::hash::Hash;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{read_keypair_file, write_keypair_file, Keypair, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::signature::{write_keypair_file, Keypair, Signer};
 use storage_stake::{ChallengeKind, ProviderStake, StakeStatus, TermsParams};
 
 const APP_ID: [u8; 32] = [0x7a; 32];
@@ -71,25 +67,6 @@ fn terms() -> TermsParams {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn send(rpc: &RpcClient, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) {
-    let mut all = vec![payer];
-    all.extend(signers.iter().copied());
-    let tx = Transaction::new_signed_with_payer(
-        ixs,
-        Some(&payer.pubkey()),
-        &all,
-        rpc.get_latest_blockhash().await.unwrap(),
-    );
-    rpc.send_and_confirm_transaction(&tx).await.unwrap();
-}
-
-async fn airdrop(rpc: &RpcClient, to: &Pubkey) {
-    let signature = rpc.request_airdrop(to, 100 * LAMPORTS_PER_SOL).await.unwrap();
-    while !rpc.confirm_transaction(&signature).await.unwrap() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Polls `check` every 100 ms until it holds; fails the test after `secs` seconds.
@@ -138,7 +115,7 @@ impl Env {
     }
 
     async fn publisher_sends(&self, ix: Instruction) {
-        send(&self.rpc, &self.publisher, &[ix], &[]).await;
+        send(&self.rpc, &self.publisher, &[ix], &[]).await.unwrap();
     }
 
     async fn status(&self) -> StatusResponse {
@@ -255,64 +232,22 @@ async fn a_keeper_provider_answers_recovers_serves_retrieval_and_is_slashed_when
     let rpc = RpcClient::new_with_commitment(config.rpc_url.clone(), CommitmentConfig::confirmed());
 
     // Governance with the localnet's attester; a 2-shard app; the publisher pays.
-    let publisher = Keypair::new();
-    airdrop(&rpc, &publisher.pubkey()).await;
-    let governance = read_keypair_file(&config.governance.keypair_path).unwrap();
-    let attester = read_keypair_file(&config.attester.keypair_path).unwrap();
-    let genesis = Hash::from_str(&config.genesis_hash).unwrap();
-    let gov = governance.pubkey();
-    let init = InitializeArgs {
-        authority: gov,
-        cluster_genesis_hash: genesis.to_bytes(),
-        attesters: vec![attester.pubkey()],
-        threshold: 1,
-        policy: DevTrust::policy(),
-    };
-    let allow = [
-        verifier::initialize(&gov, init),
-        verifier::add_allowed(
-            &gov,
-            AllowedTee { measurement: MEASUREMENT, app: IDENTITY, max_tcb_status: 1 },
-        ),
-    ];
-    send(&rpc, &publisher, &allow, &[&governance]).await;
-    let tree = Keypair::new();
-    let policy = AppPolicy {
-        allowed: vec![AppPair {
-            measurement: MEASUREMENT,
-            app_id: IDENTITY.app_id,
-            compose_hash: IDENTITY.compose_hash,
-        }],
-        max_tcb_status: 1,
-        blocked_keys: Vec::new(),
-        min_key_validity_secs: 60,
-    };
-    let args = CreateAppArgs { app_id: APP_ID, shard_count: 2, max_depth: 14, max_buffer_size: 64, policy };
+    let (publisher, app) = DevApp::new(APP_ID, 2, MEASUREMENT, IDENTITY).create(&config).await.unwrap();
     let rent = solana_sdk::rent::Rent::default();
-    send(
-        &rpc,
-        &publisher,
-        &roots::create_app(&publisher.pubkey(), &tree.pubkey(), &rent, args).unwrap(),
-        &[&tree],
-    )
-    .await;
-    let app = ironroot_sdk::pda::app(&publisher.pubkey(), &APP_ID);
-    let shards =
-        [roots::init_shard(&publisher.pubkey(), &app, 0), roots::init_shard(&publisher.pubkey(), &app, 1)];
-    send(&rpc, &publisher, &shards, &[]).await;
 
     // Tokens, terms and the provider's stake: real SPL token transfers.
     let setup = StakeSetup::new(app, publisher.pubkey());
-    airdrop(&rpc, &setup.provider.pubkey()).await;
+    airdrop(&rpc, &setup.provider.pubkey(), 100 * LAMPORTS_PER_SOL).await.unwrap();
     send(
         &rpc,
         &publisher,
         &setup.token_instructions(&publisher.pubkey(), &rent, 10 * STAKE),
         &setup.token_signers(),
     )
-    .await;
-    send(&rpc, &publisher, &[setup.terms_instruction(terms())], &[]).await;
-    send(&rpc, &publisher, &setup.stake_instructions(STAKE), &[&setup.provider]).await;
+    .await
+    .unwrap();
+    send(&rpc, &publisher, &[setup.terms_instruction(terms())], &[]).await.unwrap();
+    send(&rpc, &publisher, &setup.stake_instructions(STAKE), &[&setup.provider]).await.unwrap();
 
     // The keeper: config with the provider role; register its TEE key; bind it to the stake.
     let fee_payer = dir.path().join("fee-payer.json");

@@ -8,6 +8,7 @@
 //! client asks (`sigVerify`), as a validator does. LiteSVM's flag stays off because turning it on
 //! would also reject unsigned simulations and break surfpool's per-instruction profiling, which
 //! simulates unsigned partial transactions.
+pub mod dev_app;
 pub mod programs;
 pub mod state;
 
