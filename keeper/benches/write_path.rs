@@ -13,10 +13,18 @@
 //! batcher anchoring roots on the in-process bank; (d) (c) with IPFS blobs. Then cold start and
 //! rebuild for a keeper holding N records.
 //!
+//! (a) and (c) commit groups of the same size (512) with the same durability (one fsync'd redb
+//! transaction per group). On top of (a), (c) pays: sealing each value, the blob store (CID hash,
+//! append, fdatasync, its index), the writer's version lookup per group, and the batcher: a
+//! manifest per on-chain update (a delta, every 64th a checkpoint of every record), two durable
+//! state writes (prepared, confirmed) and a prune per confirmed update, on the store's single
+//! writer, and `update_shard` on the in-process bank, whose CPU (baseline "in-process bank")
+//! shares this process's cores and is counted in (c)'s CPU per write.
+//!
 //! Run: `cargo bench -p ironroot-keeper --profile bench-fast --bench write_path`
 //! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_CRYPTO_MIB, BENCH_OUT, BENCH_DIR,
 //! BENCH_IN_FLIGHT: writes outstanding in (c)/(d), default 1024 = two groups of 512, one for each
-//! stage of the pipelined writer).
+//! stage of the pipelined writer; BENCH_BANK_UPDATES: updates timed for the bank baseline, default 50).
 //! The JSON report is written next to the Markdown one (`.json`).
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -24,9 +32,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
+use app_roots::UpdateShardArgs;
 use bytes::Bytes;
 use ironroot_devkit::{Harness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobStore, IpfsBlobStore, LocalBlobStore};
+use ironroot_keeper::chain::Chain;
 use ironroot_keeper::crypto::{self, seal, Padding, RecordContext};
 use ironroot_keeper::keys::{AppId, Kek, ShardId};
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
@@ -297,6 +307,26 @@ fn store_only(dir: &std::path::Path, len: usize, writes: usize, encrypt: bool, k
     Run { name: format!("{name}, {}", size_name(len)), writes, elapsed, latencies, cpu: process_cpu() - cpu }
 }
 
+/// The in-process bank's CPU, which (c) pays on the same cores (a real cluster runs it elsewhere):
+/// per `update_shard` (`updates` sent back to back on a fresh bank), and per second while idle
+/// (its background threads).
+async fn bank_cpu(updates: u64) -> (Duration, Duration) {
+    let s = setup(1).await;
+    let idle_start = process_cpu();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = process_cpu() - idle_start;
+    let mut prev_root = ironroot_keeper::tree::EMPTY_ROOT;
+    let cpu = process_cpu();
+    for seq in 1..=updates {
+        let new_root: [u8; 32] = Sha256::digest(seq.to_le_bytes()).into();
+        let args =
+            UpdateShardArgs { shard_id: 0, prev_root, new_root, new_seq: seq, manifest_cid: vec![1; 36] };
+        s.chain.submit_update(&s.signer, &APP.0, args).await.expect("update_shard");
+        prev_root = new_root;
+    }
+    ((process_cpu() - cpu) / updates.max(1) as u32, idle)
+}
+
 async fn setup(shards: u16) -> Harness {
     Harness::start(HarnessOptions { tree: (20, 64), ..HarnessOptions::new(APP.0, shards) })
         .await
@@ -413,6 +443,9 @@ async fn main() {
             "blobs/s",
         );
     }
+    let (bank_per_update, bank_idle) = bank_cpu(env("BENCH_BANK_UPDATES", 50) as u64).await;
+    report.baseline("in-process bank: CPU per update_shard", bank_per_update.as_secs_f64() * 1e3, "ms");
+    report.baseline("in-process bank: CPU while idle", bank_idle.as_secs_f64() * 1e3, "ms per s");
     report.baseline(
         format!("redb group commit, {GROUP} inserts per durable commit"),
         redb_group_commit(dir.path(), groups),

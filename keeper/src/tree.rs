@@ -835,8 +835,10 @@ impl ShardStore {
         for (position, (_, leaf)) in positions.iter().zip(changes) {
             value_set.insert(*position, leaf.to_bytes());
         }
+        // Opened once for the group: jmt's reads, then the batch's writes.
+        let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
         let (root, batch) = {
-            let reader = VerifyingReader::new(TxnReader { txn: &txn }, state.tree_version, state.root);
+            let reader = VerifyingReader::new(GroupNodes { nodes: &nodes }, state.tree_version, state.root);
             let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&reader);
             // One pass over the group (each touched node read, rebuilt and hashed once) rather
             // than one root-to-leaf walk per key, which rehashes the upper levels for every key.
@@ -871,7 +873,9 @@ impl ShardStore {
             }
             (root, batch)
         };
-        write_batch(&txn, &batch)?;
+        write_node_batch(&mut nodes, &batch.node_batch)?;
+        drop(nodes);
+        write_stale_index(&txn, &batch)?;
         {
             let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
             for (position, meta) in &previous {
@@ -1312,18 +1316,18 @@ fn node_hash(node: &Node) -> [u8; 32] {
     }
 }
 
-/// Where a node sits: (version, number of nibbles, nibbles packed two per byte), without an
-/// allocation per node (a group reads hundreds of nodes and records 16 children for each).
-type NodePosition = (u64, u8, [u8; 32]);
+/// Where a node sits: (number of nibbles, nibbles packed two per byte), without an allocation
+/// per node (a group reads hundreds of nodes).
+type NodePath = (u8, [u8; 32]);
 
-fn position(key: &NodeKey) -> NodePosition {
+fn node_path(key: &NodeKey) -> NodePath {
     let mut packed = [0u8; 32];
     let mut len = 0u8;
     for nibble in key.nibble_path().nibbles() {
         packed = with_nibble(packed, len, u8::from(nibble));
         len += 1;
     }
-    (key.version(), len, packed)
+    (len, packed)
 }
 
 /// `packed` with nibble number `index` set to `nibble` (high half of a byte first).
@@ -1333,35 +1337,65 @@ fn with_nibble(mut packed: [u8; 32], index: u8, nibble: u8) -> [u8; 32] {
     packed
 }
 
+/// Nibble number `index` of `packed`, and `packed` with that nibble cleared.
+fn split_nibble(mut packed: [u8; 32], index: u8) -> (usize, [u8; 32]) {
+    let byte = &mut packed[usize::from(index / 2)];
+    let nibble = if index.is_multiple_of(2) {
+        let n = *byte >> 4;
+        *byte &= 0x0f;
+        n
+    } else {
+        let n = *byte & 0x0f;
+        *byte &= 0xf0;
+        n
+    };
+    (usize::from(nibble), packed)
+}
+
+/// What an authenticated internal node records for each of its 16 children: (version, hash), or
+/// `None` where it has no child.
+type ChildRecords = [Option<(u64, [u8; 32])>; 16];
+
 /// A tree reader that serves only nodes authenticated from a trusted root: each node read must
 /// hash to what its (already authenticated) parent records for it, and each value to what its
 /// authenticated leaf records. The JMT reads top-down, so every node it asks for has its parent
-/// read first.
+/// read first. All nodes read in one group belong to one root, so a path names one node.
 struct VerifyingReader<R> {
     inner: R,
-    /// Position → the hash the authenticated parent (or the sealed root) records for it.
-    expected: Mutex<HashMap<NodePosition, [u8; 32]>>,
+    /// The sealed version and root (`None`: nothing written yet, the tree is empty).
+    root: Option<(u64, [u8; 32])>,
+    /// Path of each authenticated internal node → what it records for its children: one entry
+    /// per internal node read, looked up by its children (not 16 entries per node).
+    internal: Mutex<foldhash::HashMap<NodePath, ChildRecords>>,
     /// Key hash → hash of its authenticated leaf node.
-    leaves: Mutex<HashMap<[u8; 32], [u8; 32]>>,
+    leaves: Mutex<foldhash::HashMap<[u8; 32], [u8; 32]>>,
     /// Set when a read failed verification (the JMT's own error type is `anyhow`).
     forged: Mutex<Option<String>>,
-    /// Nothing was written yet (version 0): the tree is empty.
-    empty: bool,
 }
 
 impl<R: TreeReader> VerifyingReader<R> {
     fn new(inner: R, version: u64, root: [u8; 32]) -> Self {
-        let mut expected = HashMap::new();
-        if version > 0 {
-            expected.insert((version, 0, [0; 32]), root);
-        }
         VerifyingReader {
             inner,
-            expected: Mutex::new(expected),
-            leaves: Mutex::new(HashMap::new()),
+            root: (version > 0).then_some((version, root)),
+            internal: Mutex::default(),
+            leaves: Mutex::default(),
             forged: Mutex::new(None),
-            empty: version == 0,
         }
+    }
+
+    /// The hash the authenticated parent (or the sealed root) records for the node at
+    /// (`version`, `path`), if any.
+    fn expected(&self, version: u64, (depth, packed): NodePath) -> Option<[u8; 32]> {
+        let recorded = match depth.checked_sub(1) {
+            None => self.root,
+            Some(parent_depth) => {
+                let (nibble, parent) = split_nibble(packed, parent_depth);
+                let internal = self.internal.lock().unwrap_or_else(|p| p.into_inner());
+                internal.get(&(parent_depth, parent)).and_then(|children| children[nibble])
+            }
+        };
+        recorded.filter(|(v, _)| *v == version).map(|(_, hash)| hash)
     }
 
     fn reject(&self, what: String) -> anyhow::Error {
@@ -1393,34 +1427,39 @@ fn leaf_node_hash(key_hash: KeyHash, leaf: &RecordLeaf) -> [u8; 32] {
 
 impl<R: TreeReader> TreeReader for VerifyingReader<R> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        if self.empty && node_key.version() == 0 && node_key.nibble_path().is_empty() {
+        if self.root.is_none() && node_key.version() == 0 && node_key.nibble_path().is_empty() {
             // The root of the empty tree: a placeholder the batched insert starts from.
             return Ok(Some(Node::Null));
         }
         let node = self.inner.get_node_option(node_key)?;
-        let at = position(node_key);
-        let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner()).get(&at).copied();
+        let at = node_path(node_key);
+        let expected = self.expected(node_key.version(), at);
         let node = match (node, expected) {
             (None, None) => return Ok(None),
             (Some(_), None) => {
-                return Err(self.reject(format!("tree node at {at:?} is not reachable from the sealed root")))
+                return Err(self.reject(format!(
+                    "tree node at {:?} is not reachable from the sealed root",
+                    (node_key.version(), at)
+                )))
             }
-            (None, Some(_)) => return Err(self.reject(format!("tree node at {at:?} is missing"))),
+            (None, Some(_)) => {
+                return Err(self.reject(format!("tree node at {:?} is missing", (node_key.version(), at))))
+            }
             (Some(node), Some(hash)) if node_hash(&node) == hash => node,
             (Some(_), Some(_)) => {
-                return Err(self.reject(format!("tree node at {at:?} does not match its parent")))
+                return Err(self.reject(format!(
+                    "tree node at {:?} does not match its parent",
+                    (node_key.version(), at)
+                )))
             }
         };
         match &node {
             Node::Internal(internal) => {
-                let mut expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
-                let (_, depth, path) = at;
-                for (nibble, child) in internal.children_sorted() {
-                    expected.insert(
-                        (child.version, depth + 1, with_nibble(path, depth, u8::from(nibble))),
-                        child.hash,
-                    );
+                let mut children: ChildRecords = [None; 16];
+                for (nibble, child) in internal.children_unsorted() {
+                    children[usize::from(u8::from(nibble))] = Some((child.version, child.hash));
                 }
+                self.internal.lock().unwrap_or_else(|p| p.into_inner()).insert(at, children);
             }
             Node::Leaf(leaf) => {
                 self.leaves
@@ -1483,9 +1522,13 @@ impl<R: TreeReader> TreeReader for EmptyTree<R> {
 /// Stores the batch's nodes and stale-node index. Its values are not stored here: the caller puts
 /// them in the record index (and moves the replaced ones to [`SUPERSEDED`]).
 fn write_batch(txn: &redb::WriteTransaction, batch: &TreeUpdateBatch) -> Result<(), StoreError> {
-    let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
+    write_node_batch(&mut txn.open_table(NODES).map_err(corrupt)?, &batch.node_batch)?;
+    write_stale_index(txn, batch)
+}
+
+/// Records which nodes the batch made stale (since which version), for [`ShardStore::prune`].
+fn write_stale_index(txn: &redb::WriteTransaction, batch: &TreeUpdateBatch) -> Result<(), StoreError> {
     let mut stale = txn.open_table(STALE).map_err(corrupt)?;
-    write_node_batch(&mut nodes, &batch.node_batch)?;
     for index in &batch.stale_node_index_batch {
         let key = encode_node_key(&index.node_key);
         stale.insert((index.stale_since_version, key.as_slice()), ()).map_err(io)?;
@@ -1527,6 +1570,30 @@ fn encoded_leaf_key(node: &[u8]) -> Option<[u8; 32]> {
     match node {
         [LEAF_NODE_TAG, rest @ ..] if rest.len() == 64 => rest[..32].try_into().ok(),
         _ => None,
+    }
+}
+
+/// jmt's node reads in a group commit, from the node table the group then writes its batch to
+/// (opened once, not once per node). A group insert reads no values.
+struct GroupNodes<'a, 't> {
+    nodes: &'a redb::Table<'t, &'static [u8], &'static [u8]>,
+}
+
+impl TreeReader for GroupNodes<'_, '_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = encode_node_key(node_key);
+        Ok(match self.nodes.get(key.as_slice())? {
+            Some(bytes) => Some(Node::try_from_slice(bytes.value())?),
+            None => None,
+        })
+    }
+
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        anyhow::bail!("a group insert reads no values")
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("a group insert reads no rightmost leaf")
     }
 }
 
