@@ -134,16 +134,21 @@ async fn child_writer() {
     }
 }
 
-#[tokio::test]
-async fn acknowledged_blobs_survive_sigkill_mid_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["pack_store::child_writer", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR_ENV, dir.path())
+/// Runs the test `name` of this binary as a child process writing into `dir`, its stdout piped.
+fn spawn_child(name: &str, dir: &std::path::Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([&format!("pack_store::{name}"), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn acknowledged_blobs_survive_sigkill_mid_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child("child_writer", dir.path());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = Vec::new();
     while acked.len() < 40 {
@@ -266,13 +271,7 @@ fn concurrent_group(writer: u64, group: u64) -> Vec<Bytes> {
 #[tokio::test]
 async fn groups_of_concurrent_writers_sharing_syncs_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["pack_store::child_concurrent_writers", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR_ENV, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child("child_concurrent_writers", dir.path());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = Vec::new();
     let parse = |line: &str| -> Option<(u64, u64)> {
