@@ -27,36 +27,29 @@
 //! HTTP_OUT (default `target/ironroot-results/keeper_http.md`; JSON beside it), HTTP_KEEPER_LOG
 //! (the daemon's `RUST_LOG`, default `error`; e.g. `ironroot_keeper::shard=debug` logs each
 //! on-chain commit's stage times).
+#[path = "common/keeper_app.rs"]
+mod keeper_app;
+#[path = "common/machine.rs"]
+mod machine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attestation_verifier::AppIdentity;
 use base64::Engine;
-use ironroot_localnet::dev_app::DevApp;
-use ironroot_localnet::{Localnet, Options};
 use serde_json::{json, Value};
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_sdk::commitment_config::CommitmentConfig;
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
-use solana_sdk::signature::{write_keypair_file, Signer};
+
+use keeper_app::{env, keeper_bin, run_keeper, KeeperApp, ADMIN_TOKEN};
+use machine::{cpu_model, load_average, peak_rss_mib};
 
 const APP_ID: [u8; 32] = [0x68; 32];
-const MEASUREMENT: [u8; 32] = [0x11; 32];
-const IDENTITY: AppIdentity = AppIdentity { app_id: [0x22; 32], compose_hash: [0x33; 32] };
 const VALUE_LEN: usize = 1024;
-const ADMIN_TOKEN: &str = "bench-admin-token";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 /// One measured phase.
 struct Phase {
@@ -105,29 +98,6 @@ fn percentile_ms(latencies: &mut [Duration], p: f64) -> f64 {
     latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
 }
 
-fn keeper_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ironroot-keeper")
-}
-
-fn run_keeper(config: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(keeper_bin())
-        // Local blobs: bench.sh exports an IPFS node for the write-path bench.
-        .env_remove("IRONROOT_IPFS_API")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run ironroot-keeper");
-    assert!(
-        out.status.success(),
-        "ironroot-keeper {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 struct Daemon {
     child: Child,
 }
@@ -160,13 +130,7 @@ impl Daemon {
 
     /// Peak resident set of the daemon process so far (VmHWM), in MiB.
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+        peak_rss_mib(&self.child.id().to_string())
     }
 
     /// CPU time (user + system) the daemon process has used so far.
@@ -394,20 +358,6 @@ fn writer_note(before: [u64; 4], after: [u64; 4]) -> String {
     )
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
-        .and_then(|l| l.split(':').nth(1).map(|m| m.trim().to_string()))
-        .unwrap_or_default()
-}
-
 const PUT_SCRIPT: &str = r#"-- Fresh keys per request: thread id and a counter; a 1 KiB body.
 local threads = 0
 function setup(thread)
@@ -448,54 +398,9 @@ async fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load_start = load_average();
 
-    let options = Options {
-        state_dir: dir.path().join("localnet"),
-        rpc_port: free_port(),
-        ws_port: free_port(),
-        slot_time_ms: slot_ms,
-    };
-    let net = tokio::task::spawn_blocking(move || Localnet::start(&options))
-        .await
-        .expect("localnet task")
-        .expect("localnet");
-    let rpc_url = net.config().rpc_url.clone();
-    let rpc = RpcClient::new_with_commitment(rpc_url.clone(), CommitmentConfig::confirmed());
-    let mut dev_app = DevApp::new(APP_ID, shards, MEASUREMENT, IDENTITY);
-    // Depth 20: room for a long run's updates without a history rotation.
-    dev_app.max_depth = 20;
-    dev_app.publisher_sol = 1_000;
-    let (payer, _) = dev_app.create(net.config()).await.expect("governance and the app");
-
-    let fee_payer = dir.path().join("fee-payer.json");
-    write_keypair_file(&payer, &fee_payer).expect("fee payer file");
-    let data_dir = dir.path().join("keeper");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let cfg_path = dir.path().join("keeper.toml");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\npublisher = \"{}\"\napp_id = \"{}\"\nrpc_url = \"{rpc_url}\"\nfee_payer_keypair = {fee_payer:?}\nadmin_token = \"{ADMIN_TOKEN}\"\n",
-            payer.pubkey(),
-            hex::encode(APP_ID),
-        ),
-    )
-    .expect("keeper config");
-    let attester = net.config().attester.keypair_path.clone();
-    run_keeper(
-        &cfg_path,
-        &[
-            "register",
-            "--attester",
-            attester.to_str().expect("utf-8 path"),
-            "--measurement",
-            &hex::encode(MEASUREMENT),
-            "--dstack-app-id",
-            &hex::encode(IDENTITY.app_id),
-            "--compose-hash",
-            &hex::encode(IDENTITY.compose_hash),
-        ],
-    );
+    let KeeperApp { net, fee_payer, cfg_path, url, data_dir } =
+        KeeperApp::start(dir.path(), APP_ID, shards, slot_ms).await;
+    let rpc = RpcClient::new_with_commitment(net.config().rpc_url.clone(), CommitmentConfig::confirmed());
 
     let client =
         reqwest::Client::builder().pool_max_idle_per_host(connections as usize).build().expect("client");
@@ -547,14 +452,14 @@ async fn main() {
     for durability in ["local", "chain"] {
         commit(&client, &url).await;
         let (seq_before, _) = chain_updates(&client, &url).await;
-        let lamports_before = rpc.get_balance(&payer.pubkey()).await.expect("fee payer balance");
+        let lamports_before = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
         let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_time());
         let load = Load::Batch { len: batch, durability };
         let mut p = ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await;
         p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
         let after = writer_counters(&client, &url).await;
         let (seq_after, _) = chain_updates(&client, &url).await;
-        let lamports_after = rpc.get_balance(&payer.pubkey()).await.expect("fee payer balance");
+        let lamports_after = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
         let updates = seq_after.saturating_sub(seq_before);
         let spent = lamports_before.saturating_sub(lamports_after);
         let per_update = p.records as f64 / updates.max(1) as f64;

@@ -17,64 +17,23 @@
 //! Env: SCALE_RECORDS, SCALE_SHARDS (4), SCALE_BATCH (1024), SCALE_CONNECTIONS (8),
 //! SCALE_VALUE_BYTES (64), SCALE_RESTARTS (3), HTTP_SLOT_MS (400), SCALE_OUT (default
 //! `target/ironroot-results/keeper_scale.md`; JSON beside it).
+#[path = "common/keeper_app.rs"]
+mod keeper_app;
+#[path = "common/machine.rs"]
+mod machine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use attestation_verifier::AppIdentity;
 use base64::Engine;
-use ironroot_localnet::dev_app::DevApp;
-use ironroot_localnet::{Localnet, Options};
 use serde_json::{json, Value};
-use solana_sdk::signature::{write_keypair_file, Signer};
+
+use keeper_app::{env, keeper_bin, KeeperApp, ADMIN_TOKEN};
+use machine::{cpu_model, load_average, peak_rss_mib};
 
 const APP_ID: [u8; 32] = [0x5C; 32];
-const MEASUREMENT: [u8; 32] = [0x11; 32];
-const IDENTITY: AppIdentity = AppIdentity { app_id: [0x22; 32], compose_hash: [0x33; 32] };
-const ADMIN_TOKEN: &str = "bench-admin-token";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-fn keeper_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ironroot-keeper")
-}
-
-fn run_keeper(config: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(keeper_bin())
-        // Local blobs: bench.sh exports an IPFS node for the write-path bench.
-        .env_remove("IRONROOT_IPFS_API")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run ironroot-keeper");
-    assert!(
-        out.status.success(),
-        "ironroot-keeper {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Peak resident set (VmHWM) of process `pid` so far, in MiB (0 once it is gone).
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 /// CPU time (user + system) process `pid` has used so far, in seconds (0 once it is gone).
 fn cpu_seconds(pid: u32) -> f64 {
@@ -120,7 +79,7 @@ impl Daemon {
     }
 
     fn peak_rss_mib(&self) -> f64 {
-        peak_rss_mib(self.child.id())
+        peak_rss_mib(&self.child.id().to_string())
     }
 
     fn cpu_seconds(&self) -> f64 {
@@ -155,7 +114,7 @@ fn recover(config: &Path) -> (Duration, f64) {
             assert!(status.success(), "ironroot-keeper recover failed: {status}");
             return (started.elapsed(), peak);
         }
-        peak = peak.max(peak_rss_mib(child.id()));
+        peak = peak.max(peak_rss_mib(&child.id().to_string()));
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -229,20 +188,6 @@ async fn first_page(client: &reqwest::Client, base: &str) -> Vec<String> {
     page["keys"].as_array().expect("keys").iter().map(|k| k.as_str().expect("key").to_string()).collect()
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
-        .and_then(|l| l.split(':').nth(1).map(|m| m.trim().to_string()))
-        .unwrap_or_default()
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
@@ -262,53 +207,9 @@ async fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load_start = load_average();
 
-    let options = Options {
-        state_dir: dir.path().join("localnet"),
-        rpc_port: free_port(),
-        ws_port: free_port(),
-        slot_time_ms: slot_ms,
-    };
-    let net = tokio::task::spawn_blocking(move || Localnet::start(&options))
-        .await
-        .expect("localnet task")
-        .expect("localnet");
-    let rpc_url = net.config().rpc_url.clone();
-    let mut dev_app = DevApp::new(APP_ID, shards, MEASUREMENT, IDENTITY);
-    // Depth 20: room for a long run's updates without a history rotation.
-    dev_app.max_depth = 20;
-    dev_app.publisher_sol = 1_000;
-    let (payer, _) = dev_app.create(net.config()).await.expect("governance and the app");
-
-    let fee_payer = dir.path().join("fee-payer.json");
-    write_keypair_file(&payer, &fee_payer).expect("fee payer file");
-    let data_dir = dir.path().join("keeper");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let cfg_path = dir.path().join("keeper.toml");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\npublisher = \"{}\"\napp_id = \"{}\"\nrpc_url = \"{rpc_url}\"\nfee_payer_keypair = {fee_payer:?}\nadmin_token = \"{ADMIN_TOKEN}\"\n",
-            payer.pubkey(),
-            hex::encode(APP_ID),
-        ),
-    )
-    .expect("keeper config");
-    let attester = net.config().attester.keypair_path.clone();
-    run_keeper(
-        &cfg_path,
-        &[
-            "register",
-            "--attester",
-            attester.to_str().expect("utf-8 path"),
-            "--measurement",
-            &hex::encode(MEASUREMENT),
-            "--dstack-app-id",
-            &hex::encode(IDENTITY.app_id),
-            "--compose-hash",
-            &hex::encode(IDENTITY.compose_hash),
-        ],
-    );
+    let KeeperApp { net, fee_payer, cfg_path, url, data_dir } =
+        KeeperApp::start(dir.path(), APP_ID, shards, slot_ms).await;
+    eprintln!("keeper on {url}, fee payer {fee_payer}");
     let client =
         reqwest::Client::builder().pool_max_idle_per_host(connections as usize).build().expect("client");
     let base = format!("{url}/v1/apps/{}", hex::encode(APP_ID));

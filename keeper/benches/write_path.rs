@@ -26,6 +26,9 @@
 //! BENCH_IN_FLIGHT: writes outstanding in (c)/(d), default 1024 = two groups of 512, one for each
 //! stage of the pipelined writer; BENCH_BANK_UPDATES: updates timed for the bank baseline, default 50).
 //! The JSON report is written next to the Markdown one (`.json`).
+#[path = "common/machine.rs"]
+mod machine;
+
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,6 +47,8 @@ use ironroot_keeper::tree::{RecordLeaf, ShardStore, StoreSeal};
 use redb::TableDefinition;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use machine::{cpu_model, load_average, peak_rss_mib};
 
 const APP: AppId = AppId([9; 32]);
 const GROUP: usize = 512;
@@ -379,30 +384,6 @@ async fn full_path(keeper: &Arc<ShardKeeper>, name: String, len: usize, writes: 
     Run { name, writes, elapsed, latencies, cpu: process_cpu() - cpu }
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.to_string()))
-        .and_then(|l| l.split(':').nth(1).map(|m| m.trim().to_string()))
-        .unwrap_or_default()
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     std::env::set_var("RUST_LOG", "error");
@@ -543,7 +524,7 @@ async fn main() {
     keeper.commit().await.expect("commit");
     keeper.shutdown().await;
     drop(keeper);
-    let rss = peak_rss_mib();
+    let rss = peak_rss_mib("self");
     let t = Instant::now();
     let keeper = open_keeper(&s, path.clone(), ShardId(0), local.clone()).await;
     let reopen = t.elapsed();
