@@ -19,8 +19,11 @@
 //! its last durable length, so no later group lands behind them. If it cannot be cut back, writes
 //! fail until the store is reopened (which repairs the tail).
 //!
-//! Index commits are not durable themselves, except every [`CHECKPOINT_COMMITS`]th (and when a
-//! segment is started, blocks are removed or segments compacted). On open, every segment is
+//! The leader does not write the index database per sync: the synced groups' entries go to an
+//! in-memory index buffer, which every lookup reads before the database, and the buffer is written
+//! to the database in one durable transaction (keys sorted) every [`CHECKPOINT_COMMITS`] syncs or
+//! [`MAX_BUFFERED_BLOCKS`] entries, before blocks are removed or a compacted segment is dropped,
+//! and when the store closes. A crash loses only the buffer: on open, every segment is
 //! scanned from the length its durable index entry names: records that are whole and whose bytes
 //! hash to their digest are indexed again; the first one that is not (a torn tail after a crash)
 //! ends the segment, which is truncated there. A segment file the index does not list (left by a
@@ -42,7 +45,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -66,8 +69,11 @@ const RECORD_MAGIC: &[u8; 4] = b"IRBK";
 pub const RECORD_HEADER_LEN: u64 = 4 + 4 + 32;
 /// By default a segment is sealed and a new one started once it is this long.
 pub const DEFAULT_SEGMENT_LEN: u64 = 64 * 1024 * 1024;
-/// Index commits between durable ones; the ones in between are recovered by scanning on open.
+/// Syncs whose index entries are buffered in memory before the buffer is written to the index
+/// database; what a crash loses of them is recovered by scanning on open.
 pub const CHECKPOINT_COMMITS: u32 = 64;
+/// Most index entries buffered in memory (about 80 bytes each) before they are written out.
+pub const MAX_BUFFERED_BLOCKS: usize = 16 * 1024;
 /// The index's page cache. redb's default (1 GiB) lets the keeper's memory grow with the number of
 /// blobs; the index is read by digest, so a small cache costs little.
 const INDEX_CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -137,8 +143,11 @@ struct Inner {
     /// Whether a leader is syncing; `synced` wakes the groups waiting while it does.
     leading: Mutex<bool>,
     synced: Condvar,
-    /// Index commits since the last durable one (only the leader commits).
-    commits_since_checkpoint: AtomicU32,
+    /// Index entries of synced groups not written to the index database yet.
+    buffer: Mutex<IndexBuffer>,
+    /// Held to change the buffer or write it out: a leader buffering its groups, a flush, a
+    /// removal (which flushes in its own transaction). Taken after `writer`, never before it.
+    flushing: Mutex<()>,
     /// Removal and compaction read the index, then rewrite it: one at a time.
     maintenance: Mutex<()>,
     syncs: AtomicU64,
@@ -171,6 +180,16 @@ struct Appended {
     end: u64,
     entries: Vec<([u8; 32], Location)>,
     outcome: Arc<Outcome>,
+}
+
+/// Index entries of synced groups, not yet in the index database (see the module docs).
+#[derive(Default)]
+struct IndexBuffer {
+    blocks: HashMap<[u8; 32], Location>,
+    /// Segment → (end of its synced groups, bytes of older copies the buffered entries replaced).
+    segments: HashMap<u64, (u64, u64)>,
+    /// Syncs buffered since the last flush.
+    syncs: u32,
 }
 
 /// A block to append: its digest and bytes.
@@ -323,7 +342,16 @@ impl Inner {
         Ok(file)
     }
 
+    fn index_buffer(&self) -> std::sync::MutexGuard<'_, IndexBuffer> {
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the index (buffer, then database) puts `digest`. The buffer is read first: a flush
+    /// clears it only after its transaction committed, so an entry is always in one of them.
     fn lookup(&self, digest: &[u8; 32]) -> Result<Option<Location>, BlobError> {
+        if let Some(location) = self.index_buffer().blocks.get(digest) {
+            return Ok(Some(*location));
+        }
         let txn = self.db.begin_read().map_err(|e| self.db_error("read index", e))?;
         let table = txn.open_table(BLOCKS).map_err(|e| self.db_error("read index", e))?;
         let entry = table.get(digest).map_err(|e| self.db_error("read index", e))?;
@@ -419,6 +447,10 @@ impl Inner {
             fresh.extend(blocks.iter().filter(|(digest, _)| seen.insert(*digest)));
             return Ok(fresh);
         }
+        {
+            let buffer = self.index_buffer();
+            seen.extend(blocks.iter().map(|(digest, _)| *digest).filter(|d| buffer.blocks.contains_key(d)));
+        }
         let txn = self.db.begin_read().map_err(|e| self.db_error("read index", e))?;
         let index = txn.open_table(BLOCKS).map_err(|e| self.db_error("read index", e))?;
         for (digest, block) in blocks {
@@ -498,7 +530,14 @@ impl Inner {
                 return;
             }
         }
-        let indexed = self.index_appended(&batch.0).map_err(|e| SharedError::of(&e));
+        let _flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        // A failed write of a due buffer fails the groups, as long as it fails: the buffer
+        // (which keeps their entries for the next attempt) does not grow past its bound unseen.
+        let indexed = if self.buffer_appended(&batch.0) {
+            self.flush_buffer().map_err(|e| SharedError::of(&e))
+        } else {
+            Ok(())
+        };
         if indexed.is_ok() {
             self.synced_groups.fetch_add(batch.0.len() as u64, Ordering::Relaxed);
         }
@@ -543,48 +582,70 @@ impl Inner {
         later.answer(&failed);
     }
 
-    /// Commits the index entries of synced groups in one transaction, with the segments' indexed
-    /// lengths; a block stored again (a race of two groups, or a compaction's copy) counts its
-    /// older copy dead.
-    fn index_appended(&self, batch: &[Appended]) -> Result<(), BlobError> {
-        let checkpoint =
-            self.commits_since_checkpoint.fetch_add(1, Ordering::Relaxed) + 1 >= CHECKPOINT_COMMITS;
-        let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
-        let durability = if checkpoint { Durability::Immediate } else { Durability::None };
-        txn.set_durability(durability).map_err(|e| self.db_error("write index", e))?;
-        {
-            let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.db_error("write index", e))?;
-            // Segment → (indexed end, newly dead bytes).
-            let mut touched: HashMap<u64, (u64, u64)> = HashMap::new();
-            for appended in batch {
-                for (digest, location) in &appended.entries {
-                    let old = blocks
-                        .insert(digest, location)
-                        .map_err(|e| self.db_error("write index", e))?
-                        .map(|v| v.value());
-                    if let Some((segment, _, len)) = old.filter(|old| old != location) {
-                        touched.entry(segment).or_default().1 += RECORD_HEADER_LEN + u64::from(len);
-                    }
+    /// Puts the index entries of synced groups in the buffer (the caller holds `flushing`); a
+    /// block stored again (a race of two groups, or a compaction's copy) counts its buffered older
+    /// copy dead (one in the database is counted when the buffer is written). Whether the buffer
+    /// is due to be written out.
+    fn buffer_appended(&self, batch: &[Appended]) -> bool {
+        let mut buffer = self.index_buffer();
+        for appended in batch {
+            for (digest, location) in &appended.entries {
+                if let Some((segment, _, len)) =
+                    buffer.blocks.insert(*digest, *location).filter(|old| old != location)
+                {
+                    buffer.segments.entry(segment).or_default().1 += RECORD_HEADER_LEN + u64::from(len);
                 }
-                let end = &mut touched.entry(appended.segment).or_default().0;
-                *end = (*end).max(appended.end);
             }
-            let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error("write index", e))?;
-            for (segment, (end, dead)) in touched {
-                // A segment compaction removed keeps no row.
-                let Some((indexed, was_dead)) =
-                    segments.get(segment).map_err(|e| self.db_error("write index", e))?.map(|v| v.value())
-                else {
-                    continue;
-                };
-                segments
-                    .insert(segment, (indexed.max(end), was_dead + dead))
-                    .map_err(|e| self.db_error("write index", e))?;
+            let end = &mut buffer.segments.entry(appended.segment).or_default().0;
+            *end = (*end).max(appended.end);
+        }
+        buffer.syncs += 1;
+        buffer.syncs >= CHECKPOINT_COMMITS || buffer.blocks.len() >= MAX_BUFFERED_BLOCKS
+    }
+
+    /// Writes the buffer to the index database in one durable transaction and clears it (the
+    /// caller holds `flushing`).
+    fn flush_buffer(&self) -> Result<(), BlobError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
+        txn.set_durability(Durability::Immediate).map_err(|e| self.db_error("write index", e))?;
+        self.write_buffer(&txn)?;
+        txn.commit().map_err(|e| self.db_error("commit index", e))?;
+        *self.index_buffer() = IndexBuffer::default();
+        Ok(())
+    }
+
+    /// Writes the buffer's entries (sorted: neighbouring keys share pages) and the segments'
+    /// indexed lengths and dead bytes into `txn`, leaving the buffer as it is: lookups read it
+    /// until the transaction has committed and the caller clears it. An entry that replaces an
+    /// older location counts that copy dead.
+    fn write_buffer(&self, txn: &redb::WriteTransaction) -> Result<(), BlobError> {
+        let (mut entries, mut touched) = {
+            let buffer = self.index_buffer();
+            let entries: Vec<([u8; 32], Location)> = buffer.blocks.iter().map(|(d, l)| (*d, *l)).collect();
+            (entries, buffer.segments.clone())
+        };
+        entries.sort_unstable_by_key(|(digest, _)| *digest);
+        let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.db_error("write index", e))?;
+        for (digest, location) in &entries {
+            let old = blocks
+                .insert(digest, location)
+                .map_err(|e| self.db_error("write index", e))?
+                .map(|v| v.value());
+            if let Some((segment, _, len)) = old.filter(|old| old != location) {
+                touched.entry(segment).or_default().1 += RECORD_HEADER_LEN + u64::from(len);
             }
         }
-        txn.commit().map_err(|e| self.db_error("commit index", e))?;
-        if checkpoint {
-            self.commits_since_checkpoint.store(0, Ordering::Relaxed);
+        let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error("write index", e))?;
+        for (segment, (end, dead)) in touched {
+            // A segment compaction removed keeps no row.
+            let Some((indexed, was_dead)) =
+                segments.get(segment).map_err(|e| self.db_error("write index", e))?.map(|v| v.value())
+            else {
+                continue;
+            };
+            segments
+                .insert(segment, (indexed.max(end), was_dead + dead))
+                .map_err(|e| self.db_error("write index", e))?;
         }
         Ok(())
     }
@@ -624,8 +685,11 @@ impl Inner {
     fn remove_blocks(&self, cids: &[Cid]) -> Result<u64, BlobError> {
         // Under the writer lock: a group that found one of these blocks held is answered first.
         let writer = self.writer();
+        // The buffer goes out in the same transaction, so every entry is in the database here.
+        let flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| self.db_error("write index", e))?;
+        self.write_buffer(&txn)?;
         let mut removed = 0;
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.db_error("write index", e))?;
@@ -648,6 +712,8 @@ impl Inner {
             }
         }
         txn.commit().map_err(|e| self.db_error("commit index", e))?;
+        *self.index_buffer() = IndexBuffer::default();
+        drop(flushing);
         drop(writer);
         Ok(removed)
     }
@@ -659,7 +725,9 @@ impl Inner {
         for entry in table.iter().map_err(|e| self.db_error("read index", e))? {
             let (id, stats) = entry.map_err(|e| self.db_error("read index", e))?;
             let (indexed, dead) = stats.value();
-            out.push((id.value(), indexed, dead));
+            let (end, buffered_dead) =
+                self.index_buffer().segments.get(&id.value()).copied().unwrap_or_default();
+            out.push((id.value(), indexed.max(end), dead + buffered_dead));
         }
         Ok(out)
     }
@@ -675,6 +743,11 @@ impl Inner {
         };
         if let Some(last) = last {
             let _ = self.wait_durable(&last);
+        }
+        // Live records are chosen from the index database: everything buffered goes there first.
+        {
+            let _flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+            self.flush_buffer()?;
         }
         let mut report = Compaction::default();
         for (id, indexed, dead) in self.segment_stats()? {
@@ -715,13 +788,19 @@ impl Inner {
             // Durable and indexed at the copies once this returns.
             self.write_group(&live, true)?;
         }
+        // The copies' entries (buffered) become durable in the transaction that drops the segment:
+        // after a crash the index never names a deleted segment's copy of a block it moved.
+        let flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
         txn.set_durability(Durability::Immediate).map_err(|e| self.db_error("write index", e))?;
+        self.write_buffer(&txn)?;
         {
             let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error("write index", e))?;
             segments.remove(id).map_err(|e| self.db_error("write index", e))?;
         }
         txn.commit().map_err(|e| self.db_error("commit index", e))?;
+        *self.index_buffer() = IndexBuffer::default();
+        drop(flushing);
         self.files.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
         fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
         sync_dir(&self.segments_dir())?;
@@ -740,6 +819,19 @@ impl Inner {
             std::thread::sleep(Duration::from_millis(1));
         }
         fault.fail
+    }
+}
+
+impl Drop for Inner {
+    /// A clean close writes the buffered index entries, so the next open has no tail to scan.
+    fn drop(&mut self) {
+        if self.index_buffer().blocks.is_empty() {
+            return;
+        }
+        let _flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = self.flush_buffer() {
+            warn!(error = %e, "writing the blob index buffer at close failed; the next open rescans the tail");
+        }
     }
 }
 
@@ -822,7 +914,8 @@ impl LocalBlobStore {
             writer: Mutex::new(writer),
             leading: Mutex::new(false),
             synced: Condvar::new(),
-            commits_since_checkpoint: AtomicU32::new(0),
+            buffer: Mutex::new(IndexBuffer::default()),
+            flushing: Mutex::new(()),
             maintenance: Mutex::new(()),
             syncs: AtomicU64::new(0),
             synced_groups: AtomicU64::new(0),
