@@ -244,6 +244,52 @@ async fn removal_compacts_segments_within_twice_the_live_bytes() {
     assert_eq!(store.get(&again).await.unwrap(), blobs[1]);
 }
 
+#[tokio::test]
+async fn buffered_index_entries_are_served_and_written_out_at_a_clean_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    // Fewer syncs than a buffer flush takes: every entry is in the in-memory buffer only.
+    let mut stored = Vec::new();
+    for group in 0..4u64 {
+        let blobs: Vec<Bytes> = (0..6).map(|i| blob(group * 6 + i)).collect();
+        let cids = store.put_many(blobs.clone()).await.unwrap();
+        stored.extend(cids.into_iter().zip(blobs));
+    }
+    for (cid, data) in &stored {
+        assert_eq!(store.get(cid).await.unwrap(), *data);
+        assert!(store.has(cid).await.unwrap());
+    }
+    let usage = store.space_usage().unwrap();
+    assert!(usage.file_bytes > 0, "buffered groups count in the segments' lengths: {usage:?}");
+    drop(store);
+
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery(), &Default::default(), "the close wrote the buffer: nothing to rescan");
+    assert_eq!(store.space_usage().unwrap(), usage);
+    for (cid, data) in &stored {
+        assert_eq!(store.get(cid).await.unwrap(), *data);
+    }
+}
+
+#[tokio::test]
+async fn a_block_removed_while_its_index_entry_is_buffered_stays_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    let kept = store.put(blob(1)).await.unwrap();
+    let removed = store.put(blob(6)).await.unwrap();
+    assert_eq!(store.remove_blocks(vec![removed]).await.unwrap(), 1, "found through the buffer");
+    assert!(matches!(store.get(&removed).await, Err(BlobError::NotFound(_))));
+    assert!(store.space_usage().unwrap().dead_bytes > 0);
+    drop(store);
+
+    // The removal's transaction also recorded how far the segment is indexed: a reopen does not
+    // scan the removed block back in.
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().reindexed, 0);
+    assert!(matches!(store.get(&removed).await, Err(BlobError::NotFound(_))));
+    assert_eq!(store.get(&kept).await.unwrap(), blob(1));
+}
+
 /// Not a test on its own: [`CHILD_WRITERS`] concurrent writers, as a keeper's shards, each storing
 /// groups forever and printing `acked <writer> <group>` once `put_many` acknowledged the group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
