@@ -260,9 +260,8 @@ struct PreparedGroup {
     expected_root: Option<[u8; 32]>,
 }
 
-/// The tree commit of the group before, running while the next one is prepared: how many writes
-/// it answered, or why it failed.
-type InFlightCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send>>;
+/// The tree commit of the group before, running while the next one is prepared.
+type InFlightCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 /// An acknowledged write: durable locally, and with [`Durability::Chain`] anchored on-chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -566,9 +565,9 @@ pub struct ShardKeeper {
     chain_waiters: Arc<AtomicU64>,
 }
 
-/// Longest the writer waits, after a group commit answered its writes, for their clients' next
-/// writes to join the group it is forming (tokio's timers tick in milliseconds: this is one tick).
-const REFILL_WAIT: Duration = Duration::from_millis(1);
+/// Times the writer yields to the request tasks, after a group commit answered its writes, to
+/// take their next writes into the group it is forming.
+const REFILL_YIELDS: usize = 4;
 
 /// Moves the writes already queued into `group` (up to `max`); a write with an expected root is
 /// set aside in `deferred`, to commit alone.
@@ -932,14 +931,12 @@ impl ShardKeeper {
                 // started on the first arrival, a group under moderate load would hold about one
                 // write and pay the blob store's and the tree's syncs alone.
                 let mut previous_done = false;
-                let mut answered = 0;
                 if let Some(commit) = committing.as_mut() {
                     while group.len() < keeper.cfg.max_group && deferred.is_none() {
                         tokio::select! {
                             biased;
-                            done = &mut *commit => {
+                            _ = &mut *commit => {
                                 previous_done = true;
-                                answered = done.unwrap_or(0);
                                 break;
                             }
                             req = rx.recv() => match req {
@@ -957,20 +954,14 @@ impl ShardKeeper {
                 }
                 take_ready(&mut rx, &mut group, &mut deferred, keeper.cfg.max_group);
                 if previous_done {
-                    // The clients just answered send their next writes one round trip later. Left
-                    // out, they would form the next group on their own, and the shard's clients
-                    // would split into two cohorts that alternate, each paying the blob store's
-                    // and the tree's syncs for half the writes. Waiting one timer tick for them
-                    // keeps one cohort: twice the writes per group under load; an idle shard
-                    // never waits (it starts no group while a commit is in flight).
-                    let wanted = (group.len() + answered).min(keeper.cfg.max_group);
-                    let deadline = tokio::time::Instant::now() + REFILL_WAIT;
-                    while group.len() < wanted && deferred.is_none() {
-                        match tokio::time::timeout_at(deadline, rx.recv()).await {
-                            Ok(Some(req)) if req.expected_root.is_none() => group.push(req),
-                            Ok(Some(req)) => deferred = Some(req),
-                            Ok(None) | Err(_) => break,
+                    // The clients just answered send their next writes within a few polls of
+                    // the request tasks: yielding to those first lets this group take them, so
+                    // fewer, larger groups share the blob and tree syncs.
+                    for _ in 0..REFILL_YIELDS {
+                        if group.len() >= keeper.cfg.max_group || deferred.is_some() {
+                            break;
                         }
+                        tokio::task::yield_now().await;
                         take_ready(&mut rx, &mut group, &mut deferred, keeper.cfg.max_group);
                     }
                 }
@@ -984,11 +975,11 @@ impl ShardKeeper {
             let prepare = keeper.prepare_group(group, overlay.clone());
             let (prepared, previous) = match committing.take() {
                 Some(commit) => tokio::join!(prepare, commit),
-                None => (prepare.await, Ok(0)),
+                None => (prepare.await, Ok(())),
             };
             overlay = Arc::default();
             let prepared = match (prepared, previous) {
-                (Ok(prepared), Ok(_)) => prepared,
+                (Ok(prepared), Ok(())) => prepared,
                 (Ok(prepared), Err(message)) => {
                     // Its versions were counted on top of the group that just failed.
                     let error = || {
@@ -1030,9 +1021,9 @@ impl ShardKeeper {
         }
     }
 
-    /// Commits a prepared group into the tree durably and acknowledges its writes; how many it
-    /// answered, or the error message if the commit failed.
-    async fn commit_prepared(self: Arc<Self>, prepared: PreparedGroup) -> Result<usize, String> {
+    /// Commits a prepared group into the tree durably and acknowledges its writes; the error
+    /// message if the commit failed.
+    async fn commit_prepared(self: Arc<Self>, prepared: PreparedGroup) -> Result<(), String> {
         let PreparedGroup { group, outcomes, changes, expected_root, .. } = prepared;
         let n = group.len() as u64;
         let store = self.store.clone();
@@ -1079,7 +1070,7 @@ impl ShardKeeper {
                 if anchor_due {
                     self.wake_batcher.notify_one();
                 }
-                Ok(n as usize)
+                Ok(())
             }
             Err(e) => {
                 let message = e.to_string();

@@ -104,9 +104,36 @@ pub struct WriteQuery {
 pub struct BatchWriteItem {
     pub key: String,
     /// Base64 value; omit together with `delete: true` to delete.
-    pub value: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub value: Option<Base64Value>,
     #[serde(default)]
     pub delete: bool,
+}
+
+/// A base64 JSON string, decoded while the request body is parsed: straight from the body's
+/// bytes into the value's buffer, without an intermediate string. Text that is not base64 is kept
+/// as `Err`, for the handler to report with the field's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base64Value(pub Result<bytes::Bytes, ()>);
+
+impl<'de> Deserialize<'de> for Base64Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Base64Value;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a base64 string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Base64Value, E> {
+                use base64::Engine;
+                let decoded = base64::engine::general_purpose::STANDARD.decode(text);
+                Ok(Base64Value(decoded.map(bytes::Bytes::from).map_err(|_| ())))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

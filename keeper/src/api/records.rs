@@ -203,28 +203,25 @@ pub(super) async fn batch_write(
     check_app(&state, &app)?;
     let Json(req) = body.map_err(json_error)?;
     let mut problems = Vec::new();
-    let mut writes = Vec::with_capacity(req.writes.len());
-    for (i, w) in req.writes.iter().enumerate() {
+    let count = req.writes.len();
+    let mut writes = Vec::with_capacity(count);
+    for (i, w) in req.writes.into_iter().enumerate() {
         problems.extend(key_problem(format!("writes[{i}].key"), &w.key));
-        match (&w.value, w.delete) {
-            (Some(v), false) => match B64.decode(v) {
-                Ok(bytes) => writes.push((w.key.clone(), Some(Bytes::from(bytes)))),
-                Err(_) => problems.push(FieldProblem {
-                    field: format!("writes[{i}].value"),
-                    problem: "must be base64".into(),
-                }),
-            },
-            (None, true) => writes.push((w.key.clone(), None)),
+        match (w.value, w.delete) {
+            (Some(Base64Value(Ok(bytes))), false) => writes.push((w.key, Some(bytes))),
+            (Some(Base64Value(Err(()))), false) => problems
+                .push(FieldProblem { field: format!("writes[{i}].value"), problem: "must be base64".into() }),
+            (None, true) => writes.push((w.key, None)),
             _ => problems.push(FieldProblem {
                 field: format!("writes[{i}]"),
                 problem: "give either a value or delete: true".into(),
             }),
         }
     }
-    if req.writes.is_empty() {
+    if count == 0 {
         problems.push(FieldProblem { field: "writes".into(), problem: "must not be empty".into() });
     }
-    problems.extend(batch_len_problem("writes", req.writes.len()));
+    problems.extend(batch_len_problem("writes", count));
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
