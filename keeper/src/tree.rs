@@ -538,6 +538,8 @@ pub struct ShardStore {
     names: Mutex<Option<NameIndex>>,
     /// The top levels of the current tree, as group commits built them (see [`NodeCache`]).
     node_cache: Mutex<NodeCache>,
+    /// A prune the next group commit carries out (see [`ShardStore::prune_with_next_group`]).
+    pending_prune: Mutex<Option<u64>>,
 }
 
 impl ShardStore {
@@ -590,6 +592,7 @@ impl ShardStore {
             options,
             names: Mutex::default(),
             node_cache: Mutex::default(),
+            pending_prune: Mutex::default(),
         };
         let state = store.state()?;
         let configured = store.codec.seal.tree.mode();
@@ -832,6 +835,17 @@ impl ShardStore {
         changes: &[(Vec<u8>, RecordLeaf)],
         expected_root: Option<[u8; 32]>,
     ) -> Result<ShardState, StoreError> {
+        let prune = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        self.commit_group_with(changes, expected_root, prune)
+    }
+
+    /// [`ShardStore::commit_group`], first carrying out a prune up to `prune` in its transaction.
+    fn commit_group_with(
+        &self,
+        changes: &[(Vec<u8>, RecordLeaf)],
+        expected_root: Option<[u8; 32]>,
+        prune: Option<u64>,
+    ) -> Result<ShardState, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
         let mut state = self.read_state(&txn)?;
@@ -841,6 +855,16 @@ impl ShardStore {
                     expected: hex::encode(expected),
                     current: hex::encode(state.root),
                 });
+            }
+        }
+        // A prune is no reason to refuse writes: one that fails is dropped (the transaction
+        // rolled back, the group committed without it) and the next confirmed update asks again.
+        if let Some(keep_from) = prune.filter(|k| *k <= state.tree_version) {
+            if let Err(e) = prune_in(&txn, keep_from) {
+                drop(txn);
+                tracing::warn!(path = %self.path.display(), error = %e, "prune failed; committing the group without it");
+                self.clear_pending_prune(keep_from);
+                return self.commit_group_with(changes, expected_root, None);
             }
         }
         let version = state.tree_version + 1;
@@ -940,6 +964,9 @@ impl ShardStore {
         // Held across the commit, so listings see groups in commit order.
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         txn.commit().map_err(io)?;
+        if let Some(keep_from) = prune {
+            self.clear_pending_prune(keep_from);
+        }
         // Only once durable: a group that failed may reuse its version for other nodes.
         cache_new_nodes(&mut cache, &batch.node_batch, root.0);
         if let Some(names) = names.as_mut() {
@@ -1060,73 +1087,38 @@ impl ShardStore {
     pub fn prune(&self, keep_from: u64) -> Result<usize, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
-        let mut removed = 0;
-        {
-            let mut stale = txn.open_table(STALE).map_err(corrupt)?;
-            let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
-            let mut doomed: Vec<u8> = Vec::new();
-            stale
-                .retain_in(..=keep_from, |_, node_keys| {
-                    doomed.extend_from_slice(node_keys);
-                    false
-                })
-                .map_err(io)?;
-            let mut touched_keys = std::collections::BTreeSet::new();
-            for node_key in StaleNodeKeys(&doomed) {
-                if let Some(node) = nodes.remove(node_key?).map_err(io)? {
-                    if let Some(key_hash) = encoded_leaf_key(node.value()) {
-                        touched_keys.insert(key_hash);
-                    }
-                }
-                removed += 1;
-            }
-            txn.open_table(CHANGES).map_err(corrupt)?.retain_in(..=keep_from, |_, _| false).map_err(io)?;
-            // A leaf can move to a new node key and keep its old value, so a value is only
-            // garbage once a newer value of the same key exists at or before `keep_from`. The
-            // blob of such a value is then referenced by no root the keeper still serves.
-            let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
-            let records = txn.open_table(RECORDS).map_err(corrupt)?;
-            let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
-            for key_hash in touched_keys {
-                // The key's versions up to `keep_from`, oldest first: replaced ones, then the
-                // current one (the newest) if it is that old.
-                let mut versions = Vec::new();
-                for item in superseded.range((key_hash, 0u64)..=(key_hash, keep_from)).map_err(io)? {
-                    versions.push(item.map_err(io)?.0.value().1);
-                }
-                let current = records
-                    .get(key_hash)
-                    .map_err(io)?
-                    .map(|e| IndexEntry::decode(e.value()).map(|e| e.meta))
-                    .transpose()?;
-                if let Some(meta) = current.as_ref().filter(|m| m.tree_version <= keep_from) {
-                    versions.push(meta.tree_version);
-                }
-                // The value served at `keep_from` stays.
-                versions.pop();
-                let Some(&newest_removed) = versions.last() else { continue };
-                // Blobs the kept versions (the served one and any newer) still name.
-                let mut kept_cids: std::collections::BTreeSet<Vec<u8>> =
-                    current.into_iter().map(|m| m.leaf.cid).collect();
-                for item in
-                    superseded.range((key_hash, newest_removed + 1)..=(key_hash, u64::MAX)).map_err(io)?
-                {
-                    if let Ok(leaf) = RecordLeaf::from_bytes(item.map_err(io)?.1.value()) {
-                        kept_cids.insert(leaf.cid);
-                    }
-                }
-                for version in versions {
-                    let Some(old) = superseded.remove((key_hash, version)).map_err(io)? else { continue };
-                    let leaf = RecordLeaf::from_bytes(old.value()).ok();
-                    drop(old);
-                    if let Some(leaf) = leaf.filter(|l| !l.cid.is_empty() && !kept_cids.contains(&l.cid)) {
-                        dead_blobs.insert(leaf.cid.as_slice(), ()).map_err(io)?;
-                    }
-                }
-            }
-        }
+        let removed = prune_in(&txn, keep_from)?;
         txn.commit().map_err(io)?;
         Ok(removed)
+    }
+
+    /// [`ShardStore::prune`] as part of the next group commit's transaction (no transaction and
+    /// sync of its own): the dead blobs it finds are durable, and [`ShardStore::dead_blobs`]
+    /// lists them, once that group is. Requests before that group merge into the newest; one lost
+    /// in a crash is covered by the next prune (a prune covers every version before its own).
+    pub fn prune_with_next_group(&self, keep_from: u64) {
+        let mut pending = self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        *pending = Some(pending.map_or(keep_from, |p| p.max(keep_from)));
+    }
+
+    /// Forgets the pending prune if it is still the one up to `keep_from` (a newer one stays).
+    fn clear_pending_prune(&self, keep_from: u64) {
+        let mut pending = self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        if *pending == Some(keep_from) {
+            *pending = None;
+        }
+    }
+
+    /// Whether a prune waits for the next group commit (see [`ShardStore::prune_with_next_group`]).
+    pub fn prune_pending(&self) -> bool {
+        self.pending_prune.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// How many tree nodes are stored (for tests and metrics).
+    pub fn node_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let nodes = txn.open_table(NODES).map_err(corrupt)?;
+        nodes.len().map_err(io)
     }
 
     /// Up to `limit` CIDs of blobs that no kept root references (see [`ShardStore::prune`]).
@@ -1154,13 +1146,74 @@ impl ShardStore {
         }
         txn.commit().map_err(io)
     }
+}
 
-    /// How many tree nodes are stored (for tests and metrics).
-    pub fn node_count(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let nodes = txn.open_table(NODES).map_err(corrupt)?;
-        nodes.len().map_err(io)
+/// [`ShardStore::prune`]'s deletes, in `txn`; how many tree nodes went.
+fn prune_in(txn: &redb::WriteTransaction, keep_from: u64) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    {
+        let mut stale = txn.open_table(STALE).map_err(corrupt)?;
+        let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
+        let mut doomed: Vec<u8> = Vec::new();
+        stale
+            .retain_in(..=keep_from, |_, node_keys| {
+                doomed.extend_from_slice(node_keys);
+                false
+            })
+            .map_err(io)?;
+        let mut touched_keys = std::collections::BTreeSet::new();
+        for node_key in StaleNodeKeys(&doomed) {
+            if let Some(node) = nodes.remove(node_key?).map_err(io)? {
+                if let Some(key_hash) = encoded_leaf_key(node.value()) {
+                    touched_keys.insert(key_hash);
+                }
+            }
+            removed += 1;
+        }
+        txn.open_table(CHANGES).map_err(corrupt)?.retain_in(..=keep_from, |_, _| false).map_err(io)?;
+        // A leaf can move to a new node key and keep its old value, so a value is only
+        // garbage once a newer value of the same key exists at or before `keep_from`. The
+        // blob of such a value is then referenced by no root the keeper still serves.
+        let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
+        let records = txn.open_table(RECORDS).map_err(corrupt)?;
+        let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
+        for key_hash in touched_keys {
+            // The key's versions up to `keep_from`, oldest first: replaced ones, then the
+            // current one (the newest) if it is that old.
+            let mut versions = Vec::new();
+            for item in superseded.range((key_hash, 0u64)..=(key_hash, keep_from)).map_err(io)? {
+                versions.push(item.map_err(io)?.0.value().1);
+            }
+            let current = records
+                .get(key_hash)
+                .map_err(io)?
+                .map(|e| IndexEntry::decode(e.value()).map(|e| e.meta))
+                .transpose()?;
+            if let Some(meta) = current.as_ref().filter(|m| m.tree_version <= keep_from) {
+                versions.push(meta.tree_version);
+            }
+            // The value served at `keep_from` stays.
+            versions.pop();
+            let Some(&newest_removed) = versions.last() else { continue };
+            // Blobs the kept versions (the served one and any newer) still name.
+            let mut kept_cids: std::collections::BTreeSet<Vec<u8>> =
+                current.into_iter().map(|m| m.leaf.cid).collect();
+            for item in superseded.range((key_hash, newest_removed + 1)..=(key_hash, u64::MAX)).map_err(io)? {
+                if let Ok(leaf) = RecordLeaf::from_bytes(item.map_err(io)?.1.value()) {
+                    kept_cids.insert(leaf.cid);
+                }
+            }
+            for version in versions {
+                let Some(old) = superseded.remove((key_hash, version)).map_err(io)? else { continue };
+                let leaf = RecordLeaf::from_bytes(old.value()).ok();
+                drop(old);
+                if let Some(leaf) = leaf.filter(|l| !l.cid.is_empty() && !kept_cids.contains(&l.cid)) {
+                    dead_blobs.insert(leaf.cid.as_slice(), ()).map_err(io)?;
+                }
+            }
+        }
     }
+    Ok(removed)
 }
 
 /// The records of one manifest, read in parts from one redb read transaction (the state and
@@ -2419,6 +2472,77 @@ mod tests {
             let reader = VerifyingReader::new(disk, state.tree_version, state.root, &cache, 1);
             assert_eq!(reader.get_node_option(&root_key).unwrap(), Some(root.clone()));
         }
+    }
+
+    /// A prune handed to the next group commit changes nothing until that group commits, and
+    /// then lands with it: the same nodes, rows and dead blobs as a prune of its own, kept roots
+    /// still provable. Requests merge into the newest.
+    #[test]
+    fn a_prune_with_the_next_group_lands_in_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let folded = ShardStore::open(dir.path().join("folded.redb"), seal(0)).unwrap();
+        let alone = ShardStore::open(dir.path().join("alone.redb"), seal(0)).unwrap();
+        let groups: Vec<Vec<KeyedLeaf>> = (1..=6u64)
+            .map(|round| {
+                (0..40u8).map(|k| (vec![k], leaf(round, (round as u8 - 1) * 40 + k, false))).collect()
+            })
+            .collect();
+        let mut roots = vec![EMPTY_ROOT];
+        for group in &groups[..5] {
+            roots.push(folded.commit_group(group, None).unwrap().root);
+            alone.commit_group(group, None).unwrap();
+        }
+        let nodes = folded.node_count().unwrap();
+        folded.prune_with_next_group(2);
+        folded.prune_with_next_group(4);
+        folded.prune_with_next_group(3);
+        assert!(folded.prune_pending());
+        assert_eq!(folded.node_count().unwrap(), nodes, "nothing pruned before the group");
+        assert_eq!(folded.dead_blobs(1000).unwrap(), Vec::<Vec<u8>>::new());
+        alone.prune(4).unwrap();
+        roots.push(folded.commit_group(&groups[5], None).unwrap().root);
+        alone.commit_group(&groups[5], None).unwrap();
+        assert!(!folded.prune_pending());
+        assert_eq!(folded.node_count().unwrap(), alone.node_count().unwrap());
+        assert!(folded.node_count().unwrap() < nodes);
+        assert_eq!(
+            (rows(&folded, STALE), rows(&folded, CHANGES)),
+            (rows(&alone, STALE), rows(&alone, CHANGES))
+        );
+        let dead = folded.dead_blobs(1000).unwrap();
+        assert_eq!(dead.len(), 3 * 40, "the values of versions 1 to 3");
+        assert_eq!(dead, alone.dead_blobs(1000).unwrap());
+        for version in 4..=6u64 {
+            for k in [0u8, 17, 39] {
+                let (found, _) = folded.prove_against(&[k], version, &roots[version as usize]).unwrap();
+                assert_eq!(found, Some(leaf(version, (version as u8 - 1) * 40 + k, false)));
+            }
+        }
+    }
+
+    /// A prune that fails inside a group commit does not cost the group: the group commits
+    /// without it and the request is dropped.
+    #[test]
+    fn a_failed_prune_with_the_next_group_does_not_fail_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 30, 1);
+        fill(&store, 30, 2);
+        drop(store);
+        edit_raw(&path, |txn| {
+            let mut stale = txn.open_table(STALE).unwrap();
+            let row = stale.get(2).unwrap().unwrap().value().to_vec();
+            stale.insert(2, &row[..row.len() - 1]).unwrap();
+        });
+        let store = open_store(&path);
+        let nodes = store.node_count().unwrap();
+        store.prune_with_next_group(2);
+        let state = fill(&store, 30, 3);
+        assert_eq!(state.tree_version, 3);
+        assert!(!store.prune_pending());
+        assert!(store.node_count().unwrap() > nodes, "the group's nodes, none pruned");
+        assert_eq!(store.record(&[1]).unwrap().unwrap().leaf, leaf(3, 3, false));
     }
 
     /// Every byte of the store's files (database and lock).
