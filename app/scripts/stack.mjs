@@ -221,9 +221,10 @@ export async function startLocalnet(localnetBin, stateDir) {
 
 /**
  * Starts everything; resolves to { url, rpcUrl, keeperUrl, appHex, localnetConfig, stop }.
+ * `apiToken`, if given, is the keeper's data API token (`api_token`: record routes need it).
  * `log` receives progress lines.
  */
-export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..", "dist"), records = 24, rounds = 4, trickleSecs = 0, log = () => {} }) {
+export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..", "dist"), records = 24, rounds = 4, trickleSecs = 0, apiToken = null, log = () => {} }) {
   const work = mkdtempSync(join(tmpdir(), "ironroot-dashboard-"));
   const children = [];
   let trickle = null;
@@ -260,7 +261,7 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
     const cfgPath = join(work, "keeper.toml");
     writeFileSync(
       cfgPath,
-      [`listen = "127.0.0.1:${keeperPort}"`, `data_dir = ${JSON.stringify(join(work, "keeper"))}`, `publisher = "${payer.publicKey.toBase58()}"`, `app_id = "${appHex}"`, `rpc_url = "${config.rpc_url}"`, `fee_payer_keypair = ${JSON.stringify(feePayer)}`, "commit_interval_ms = 300"].join("\n") + "\n",
+      [`listen = "127.0.0.1:${keeperPort}"`, `data_dir = ${JSON.stringify(join(work, "keeper"))}`, `publisher = "${payer.publicKey.toBase58()}"`, `app_id = "${appHex}"`, `rpc_url = "${config.rpc_url}"`, `fee_payer_keypair = ${JSON.stringify(feePayer)}`, "commit_interval_ms = 300", ...(apiToken ? [`api_token = "${apiToken}"`] : [])].join("\n") + "\n",
     );
     const keeperEnv = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "error", IRONROOT_ADMIN_TOKEN: adminToken };
     const reg = spawnSync(keeperBin, ["--config", cfgPath, "register", "--attester", config.attester.keypair_path, "--measurement", bytesToHex(DEMO.measurement), "--dstack-app-id", bytesToHex(DEMO.identity.appId), "--compose-hash", bytesToHex(DEMO.identity.composeHash)], { env: keeperEnv, encoding: "utf8" });
@@ -278,7 +279,8 @@ export async function startStack({ localnetBin, keeperBin, dist = join(HERE, "..
 
     // 4. Demo records, committed in rounds.
     const put = async (key, value) => {
-      const res = await fetch(`${keeperUrl}/v1/apps/${appHex}/records/${encodeURIComponent(key)}`, { method: "PUT", body: value, headers: { "content-type": "application/octet-stream" } });
+      const headers = { "content-type": "application/octet-stream", ...(apiToken ? { authorization: `Bearer ${apiToken}` } : {}) };
+      const res = await fetch(`${keeperUrl}/v1/apps/${appHex}/records/${encodeURIComponent(key)}`, { method: "PUT", body: value, headers });
       if (!res.ok) throw new Error(`PUT ${key}: ${res.status} ${await res.text()}`);
     };
     const commit = async () => {

@@ -1,6 +1,6 @@
 // The keeper's HTTP API, read-only. What the keeper says is shown as the keeper's claim; anything
 // that matters is checked against the chain (apps page, verification page).
-import { HealthResponse, KeeperClient, StatusResponse } from "@ironroot/sdk";
+import { HealthResponse, KeeperClient, KeeperError, ProofResponse, StatusResponse } from "@ironroot/sdk";
 
 export interface Metric {
   name: string;
@@ -37,11 +37,16 @@ export function sumMetric(metrics: Metric[], name: string, shard?: number): numb
 }
 
 export class KeeperReader {
-  constructor(readonly baseUrl: string) {}
+  /** `token`: the keeper's data API token, sent on record routes only (empty: none). */
+  constructor(
+    readonly baseUrl: string,
+    private readonly token = "",
+  ) {}
 
   private async get(path: string): Promise<Response> {
+    const headers: Record<string, string> = this.token && path.startsWith("/v1/apps/") ? { authorization: `Bearer ${this.token}` } : {};
     try {
-      return await fetch(this.baseUrl + path, { cache: "no-store" });
+      return await fetch(this.baseUrl + path, { cache: "no-store", headers });
     } catch (e) {
       throw new Error(`The keeper at ${this.baseUrl} did not answer (${(e as Error).message}). Is it running, and does it (or a proxy in front of it) allow requests from this page?`);
     }
@@ -50,6 +55,7 @@ export class KeeperReader {
   private async json<T>(path: string, okStatuses: number[] = [200]): Promise<T> {
     const res = await this.get(path);
     const text = await res.text();
+    if (res.status === 401 && path.startsWith("/v1/apps/")) throw new Error(tokenProblem(this.token));
     if (!okStatuses.includes(res.status)) {
       let message = text;
       try {
@@ -82,8 +88,25 @@ export class KeeperReader {
     return res.keys;
   }
 
-  /** The SDK's keeper client on this base URL (fetch bound to the window: browsers reject it unbound). */
-  client(app: string): KeeperClient {
-    return new KeeperClient(this.baseUrl, app, (input, init) => fetch(input, init));
+  /** The keeper's proof for `key` (a 401 said in words). */
+  async proof(app: string, key: string): Promise<ProofResponse> {
+    try {
+      return await this.client(app).proof(key);
+    } catch (e) {
+      if (e instanceof KeeperError && e.status === 401) throw new Error(tokenProblem(this.token));
+      throw e;
+    }
   }
+
+  /** The SDK's keeper client on this base URL (fetch bound to the window: browsers reject it unbound). */
+  private client(app: string): KeeperClient {
+    return new KeeperClient(this.baseUrl, app, (input, init) => fetch(input, init), this.token || undefined);
+  }
+}
+
+/** What a 401 from the keeper's record routes means, in words. */
+export function tokenProblem(token: string): string {
+  return token
+    ? "The keeper refused the data API token saved in Settings (401): check it against the keeper's api_token."
+    : "The keeper requires a data API token (401): set it in Settings.";
 }

@@ -21,6 +21,7 @@ function settingsForm(s: Settings): HTMLElement {
   const rpc = h("input", { name: "rpc", type: "url", value: s.rpcUrl, required: true, "data-testid": "setting-rpc" });
   const keeper = h("input", { name: "keeper", type: "text", value: s.keeperUrl, placeholder: "http://127.0.0.1:8787", "data-testid": "setting-keeper" });
   const refresh = h("input", { name: "refresh", type: "number", min: 0, max: 3600, value: s.refreshSecs, "data-testid": "setting-refresh" });
+  const token = h("input", { name: "keeper-token", type: "password", autocomplete: "off", value: s.keeperToken, "data-testid": "setting-keeper-token" });
   return h(
     "details",
     { class: "settings" },
@@ -30,13 +31,14 @@ function settingsForm(s: Settings): HTMLElement {
       {
         onsubmit: (e: Event) => {
           e.preventDefault();
-          saveSettings({ rpcUrl: rpc.value.trim(), keeperUrl: keeper.value.trim(), refreshSecs: Number(refresh.value) || 0 });
+          saveSettings({ rpcUrl: rpc.value.trim(), keeperUrl: keeper.value.trim(), refreshSecs: Number(refresh.value) || 0, keeperToken: token.value.trim() });
           // Query parameters win over saved settings: drop them so the saved values apply.
           location.href = location.pathname + location.hash;
         },
       },
       h("label", null, "Solana JSON-RPC URL", rpc),
       h("label", null, "Keeper URL (optional)", keeper),
+      h("label", null, "Keeper data API token (if the keeper sets api_token; kept in this browser only)", token),
       h("label", null, "Auto-refresh every (seconds, 0 = off)", refresh),
       h(
         "div",
@@ -63,7 +65,7 @@ function settingsForm(s: Settings): HTMLElement {
 async function start(): Promise<void> {
   const settings = await loadSettings();
   const chain = new ChainReader(settings.rpcUrl);
-  const keeper = settings.keeperUrl ? new KeeperReader(settings.keeperUrl) : null;
+  const keeper = settings.keeperUrl ? new KeeperReader(settings.keeperUrl, settings.keeperToken) : null;
   let clock: ChainClock | null = null;
   const ctx: Context = { chain, keeper, settings, clock: () => clock };
 

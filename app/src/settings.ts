@@ -1,6 +1,8 @@
 // Where the dashboard reads from. Order: the page's query string (?rpc=…&keeper=…&refresh=…), then
 // what the user saved in this browser, then `config.json` next to index.html (written by whoever
-// serves the static build, e.g. scripts/dashboard.sh), then the defaults.
+// serves the static build, e.g. scripts/dashboard.sh), then the defaults. The keeper's data API
+// token is a secret: it comes only from what the user saved in this browser, never from an
+// address (history, logs, referrers) or a file the server hands to every visitor.
 
 export interface Settings {
   /** Solana JSON-RPC endpoint (absolute, or relative to this page). */
@@ -9,9 +11,11 @@ export interface Settings {
   keeperUrl: string;
   /** Auto-refresh period in seconds; 0 turns it off. */
   refreshSecs: number;
+  /** The keeper's data API token (`api_token`), sent as a bearer token on record reads; empty for none. */
+  keeperToken: string;
 }
 
-export const DEFAULTS: Settings = { rpcUrl: "http://127.0.0.1:8899", keeperUrl: "", refreshSecs: 5 };
+export const DEFAULTS: Settings = { rpcUrl: "http://127.0.0.1:8899", keeperUrl: "", refreshSecs: 5, keeperToken: "" };
 const STORAGE_KEY = "ironroot.dashboard.settings";
 
 function fromQuery(): Partial<Settings> {
@@ -34,7 +38,9 @@ function fromStorage(): Partial<Settings> {
 async function fromConfigFile(): Promise<Partial<Settings>> {
   try {
     const res = await fetch(new URL("config.json", location.href), { cache: "no-store" });
-    return res.ok ? ((await res.json()) as Partial<Settings>) : {};
+    if (!res.ok) return {};
+    const { keeperToken: _ignored, ...rest } = (await res.json()) as Partial<Settings>;
+    return rest;
   } catch {
     return {};
   }
@@ -46,9 +52,11 @@ export function absolute(url: string): string {
 }
 
 export async function loadSettings(): Promise<Settings> {
-  const merged = { ...DEFAULTS, ...(await fromConfigFile()), ...fromStorage(), ...fromQuery() };
+  const saved = fromStorage();
+  const merged = { ...DEFAULTS, ...(await fromConfigFile()), ...saved, ...fromQuery() };
   const refreshSecs = Number.isFinite(merged.refreshSecs) && merged.refreshSecs >= 0 ? merged.refreshSecs : DEFAULTS.refreshSecs;
-  return { rpcUrl: absolute(merged.rpcUrl), keeperUrl: absolute(merged.keeperUrl), refreshSecs };
+  const keeperToken = typeof saved.keeperToken === "string" ? saved.keeperToken : "";
+  return { rpcUrl: absolute(merged.rpcUrl), keeperUrl: absolute(merged.keeperUrl), refreshSecs, keeperToken };
 }
 
 export function saveSettings(s: Settings): void {

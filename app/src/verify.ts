@@ -37,7 +37,7 @@ export async function verifyRecord(chain: ChainReader, keeper: KeeperReader, app
   // 0. The keeper's claim.
   let proof: ProofResponse;
   try {
-    proof = await keeper.client(bytesToHex(app.appId)).proof(key);
+    proof = await keeper.proof(bytesToHex(app.appId), key);
   } catch (e) {
     push({ id: "proof", title: "Fetch the proof from the keeper", state: "fail", summary: `The keeper gave no proof: ${(e as Error).message}`, details: [] });
     return done(false, "Not verified: no proof to check.");

@@ -24,6 +24,8 @@ const CHROMIUM = process.env.IRONROOT_CHROMIUM ?? "/usr/bin/chromium";
 // Keeps Chromium off the network (no updates, sync, QUIC or background fetches) and sandbox-free for root.
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
+const API_TOKEN = "dashboard-test-data-token";
+
 let stack;
 let browser;
 let profile;
@@ -65,7 +67,8 @@ before(async () => {
   const keeperBin = process.env.IRONROOT_KEEPER_BIN;
   assert.ok(localnetBin && keeperBin, "IRONROOT_LOCALNET_BIN and IRONROOT_KEEPER_BIN must be set (run scripts/dashboard-test.sh)");
   mkdirSync(SHOTS, { recursive: true });
-  stack = await startStack({ localnetBin, keeperBin, records: 24, rounds: 3 });
+  // The keeper guards its record routes with a data API token, as a deployed one should.
+  stack = await startStack({ localnetBin, keeperBin, records: 24, rounds: 3, apiToken: API_TOKEN });
   tamper = await startTamperProxy(stack.keeperUrl);
   tamperedDashboard = await startServer({ dist: join(HERE, "..", "dist"), rpc: stack.rpcUrl, keeper: `http://127.0.0.1:${tamper.address().port}` });
   profile = mkdtempSync(join(tmpdir(), "ironroot-chromium-"));
@@ -86,6 +89,15 @@ async function open(path, { base = stack.url, query = "", width = 1280 } = {}) {
   page.on("pageerror", (e) => pageErrors.push(e.message));
   await page.goto(`${base}${query}#/${path}`);
   return page;
+}
+
+/** Saves the keeper's data API token through the Settings form of the dashboard at `base`. */
+async function saveToken(base, token = API_TOKEN) {
+  const page = await open("governance", { base });
+  await page.click("details.settings summary");
+  await page.fill('[data-testid="setting-keeper-token"]', token);
+  await Promise.all([page.waitForNavigation(), page.click('details.settings button[type="submit"]')]);
+  await page.close();
 }
 
 const loaded = (page, path) => page.waitForSelector(`section[data-page="${path}"][data-loaded="true"]`, { timeout: 30_000 });
@@ -228,6 +240,27 @@ test("a challenge the publisher opens appears on the stake page and its deadline
   await page.close();
 });
 
+test("a keeper that requires a data API token: refused in words without it, read once it is saved", async () => {
+  const page = await open("verify");
+  const error = await page.waitForSelector('section[data-page="verify"] [data-testid="error"]', { timeout: 30_000 });
+  assert.match(await error.textContent(), /requires a data API token \(401\): set it in Settings/);
+  // Never taken from the address: it would end up in history and logs.
+  await page.goto(`${stack.url}?keeperToken=${API_TOKEN}#/verify`);
+  await page.waitForSelector('section[data-page="verify"] [data-testid="error"]', { timeout: 30_000 });
+  await page.close();
+  await saveToken(stack.url, "not-the-token");
+  const wrong = await open("verify");
+  const refused = await wrong.waitForSelector('section[data-page="verify"] [data-testid="error"]', { timeout: 30_000 });
+  assert.match(await refused.textContent(), /refused the data API token saved in Settings/);
+  await wrong.close();
+  await saveToken(stack.url);
+  const right = await open("verify");
+  await loaded(right, "verify");
+  await right.waitForSelector('[data-testid="key-picks"] button', { timeout: 30_000 });
+  assert.equal(await right.$('section[data-page="verify"] [data-testid="error"]'), null);
+  await right.close();
+});
+
 test("a record verified in the browser: every step passes", async () => {
   const page = await open("verify");
   await loaded(page, "verify");
@@ -249,6 +282,7 @@ test("a record verified in the browser: every step passes", async () => {
 });
 
 test("a proof altered by a proxy between keeper and browser is shown as failed", async () => {
+  await saveToken(tamperedDashboard.url);
   const page = await open("verify", { base: tamperedDashboard.url });
   await loaded(page, "verify");
   await page.fill('[data-testid="verify-key"]', "demo-3");

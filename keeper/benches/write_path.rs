@@ -36,6 +36,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aes_gcm::aead::rand_core::{OsRng, RngCore};
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use app_roots::UpdateShardArgs;
 use bytes::Bytes;
@@ -510,8 +511,15 @@ async fn main() {
         if let Ok(api) = std::env::var("IRONROOT_IPFS_API") {
             let ipfs = Arc::new(IpfsBlobStore::new(api).expect("ipfs client"));
             let raw_n = (n / 4).max(200);
-            let blobs: Vec<Bytes> =
-                (0..raw_n).map(|i| Bytes::from([&i.to_le_bytes()[..], &vec![1u8; len]].concat())).collect();
+            // Random bytes, like (d)'s ciphertext: the node's repo outlives a run, and re-adding
+            // blocks it already holds is cheaper than adding new ones (15-28 % faster measured).
+            let blobs: Vec<Bytes> = (0..raw_n)
+                .map(|_| {
+                    let mut blob = vec![0u8; len];
+                    OsRng.fill_bytes(&mut blob);
+                    Bytes::from(blob)
+                })
+                .collect();
             let t = Instant::now();
             ipfs.put_many(blobs).await.expect("ipfs raw adds");
             let raw = raw_n as f64 / t.elapsed().as_secs_f64();

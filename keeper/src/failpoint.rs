@@ -24,13 +24,15 @@ pub enum Step {
     ChainAfterSend,
     /// The update is confirmed on-chain; the confirmation is not recorded locally.
     BatcherAfterConfirm,
+    /// The confirmation is recorded but not synced, and the writes waiting for it are answered.
+    BatcherAfterAnswer,
     /// Start-up rebuilt the store from the chain beside the old one (which, if it held unanchored
     /// writes, is already set aside); the rebuilt store is not installed.
     RebuildBeforeInstall,
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::WriterAfterBlobs,
         Step::WriterAfterTreeCommit,
         Step::BatcherAfterManifest,
@@ -38,6 +40,7 @@ impl Step {
         Step::ChainAfterSign,
         Step::ChainAfterSend,
         Step::BatcherAfterConfirm,
+        Step::BatcherAfterAnswer,
         Step::RebuildBeforeInstall,
     ];
 
@@ -51,6 +54,7 @@ impl Step {
             Step::ChainAfterSign => "chain.after-sign",
             Step::ChainAfterSend => "chain.after-send",
             Step::BatcherAfterConfirm => "batcher.after-confirm",
+            Step::BatcherAfterAnswer => "batcher.after-answer",
             Step::RebuildBeforeInstall => "rebuild.before-install",
         }
     }

@@ -403,9 +403,10 @@ pub async fn register_with_attesters(
     })
 }
 
-/// The two transactions recording the quote's own signatures (secp256r1 precompile + record
-/// instruction each) into the fee payer's quote buffer of `(tee, nonce)`, which `register_tee`
-/// then consumes.
+/// Records the quote's own signatures (secp256r1 precompile + record instruction, two
+/// transactions) into the fee payer's quote buffer of `(tee, nonce)`, which `register_tee` then
+/// consumes. Both transactions are built and size-checked before either is sent, so a quote layout
+/// the chain cannot check costs nothing.
 /// A buffer left behind by a failure later on is reclaimable by the fee payer once it expires.
 async fn record_quote(
     rpc: &RpcClient,
@@ -414,21 +415,42 @@ async fn record_quote(
     parts: &QuoteParts,
     nonce: u64,
 ) -> Result<(), RegistrationError> {
-    for ixs in parts.record_instructions(&fee_payer.pubkey(), tee, nonce) {
-        let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
-            &ixs,
-            Some(&fee_payer.pubkey()),
-            &[fee_payer],
-            rpc.get_latest_blockhash().await?,
-        );
-        let size = ironroot_sdk::transaction_size(&tx);
-        if size > ironroot_sdk::PACKET_DATA_SIZE {
-            return Err(RegistrationError::QuotePartTooLarge { size, limit: ironroot_sdk::PACKET_DATA_SIZE });
-        }
+    let blockhash = rpc.get_latest_blockhash().await?;
+    for tx in quote_transactions(fee_payer, tee, parts, nonce, blockhash)? {
         rpc.send_and_confirm_transaction(&tx).await?;
     }
     info!(tee = %tee, nonce, "quote signatures recorded on-chain");
     Ok(())
+}
+
+/// The signed transactions of [`record_quote`], each within a packet.
+fn quote_transactions(
+    fee_payer: &Keypair,
+    tee: &Pubkey,
+    parts: &QuoteParts,
+    nonce: u64,
+    blockhash: solana_sdk::hash::Hash,
+) -> Result<Vec<solana_sdk::transaction::Transaction>, RegistrationError> {
+    parts
+        .record_instructions(&fee_payer.pubkey(), tee, nonce)
+        .iter()
+        .map(|ixs| {
+            let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
+                ixs,
+                Some(&fee_payer.pubkey()),
+                &[fee_payer],
+                blockhash,
+            );
+            let size = ironroot_sdk::transaction_size(&tx);
+            if size > ironroot_sdk::PACKET_DATA_SIZE {
+                return Err(RegistrationError::QuotePartTooLarge {
+                    size,
+                    limit: ironroot_sdk::PACKET_DATA_SIZE,
+                });
+            }
+            Ok(tx)
+        })
+        .collect()
 }
 
 /// A registration made through attester services.
@@ -583,5 +605,52 @@ pub async fn keep_registered(node: &Node, plan: &Reregistration) -> std::convert
             }
         };
         tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ironroot_sdk::quote::P256Signature;
+
+    use super::*;
+
+    fn parts(isv_message: usize, qe_auth_data: usize) -> QuoteParts {
+        let signature =
+            |len| P256Signature { public_key: [2; 33], signature: [7; 64], message: vec![1; len] };
+        QuoteParts {
+            isv: signature(isv_message),
+            qe_report: signature(384),
+            attestation_key: [3; 64],
+            qe_auth_data: vec![4; qe_auth_data],
+        }
+    }
+
+    #[test]
+    fn a_tdx_sized_quote_records_in_two_packets() {
+        let (payer, tee) = (Keypair::new(), Pubkey::new_unique());
+        // TDX v4: 48-byte header + 584-byte body signed by the attestation key; 32 bytes of QE auth.
+        let txs = quote_transactions(&payer, &tee, &parts(632, 32), 9, solana_sdk::hash::Hash::default())
+            .expect("fits");
+        assert_eq!(txs.len(), 2);
+        for tx in &txs {
+            assert!(ironroot_sdk::transaction_size(tx) <= ironroot_sdk::PACKET_DATA_SIZE);
+            tx.verify().expect("signed by the fee payer");
+        }
+    }
+
+    #[test]
+    fn a_quote_part_over_a_packet_is_refused_before_either_transaction_is_sent() {
+        let (payer, tee) = (Keypair::new(), Pubkey::new_unique());
+        // The first transaction fits; the second (QE report + 1,000 bytes of auth data) does not:
+        // neither is returned, so nothing is sent.
+        let err = quote_transactions(&payer, &tee, &parts(632, 1000), 9, solana_sdk::hash::Hash::default())
+            .expect_err("too large");
+        match err {
+            RegistrationError::QuotePartTooLarge { size, limit } => {
+                assert_eq!(limit, ironroot_sdk::PACKET_DATA_SIZE);
+                assert!(size > limit, "{size} > {limit}");
+            }
+            other => panic!("expected QuotePartTooLarge, got {other}"),
+        }
     }
 }

@@ -1494,14 +1494,19 @@ impl ShardKeeper {
         let confirmed_at = Instant::now();
         failpoint::hit(Step::BatcherAfterConfirm);
         let confirmed = pending.clone();
-        let state = self
-            .update_state_off_runtime(move |s| {
+        let store = self.store.clone();
+        // Not synced: the chain holds the update, and after a crash recovery confirms a prepared
+        // update the chain shows. The next durable write (a group, the prune below) syncs it.
+        let state = tokio::task::spawn_blocking(move || {
+            store.update_state_unsynced(|s| {
                 if s.pending.as_ref() == Some(&confirmed) {
                     confirm_pending(s);
                 }
                 s.clone()
             })
-            .await?;
+        })
+        .await
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.last_commit_tx_bytes.store(tx_bytes as u64, Ordering::Relaxed);
         {
@@ -1518,6 +1523,7 @@ impl ShardKeeper {
             a.confirmed_seq = state.confirmed_seq;
             a.confirmed_tree_version = state.confirmed_tree_version;
         });
+        failpoint::hit(Step::BatcherAfterAnswer);
         // Roots older than the confirmed one are no longer served: their stale nodes can go, and
         // with them the blobs of record versions no kept root references. (A later prune covers
         // every version before its own confirmed one, so a skipped one loses nothing.)

@@ -755,8 +755,24 @@ impl ShardStore {
     /// Reads, changes and durably writes the commit state in one transaction, so it never
     /// overwrites a concurrent group commit.
     pub fn update_state<T>(&self, f: impl FnOnce(&mut ShardState) -> T) -> Result<T, StoreError> {
+        self.update_state_with(redb::Durability::Immediate, f)
+    }
+
+    /// [`ShardStore::update_state`] without waiting for the disk: the change is visible at once
+    /// and made durable by the next durable write (the writer's next group, a prune, a prepare).
+    /// Only for facts the keeper can learn again after a crash, such as a confirmation the chain
+    /// holds (recovery confirms a prepared update the chain shows).
+    pub fn update_state_unsynced<T>(&self, f: impl FnOnce(&mut ShardState) -> T) -> Result<T, StoreError> {
+        self.update_state_with(redb::Durability::None, f)
+    }
+
+    fn update_state_with<T>(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&mut ShardState) -> T,
+    ) -> Result<T, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
-        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
+        txn.set_durability(durability).map_err(io)?;
         let mut state = self.read_state(&txn)?;
         let out = f(&mut state);
         self.write_state(&txn, &state)?;
