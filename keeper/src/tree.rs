@@ -22,7 +22,8 @@
 //! store's random identity, checked on every read. Opening checks that the tree's root nodes hash
 //! to the sealed roots; every tree node a group commit reads is checked against its parent's
 //! recorded hash down from the sealed root (so a new root is only ever computed from
-//! authenticated nodes), and the record index entry of every written key is checked against the
+//! authenticated nodes; the top levels come from memory, as earlier groups built them, where the
+//! parent names that very node), and the record index entry of every written key is checked against the
 //! tree. Reads check their proof against the sealed root before serving. A check that fails is
 //! [`StoreError::Forged`]: the store is treated as lost.
 //!
