@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::rand_core::{OsRng, RngCore};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use borsh::{BorshDeserialize, BorshSerialize};
 use hkdf::hmac::{Hmac, Mac};
@@ -47,7 +47,7 @@ use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeUpdateBat
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, ValueHash, Version};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::keys::{AppId, KeyError, KeySource, ShardId};
 
@@ -84,6 +84,7 @@ const NAME_AAD_DOMAIN: &[u8] = b"ironroot/v1/record-name";
 /// Sealed record keys are padded to a multiple of this, so the file shows only a length bucket.
 const NAME_BUCKET: usize = 32;
 const NAME_NONCE_LEN: usize = 12;
+const NAME_TAG_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 /// Hash of an empty JMT subtree (jmt's placeholder).
 const PLACEHOLDER_HASH: [u8; 32] = *b"SPARSE_MERKLE_PLACEHOLDER_HASH__";
@@ -308,15 +309,28 @@ impl StoreSeal {
     ) -> Result<Vec<u8>, StoreError> {
         let len = u16::try_from(name.len()).map_err(|_| io("record key longer than 65535 bytes"))?;
         let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
-        let mut plain = Zeroizing::new(Vec::with_capacity(padded));
-        plain.extend_from_slice(&len.to_le_bytes());
-        plain.extend_from_slice(name);
-        plain.resize(padded, 0);
+        // Encrypted in place in the row's own buffer: one allocation, no plaintext copy left.
+        let mut sealed = Vec::with_capacity(NAME_NONCE_LEN + padded + NAME_TAG_LEN);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&len.to_le_bytes());
+        sealed.extend_from_slice(name);
+        sealed.resize(NAME_NONCE_LEN + padded, 0);
         let aad = self.name_aad(position);
-        let sealed = Aes256Gcm::new(self.names.as_ref().into())
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
-            .map_err(|_| io("sealing a record key failed"))?;
-        Ok([&nonce[..], &sealed].concat())
+        let tag = Aes256Gcm::new(self.names.as_ref().into()).encrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            &aad,
+            &mut sealed[NAME_NONCE_LEN..],
+        );
+        match tag {
+            Ok(tag) => {
+                sealed.extend_from_slice(&tag);
+                Ok(sealed)
+            }
+            Err(_) => {
+                sealed.zeroize();
+                Err(io("sealing a record key failed"))
+            }
+        }
     }
 
     /// Opens a sealed record key and checks that it maps to `position`.
@@ -2748,6 +2762,29 @@ mod tests {
         let in_snapshot: Vec<u8> =
             snapshot.records_after(None, 100).unwrap().iter().map(|(k, _)| k[0]).collect();
         assert_eq!(in_snapshot, vec![0, 1, 2, 3, 4, 5, 6, 9]);
+    }
+
+    /// A sealed record key is nonce ‖ AES-256-GCM(len ‖ key ‖ padding) ‖ tag, byte for byte what
+    /// the AEAD's one-shot encryption gives, and opens to the key.
+    #[test]
+    fn a_sealed_record_key_is_nonce_then_aead_output() {
+        let seal = seal(3);
+        for name in [&b""[..], b"k", &[7u8; 30], &[9u8; 31], &[1u8; 200]] {
+            let position = seal.tree.hash(name).0;
+            let nonce = [4u8; NAME_NONCE_LEN];
+            let sealed = seal.seal_name(&position, name, nonce).unwrap();
+            let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
+            let mut plain = (name.len() as u16).to_le_bytes().to_vec();
+            plain.extend_from_slice(name);
+            plain.resize(padded, 0);
+            let aad = seal.name_aad(&position);
+            let expected = Aes256Gcm::new(seal.names.as_ref().into())
+                .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
+                .unwrap();
+            assert_eq!(sealed, [&nonce[..], &expected].concat());
+            assert_eq!(sealed.len(), sealed.capacity());
+            assert_eq!(seal.open_name(&position, &sealed).unwrap(), name);
+        }
     }
 
     #[test]
