@@ -480,6 +480,14 @@ impl IndexEntry {
     fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         IndexEntry::try_from_slice(bytes).map_err(corrupt)
     }
+
+    /// The entry's [`RecordMeta`] alone (the sealed key skipped, not copied).
+    fn decode_meta(bytes: &[u8]) -> Result<RecordMeta, StoreError> {
+        let (len, rest) = bytes.split_at_checked(4).ok_or_else(|| corrupt("index entry too short"))?;
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let meta = rest.get(len..).ok_or_else(|| corrupt("index entry too short"))?;
+        RecordMeta::try_from_slice(meta).map_err(corrupt)
+    }
 }
 
 /// A shard update that was prepared and may have been sent to the chain.
@@ -912,7 +920,7 @@ impl ShardStore {
         let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
         // Held until the group is committed (groups commit one at a time anyway: one redb writer).
         let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
-        let (root, batch) = {
+        let (root, batch, authenticated_leaves) = {
             let reader = VerifyingReader::new(
                 GroupNodes { nodes: &nodes },
                 state.tree_version,
@@ -932,40 +940,12 @@ impl ShardStore {
                     .map_err(|e| reader.classify(e))?;
                 (roots[0], batch)
             };
-            // The record index decides the next version of every written key: it must say what
-            // the (authenticated) tree said before this group. Inserting a key reads the node at
-            // its position, so the leaves the insert authenticated are exactly the keys' previous
-            // leaves (a key with none was not in the tree). Checked before anything is written.
-            let records = txn.open_table(RECORDS).map_err(corrupt)?;
-            for position in &positions {
-                if previous.contains_key(&position.0) {
-                    continue;
-                }
-                let in_tree = reader.authenticated_leaf(&position.0);
-                let indexed = records
-                    .get(position.0)
-                    .map_err(io)?
-                    .map(|m| IndexEntry::decode(m.value()).map(|e| e.meta))
-                    .transpose()?;
-                if in_tree != indexed.as_ref().map(|m| leaf_node_hash(*position, &m.leaf)) {
-                    return Err(forged("the record index disagrees with the tree"));
-                }
-                previous.insert(position.0, indexed);
-            }
-            (root, batch)
+            (root, batch, reader.into_authenticated_leaves())
         };
         write_node_batch(&mut nodes, &batch.node_batch)?;
         drop(nodes);
         write_stale_index(&txn, &batch)?;
         {
-            let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
-            for (position, meta) in &previous {
-                if let Some(meta) = meta {
-                    superseded
-                        .insert((*position, meta.tree_version), meta.leaf.to_bytes().as_slice())
-                        .map_err(io)?;
-                }
-            }
             let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
             // The group's nonces in one read of the system's random source, not one per key.
             let mut nonces = vec![0u8; NAME_NONCE_LEN * changes.len()];
@@ -981,8 +961,31 @@ impl ShardStore {
                 IndexEntryRef { sealed_key: &sealed_key, leaf, tree_version: version }
                     .serialize(&mut entry)
                     .map_err(io)?;
-                records.insert(position.0, entry.as_slice()).map_err(io)?;
+                let replaced = records.insert(position.0, entry.as_slice()).map_err(io)?;
                 changed.extend_from_slice(&position.0);
+                if previous.contains_key(&position.0) {
+                    continue; // written earlier in this group: what it replaced was checked then
+                }
+                // The record index decides the next version of every written key: it must say
+                // what the (authenticated) tree said before this group. Inserting a key reads the
+                // node at its position, so the leaves the insert authenticated are exactly the
+                // keys' previous leaves (a key with none was not in the tree). A mismatch aborts
+                // the transaction: nothing of the group is written.
+                let indexed = replaced.map(|m| IndexEntry::decode_meta(m.value())).transpose()?;
+                if authenticated_leaves.get(&position.0)
+                    != indexed.as_ref().map(|m| leaf_node_hash(*position, &m.leaf)).as_ref()
+                {
+                    return Err(forged("the record index disagrees with the tree"));
+                }
+                previous.insert(position.0, indexed);
+            }
+            let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
+            for (position, meta) in &previous {
+                if let Some(meta) = meta {
+                    superseded
+                        .insert((*position, meta.tree_version), meta.leaf.to_bytes().as_slice())
+                        .map_err(io)?;
+                }
             }
             if !changed.is_empty() {
                 txn.open_table(CHANGES).map_err(corrupt)?.insert(version, changed.as_slice()).map_err(io)?;
@@ -1556,9 +1559,9 @@ impl<'c, R: TreeReader> VerifyingReader<'c, R> {
 }
 
 impl<R> VerifyingReader<'_, R> {
-    /// Hash of the authenticated leaf node of `key_hash`, if one was read.
-    fn authenticated_leaf(&self, key_hash: &[u8; 32]) -> Option<[u8; 32]> {
-        self.leaves.lock().unwrap_or_else(|p| p.into_inner()).get(key_hash).copied()
+    /// Key hash → hash of its authenticated leaf node, for every leaf read.
+    fn into_authenticated_leaves(self) -> foldhash::HashMap<[u8; 32], [u8; 32]> {
+        self.leaves.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -2784,6 +2787,26 @@ mod tests {
             assert_eq!(sealed, [&nonce[..], &expected].concat());
             assert_eq!(sealed.len(), sealed.capacity());
             assert_eq!(seal.open_name(&position, &sealed).unwrap(), name);
+        }
+    }
+
+    /// An index entry written from borrowed parts is an [`IndexEntry`]'s Borsh, and its meta reads
+    /// alone; a cut entry is corrupt.
+    #[test]
+    fn an_index_entry_reads_whole_or_meta_alone() {
+        let meta = RecordMeta { leaf: leaf(4, 2, false), tree_version: 9 };
+        let mut bytes = Vec::new();
+        IndexEntryRef { sealed_key: &[5; 44], leaf: &meta.leaf, tree_version: 9 }
+            .serialize(&mut bytes)
+            .unwrap();
+        assert_eq!(
+            bytes,
+            borsh::to_vec(&IndexEntry { sealed_key: vec![5; 44], meta: meta.clone() }).unwrap()
+        );
+        assert_eq!(IndexEntry::decode(&bytes).unwrap().meta, meta);
+        assert_eq!(IndexEntry::decode_meta(&bytes).unwrap(), meta);
+        for cut in [2, 30, bytes.len() - 1] {
+            assert!(matches!(IndexEntry::decode_meta(&bytes[..cut]), Err(StoreError::Corrupt(_))), "{cut}");
         }
     }
 
