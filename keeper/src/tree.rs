@@ -1475,6 +1475,9 @@ fn split_nibble(mut packed: [u8; 32], index: u8) -> (usize, [u8; 32]) {
 /// `None` where it has no child.
 type ChildRecords = [Option<(u64, [u8; 32])>; 16];
 
+/// Most entries a verifying reader's maps are sized for up front (they grow past it as needed).
+const READER_PRESIZE_MAX: usize = 4096;
+
 /// A tree reader that serves only nodes authenticated from a trusted root: each node read must
 /// hash to what its (already authenticated) parent records for it, and each value to what its
 /// authenticated leaf records. The JMT reads top-down, so every node it asks for has its parent
@@ -1497,17 +1500,22 @@ struct VerifyingReader<'c, R> {
 
 impl<'c, R: TreeReader> VerifyingReader<'c, R> {
     /// A reader for a group of `keys` writes (sizes its maps: a group reads about two internal
-    /// nodes per key, plus the top levels).
+    /// nodes per key, plus the top levels; capped, as an entry takes about 800 bytes and a
+    /// restore commits a whole backup as one group).
     fn new(inner: R, version: u64, root: [u8; 32], cache: &'c NodeCache, keys: usize) -> Self {
+        let presize = |n: usize| n.min(READER_PRESIZE_MAX);
         VerifyingReader {
             inner,
             cache,
             root: (version > 0).then_some((version, root)),
             internal: Mutex::new(foldhash::HashMap::with_capacity_and_hasher(
-                2 * keys + 300,
+                presize(2 * keys + 300),
                 Default::default(),
             )),
-            leaves: Mutex::new(foldhash::HashMap::with_capacity_and_hasher(keys, Default::default())),
+            leaves: Mutex::new(foldhash::HashMap::with_capacity_and_hasher(
+                presize(keys),
+                Default::default(),
+            )),
             forged: Mutex::new(None),
         }
     }
