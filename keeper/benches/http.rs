@@ -66,6 +66,17 @@ struct Phase {
     note: String,
     /// CPU time of the keeper process during the phase.
     keeper_cpu: Duration,
+    /// The whole machine during the phase: busy and idle CPU seconds (all cores, every process).
+    machine_busy: f64,
+    machine_idle: f64,
+}
+
+/// CPU used so far: the keeper's, and the machine's busy and idle seconds.
+#[derive(Clone, Copy)]
+struct CpuMark {
+    keeper: Duration,
+    busy: f64,
+    idle: f64,
 }
 
 impl Phase {
@@ -79,15 +90,47 @@ impl Phase {
     fn cpu_us_per_record(&self) -> f64 {
         self.keeper_cpu.as_secs_f64() * 1e6 / self.records.max(1) as f64
     }
+    /// The CPU the keeper, the daemon's chain and client, and other processes used since `mark`.
+    fn cpu_since(&mut self, daemon: &Daemon, mark: CpuMark) {
+        let now = daemon.cpu_mark();
+        self.keeper_cpu = now.keeper.saturating_sub(mark.keeper);
+        self.machine_busy = now.busy - mark.busy;
+        self.machine_idle = now.idle - mark.idle;
+    }
+    /// Cores in use during the phase: the keeper, every other process (the load generator, the
+    /// localnet, anything else running), and idle.
+    fn cores(&self) -> (f64, f64, f64) {
+        let seconds = self.elapsed.as_secs_f64().max(1e-9);
+        let keeper = self.keeper_cpu.as_secs_f64() / seconds;
+        (keeper, (self.machine_busy / seconds - keeper).max(0.0), self.machine_idle / seconds)
+    }
     fn json(&self) -> Value {
         json!({
             "keeper_cpu_seconds": self.keeper_cpu.as_secs_f64(), "keeper_cpu_us_per_record": self.cpu_us_per_record(),
+            "cores_keeper": self.cores().0, "cores_other": self.cores().1, "cores_idle": self.cores().2,
             "name": self.name, "tool": self.tool, "requests": self.requests, "records": self.records,
             "errors": self.errors, "seconds": self.elapsed.as_secs_f64(),
             "requests_per_sec": self.requests_per_sec(), "records_per_sec": self.records_per_sec(),
             "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "note": self.note,
         })
     }
+}
+
+/// The whole machine's CPU time so far (all cores, from `/proc/stat`): busy and idle (idle and
+/// I/O wait), in seconds.
+fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .map(|l| l.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (total.saturating_sub(idle) as f64 / per_sec, idle as f64 / per_sec)
 }
 
 fn percentile_ms(latencies: &mut [Duration], p: f64) -> f64 {
@@ -147,6 +190,11 @@ impl Daemon {
         Duration::from_micros(ticks * 1_000_000 / per_sec)
     }
 
+    fn cpu_mark(&self) -> CpuMark {
+        let (busy, idle) = machine_cpu_seconds();
+        CpuMark { keeper: self.cpu_time(), busy, idle }
+    }
+
     /// SIGINT (graceful: the shards close cleanly) and wait.
     fn stop(mut self) {
         // SAFETY: signals the child this struct spawned and still owns.
@@ -196,6 +244,8 @@ fn wrk(url: &str, script: &Path, args: &[&str], connections: u64, seconds: u64) 
             format!("socket errors: {socket_errors}")
         },
         keeper_cpu: Duration::ZERO,
+        machine_busy: 0.0,
+        machine_idle: 0.0,
     })
 }
 
@@ -295,6 +345,8 @@ async fn ours(
         p99_ms: percentile_ms(&mut latencies, 0.99),
         note: String::new(),
         keeper_cpu: Duration::ZERO,
+        machine_busy: 0.0,
+        machine_idle: 0.0,
     }
 }
 
@@ -430,18 +482,18 @@ async fn main() {
 
     // Single PUTs: wrk, then ours.
     let wrk_path = format!("/v1/apps/{}/records/wrk-", hex::encode(APP_ID));
-    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_time());
+    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
     match wrk(&url, &put_script, &[&wrk_path], connections, seconds) {
         Some(mut p) => {
-            p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+            p.cpu_since(&daemon, cpu);
             p.note = writer_note(before, writer_counters(&client, &url).await);
             phases.push(named(p, "PUT 1 KiB, fresh keys"))
         }
         None => notes.push("wrk is not installed (scripts/bench.sh installs it): wrk phases skipped".into()),
     }
-    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_time());
+    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
     let mut p = ours(&client, &base, Load::Put, connections, seconds, "put").await;
-    p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+    p.cpu_since(&daemon, cpu);
     p.note = writer_note(before, writer_counters(&client, &url).await);
     phases.push(named(p, "PUT 1 KiB, fresh keys"));
 
@@ -453,10 +505,10 @@ async fn main() {
         commit(&client, &url).await;
         let (seq_before, _) = chain_updates(&client, &url).await;
         let lamports_before = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
-        let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_time());
+        let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
         let load = Load::Batch { len: batch, durability };
         let mut p = ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await;
-        p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+        p.cpu_since(&daemon, cpu);
         let after = writer_counters(&client, &url).await;
         let (seq_after, _) = chain_updates(&client, &url).await;
         let lamports_after = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
@@ -487,14 +539,14 @@ async fn main() {
         .expect("hot put");
     assert!(res.status().is_success(), "hot record: {}", res.status());
     let hot_path = format!("/v1/apps/{}/records/hot", hex::encode(APP_ID));
-    let cpu = daemon.cpu_time();
+    let cpu = daemon.cpu_mark();
     if let Some(mut p) = wrk(&url, &get_script, &[&hot_path], connections, seconds) {
-        p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+        p.cpu_since(&daemon, cpu);
         phases.push(named(p, "GET of one hot record"));
     }
-    let cpu = daemon.cpu_time();
+    let cpu = daemon.cpu_mark();
     let mut p = ours(&client, &base, Load::GetHot, connections, seconds, "get").await;
-    p.keeper_cpu = daemon.cpu_time().saturating_sub(cpu);
+    p.cpu_since(&daemon, cpu);
     phases.push(named(p, "GET of one hot record"));
 
     // More records for the restart and rebuild figures.
@@ -581,10 +633,11 @@ async fn main() {
          {connections} connections, {seconds} s per phase, {shards} shards, localnet slot {slot_ms} ms.\n\n",
         cpu_model()
     );
-    md.push_str("| phase | client | requests/s | records/s | p50 (ms) | p99 (ms) | errors | keeper CPU µs/record | note |\n|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| phase | client | requests/s | records/s | p50 (ms) | p99 (ms) | errors | keeper CPU µs/record | cores: keeper / other processes / idle | note |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for p in &phases {
+        let (keeper, other, idle) = p.cores();
         md.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {} |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {keeper:.2} / {other:.2} / {idle:.2} | {} |\n",
             p.name,
             p.tool,
             p.requests_per_sec(),
