@@ -24,7 +24,9 @@
 //! Run: `cargo bench -p ironroot-keeper --profile bench-fast --bench write_path`
 //! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_CRYPTO_MIB, BENCH_OUT, BENCH_DIR,
 //! BENCH_IN_FLIGHT: writes outstanding in (c)/(d), default 1024 = two groups of 512, one for each
-//! stage of the pipelined writer; BENCH_BANK_UPDATES: updates timed for the bank baseline, default 50).
+//! stage of the pipelined writer; BENCH_BANK_UPDATES: updates timed for the bank baseline, default 50;
+//! BENCH_PHASES: which parts run, a comma list of `baselines`, `small` (1 KiB runs), `large`
+//! (64 KiB runs), `start` (cold start and rebuild), default all: to profile one part alone).
 //! The JSON report is written next to the Markdown one (`.json`).
 #[path = "common/machine.rs"]
 mod machine;
@@ -385,6 +387,47 @@ async fn full_path(keeper: &Arc<ShardKeeper>, name: String, len: usize, writes: 
     Run { name, writes, elapsed, latencies, cpu: process_cpu() - cpu }
 }
 
+/// The baselines measured beside the runs: crypto, raw append + fdatasync, the blob store alone,
+/// the in-process bank, raw redb.
+async fn baselines(
+    report: &mut Report,
+    dir: &std::path::Path,
+    kek: &Kek,
+    writes: usize,
+    large_writes: usize,
+    groups: usize,
+) {
+    crypto_baselines(report, kek, env("BENCH_CRYPTO_MIB", 256) << 20);
+    for len in [1024usize, 64 * 1024] {
+        let blob_len = seal(kek, &ctx(b"k"), &vec![0; len], Padding::Buckets).expect("seal").len();
+        let (rate, fsync) = append_fsync(dir, blob_len + 40, groups);
+        report.baseline(
+            format!("file append + fdatasync, {GROUP} x {blob_len} B per group"),
+            rate,
+            "records/s",
+        );
+        report.baseline(
+            format!("fdatasync after a {} KiB append (median)", GROUP * (blob_len + 40) / 1024),
+            fsync.as_secs_f64() * 1e3,
+            "ms",
+        );
+        let n = if len > 1024 { large_writes } else { writes };
+        report.baseline(
+            format!("local blob store put_many, {GROUP} x {blob_len} B per group"),
+            blob_store_only(dir, blob_len, n).await,
+            "blobs/s",
+        );
+    }
+    let (bank_per_update, bank_idle) = bank_cpu(env("BENCH_BANK_UPDATES", 50) as u64).await;
+    report.baseline("in-process bank: CPU per update_shard", bank_per_update.as_secs_f64() * 1e3, "ms");
+    report.baseline("in-process bank: CPU while idle", bank_idle.as_secs_f64() * 1e3, "ms per s");
+    report.baseline(
+        format!("redb group commit, {GROUP} inserts per durable commit"),
+        redb_group_commit(dir, groups),
+        "records/s",
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     std::env::set_var("RUST_LOG", "error");
@@ -402,39 +445,15 @@ async fn main() {
     let acceleration = crypto::acceleration();
     let kek = Kek::new(0, zeroize::Zeroizing::new([7; 32]));
     let mut report = Report::default();
+    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "baselines,small,large,start".into());
+    let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
 
-    crypto_baselines(&mut report, &kek, env("BENCH_CRYPTO_MIB", 256) << 20);
     let groups = (writes / GROUP).clamp(2, 40);
-    for len in [1024usize, 64 * 1024] {
-        let blob_len = seal(&kek, &ctx(b"k"), &vec![0; len], Padding::Buckets).expect("seal").len();
-        let (rate, fsync) = append_fsync(dir.path(), blob_len + 40, groups);
-        report.baseline(
-            format!("file append + fdatasync, {GROUP} x {blob_len} B per group"),
-            rate,
-            "records/s",
-        );
-        report.baseline(
-            format!("fdatasync after a {} KiB append (median)", GROUP * (blob_len + 40) / 1024),
-            fsync.as_secs_f64() * 1e3,
-            "ms",
-        );
-        let n = if len > 1024 { large_writes } else { writes };
-        report.baseline(
-            format!("local blob store put_many, {GROUP} x {blob_len} B per group"),
-            blob_store_only(dir.path(), blob_len, n).await,
-            "blobs/s",
-        );
+    if phase("baselines") {
+        baselines(&mut report, dir.path(), &kek, writes, large_writes, groups).await;
     }
-    let (bank_per_update, bank_idle) = bank_cpu(env("BENCH_BANK_UPDATES", 50) as u64).await;
-    report.baseline("in-process bank: CPU per update_shard", bank_per_update.as_secs_f64() * 1e3, "ms");
-    report.baseline("in-process bank: CPU while idle", bank_idle.as_secs_f64() * 1e3, "ms per s");
-    report.baseline(
-        format!("redb group commit, {GROUP} inserts per durable commit"),
-        redb_group_commit(dir.path(), groups),
-        "records/s",
-    );
-
-    for (len, n) in [(1024usize, writes), (64 * 1024, large_writes)] {
+    let sizes = [(1024usize, writes, phase("small")), (64 * 1024, large_writes, phase("large"))];
+    for (len, n) in sizes.into_iter().filter(|(_, _, on)| *on).map(|(len, n, _)| (len, n)) {
         let a = store_only(dir.path(), len, n, false, &kek);
         let b = store_only(dir.path(), len, n, true, &kek);
         // Shard 0 for local blobs, shard 1 for IPFS: a shard's manifests live in one blob store.
@@ -521,37 +540,39 @@ async fn main() {
         }
     }
 
-    // Cold start: a keeper with `start_records` records, reopened (in sync), then rebuilt from
-    // the chain and manifests after losing its store.
-    let s = setup(1).await;
-    let local: Arc<dyn BlobStore> =
-        Arc::new(LocalBlobStore::open(dir.path().join("blobs-start")).expect("blobs"));
-    let path = dir.path().join("start.redb");
-    let keeper = open_keeper(&s, path.clone(), ShardId(0), local.clone()).await;
-    let fill = full_path(&keeper, "fill".into(), 1024, start_records).await;
-    keeper.commit().await.expect("commit");
-    keeper.shutdown().await;
-    drop(keeper);
-    let rss = peak_rss_mib("self");
-    let t = Instant::now();
-    let keeper = open_keeper(&s, path.clone(), ShardId(0), local.clone()).await;
-    let reopen = t.elapsed();
-    keeper.shutdown().await;
-    drop(keeper);
-    std::fs::remove_file(&path).expect("remove store");
-    let t = Instant::now();
-    let keeper = open_keeper(&s, path.clone(), ShardId(0), local).await;
-    let rebuild = t.elapsed();
-    report.notes.push(format!(
-        "{start_records} records (1 KiB, filled at {:.0} writes/s): cold start in sync {:.1} ms; rebuild from chain + manifests after losing the store {:.2} s = {:.0} records/s ({:?}); peak RSS after filling {:.0} MiB (with the in-process bank)",
-        fill.per_sec(),
-        reopen.as_secs_f64() * 1e3,
-        rebuild.as_secs_f64(),
-        start_records as f64 / rebuild.as_secs_f64(),
-        keeper.startup(),
-        rss
-    ));
-    keeper.shutdown().await;
+    if phase("start") {
+        // Cold start: a keeper with `start_records` records, reopened (in sync), then rebuilt from
+        // the chain and manifests after losing its store.
+        let s = setup(1).await;
+        let local: Arc<dyn BlobStore> =
+            Arc::new(LocalBlobStore::open(dir.path().join("blobs-start")).expect("blobs"));
+        let path = dir.path().join("start.redb");
+        let keeper = open_keeper(&s, path.clone(), ShardId(0), local.clone()).await;
+        let fill = full_path(&keeper, "fill".into(), 1024, start_records).await;
+        keeper.commit().await.expect("commit");
+        keeper.shutdown().await;
+        drop(keeper);
+        let rss = peak_rss_mib("self");
+        let t = Instant::now();
+        let keeper = open_keeper(&s, path.clone(), ShardId(0), local.clone()).await;
+        let reopen = t.elapsed();
+        keeper.shutdown().await;
+        drop(keeper);
+        std::fs::remove_file(&path).expect("remove store");
+        let t = Instant::now();
+        let keeper = open_keeper(&s, path.clone(), ShardId(0), local).await;
+        let rebuild = t.elapsed();
+        report.notes.push(format!(
+            "{start_records} records (1 KiB, filled at {:.0} writes/s): cold start in sync {:.1} ms; rebuild from chain + manifests after losing the store {:.2} s = {:.0} records/s ({:?}); peak RSS after filling {:.0} MiB (with the in-process bank)",
+            fill.per_sec(),
+            reopen.as_secs_f64() * 1e3,
+            rebuild.as_secs_f64(),
+            start_records as f64 / rebuild.as_secs_f64(),
+            keeper.startup(),
+            rss
+        ));
+        keeper.shutdown().await;
+    }
     let load_end = load_average();
 
     let profile = if cfg!(debug_assertions) { "debug" } else { "optimised" };

@@ -590,6 +590,17 @@ fn take_ready(
 /// microseconds per KiB, about what a hand-off to a blocking thread costs).
 const SEAL_INLINE_BYTES: usize = 32 * 1024;
 
+/// When the prune after a confirmed update runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prune {
+    /// At once, in a durable transaction of its own (an explicit [`ShardKeeper::commit`]).
+    Now,
+    /// In the next group commit's transaction (the batcher, while writes flow).
+    WithNextGroup,
+    /// Not after this update (the batcher, while writes wait for the chain).
+    Later,
+}
+
 /// Most confirmed updates in a row the batcher anchors without pruning after them while writes
 /// wait for the chain; the prune after that covers them all.
 const MAX_DEFERRED_PRUNES: u32 = 8;
@@ -1393,10 +1404,15 @@ impl ShardKeeper {
             if woken && !this.anchor_due() {
                 continue;
             }
-            let prune =
-                deferred_prunes >= MAX_DEFERRED_PRUNES || this.chain_waiters.load(Ordering::Relaxed) == 0;
+            let prune = if deferred_prunes >= MAX_DEFERRED_PRUNES
+                || this.chain_waiters.load(Ordering::Relaxed) == 0
+            {
+                Prune::WithNextGroup
+            } else {
+                Prune::Later
+            };
             match this.commit_and_prune(prune).await {
-                Ok(CommitOutcome::Committed { .. }) if !prune => deferred_prunes += 1,
+                Ok(CommitOutcome::Committed { .. }) if prune == Prune::Later => deferred_prunes += 1,
                 Ok(_) => deferred_prunes = 0,
                 // The chain refused the update and does not hold it: retrying cannot help, and
                 // acknowledging more writes would only grow what cannot be anchored.
@@ -1428,10 +1444,10 @@ impl ShardKeeper {
     /// Prepares (if needed) and submits the shard's next on-chain update; waits for confirmation,
     /// then prunes what the confirmed root no longer needs.
     pub async fn commit(&self) -> Result<CommitOutcome, KeeperError> {
-        self.commit_and_prune(true).await
+        self.commit_and_prune(Prune::Now).await
     }
 
-    async fn commit_and_prune(&self, prune: bool) -> Result<CommitOutcome, KeeperError> {
+    async fn commit_and_prune(&self, prune: Prune) -> Result<CommitOutcome, KeeperError> {
         let started = Instant::now();
         let outcome = self.commit_inner(prune).await;
         match &outcome {
@@ -1452,7 +1468,7 @@ impl ShardKeeper {
         outcome
     }
 
-    async fn commit_inner(&self, prune: bool) -> Result<CommitOutcome, KeeperError> {
+    async fn commit_inner(&self, prune: Prune) -> Result<CommitOutcome, KeeperError> {
         let _one_at_a_time = self.commit_lock.lock().await;
         let started = Instant::now();
         let state = self.store.state()?;
@@ -1511,10 +1527,16 @@ impl ShardKeeper {
         // Roots older than the confirmed one are no longer served: their stale nodes can go, and
         // with them the blobs of record versions no kept root references. (A later prune covers
         // every version before its own confirmed one, so a skipped one loses nothing.)
-        if prune {
-            let store = self.store.clone();
+        if prune != Prune::Later {
             let keep_from = state.confirmed_tree_version;
-            let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
+            if prune == Prune::Now {
+                let store = self.store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.prune(keep_from)).await;
+            } else {
+                // No transaction of its own: the next group carries it out, and the blobs it
+                // frees are released after a later update (once that group is durable).
+                self.store.prune_with_next_group(keep_from);
+            }
             if let Err(e) = self.release_dead_blobs().await {
                 self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(shard = %self.cfg.shard, error = %e, "releasing dead blobs failed; will retry after the next commit");

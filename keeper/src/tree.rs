@@ -22,7 +22,8 @@
 //! store's random identity, checked on every read. Opening checks that the tree's root nodes hash
 //! to the sealed roots; every tree node a group commit reads is checked against its parent's
 //! recorded hash down from the sealed root (so a new root is only ever computed from
-//! authenticated nodes), and the record index entry of every written key is checked against the
+//! authenticated nodes; the top levels come from memory, as earlier groups built them, where the
+//! parent names that very node), and the record index entry of every written key is checked against the
 //! tree. Reads check their proof against the sealed root before serving. A check that fails is
 //! [`StoreError::Forged`]: the store is treated as lost.
 //!
@@ -38,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::rand_core::{OsRng, RngCore};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use borsh::{BorshDeserialize, BorshSerialize};
 use hkdf::hmac::{Hmac, Mac};
@@ -46,7 +47,7 @@ use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeUpdateBat
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, ValueHash, Version};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError};
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::keys::{AppId, KeyError, KeySource, ShardId};
 
@@ -60,12 +61,14 @@ const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes_v2"
 /// current value is its record index entry (with the version that wrote it), so a write of a new
 /// key adds no row here, and an overwrite moves the replaced value here.
 const SUPERSEDED: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("jmt_superseded_values");
-/// (stale since jmt version, node key) → ().
-const STALE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("jmt_stale");
+/// jmt version → the encoded node keys that version made stale, each after its length byte: one
+/// row per group (not one per node), so a prune deletes a handful of rows here.
+const STALE: TableDefinition<u64, &[u8]> = TableDefinition::new("jmt_stale_by_version");
 /// tree key (the record's position) → [`IndexEntry`] (sealed record key and [`RecordMeta`]).
 const RECORDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("record_index");
-/// (jmt version, tree key) → (): which records each group changed, for manifest deltas.
-const CHANGES: TableDefinition<(u64, [u8; 32]), ()> = TableDefinition::new("change_log");
+/// jmt version → the tree keys (positions, 32 bytes each) that group changed, for manifest
+/// deltas: one row per group.
+const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("change_log_by_version");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// Binary CID → (): blobs no kept root references any more, written in the same transaction as
 /// the prune that made them unreachable and deleted once the blob store released them, so a crash
@@ -81,6 +84,7 @@ const NAME_AAD_DOMAIN: &[u8] = b"ironroot/v1/record-name";
 /// Sealed record keys are padded to a multiple of this, so the file shows only a length bucket.
 const NAME_BUCKET: usize = 32;
 const NAME_NONCE_LEN: usize = 12;
+const NAME_TAG_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 /// Hash of an empty JMT subtree (jmt's placeholder).
 const PLACEHOLDER_HASH: [u8; 32] = *b"SPARSE_MERKLE_PLACEHOLDER_HASH__";
@@ -305,15 +309,28 @@ impl StoreSeal {
     ) -> Result<Vec<u8>, StoreError> {
         let len = u16::try_from(name.len()).map_err(|_| io("record key longer than 65535 bytes"))?;
         let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
-        let mut plain = Zeroizing::new(Vec::with_capacity(padded));
-        plain.extend_from_slice(&len.to_le_bytes());
-        plain.extend_from_slice(name);
-        plain.resize(padded, 0);
+        // Encrypted in place in the row's own buffer: one allocation, no plaintext copy left.
+        let mut sealed = Vec::with_capacity(NAME_NONCE_LEN + padded + NAME_TAG_LEN);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&len.to_le_bytes());
+        sealed.extend_from_slice(name);
+        sealed.resize(NAME_NONCE_LEN + padded, 0);
         let aad = self.name_aad(position);
-        let sealed = Aes256Gcm::new(self.names.as_ref().into())
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
-            .map_err(|_| io("sealing a record key failed"))?;
-        Ok([&nonce[..], &sealed].concat())
+        let tag = Aes256Gcm::new(self.names.as_ref().into()).encrypt_in_place_detached(
+            Nonce::from_slice(&nonce),
+            &aad,
+            &mut sealed[NAME_NONCE_LEN..],
+        );
+        match tag {
+            Ok(tag) => {
+                sealed.extend_from_slice(&tag);
+                Ok(sealed)
+            }
+            Err(_) => {
+                sealed.zeroize();
+                Err(io("sealing a record key failed"))
+            }
+        }
     }
 
     /// Opens a sealed record key and checks that it maps to `position`.
@@ -451,9 +468,25 @@ struct IndexEntry {
     meta: RecordMeta,
 }
 
+/// [`IndexEntry`]'s encoding, written from borrowed parts (no copy of the leaf per write).
+#[derive(BorshSerialize)]
+struct IndexEntryRef<'a> {
+    sealed_key: &'a [u8],
+    leaf: &'a RecordLeaf,
+    tree_version: u64,
+}
+
 impl IndexEntry {
     fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         IndexEntry::try_from_slice(bytes).map_err(corrupt)
+    }
+
+    /// The entry's [`RecordMeta`] alone (the sealed key skipped, not copied).
+    fn decode_meta(bytes: &[u8]) -> Result<RecordMeta, StoreError> {
+        let (len, rest) = bytes.split_at_checked(4).ok_or_else(|| corrupt("index entry too short"))?;
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let meta = rest.get(len..).ok_or_else(|| corrupt("index entry too short"))?;
+        RecordMeta::try_from_slice(meta).map_err(corrupt)
     }
 }
 
@@ -526,6 +559,10 @@ pub struct ShardStore {
     /// time and memory, which start-up should not pay), then kept in step with the record index:
     /// a group commit updates it under this lock, held across its commit.
     names: Mutex<Option<NameIndex>>,
+    /// The top levels of the current tree, as group commits built them (see [`NodeCache`]).
+    node_cache: Mutex<NodeCache>,
+    /// A prune the next group commit carries out (see [`ShardStore::prune_with_next_group`]).
+    pending_prune: Mutex<Option<u64>>,
 }
 
 impl ShardStore {
@@ -577,6 +614,8 @@ impl ShardStore {
             lock,
             options,
             names: Mutex::default(),
+            node_cache: Mutex::default(),
+            pending_prune: Mutex::default(),
         };
         let state = store.state()?;
         let configured = store.codec.seal.tree.mode();
@@ -781,8 +820,13 @@ impl ShardStore {
             // Positions only (32 bytes each): a delta holds at most the unanchored writes.
             let changes = txn.open_table(CHANGES).map_err(corrupt)?;
             let mut positions: Vec<[u8; 32]> = Vec::new();
-            for item in changes.range((state.confirmed_tree_version + 1, [0u8; 32])..).map_err(io)? {
-                positions.push(item.map_err(io)?.0.value().1);
+            for item in changes.range(state.confirmed_tree_version + 1..).map_err(io)? {
+                let (_, row) = item.map_err(io)?;
+                let row = row.value();
+                if !row.len().is_multiple_of(32) {
+                    return Err(corrupt("a change log row is not a list of positions"));
+                }
+                positions.extend(row.chunks_exact(32).map(|p| <[u8; 32]>::try_from(p).expect("32 bytes")));
             }
             positions.sort_unstable();
             positions.dedup();
@@ -830,6 +874,17 @@ impl ShardStore {
         changes: &[(Vec<u8>, RecordLeaf)],
         expected_root: Option<[u8; 32]>,
     ) -> Result<ShardState, StoreError> {
+        let prune = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        self.commit_group_with(changes, expected_root, prune)
+    }
+
+    /// [`ShardStore::commit_group`], first carrying out a prune up to `prune` in its transaction.
+    fn commit_group_with(
+        &self,
+        changes: &[(Vec<u8>, RecordLeaf)],
+        expected_root: Option<[u8; 32]>,
+        prune: Option<u64>,
+    ) -> Result<ShardState, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
         let mut state = self.read_state(&txn)?;
@@ -839,6 +894,16 @@ impl ShardStore {
                     expected: hex::encode(expected),
                     current: hex::encode(state.root),
                 });
+            }
+        }
+        // A prune is no reason to refuse writes: one that fails is dropped (the transaction
+        // rolled back, the group committed without it) and the next confirmed update asks again.
+        if let Some(keep_from) = prune.filter(|k| *k <= state.tree_version) {
+            if let Err(e) = prune_in(&txn, keep_from) {
+                drop(txn);
+                tracing::warn!(path = %self.path.display(), error = %e, "prune failed; committing the group without it");
+                self.clear_pending_prune(keep_from);
+                return self.commit_group_with(changes, expected_root, None);
             }
         }
         let version = state.tree_version + 1;
@@ -853,8 +918,16 @@ impl ShardStore {
         }
         // Opened once for the group: jmt's reads, then the batch's writes.
         let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
-        let (root, batch) = {
-            let reader = VerifyingReader::new(GroupNodes { nodes: &nodes }, state.tree_version, state.root);
+        // Held until the group is committed (groups commit one at a time anyway: one redb writer).
+        let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (root, batch, authenticated_leaves) = {
+            let reader = VerifyingReader::new(
+                GroupNodes { nodes: &nodes },
+                state.tree_version,
+                state.root,
+                &cache,
+                positions.len(),
+            );
             let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&reader);
             // One pass over the group (each touched node read, rebuilt and hashed once) rather
             // than one root-to-leaf walk per key, which rehashes the upper levels for every key.
@@ -867,32 +940,45 @@ impl ShardStore {
                     .map_err(|e| reader.classify(e))?;
                 (roots[0], batch)
             };
-            // The record index decides the next version of every written key: it must say what
-            // the (authenticated) tree said before this group. Inserting a key reads the node at
-            // its position, so the leaves the insert authenticated are exactly the keys' previous
-            // leaves (a key with none was not in the tree). Checked before anything is written.
-            let records = txn.open_table(RECORDS).map_err(corrupt)?;
-            for position in &positions {
-                if previous.contains_key(&position.0) {
-                    continue;
-                }
-                let in_tree = reader.authenticated_leaf(&position.0);
-                let indexed = records
-                    .get(position.0)
-                    .map_err(io)?
-                    .map(|m| IndexEntry::decode(m.value()).map(|e| e.meta))
-                    .transpose()?;
-                if in_tree != indexed.as_ref().map(|m| leaf_node_hash(*position, &m.leaf)) {
-                    return Err(forged("the record index disagrees with the tree"));
-                }
-                previous.insert(position.0, indexed);
-            }
-            (root, batch)
+            (root, batch, reader.into_authenticated_leaves())
         };
         write_node_batch(&mut nodes, &batch.node_batch)?;
         drop(nodes);
         write_stale_index(&txn, &batch)?;
         {
+            let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
+            // The group's nonces in one read of the system's random source, not one per key.
+            let mut nonces = vec![0u8; NAME_NONCE_LEN * changes.len()];
+            OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
+            let mut entry = Vec::new();
+            let mut changed = Vec::with_capacity(32 * positions.len());
+            for ((position, (key, leaf)), nonce) in
+                positions.iter().zip(changes).zip(nonces.chunks_exact(NAME_NONCE_LEN))
+            {
+                let nonce = nonce.try_into().expect("chunks of the nonce length");
+                let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
+                entry.clear();
+                IndexEntryRef { sealed_key: &sealed_key, leaf, tree_version: version }
+                    .serialize(&mut entry)
+                    .map_err(io)?;
+                let replaced = records.insert(position.0, entry.as_slice()).map_err(io)?;
+                changed.extend_from_slice(&position.0);
+                if previous.contains_key(&position.0) {
+                    continue; // written earlier in this group: what it replaced was checked then
+                }
+                // The record index decides the next version of every written key: it must say
+                // what the (authenticated) tree said before this group. Inserting a key reads the
+                // node at its position, so the leaves the insert authenticated are exactly the
+                // keys' previous leaves (a key with none was not in the tree). A mismatch aborts
+                // the transaction: nothing of the group is written.
+                let indexed = replaced.map(|m| IndexEntry::decode_meta(m.value())).transpose()?;
+                if authenticated_leaves.get(&position.0)
+                    != indexed.as_ref().map(|m| leaf_node_hash(*position, &m.leaf)).as_ref()
+                {
+                    return Err(forged("the record index disagrees with the tree"));
+                }
+                previous.insert(position.0, indexed);
+            }
             let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
             for (position, meta) in &previous {
                 if let Some(meta) = meta {
@@ -901,21 +987,8 @@ impl ShardStore {
                         .map_err(io)?;
                 }
             }
-            let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
-            let mut log = txn.open_table(CHANGES).map_err(corrupt)?;
-            // The group's nonces in one read of the system's random source, not one per key.
-            let mut nonces = vec![0u8; NAME_NONCE_LEN * changes.len()];
-            OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
-            for ((position, (key, leaf)), nonce) in
-                positions.iter().zip(changes).zip(nonces.chunks_exact(NAME_NONCE_LEN))
-            {
-                let nonce = nonce.try_into().expect("chunks of the nonce length");
-                let entry = IndexEntry {
-                    sealed_key: self.codec.seal.seal_name(&position.0, key, nonce)?,
-                    meta: RecordMeta { leaf: leaf.clone(), tree_version: version },
-                };
-                records.insert(position.0, borsh::to_vec(&entry).map_err(io)?.as_slice()).map_err(io)?;
-                log.insert((version, position.0), ()).map_err(io)?;
+            if !changed.is_empty() {
+                txn.open_table(CHANGES).map_err(corrupt)?.insert(version, changed.as_slice()).map_err(io)?;
             }
         }
         state.record_count += previous.values().filter(|m| m.is_none()).count() as u64;
@@ -925,6 +998,11 @@ impl ShardStore {
         // Held across the commit, so listings see groups in commit order.
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         txn.commit().map_err(io)?;
+        if let Some(keep_from) = prune {
+            self.clear_pending_prune(keep_from);
+        }
+        // Only once durable: a group that failed may reuse its version for other nodes.
+        cache_new_nodes(&mut cache, &batch.node_batch, root.0);
         if let Some(names) = names.as_mut() {
             names.extend(changes.iter().map(|(key, _)| key.as_slice().into()));
         }
@@ -967,15 +1045,17 @@ impl ShardStore {
             let mut index = txn.open_table(RECORDS).map_err(corrupt)?;
             let mut nonces = vec![0u8; NAME_NONCE_LEN * by_position.len()];
             OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
+            let mut entry = Vec::new();
             for ((position, (key, leaf)), nonce) in
                 by_position.iter().zip(nonces.chunks_exact(NAME_NONCE_LEN))
             {
                 let nonce = nonce.try_into().map_err(|_| io("a nonce of the wrong length"))?;
-                let entry = IndexEntry {
-                    sealed_key: self.codec.seal.seal_name(&position.0, key, nonce)?,
-                    meta: RecordMeta { leaf: leaf.clone(), tree_version: version },
-                };
-                index.insert(position.0, borsh::to_vec(&entry).map_err(io)?.as_slice()).map_err(io)?;
+                let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
+                entry.clear();
+                IndexEntryRef { sealed_key: &sealed_key, leaf, tree_version: version }
+                    .serialize(&mut entry)
+                    .map_err(io)?;
+                index.insert(position.0, entry.as_slice()).map_err(io)?;
             }
         }
         state.tree_version = version;
@@ -1041,76 +1121,38 @@ impl ShardStore {
     pub fn prune(&self, keep_from: u64) -> Result<usize, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
-        let mut removed = 0;
-        {
-            let mut stale = txn.open_table(STALE).map_err(corrupt)?;
-            let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
-            let mut doomed: Vec<Vec<u8>> = Vec::new();
-            stale
-                .retain_in((0u64, &[][..])..(keep_from + 1, &[][..]), |(_, node_key), ()| {
-                    doomed.push(node_key.to_vec());
-                    false
-                })
-                .map_err(io)?;
-            let mut touched_keys = std::collections::BTreeSet::new();
-            for node_key in doomed {
-                if let Some(node) = nodes.remove(node_key.as_slice()).map_err(io)? {
-                    if let Some(key_hash) = encoded_leaf_key(node.value()) {
-                        touched_keys.insert(key_hash);
-                    }
-                }
-                removed += 1;
-            }
-            txn.open_table(CHANGES)
-                .map_err(corrupt)?
-                .retain_in((0u64, [0u8; 32])..=(keep_from, [0xff; 32]), |_, ()| false)
-                .map_err(io)?;
-            // A leaf can move to a new node key and keep its old value, so a value is only
-            // garbage once a newer value of the same key exists at or before `keep_from`. The
-            // blob of such a value is then referenced by no root the keeper still serves.
-            let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
-            let records = txn.open_table(RECORDS).map_err(corrupt)?;
-            let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
-            for key_hash in touched_keys {
-                // The key's versions up to `keep_from`, oldest first: replaced ones, then the
-                // current one (the newest) if it is that old.
-                let mut versions = Vec::new();
-                for item in superseded.range((key_hash, 0u64)..=(key_hash, keep_from)).map_err(io)? {
-                    versions.push(item.map_err(io)?.0.value().1);
-                }
-                let current = records
-                    .get(key_hash)
-                    .map_err(io)?
-                    .map(|e| IndexEntry::decode(e.value()).map(|e| e.meta))
-                    .transpose()?;
-                if let Some(meta) = current.as_ref().filter(|m| m.tree_version <= keep_from) {
-                    versions.push(meta.tree_version);
-                }
-                // The value served at `keep_from` stays.
-                versions.pop();
-                let Some(&newest_removed) = versions.last() else { continue };
-                // Blobs the kept versions (the served one and any newer) still name.
-                let mut kept_cids: std::collections::BTreeSet<Vec<u8>> =
-                    current.into_iter().map(|m| m.leaf.cid).collect();
-                for item in
-                    superseded.range((key_hash, newest_removed + 1)..=(key_hash, u64::MAX)).map_err(io)?
-                {
-                    if let Ok(leaf) = RecordLeaf::from_bytes(item.map_err(io)?.1.value()) {
-                        kept_cids.insert(leaf.cid);
-                    }
-                }
-                for version in versions {
-                    let Some(old) = superseded.remove((key_hash, version)).map_err(io)? else { continue };
-                    let leaf = RecordLeaf::from_bytes(old.value()).ok();
-                    drop(old);
-                    if let Some(leaf) = leaf.filter(|l| !l.cid.is_empty() && !kept_cids.contains(&l.cid)) {
-                        dead_blobs.insert(leaf.cid.as_slice(), ()).map_err(io)?;
-                    }
-                }
-            }
-        }
+        let removed = prune_in(&txn, keep_from)?;
         txn.commit().map_err(io)?;
         Ok(removed)
+    }
+
+    /// [`ShardStore::prune`] as part of the next group commit's transaction (no transaction and
+    /// sync of its own): the dead blobs it finds are durable, and [`ShardStore::dead_blobs`]
+    /// lists them, once that group is. Requests before that group merge into the newest; one lost
+    /// in a crash is covered by the next prune (a prune covers every version before its own).
+    pub fn prune_with_next_group(&self, keep_from: u64) {
+        let mut pending = self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        *pending = Some(pending.map_or(keep_from, |p| p.max(keep_from)));
+    }
+
+    /// Forgets the pending prune if it is still the one up to `keep_from` (a newer one stays).
+    fn clear_pending_prune(&self, keep_from: u64) {
+        let mut pending = self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        if *pending == Some(keep_from) {
+            *pending = None;
+        }
+    }
+
+    /// Whether a prune waits for the next group commit (see [`ShardStore::prune_with_next_group`]).
+    pub fn prune_pending(&self) -> bool {
+        self.pending_prune.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// How many tree nodes are stored (for tests and metrics).
+    pub fn node_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let nodes = txn.open_table(NODES).map_err(corrupt)?;
+        nodes.len().map_err(io)
     }
 
     /// Up to `limit` CIDs of blobs that no kept root references (see [`ShardStore::prune`]).
@@ -1138,13 +1180,74 @@ impl ShardStore {
         }
         txn.commit().map_err(io)
     }
+}
 
-    /// How many tree nodes are stored (for tests and metrics).
-    pub fn node_count(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let nodes = txn.open_table(NODES).map_err(corrupt)?;
-        nodes.len().map_err(io)
+/// [`ShardStore::prune`]'s deletes, in `txn`; how many tree nodes went.
+fn prune_in(txn: &redb::WriteTransaction, keep_from: u64) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    {
+        let mut stale = txn.open_table(STALE).map_err(corrupt)?;
+        let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
+        let mut doomed: Vec<u8> = Vec::new();
+        stale
+            .retain_in(..=keep_from, |_, node_keys| {
+                doomed.extend_from_slice(node_keys);
+                false
+            })
+            .map_err(io)?;
+        let mut touched_keys = std::collections::BTreeSet::new();
+        for node_key in StaleNodeKeys(&doomed) {
+            if let Some(node) = nodes.remove(node_key?).map_err(io)? {
+                if let Some(key_hash) = encoded_leaf_key(node.value()) {
+                    touched_keys.insert(key_hash);
+                }
+            }
+            removed += 1;
+        }
+        txn.open_table(CHANGES).map_err(corrupt)?.retain_in(..=keep_from, |_, _| false).map_err(io)?;
+        // A leaf can move to a new node key and keep its old value, so a value is only
+        // garbage once a newer value of the same key exists at or before `keep_from`. The
+        // blob of such a value is then referenced by no root the keeper still serves.
+        let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
+        let records = txn.open_table(RECORDS).map_err(corrupt)?;
+        let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
+        for key_hash in touched_keys {
+            // The key's versions up to `keep_from`, oldest first: replaced ones, then the
+            // current one (the newest) if it is that old.
+            let mut versions = Vec::new();
+            for item in superseded.range((key_hash, 0u64)..=(key_hash, keep_from)).map_err(io)? {
+                versions.push(item.map_err(io)?.0.value().1);
+            }
+            let current = records
+                .get(key_hash)
+                .map_err(io)?
+                .map(|e| IndexEntry::decode(e.value()).map(|e| e.meta))
+                .transpose()?;
+            if let Some(meta) = current.as_ref().filter(|m| m.tree_version <= keep_from) {
+                versions.push(meta.tree_version);
+            }
+            // The value served at `keep_from` stays.
+            versions.pop();
+            let Some(&newest_removed) = versions.last() else { continue };
+            // Blobs the kept versions (the served one and any newer) still name.
+            let mut kept_cids: std::collections::BTreeSet<Vec<u8>> =
+                current.into_iter().map(|m| m.leaf.cid).collect();
+            for item in superseded.range((key_hash, newest_removed + 1)..=(key_hash, u64::MAX)).map_err(io)? {
+                if let Ok(leaf) = RecordLeaf::from_bytes(item.map_err(io)?.1.value()) {
+                    kept_cids.insert(leaf.cid);
+                }
+            }
+            for version in versions {
+                let Some(old) = superseded.remove((key_hash, version)).map_err(io)? else { continue };
+                let leaf = RecordLeaf::from_bytes(old.value()).ok();
+                drop(old);
+                if let Some(leaf) = leaf.filter(|l| !l.cid.is_empty() && !kept_cids.contains(&l.cid)) {
+                    dead_blobs.insert(leaf.cid.as_slice(), ()).map_err(io)?;
+                }
+            }
+        }
     }
+    Ok(removed)
 }
 
 /// The records of one manifest, read in parts from one redb read transaction (the state and
@@ -1372,12 +1475,18 @@ fn split_nibble(mut packed: [u8; 32], index: u8) -> (usize, [u8; 32]) {
 /// `None` where it has no child.
 type ChildRecords = [Option<(u64, [u8; 32])>; 16];
 
+/// Most entries a verifying reader's maps are sized for up front (they grow past it as needed).
+const READER_PRESIZE_MAX: usize = 4096;
+
 /// A tree reader that serves only nodes authenticated from a trusted root: each node read must
 /// hash to what its (already authenticated) parent records for it, and each value to what its
 /// authenticated leaf records. The JMT reads top-down, so every node it asks for has its parent
 /// read first. All nodes read in one group belong to one root, so a path names one node.
-struct VerifyingReader<R> {
+struct VerifyingReader<'c, R> {
     inner: R,
+    /// Nodes known to be authentic (built in memory by earlier groups): one whose (version, hash)
+    /// is what the authenticated parent records is served from here, neither read nor rehashed.
+    cache: &'c NodeCache,
     /// The sealed version and root (`None`: nothing written yet, the tree is empty).
     root: Option<(u64, [u8; 32])>,
     /// Path of each authenticated internal node → what it records for its children: one entry
@@ -1389,14 +1498,42 @@ struct VerifyingReader<R> {
     forged: Mutex<Option<String>>,
 }
 
-impl<R: TreeReader> VerifyingReader<R> {
-    fn new(inner: R, version: u64, root: [u8; 32]) -> Self {
+impl<'c, R: TreeReader> VerifyingReader<'c, R> {
+    /// A reader for a group of `keys` writes (sizes its maps: a group reads about two internal
+    /// nodes per key, plus the top levels; capped, as an entry takes about 800 bytes and a
+    /// restore commits a whole backup as one group).
+    fn new(inner: R, version: u64, root: [u8; 32], cache: &'c NodeCache, keys: usize) -> Self {
+        let presize = |n: usize| n.min(READER_PRESIZE_MAX);
         VerifyingReader {
             inner,
+            cache,
             root: (version > 0).then_some((version, root)),
-            internal: Mutex::default(),
-            leaves: Mutex::default(),
+            internal: Mutex::new(foldhash::HashMap::with_capacity_and_hasher(
+                presize(2 * keys + 300),
+                Default::default(),
+            )),
+            leaves: Mutex::new(foldhash::HashMap::with_capacity_and_hasher(
+                presize(keys),
+                Default::default(),
+            )),
             forged: Mutex::new(None),
+        }
+    }
+
+    /// Records what an authenticated node (hashing to `hash`) says about its children or its key.
+    fn remember(&self, at: NodePath, node: &Node, hash: [u8; 32]) {
+        match node {
+            Node::Internal(internal) => {
+                let mut children: ChildRecords = [None; 16];
+                for (nibble, child) in internal.children_unsorted() {
+                    children[usize::from(u8::from(nibble))] = Some((child.version, child.hash));
+                }
+                self.internal.lock().unwrap_or_else(|p| p.into_inner()).insert(at, children);
+            }
+            Node::Leaf(leaf) => {
+                self.leaves.lock().unwrap_or_else(|p| p.into_inner()).insert(leaf.key_hash().0, hash);
+            }
+            Node::Null => {}
         }
     }
 
@@ -1429,10 +1566,10 @@ impl<R: TreeReader> VerifyingReader<R> {
     }
 }
 
-impl<R> VerifyingReader<R> {
-    /// Hash of the authenticated leaf node of `key_hash`, if one was read.
-    fn authenticated_leaf(&self, key_hash: &[u8; 32]) -> Option<[u8; 32]> {
-        self.leaves.lock().unwrap_or_else(|p| p.into_inner()).get(key_hash).copied()
+impl<R> VerifyingReader<'_, R> {
+    /// Key hash → hash of its authenticated leaf node, for every leaf read.
+    fn into_authenticated_leaves(self) -> foldhash::HashMap<[u8; 32], [u8; 32]> {
+        self.leaves.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -1441,15 +1578,22 @@ fn leaf_node_hash(key_hash: KeyHash, leaf: &RecordLeaf) -> [u8; 32] {
     LeafNode::new(key_hash, ValueHash::with::<TreeHasher>(leaf.to_bytes())).hash::<TreeHasher>()
 }
 
-impl<R: TreeReader> TreeReader for VerifyingReader<R> {
+impl<R: TreeReader> TreeReader for VerifyingReader<'_, R> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         if self.root.is_none() && node_key.version() == 0 && node_key.nibble_path().is_empty() {
             // The root of the empty tree: a placeholder the batched insert starts from.
             return Ok(Some(Node::Null));
         }
-        let node = self.inner.get_node_option(node_key)?;
         let at = node_path(node_key);
         let expected = self.expected(node_key.version(), at);
+        if let Some(hash) = expected {
+            let cached = self.cache.get(&at).filter(|c| c.version == node_key.version() && c.hash == hash);
+            if let Some(cached) = cached {
+                self.remember(at, &cached.node, hash);
+                return Ok(Some(cached.node.clone()));
+            }
+        }
+        let node = self.inner.get_node_option(node_key)?;
         let node = match (node, expected) {
             (None, None) => return Ok(None),
             (Some(_), None) => {
@@ -1461,7 +1605,10 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
             (None, Some(_)) => {
                 return Err(self.reject(format!("tree node at {:?} is missing", (node_key.version(), at))))
             }
-            (Some(node), Some(hash)) if node_hash(&node) == hash => node,
+            (Some(node), Some(hash)) if node_hash(&node) == hash => {
+                self.remember(at, &node, hash);
+                node
+            }
             (Some(_), Some(_)) => {
                 return Err(self.reject(format!(
                     "tree node at {:?} does not match its parent",
@@ -1469,22 +1616,6 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
                 )))
             }
         };
-        match &node {
-            Node::Internal(internal) => {
-                let mut children: ChildRecords = [None; 16];
-                for (nibble, child) in internal.children_unsorted() {
-                    children[usize::from(u8::from(nibble))] = Some((child.version, child.hash));
-                }
-                self.internal.lock().unwrap_or_else(|p| p.into_inner()).insert(at, children);
-            }
-            Node::Leaf(leaf) => {
-                self.leaves
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(leaf.key_hash().0, node_hash(&node));
-            }
-            Node::Null => {}
-        }
         Ok(Some(node))
     }
 
@@ -1506,6 +1637,65 @@ impl<R: TreeReader> TreeReader for VerifyingReader<R> {
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
         self.inner.get_rightmost_leaf()
+    }
+}
+
+/// Tree levels the node cache keeps: 0 to 3, at most 1 + 16 + 256 + 4,096 nodes. An internal
+/// node takes about 1 KiB in memory (16 child slots of 56 bytes, plus the entry), so the cache
+/// holds at most about 4.5 MiB per store. Every group reads and rewrites the nodes of these levels
+/// above its keys (all of them once a group has more keys than a level has nodes), and a deeper
+/// level would cost 16 times more memory.
+const CACHED_DEPTH: u8 = 4;
+
+/// An authentic node of the current tree, with its hash as its parent records it.
+struct CachedNode {
+    version: u64,
+    hash: [u8; 32],
+    node: Node,
+}
+
+/// The newest cached node at each path of the top [`CACHED_DEPTH`] levels. Memory inside the TEE
+/// is trusted: these are the nodes a group commit built (never bytes read from the disk), kept
+/// once the group is durable. A group uses one only where its authenticated parent records that
+/// very (version, hash), so an entry that went stale (the store rolled back or replaced under
+/// the keeper) is just never used.
+type NodeCache = foldhash::HashMap<NodePath, CachedNode>;
+
+/// Puts a durable group's new nodes of the cached levels into `cache`, each with the hash its new
+/// parent records (the root's is the group's `root`), so none is hashed again.
+fn cache_new_nodes(cache: &mut NodeCache, batch: &NodeBatch, root: [u8; 32]) {
+    // Node keys sort by version, then by nibble count: parents come before their children.
+    for (key, node) in batch.nodes() {
+        let (depth, packed) = node_path(key);
+        if depth >= CACHED_DEPTH || matches!(node, Node::Null) {
+            continue;
+        }
+        let hash = match depth.checked_sub(1) {
+            None => Some(root),
+            Some(parent_depth) => {
+                let (nibble, parent) = split_nibble(packed, parent_depth);
+                match cache.get(&(parent_depth, parent)) {
+                    Some(CachedNode { version, node: Node::Internal(parent), .. })
+                        if *version == key.version() =>
+                    {
+                        parent
+                            .children_unsorted()
+                            .find(|(n, _)| usize::from(u8::from(*n)) == nibble)
+                            .map(|(_, child)| child.hash)
+                    }
+                    _ => None,
+                }
+            }
+        };
+        match hash {
+            Some(hash) => {
+                cache
+                    .insert((depth, packed), CachedNode { version: key.version(), hash, node: node.clone() });
+            }
+            None => {
+                cache.remove(&(depth, packed));
+            }
+        }
     }
 }
 
@@ -1542,31 +1732,81 @@ fn write_batch(txn: &redb::WriteTransaction, batch: &TreeUpdateBatch) -> Result<
     write_stale_index(txn, batch)
 }
 
-/// Records which nodes the batch made stale (since which version), for [`ShardStore::prune`].
+/// Records which nodes the batch made stale, for [`ShardStore::prune`]: one row per version (a
+/// group's nodes all go stale at its own version).
 fn write_stale_index(txn: &redb::WriteTransaction, batch: &TreeUpdateBatch) -> Result<(), StoreError> {
-    let mut stale = txn.open_table(STALE).map_err(corrupt)?;
+    let mut rows: std::collections::BTreeMap<u64, Vec<u8>> = std::collections::BTreeMap::new();
     for index in &batch.stale_node_index_batch {
         let key = encode_node_key(&index.node_key);
-        stale.insert((index.stale_since_version, key.as_slice()), ()).map_err(io)?;
+        let row = rows.entry(index.stale_since_version).or_default();
+        row.push(key.len);
+        row.extend_from_slice(key.as_slice());
+    }
+    let mut stale = txn.open_table(STALE).map_err(corrupt)?;
+    for (version, mut row) in rows {
+        // A version is written by one group; should a row exist, the nodes it names stay listed.
+        if let Some(existing) = stale.get(version).map_err(io)? {
+            row.splice(0..0, existing.value().iter().copied());
+        }
+        stale.insert(version, row.as_slice()).map_err(io)?;
     }
     Ok(())
+}
+
+/// The node keys of stale-index rows (each after its length byte).
+struct StaleNodeKeys<'a>(&'a [u8]);
+
+impl<'a> Iterator for StaleNodeKeys<'a> {
+    type Item = Result<&'a [u8], StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&len, rest) = self.0.split_first()?;
+        let Some((key, rest)) = rest.split_at_checked(usize::from(len)) else {
+            self.0 = &[];
+            return Some(Err(corrupt("a stale-node row is cut short")));
+        };
+        self.0 = rest;
+        Some(Ok(key))
+    }
 }
 
 fn write_node_batch(nodes: &mut redb::Table<&[u8], &[u8]>, batch: &NodeBatch) -> Result<(), StoreError> {
+    // One buffer for the batch: `borsh::to_vec` would allocate 1 KiB per node.
+    let mut bytes = Vec::with_capacity(1024);
     for (key, node) in batch.nodes() {
-        nodes
-            .insert(encode_node_key(key).as_slice(), borsh::to_vec(node).map_err(io)?.as_slice())
-            .map_err(io)?;
+        bytes.clear();
+        node.serialize(&mut bytes).map_err(io)?;
+        nodes.insert(encode_node_key(key).as_slice(), bytes.as_slice()).map_err(io)?;
     }
     Ok(())
 }
 
+/// Longest encoded node key: version, then the nibble path's Borsh (nibble count as u64, u32
+/// length, up to 32 bytes).
+const NODE_KEY_MAX: usize = 8 + 8 + 4 + 32;
+
+/// A node's key in the table, on the stack.
+struct EncodedNodeKey {
+    bytes: [u8; NODE_KEY_MAX],
+    len: u8,
+}
+
+impl EncodedNodeKey {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 /// A node's key in the table: version (big-endian, so keys sort by version) ‖ Borsh nibble path.
-fn encode_node_key(key: &NodeKey) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + 12 + 32);
-    out.extend_from_slice(&key.version().to_be_bytes());
-    key.nibble_path().serialize(&mut out).expect("serialize into Vec");
-    out
+fn encode_node_key(key: &NodeKey) -> EncodedNodeKey {
+    let mut bytes = [0u8; NODE_KEY_MAX];
+    bytes[..8].copy_from_slice(&key.version().to_be_bytes());
+    let unused = {
+        let mut rest = &mut bytes[8..];
+        key.nibble_path().serialize(&mut rest).expect("a nibble path fits its 44 bytes");
+        rest.len()
+    };
+    EncodedNodeKey { bytes, len: (NODE_KEY_MAX - unused) as u8 }
 }
 
 #[cfg(test)]
@@ -2102,9 +2342,13 @@ mod tests {
             NodeKey::new(256, path(1, &[0x00])),
             NodeKey::new(257, path(0, &[])),
         ];
-        let encoded: Vec<_> = keys.iter().map(encode_node_key).collect();
+        let encoded: Vec<Vec<u8>> = keys.iter().map(|k| encode_node_key(k).as_slice().to_vec()).collect();
         assert!(encoded.windows(2).all(|w| w[0] < w[1]));
         for (key, bytes) in keys.iter().zip(&encoded) {
+            assert_eq!(
+                bytes,
+                &[&key.version().to_be_bytes()[..], &borsh::to_vec(key.nibble_path()).unwrap()].concat()
+            );
             assert_eq!(&decode_node_key(bytes).unwrap(), key);
         }
     }
@@ -2128,6 +2372,219 @@ mod tests {
             assert_eq!(found, Some(leaf(20, 19, false)));
             assert!(verify_record_proof(&root, store.key_hash(&[k + 1]), found.as_ref(), &proof));
         }
+    }
+
+    fn rows<K: redb::Key + 'static, V: redb::Value + 'static>(
+        store: &ShardStore,
+        table: TableDefinition<K, V>,
+    ) -> u64 {
+        store.db.begin_read().unwrap().open_table(table).unwrap().len().unwrap()
+    }
+
+    /// A group adds one stale-index row and one change-log row, however many keys and nodes it
+    /// wrote; a prune deletes the rows of the versions it covers, and deltas still list every
+    /// key changed after the confirmed version.
+    #[test]
+    fn a_group_writes_one_stale_row_and_one_change_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        for round in 1..=6u64 {
+            let changes: Vec<_> =
+                (0..200u16).map(|k| (k.to_le_bytes().to_vec(), leaf(round, round as u8, false))).collect();
+            store.commit_group(&changes, None).unwrap();
+            assert_eq!(rows(&store, CHANGES), round);
+            // The first group replaces nothing (the empty tree has no stored node).
+            assert_eq!(rows(&store, STALE), round - 1);
+        }
+        let nodes = store.node_count().unwrap();
+        assert!(nodes > 200, "{nodes} nodes");
+        let removed = store.prune(4).unwrap();
+        assert!(removed as u64 > 3 * 200, "each of versions 2 to 4 made every leaf stale: {removed}");
+        assert_eq!((rows(&store, STALE), rows(&store, CHANGES)), (2, 2));
+        let mut state = store.state().unwrap();
+        state.confirmed_tree_version = 4;
+        store.put_state(&state).unwrap();
+        store.commit_group(&[(vec![9, 9], leaf(1, 1, false))], None).unwrap();
+        let mut delta: Vec<_> = all_parts(&store, false, 64).into_iter().map(|(k, _)| k).collect();
+        delta.sort();
+        let mut expected: Vec<Vec<u8>> = (0..200u16).map(|k| k.to_le_bytes().to_vec()).collect();
+        expected.push(vec![9, 9]);
+        expected.sort();
+        assert_eq!(delta, expected, "versions 5 to 7, each key once");
+    }
+
+    /// A stale-index row cut short, or a change-log row that is not whole positions, is a
+    /// corrupt store, not a silent skip.
+    #[test]
+    fn a_cut_stale_or_change_row_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 30, 1);
+        fill(&store, 30, 2);
+        drop(store);
+        edit_raw(&path, |txn| {
+            let mut stale = txn.open_table(STALE).unwrap();
+            let row = stale.get(2).unwrap().unwrap().value().to_vec();
+            stale.insert(2, &row[..row.len() - 1]).unwrap();
+            let mut changes = txn.open_table(CHANGES).unwrap();
+            let row = changes.get(2).unwrap().unwrap().value().to_vec();
+            changes.insert(2, &row[..row.len() - 1]).unwrap();
+        });
+        let store = open_store(&path);
+        assert!(matches!(store.manifest_records(false), Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.prune(2), Err(StoreError::Corrupt(_))));
+    }
+
+    /// The node cache holds only the top levels, bounded, and each entry is the node the disk
+    /// holds under its key, with that node's hash: what a group reads from it is what it would
+    /// have read (and authenticated) from the disk.
+    #[test]
+    fn the_node_cache_holds_the_current_top_levels_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        for round in 0..12u32 {
+            let changes: Vec<_> = (0..500u32)
+                .map(|i| ((round * 500 + i).to_le_bytes().to_vec(), leaf(1, i as u8, false)))
+                .collect();
+            store.commit_group(&changes, None).unwrap();
+        }
+        let state = store.state().unwrap();
+        let cache = store.node_cache.lock().unwrap();
+        assert!(cache.len() > 1 + 16 + 256, "6,000 keys fill three levels: {}", cache.len());
+        assert!(cache.len() <= 1 + 16 + 256 + 4096);
+        let txn = store.db.begin_read().unwrap();
+        let reader = ReadTxnReader { txn: &txn };
+        for (&(depth, packed), cached) in cache.iter() {
+            assert!(depth < CACHED_DEPTH);
+            let bytes = &packed[..usize::from(depth).div_ceil(2)];
+            let path =
+                [&u64::from(depth).to_le_bytes()[..], &(bytes.len() as u32).to_le_bytes(), bytes].concat();
+            let key = NodeKey::new(cached.version, jmt::storage::NibblePath::try_from_slice(&path).unwrap());
+            let stored = reader.get_node_option(&key).unwrap().expect("a cached node is stored");
+            assert_eq!(stored, cached.node);
+            assert_eq!(node_hash(&stored), cached.hash);
+        }
+        assert_eq!(cache.get(&(0, [0; 32])).map(|c| (c.version, c.hash)), Some((12, state.root)));
+    }
+
+    /// The verifier serves a cached node only where the authenticated parent records that very
+    /// (version, hash): then the disk is not read at all; an entry that does not match (another
+    /// version, or a node that is not the one recorded) is ignored and the disk's node checked.
+    #[test]
+    fn the_verifier_uses_a_cached_node_only_when_its_parent_names_it() {
+        struct NoDisk;
+        impl TreeReader for NoDisk {
+            fn get_node_option(&self, _: &NodeKey) -> anyhow::Result<Option<Node>> {
+                anyhow::bail!("the disk was read")
+            }
+            fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+                anyhow::bail!("the disk was read")
+            }
+            fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+                anyhow::bail!("the disk was read")
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        let state = fill(&store, 40, 1);
+        let root_key =
+            NodeKey::new(state.tree_version, jmt::storage::NibblePath::try_from_slice(&[0; 12]).unwrap());
+        let txn = store.db.begin_read().unwrap();
+        let disk = ReadTxnReader { txn: &txn };
+        let root = disk.get_node_option(&root_key).unwrap().unwrap();
+        let entry = |version, hash, node: &Node| {
+            let mut cache = NodeCache::default();
+            cache.insert((0, [0; 32]), CachedNode { version, hash, node: node.clone() });
+            cache
+        };
+        // Named by the sealed root: served from memory.
+        let cache = entry(state.tree_version, state.root, &root);
+        let reader = VerifyingReader::new(NoDisk, state.tree_version, state.root, &cache, 1);
+        assert_eq!(reader.get_node_option(&root_key).unwrap(), Some(root.clone()));
+        // Another node under the root's hash (a poisoned entry), or the right one at another
+        // version: not used, the disk is read.
+        let leaf_node = Node::Leaf(LeafNode::new(KeyHash([1; 32]), ValueHash([2; 32])));
+        for cache in
+            [entry(state.tree_version, node_hash(&leaf_node), &leaf_node), entry(9, state.root, &root)]
+        {
+            let reader = VerifyingReader::new(NoDisk, state.tree_version, state.root, &cache, 1);
+            assert!(reader.get_node_option(&root_key).is_err(), "went to the disk");
+            let disk = ReadTxnReader { txn: &txn };
+            let reader = VerifyingReader::new(disk, state.tree_version, state.root, &cache, 1);
+            assert_eq!(reader.get_node_option(&root_key).unwrap(), Some(root.clone()));
+        }
+    }
+
+    /// A prune handed to the next group commit changes nothing until that group commits, and
+    /// then lands with it: the same nodes, rows and dead blobs as a prune of its own, kept roots
+    /// still provable. Requests merge into the newest.
+    #[test]
+    fn a_prune_with_the_next_group_lands_in_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let folded = ShardStore::open(dir.path().join("folded.redb"), seal(0)).unwrap();
+        let alone = ShardStore::open(dir.path().join("alone.redb"), seal(0)).unwrap();
+        let groups: Vec<Vec<KeyedLeaf>> = (1..=6u64)
+            .map(|round| {
+                (0..40u8).map(|k| (vec![k], leaf(round, (round as u8 - 1) * 40 + k, false))).collect()
+            })
+            .collect();
+        let mut roots = vec![EMPTY_ROOT];
+        for group in &groups[..5] {
+            roots.push(folded.commit_group(group, None).unwrap().root);
+            alone.commit_group(group, None).unwrap();
+        }
+        let nodes = folded.node_count().unwrap();
+        folded.prune_with_next_group(2);
+        folded.prune_with_next_group(4);
+        folded.prune_with_next_group(3);
+        assert!(folded.prune_pending());
+        assert_eq!(folded.node_count().unwrap(), nodes, "nothing pruned before the group");
+        assert_eq!(folded.dead_blobs(1000).unwrap(), Vec::<Vec<u8>>::new());
+        alone.prune(4).unwrap();
+        roots.push(folded.commit_group(&groups[5], None).unwrap().root);
+        alone.commit_group(&groups[5], None).unwrap();
+        assert!(!folded.prune_pending());
+        assert_eq!(folded.node_count().unwrap(), alone.node_count().unwrap());
+        assert!(folded.node_count().unwrap() < nodes);
+        assert_eq!(
+            (rows(&folded, STALE), rows(&folded, CHANGES)),
+            (rows(&alone, STALE), rows(&alone, CHANGES))
+        );
+        let dead = folded.dead_blobs(1000).unwrap();
+        assert_eq!(dead.len(), 3 * 40, "the values of versions 1 to 3");
+        assert_eq!(dead, alone.dead_blobs(1000).unwrap());
+        for version in 4..=6u64 {
+            for k in [0u8, 17, 39] {
+                let (found, _) = folded.prove_against(&[k], version, &roots[version as usize]).unwrap();
+                assert_eq!(found, Some(leaf(version, (version as u8 - 1) * 40 + k, false)));
+            }
+        }
+    }
+
+    /// A prune that fails inside a group commit does not cost the group: the group commits
+    /// without it and the request is dropped.
+    #[test]
+    fn a_failed_prune_with_the_next_group_does_not_fail_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 30, 1);
+        fill(&store, 30, 2);
+        drop(store);
+        edit_raw(&path, |txn| {
+            let mut stale = txn.open_table(STALE).unwrap();
+            let row = stale.get(2).unwrap().unwrap().value().to_vec();
+            stale.insert(2, &row[..row.len() - 1]).unwrap();
+        });
+        let store = open_store(&path);
+        let nodes = store.node_count().unwrap();
+        store.prune_with_next_group(2);
+        let state = fill(&store, 30, 3);
+        assert_eq!(state.tree_version, 3);
+        assert!(!store.prune_pending());
+        assert!(store.node_count().unwrap() > nodes, "the group's nodes, none pruned");
+        assert_eq!(store.record(&[1]).unwrap().unwrap().leaf, leaf(3, 3, false));
     }
 
     /// Every byte of the store's files (database and lock).
@@ -2316,6 +2773,49 @@ mod tests {
         let in_snapshot: Vec<u8> =
             snapshot.records_after(None, 100).unwrap().iter().map(|(k, _)| k[0]).collect();
         assert_eq!(in_snapshot, vec![0, 1, 2, 3, 4, 5, 6, 9]);
+    }
+
+    /// A sealed record key is nonce ‖ AES-256-GCM(len ‖ key ‖ padding) ‖ tag, byte for byte what
+    /// the AEAD's one-shot encryption gives, and opens to the key.
+    #[test]
+    fn a_sealed_record_key_is_nonce_then_aead_output() {
+        let seal = seal(3);
+        for name in [&b""[..], b"k", &[7u8; 30], &[9u8; 31], &[1u8; 200]] {
+            let position = seal.tree.hash(name).0;
+            let nonce = [4u8; NAME_NONCE_LEN];
+            let sealed = seal.seal_name(&position, name, nonce).unwrap();
+            let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
+            let mut plain = (name.len() as u16).to_le_bytes().to_vec();
+            plain.extend_from_slice(name);
+            plain.resize(padded, 0);
+            let aad = seal.name_aad(&position);
+            let expected = Aes256Gcm::new(seal.names.as_ref().into())
+                .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
+                .unwrap();
+            assert_eq!(sealed, [&nonce[..], &expected].concat());
+            assert_eq!(sealed.len(), sealed.capacity());
+            assert_eq!(seal.open_name(&position, &sealed).unwrap(), name);
+        }
+    }
+
+    /// An index entry written from borrowed parts is an [`IndexEntry`]'s Borsh, and its meta reads
+    /// alone; a cut entry is corrupt.
+    #[test]
+    fn an_index_entry_reads_whole_or_meta_alone() {
+        let meta = RecordMeta { leaf: leaf(4, 2, false), tree_version: 9 };
+        let mut bytes = Vec::new();
+        IndexEntryRef { sealed_key: &[5; 44], leaf: &meta.leaf, tree_version: 9 }
+            .serialize(&mut bytes)
+            .unwrap();
+        assert_eq!(
+            bytes,
+            borsh::to_vec(&IndexEntry { sealed_key: vec![5; 44], meta: meta.clone() }).unwrap()
+        );
+        assert_eq!(IndexEntry::decode(&bytes).unwrap().meta, meta);
+        assert_eq!(IndexEntry::decode_meta(&bytes).unwrap(), meta);
+        for cut in [2, 30, bytes.len() - 1] {
+            assert!(matches!(IndexEntry::decode_meta(&bytes[..cut]), Err(StoreError::Corrupt(_))), "{cut}");
+        }
     }
 
     #[test]
