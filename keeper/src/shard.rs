@@ -1496,7 +1496,7 @@ impl ShardKeeper {
         let confirmed = pending.clone();
         let store = self.store.clone();
         // Not synced: the chain holds the update, and after a crash recovery confirms a prepared
-        // update the chain shows. The next durable write (a group, the prune below) syncs it.
+        // update the chain shows. The next durable write (the next group, a prune) syncs it.
         let state = tokio::task::spawn_blocking(move || {
             store.update_state_unsynced(|s| {
                 if s.pending.as_ref() == Some(&confirmed) {
