@@ -1959,6 +1959,22 @@ mod tests {
         txn.commit().unwrap();
     }
 
+    /// A closed store holding two groups of 30 records (tree versions 1 and 2).
+    fn two_versions_of_30(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 30, 1);
+        fill(&store, 30, 2);
+        path
+    }
+
+    /// Drops the last byte of `table`'s row for `version`.
+    fn cut_version_row(txn: &redb::WriteTransaction, table: TableDefinition<u64, &[u8]>, version: u64) {
+        let mut rows = txn.open_table(table).unwrap();
+        let row = rows.get(version).unwrap().unwrap().value().to_vec();
+        rows.insert(version, &row[..row.len() - 1]).unwrap();
+    }
+
     fn raw_row(path: &Path, key: &str) -> Vec<u8> {
         let db = Database::create(path).unwrap();
         let txn = db.begin_read().unwrap();
@@ -2418,18 +2434,10 @@ mod tests {
     #[test]
     fn a_cut_stale_or_change_row_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        let store = open_store(&path);
-        fill(&store, 30, 1);
-        fill(&store, 30, 2);
-        drop(store);
+        let path = two_versions_of_30(dir.path());
         edit_raw(&path, |txn| {
-            let mut stale = txn.open_table(STALE).unwrap();
-            let row = stale.get(2).unwrap().unwrap().value().to_vec();
-            stale.insert(2, &row[..row.len() - 1]).unwrap();
-            let mut changes = txn.open_table(CHANGES).unwrap();
-            let row = changes.get(2).unwrap().unwrap().value().to_vec();
-            changes.insert(2, &row[..row.len() - 1]).unwrap();
+            cut_version_row(txn, STALE, 2);
+            cut_version_row(txn, CHANGES, 2);
         });
         let store = open_store(&path);
         assert!(matches!(store.manifest_records(false), Err(StoreError::Corrupt(_))));
@@ -2567,16 +2575,8 @@ mod tests {
     #[test]
     fn a_failed_prune_with_the_next_group_does_not_fail_the_group() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        let store = open_store(&path);
-        fill(&store, 30, 1);
-        fill(&store, 30, 2);
-        drop(store);
-        edit_raw(&path, |txn| {
-            let mut stale = txn.open_table(STALE).unwrap();
-            let row = stale.get(2).unwrap().unwrap().value().to_vec();
-            stale.insert(2, &row[..row.len() - 1]).unwrap();
-        });
+        let path = two_versions_of_30(dir.path());
+        edit_raw(&path, |txn| cut_version_row(txn, STALE, 2));
         let store = open_store(&path);
         let nodes = store.node_count().unwrap();
         store.prune_with_next_group(2);
