@@ -13,8 +13,12 @@
 //! retried forever while writes keep being acknowledged.
 //!
 //! Write path steps: Writes queue
-//! to a single writer task that takes up to `max_group` of them at a time and commits them as one
-//! JMT version in one fsync'd transaction (group commit). The batcher prepares at most one on-chain
+//! to a single writer task that takes up to `max_group` of them at a time, computes their versions
+//! and seals their values, and hands the group to the shard's committer thread, which stores its
+//! blobs durably, commits it as one JMT version in one fsync'd transaction (group commit) and
+//! answers its writes: one hand-off per group, no blocking task per stage. While a group commits,
+//! the next one fills; once it is answered, the next group waits briefly (`group_linger`) for the
+//! writers it answered, so busy writers share one group's syncs. The batcher prepares at most one on-chain
 //! update at a time per shard and records it durably before sending it, so a crash can only
 //! leave an update to resubmit, never two competing ones.
 use std::collections::{HashMap, VecDeque};
@@ -89,6 +93,11 @@ pub struct ShardConfig {
     pub commit_interval: Duration,
     /// Most writes in one local group commit.
     pub max_group: usize,
+    /// After a group commit, how long the next group may wait for the writers that commit just
+    /// answered (they usually write again at once) before it closes: one group of all the busy
+    /// writers instead of two alternating halves, each paying the blob and tree syncs. It waits
+    /// only for as many writes as that group and the ones queued meanwhile held; zero: no wait.
+    pub group_linger: Duration,
     /// Most bytes (keys and values) of writes queued and not yet answered; past it writes are
     /// refused ([`KeeperError::QueueFull`]) instead of buffered without bound.
     pub max_queued_bytes: u64,
@@ -124,6 +133,7 @@ impl ShardConfig {
             commit_every_writes: 1024,
             commit_interval: Duration::from_millis(500),
             max_group: 1024,
+            group_linger: Duration::from_millis(1),
             max_queued_bytes: 256 * 1024 * 1024,
             store: StoreOptions::default(),
             padding: Padding::Buckets,
@@ -251,16 +261,41 @@ type Outcomes = Vec<Result<u64, KeeperError>>;
 /// The leaves a group writes.
 type Changes = Vec<(Vec<u8>, RecordLeaf)>;
 
-/// A group sealed and with its blobs stored, waiting for its tree commit.
-struct PreparedGroup {
+/// One change of a sealed group, in request order.
+enum Planned {
+    /// A put at `version` (its blob is the next of the group's sealed blobs), or a delete (a
+    /// tombstone) when not `put`.
+    Record { key: Vec<u8>, version: u64, put: bool },
+    /// A rewrap's leaf, complete.
+    Leaf { key: Vec<u8>, leaf: RecordLeaf },
+}
+
+/// A group with its versions computed and its values sealed: what the committer stores and
+/// commits.
+struct SealedGroup {
     group: Vec<WriteRequest>,
     outcomes: Outcomes,
-    changes: Changes,
+    planned: Vec<Planned>,
+    /// The puts' sealed values, in request order (taken once stored).
+    sealed: Vec<Bytes>,
+    /// Their CIDs, once stored.
+    stored: Option<Vec<Cid>>,
+    /// Per sealed value, its SHA-256 when its CID does not name it (a chunked blob).
+    hashes: Vec<Option<[u8; 32]>>,
+    key_epoch: u32,
     versions: Arc<Versions>,
     expected_root: Option<[u8; 32]>,
 }
 
-/// The tree commit of the group before, running while the next one is prepared.
+/// A sealed group handed to the shard's committer thread.
+struct CommitJob {
+    keeper: Arc<ShardKeeper>,
+    sealed: SealedGroup,
+    /// The group's outcome for the writer: the error message if it was not committed.
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The group before, storing its blobs and committing while the next one is sealed.
 type InFlightCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 /// An acknowledged write: durable locally, and with [`Durability::Chain`] anchored on-chain.
@@ -563,11 +598,9 @@ pub struct ShardKeeper {
     /// Writes waiting for [`Durability::Chain`]: while any wait, the batcher anchors first and
     /// prunes later (see [`ShardKeeper::batcher_loop`]).
     chain_waiters: Arc<AtomicU64>,
+    /// The committer thread (see [`ShardKeeper::committer_loop`]), joined at shutdown.
+    committer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
-
-/// Times the writer yields to the request tasks, after a group commit answered its writes, to
-/// take their next writes into the group it is forming.
-const REFILL_YIELDS: usize = 4;
 
 /// Moves the writes already queued into `group` (up to `max`); a write with an expected root is
 /// set aside in `deferred`, to commit alone.
@@ -705,8 +738,16 @@ impl ShardKeeper {
             tasks: Mutex::new(Vec::new()),
             read_cache,
             chain_waiters: Arc::default(),
+            committer: std::sync::Mutex::new(None),
         });
-        let writer = tokio::spawn(Self::writer_loop(Arc::downgrade(&keeper), rx));
+        let (jobs, queued_jobs) = std::sync::mpsc::channel();
+        let runtime = tokio::runtime::Handle::current();
+        let committer = std::thread::Builder::new()
+            .name(format!("shard-{}-commit", keeper.cfg.shard))
+            .spawn(move || Self::committer_loop(queued_jobs, runtime))
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))?;
+        *keeper.committer.lock().unwrap_or_else(|p| p.into_inner()) = Some(committer);
+        let writer = tokio::spawn(Self::writer_loop(Arc::downgrade(&keeper), rx, jobs));
         let batcher = tokio::spawn(Self::batcher_loop(Arc::downgrade(&keeper)));
         keeper.tasks.lock().await.extend([writer, batcher]);
         if state.pending.is_some() {
@@ -749,6 +790,11 @@ impl ShardKeeper {
         for task in tasks {
             task.abort();
             let _ = task.await;
+        }
+        // The writer held the committer's queue: the thread finishes its group and stops.
+        let committer = self.committer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(committer) = committer {
+            let _ = tokio::task::spawn_blocking(move || committer.join()).await;
         }
     }
 
@@ -899,14 +945,24 @@ impl ShardKeeper {
         Ok(kek)
     }
 
-    /// The single writer, a two-stage pipeline: while one group's tree commit runs, the next group
-    /// is sealed and its blobs stored. The next group's versions are computed on top of the
-    /// committing group's (an overlay), so if that commit fails the next group fails with it. A
-    /// write with an expected root is never overlapped: it is checked against the committed root.
-    async fn writer_loop(keeper: std::sync::Weak<Self>, mut rx: mpsc::Receiver<WriteRequest>) {
+    /// The single writer, a two-stage pipeline: while one group's blobs are stored and its tree
+    /// commit runs (on the shard's committer thread), the next group fills and is sealed. The next
+    /// group's versions are computed on top of the committing group's (an overlay), so if that
+    /// group fails the next one fails with it. A write with an expected root is never overlapped:
+    /// it is checked against the committed root.
+    async fn writer_loop(
+        keeper: std::sync::Weak<Self>,
+        mut rx: mpsc::Receiver<WriteRequest>,
+        committer: std::sync::mpsc::Sender<CommitJob>,
+    ) {
         let mut deferred: Option<WriteRequest> = None;
         let mut committing: Option<InFlightCommit> = None;
         let mut overlay: Arc<Versions> = Arc::default();
+        // Writes of the group committing, and after it is done, how many writes the next group
+        // waits for (up to `linger`): the writers it answered, who likely write again at once.
+        let mut committing_len = 0usize;
+        let mut awaited: Option<(usize, Instant)> = None;
+        let Some(linger) = keeper.upgrade().map(|k| k.cfg.group_linger) else { return };
         loop {
             let first = match deferred.take() {
                 Some(req) => req,
@@ -916,6 +972,7 @@ impl ShardKeeper {
                             _ = commit => {
                                 committing = None;
                                 overlay = Arc::default();
+                                awaited = Some((committing_len, Instant::now() + linger));
                                 continue;
                             }
                             req = rx.recv() => req,
@@ -962,18 +1019,23 @@ impl ShardKeeper {
                     // Its writes are in the store now: versions come from there, not the overlay.
                     committing = None;
                     overlay = Arc::default();
+                    awaited = Some((committing_len + group.len(), Instant::now() + linger));
                 }
                 take_ready(&mut rx, &mut group, &mut deferred, keeper.cfg.max_group);
-                if previous_done {
-                    // The clients just answered send their next writes within a few polls of
-                    // the request tasks: yielding to those first lets this group take them, so
-                    // fewer, larger groups share the blob and tree syncs.
-                    for _ in 0..REFILL_YIELDS {
-                        if group.len() >= keeper.cfg.max_group || deferred.is_some() {
-                            break;
+                // The writers the previous group just answered send their next writes as soon as
+                // their replies reach them: waiting for them (briefly) makes one group of all busy
+                // writers, not two alternating halves that each pay the blob and tree syncs.
+                if let Some((want, until)) = awaited.take() {
+                    let want = want.min(keeper.cfg.max_group);
+                    while group.len() < want && deferred.is_none() {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(until.into()) => break,
+                            req = rx.recv() => match req {
+                                Some(req) if req.expected_root.is_none() => group.push(req),
+                                Some(req) => deferred = Some(req),
+                                None => break,
+                            },
                         }
-                        tokio::task::yield_now().await;
-                        take_ready(&mut rx, &mut group, &mut deferred, keeper.cfg.max_group);
                     }
                 }
             }
@@ -983,43 +1045,76 @@ impl ShardKeeper {
                     overlay = Arc::default();
                 }
             }
-            let prepare = keeper.prepare_group(group, overlay.clone());
-            let (prepared, previous) = match committing.take() {
-                Some(commit) => tokio::join!(prepare, commit),
-                None => (prepare.await, Ok(())),
+            // A group sealed while the one before commits (a full group: the writes come faster
+            // than the commits) stores its blobs now, overlapping that commit; otherwise the
+            // committer stores them, one hand-off for both stages.
+            let overlapped = committing.is_some();
+            let seal = async {
+                let sealed = keeper.seal_group(group, overlay.clone()).await?;
+                if overlapped {
+                    keeper.store_blobs(sealed).await
+                } else {
+                    Ok(sealed)
+                }
+            };
+            let (sealed, previous) = match committing.take() {
+                Some(commit) => tokio::join!(seal, commit),
+                None => (seal.await, Ok(())),
             };
             overlay = Arc::default();
-            let prepared = match (prepared, previous) {
-                (Ok(prepared), Ok(())) => prepared,
-                (Ok(prepared), Err(message)) => {
+            let sealed = match (sealed, previous) {
+                (Ok(sealed), Ok(())) => sealed,
+                (Ok(sealed), Err(message)) => {
                     // Its versions were counted on top of the group that just failed.
                     let error = || {
                         KeeperError::Store(StoreError::Io(
                             format!("not written: the group before it failed to commit: {message}").into(),
                         ))
                     };
-                    keeper.finish_failed(prepared.group, error);
+                    keeper.finish_failed(sealed.group, error);
                     continue;
                 }
                 (Err((group, e)), _) => {
-                    let message = e.to_string();
-                    let mut first = Some(e);
-                    keeper.finish_failed(group, || {
-                        first
-                            .take()
-                            .unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())))
-                    });
+                    keeper.fail_group(group, e);
                     continue;
                 }
             };
-            overlay = prepared.versions.clone();
-            let commit: InFlightCommit = Box::pin(keeper.clone().commit_prepared(prepared));
+            overlay = sealed.versions.clone();
+            committing_len = sealed.group.len();
+            awaited = None;
+            let commit = keeper.start_commit(&committer, sealed);
             if serial {
                 let _ = commit.await;
                 overlay = Arc::default();
             } else {
                 committing = Some(commit);
             }
+        }
+    }
+
+    /// Hands a sealed group to the committer thread; the returned future ends with its outcome.
+    fn start_commit(
+        self: &Arc<Self>,
+        committer: &std::sync::mpsc::Sender<CommitJob>,
+        sealed: SealedGroup,
+    ) -> InFlightCommit {
+        let (done, finished) = oneshot::channel();
+        let job = CommitJob { keeper: self.clone(), sealed, done };
+        if let Err(std::sync::mpsc::SendError(job)) = committer.send(job) {
+            self.finish_failed(job.sealed.group, || KeeperError::ShuttingDown);
+            return Box::pin(std::future::ready(Err(KeeperError::ShuttingDown.to_string())));
+        }
+        // A committer that stopped without answering (it panicked) dropped the group's replies too.
+        Box::pin(async move { finished.await.unwrap_or_else(|_| Err(KeeperError::ShuttingDown.to_string())) })
+    }
+
+    /// The shard's committer thread: stores each group's blobs and commits it to the tree, both
+    /// durably, then answers its writes, so a group crosses one hand-off (writer to committer) and
+    /// its replies go straight to the waiting requests. Stops when the writer drops its queue.
+    fn committer_loop(jobs: std::sync::mpsc::Receiver<CommitJob>, runtime: tokio::runtime::Handle) {
+        while let Ok(CommitJob { keeper, sealed, done }) = jobs.recv() {
+            let outcome = keeper.store_and_commit(sealed, &runtime);
+            let _ = done.send(outcome);
         }
     }
 
@@ -1032,100 +1127,155 @@ impl ShardKeeper {
         }
     }
 
-    /// Commits a prepared group into the tree durably and acknowledges its writes; the error
-    /// message if the commit failed.
-    async fn commit_prepared(self: Arc<Self>, prepared: PreparedGroup) -> Result<(), String> {
-        let PreparedGroup { group, outcomes, changes, expected_root, .. } = prepared;
-        let n = group.len() as u64;
-        let store = self.store.clone();
-        let committing = Instant::now();
-        let committed = tokio::task::spawn_blocking(move || {
-            if changes.is_empty() {
-                store.state()
-            } else {
-                store.commit_group(&changes, expected_root)
+    /// Fails every write of a group with `e` (the first) or its message (the others); the message.
+    fn fail_group(&self, group: Vec<WriteRequest>, e: KeeperError) -> String {
+        let message = e.to_string();
+        let mut first = Some(e);
+        self.finish_failed(group, || {
+            first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())))
+        });
+        message
+    }
+
+    /// On the committer thread: stores a sealed group's blobs (durably), then commits its leaves
+    /// into the tree durably and acknowledges its writes; the error message if it failed, in which
+    /// case each of its writes was answered with the error.
+    fn store_and_commit(&self, sealed: SealedGroup, runtime: &tokio::runtime::Handle) -> Result<(), String> {
+        let SealedGroup {
+            group, outcomes, planned, sealed, stored, hashes, key_epoch, expected_root, ..
+        } = sealed;
+        let stored = match stored {
+            Some(cids) => Ok(cids),
+            None => {
+                let storing = Instant::now();
+                let stored = if sealed.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.blobs.put_many_blocking(sealed, runtime)
+                };
+                self.metrics
+                    .blob_micros_total
+                    .fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
+                if stored.is_ok() {
+                    failpoint::hit(Step::WriterAfterBlobs);
+                }
+                stored
             }
-        })
-        .await
-        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))
-        .and_then(|r| r.map_err(KeeperError::from));
+        };
+        let changes =
+            match stored.map_err(KeeperError::from).and_then(|cids| leaves(planned, cids, hashes, key_epoch))
+            {
+                Ok(changes) => changes,
+                Err(e) => {
+                    if let KeeperError::Blob(_) = &e {
+                        self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err(self.fail_group(group, e));
+                }
+            };
+        let n = group.len() as u64;
+        let committing = Instant::now();
+        let committed = if changes.is_empty() {
+            self.store.state()
+        } else {
+            self.store.commit_group(&changes, expected_root)
+        };
         self.metrics
             .tree_commit_micros_total
             .fetch_add(committing.elapsed().as_micros() as u64, Ordering::Relaxed);
-        match committed {
-            Ok(state) => {
-                failpoint::hit(Step::WriterAfterTreeCommit);
-                // A failed group is counted by `finish_failed`, so each group counts once.
-                self.metrics.groups.fetch_add(1, Ordering::Relaxed);
-                self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
-                let written = outcomes.iter().filter(|r| r.is_ok()).count() as u64;
-                // Counted under the window's lock, where a confirmed commit recounts what is left.
-                let anchor_due = {
-                    let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-                    if written > 0 && window.back().is_none_or(|(v, _, _)| *v < state.tree_version) {
-                        window.push_back((state.tree_version, written, Instant::now()));
-                    }
-                    self.uncommitted.fetch_add(written, Ordering::Relaxed) + written
-                        >= self.cfg.commit_every_writes
-                };
-                for (req, version) in group.into_iter().zip(outcomes) {
-                    let receipt = version.map(|version| WriteReceipt {
-                        version,
-                        root: state.root,
-                        tree_version: state.tree_version,
-                        durability: Durability::Local,
-                        anchored_seq: None,
-                    });
-                    let _ = req.reply.send(receipt);
-                }
-                if anchor_due {
-                    self.wake_batcher.notify_one();
-                }
-                Ok(())
+        let state = match committed {
+            Ok(state) => state,
+            Err(e) => return Err(self.fail_group(group, e.into())),
+        };
+        failpoint::hit(Step::WriterAfterTreeCommit);
+        // A failed group is counted by `finish_failed`, so each group counts once.
+        self.metrics.groups.fetch_add(1, Ordering::Relaxed);
+        self.metrics.grouped_writes.fetch_add(n, Ordering::Relaxed);
+        let written = outcomes.iter().filter(|r| r.is_ok()).count() as u64;
+        // Counted under the window's lock, where a confirmed commit recounts what is left.
+        let anchor_due = {
+            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            if written > 0 && window.back().is_none_or(|(v, _, _)| *v < state.tree_version) {
+                window.push_back((state.tree_version, written, Instant::now()));
+            }
+            self.uncommitted.fetch_add(written, Ordering::Relaxed) + written >= self.cfg.commit_every_writes
+        };
+        for (req, version) in group.into_iter().zip(outcomes) {
+            let receipt = version.map(|version| WriteReceipt {
+                version,
+                root: state.root,
+                tree_version: state.tree_version,
+                durability: Durability::Local,
+                anchored_seq: None,
+            });
+            let _ = req.reply.send(receipt);
+        }
+        if anchor_due {
+            self.wake_batcher.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Stores a sealed group's blobs (durably) from the writer, while the group before it commits.
+    async fn store_blobs(
+        &self,
+        mut sealed: SealedGroup,
+    ) -> Result<SealedGroup, (Vec<WriteRequest>, KeeperError)> {
+        let storing = Instant::now();
+        let blobs = std::mem::take(&mut sealed.sealed);
+        let stored = if blobs.is_empty() { Ok(Vec::new()) } else { self.blobs.put_many(blobs).await };
+        self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match stored {
+            Ok(cids) => {
+                failpoint::hit(Step::WriterAfterBlobs);
+                sealed.stored = Some(cids);
+                Ok(sealed)
             }
             Err(e) => {
-                let message = e.to_string();
-                let mut first = Some(e);
-                self.finish_failed(group, || {
-                    first.take().unwrap_or_else(|| KeeperError::Store(StoreError::Io(message.clone().into())))
-                });
-                Err(message)
+                self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+                Err((sealed.group, e.into()))
             }
         }
     }
 
-    /// Computes the group's versions (on top of `overlay`, the group still committing), seals its
-    /// values and stores their blobs: everything but the tree commit.
-    async fn prepare_group(
+    /// Computes the group's versions (on top of `overlay`, the group still committing) and seals
+    /// its values: everything but the blob store and the tree commit.
+    async fn seal_group(
         &self,
         group: Vec<WriteRequest>,
         overlay: Arc<Versions>,
-    ) -> Result<PreparedGroup, (Vec<WriteRequest>, KeeperError)> {
-        match self.prepare_changes(&group, &overlay).await {
-            Ok((outcomes, changes, versions)) => {
+    ) -> Result<SealedGroup, (Vec<WriteRequest>, KeeperError)> {
+        match self.plan_and_seal(&group, &overlay).await {
+            Ok((outcomes, planned, sealed, hashes, key_epoch, versions)) => {
                 let expected_root = group[0].expected_root;
-                Ok(PreparedGroup { group, outcomes, changes, versions: Arc::new(versions), expected_root })
+                Ok(SealedGroup {
+                    group,
+                    outcomes,
+                    planned,
+                    sealed,
+                    stored: None,
+                    hashes,
+                    key_epoch,
+                    versions: Arc::new(versions),
+                    expected_root,
+                })
             }
-            Err(e) => {
-                if let KeeperError::Blob(_) = &e {
-                    self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                Err((group, e))
-            }
+            Err(e) => Err((group, e)),
         }
     }
 
-    async fn prepare_changes(
+    #[allow(clippy::type_complexity)]
+    async fn plan_and_seal(
         &self,
         group: &[WriteRequest],
         overlay: &Versions,
-    ) -> Result<(Outcomes, Changes, Versions), KeeperError> {
+    ) -> Result<(Outcomes, Vec<Planned>, Vec<Bytes>, Vec<Option<[u8; 32]>>, u32, Versions), KeeperError> {
         let state = self.store.state()?;
         let kek = self.kek(state.key_epoch).await?;
         let mut versions: Versions = HashMap::new();
-        let mut plan: Vec<(usize, Vec<u8>, u64, Option<Bytes>)> = Vec::with_capacity(group.len());
+        let mut planned: Vec<Planned> = Vec::with_capacity(group.len());
         let mut outcomes: Vec<Result<u64, KeeperError>> = Vec::with_capacity(group.len());
-        let mut rewraps: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::new();
+        let mut to_seal: Vec<(Vec<u8>, u64, Bytes)> = Vec::new();
         // The stored versions of the group's keys, in one read (not one transaction per key).
         let unseen: Vec<&[u8]> =
             group.iter().map(key_of).filter(|k| !overlay.contains_key(*k)).map(|k| k.as_slice()).collect();
@@ -1135,7 +1285,7 @@ impl ShardKeeper {
             .zip(self.store.records_of(unseen.iter().copied())?)
             .map(|(k, m)| (k, m.map(|m| (m.leaf.version, !m.leaf.tombstone)).unwrap_or((0, false))))
             .collect();
-        for (i, req) in group.iter().enumerate() {
+        for req in group {
             let key = key_of(req);
             let (current, live) = match versions.get(key).or_else(|| overlay.get(key)) {
                 Some(v) => *v,
@@ -1144,18 +1294,19 @@ impl ShardKeeper {
             match &req.op {
                 WriteOp::Put { value, .. } => {
                     versions.insert(key.clone(), (current + 1, true));
-                    plan.push((i, key.clone(), current + 1, Some(value.clone())));
+                    to_seal.push((key.clone(), current + 1, value.clone()));
+                    planned.push(Planned::Record { key: key.clone(), version: current + 1, put: true });
                     outcomes.push(Ok(current + 1));
                 }
                 WriteOp::Delete { .. } if !live => outcomes.push(Err(KeeperError::NotFound)),
                 WriteOp::Delete { .. } => {
                     versions.insert(key.clone(), (current + 1, false));
-                    plan.push((i, key.clone(), current + 1, None));
+                    planned.push(Planned::Record { key: key.clone(), version: current + 1, put: false });
                     outcomes.push(Ok(current + 1));
                 }
                 WriteOp::Rewrap { version, leaf, .. } => {
                     if *version == current && live {
-                        rewraps.push((i, key.clone(), leaf.clone()));
+                        planned.push(Planned::Leaf { key: key.clone(), leaf: leaf.clone() });
                         outcomes.push(Ok(current));
                     } else {
                         outcomes.push(Err(KeeperError::RootChanged {
@@ -1173,10 +1324,7 @@ impl ShardKeeper {
         let scope = SealScope::Shard(self.cfg.shard);
         let padding = self.cfg.padding;
         let epoch = kek.epoch();
-        let to_seal: Vec<(Vec<u8>, u64, Bytes)> = plan
-            .iter()
-            .filter_map(|(_, k, v, value)| value.clone().map(|value| (k.clone(), *v, value)))
-            .collect();
+        let to_seal_bytes: usize = to_seal.iter().map(|(_, _, value)| value.len()).sum();
         let sealing = Instant::now();
         let seal_all = move || {
             to_seal
@@ -1187,7 +1335,6 @@ impl ShardKeeper {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
-        let to_seal_bytes: usize = plan.iter().filter_map(|(_, _, _, v)| v.as_ref().map(Bytes::len)).sum();
         let sealed = if to_seal_bytes <= SEAL_INLINE_BYTES {
             seal_all()?
         } else {
@@ -1199,49 +1346,7 @@ impl ShardKeeper {
         let hashes: Vec<Option<[u8; 32]>> =
             sealed.iter().map(|b| (!blobs::is_single_block(b)).then(|| Sha256::digest(b).into())).collect();
         self.metrics.seal_micros_total.fetch_add(sealing.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let storing = Instant::now();
-        let cids = self.blobs.put_many(sealed).await?;
-        self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
-        failpoint::hit(Step::WriterAfterBlobs);
-
-        let mut changes: Vec<(usize, Vec<u8>, RecordLeaf)> = Vec::with_capacity(plan.len() + rewraps.len());
-        let mut stored = cids.into_iter().zip(hashes);
-        for (i, key, version, value) in &plan {
-            let leaf = match value {
-                Some(_) => {
-                    let (cid, hash) = stored.next().expect("one blob per put");
-                    let hash = match hash {
-                        Some(hash) => hash,
-                        None => cid
-                            .hash()
-                            .digest()
-                            .try_into()
-                            .map_err(|_| KeeperError::Blob(BlobError::UnsupportedCid(cid)))?,
-                    };
-                    RecordLeaf {
-                        version: *version,
-                        cid: cid.to_bytes(),
-                        ciphertext_hash: hash,
-                        key_epoch: epoch,
-                        tombstone: false,
-                    }
-                }
-                None => RecordLeaf {
-                    version: *version,
-                    cid: Vec::new(),
-                    ciphertext_hash: [0; 32],
-                    key_epoch: epoch,
-                    tombstone: true,
-                },
-            };
-            changes.push((*i, key.clone(), leaf));
-        }
-        // In request order: the last change of a key wins in the tree, so a rewrap queued before a
-        // put of the same key must not be applied after it.
-        changes.extend(rewraps);
-        changes.sort_by_key(|(i, _, _)| *i);
-        let changes: Changes = changes.into_iter().map(|(_, k, l)| (k, l)).collect();
-        Ok((outcomes, changes, versions))
+        Ok((outcomes, planned, sealed, hashes, epoch, versions))
     }
 
     /// Reads a record, checking its blob against the tree and decrypting it.
@@ -1791,6 +1896,57 @@ fn pin_shard_count(
         }));
     }
     Ok(())
+}
+
+/// A sealed group's leaves in request order: each put's leaf names its stored blob (`cids`, with
+/// `hashes` for the blobs their CID does not hash).
+fn leaves(
+    planned: Vec<Planned>,
+    cids: Vec<Cid>,
+    hashes: Vec<Option<[u8; 32]>>,
+    key_epoch: u32,
+) -> Result<Changes, KeeperError> {
+    let mut stored = cids.into_iter().zip(hashes);
+    planned
+        .into_iter()
+        .map(|change| {
+            let (key, leaf) = match change {
+                Planned::Record { key, version, put: true } => {
+                    let (cid, hash) = stored.next().ok_or_else(|| {
+                        KeeperError::Store(StoreError::Io("the blob store returned too few CIDs".into()))
+                    })?;
+                    let hash = match hash {
+                        Some(hash) => hash,
+                        None => cid
+                            .hash()
+                            .digest()
+                            .try_into()
+                            .map_err(|_| KeeperError::Blob(BlobError::UnsupportedCid(cid)))?,
+                    };
+                    let leaf = RecordLeaf {
+                        version,
+                        cid: cid.to_bytes(),
+                        ciphertext_hash: hash,
+                        key_epoch,
+                        tombstone: false,
+                    };
+                    (key, leaf)
+                }
+                Planned::Record { key, version, put: false } => {
+                    let leaf = RecordLeaf {
+                        version,
+                        cid: Vec::new(),
+                        ciphertext_hash: [0; 32],
+                        key_epoch,
+                        tombstone: true,
+                    };
+                    (key, leaf)
+                }
+                Planned::Leaf { key, leaf } => (key, leaf),
+            };
+            Ok((key, leaf))
+        })
+        .collect()
 }
 
 /// Checks a read's proof against a root (e.g. the on-chain shard root) at tree position

@@ -1541,3 +1541,168 @@ async fn assert_all_readable_later(keeper: &ShardKeeper, n: usize) {
         assert_eq!(read.value, value(i).to_vec(), "{key}");
     }
 }
+
+/// A blob store whose writes wait at a gate the test opens; the next `fail_next` writes to start
+/// fail (an `EIO` from the sync) once through it.
+struct SyncGatedBlobs {
+    inner: Arc<LocalBlobStore>,
+    /// Writes started (waiting at the gate or past it).
+    entered: tokio::sync::watch::Sender<usize>,
+    open: tokio::sync::watch::Sender<bool>,
+    fail_next: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl ironroot_keeper::blobs::BlockStore for SyncGatedBlobs {
+    async fn put_block(&self, cid: &cid::Cid, block: Bytes) -> Result<(), ironroot_keeper::blobs::BlobError> {
+        let fail =
+            self.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        self.entered.send_modify(|n| *n += 1);
+        self.open.subscribe().wait_for(|open| *open).await.expect("gate kept");
+        if fail {
+            return Err(ironroot_keeper::blobs::BlobError::Io {
+                op: "fdatasync",
+                path: "injected".into(),
+                source: std::io::Error::from_raw_os_error(5), // EIO
+            });
+        }
+        self.inner.put_block(cid, block).await
+    }
+    async fn get_block(&self, cid: &cid::Cid) -> Result<Bytes, ironroot_keeper::blobs::BlobError> {
+        self.inner.get_block(cid).await
+    }
+    async fn has_block(&self, cid: &cid::Cid) -> Result<bool, ironroot_keeper::blobs::BlobError> {
+        self.inner.has_block(cid).await
+    }
+    async fn pin_block(&self, cid: &cid::Cid) -> Result<(), ironroot_keeper::blobs::BlobError> {
+        self.inner.pin_block(cid).await
+    }
+    fn read_timeout(&self) -> Duration {
+        self.inner.read_timeout()
+    }
+}
+
+/// A group whose blobs fail to store fails its own writes with the blob error, and the group
+/// sealed on top of it meanwhile (its versions counted after the failed group's) fails with it;
+/// nothing of either is in the store, and the next write of a key gets the next version of what is
+/// stored. Timing-free: the first group's blob write waits at a gate, and the test runs on one
+/// thread, so the writer has the full second group before the gate opens.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_blob_sync_fails_its_group_and_the_group_sealed_on_top_of_it() {
+    let h = harness(1).await;
+    let (entered, mut started) = tokio::sync::watch::channel(0usize);
+    let (open, _) = tokio::sync::watch::channel(true);
+    let blobs = Arc::new(SyncGatedBlobs { inner: h.blobs.clone(), entered, open, fail_next: 0.into() });
+    let mut cfg = h.config(0);
+    // The second group is full (so sealed) while the first still commits.
+    cfg.max_group = 2;
+    let keeper = ShardKeeper::open(cfg, blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
+        .await
+        .unwrap();
+    keeper.put(b"k", value(0), None).await.unwrap();
+    let before = keeper.status().unwrap();
+    let groups_before = keeper.metrics().groups.load(Ordering::Relaxed);
+
+    blobs.open.send_replace(false);
+    blobs.fail_next.store(1, Ordering::SeqCst);
+    let first = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(b"k", value(1), None).await })
+    };
+    started.wait_for(|n| *n > 1).await.unwrap();
+    let mut second: Vec<_> = [(b"k".as_slice(), 2), (b"other".as_slice(), 3)]
+        .into_iter()
+        .map(|(key, i)| {
+            let keeper = keeper.clone();
+            Box::pin(async move { keeper.put(key, value(i), None).await })
+        })
+        .collect();
+    for write in second.iter_mut() {
+        assert!(futures::poll!(write.as_mut()).is_pending());
+    }
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(keeper.metrics().groups.load(Ordering::Relaxed), groups_before);
+    blobs.open.send_replace(true);
+
+    let failed = first.await.unwrap();
+    assert!(matches!(failed, Err(KeeperError::Blob(_))), "{failed:?}");
+    for write in second {
+        match write.await {
+            Err(KeeperError::Store(StoreError::Io(e))) => {
+                assert!(e.to_string().contains("the group before it failed"), "{e}")
+            }
+            other => panic!("want the failed group's error, got {other:?}"),
+        }
+    }
+    assert_eq!(keeper.metrics().groups.load(Ordering::Relaxed), groups_before + 2);
+    let after = keeper.status().unwrap();
+    assert_eq!(
+        (after.local_root, after.tree_version, after.record_count),
+        (before.local_root, before.tree_version, 1)
+    );
+    assert!(matches!(keeper.get(b"other").await, Err(KeeperError::NotFound)));
+    assert_eq!(&keeper.get(b"k").await.unwrap().value[..], &value(0)[..]);
+
+    // Nothing is broken: the next writes commit, with the versions after what is stored.
+    let again = keeper.put(b"k", value(4), None).await.unwrap();
+    assert_eq!((again.version, again.tree_version), (2, before.tree_version + 1));
+    assert_eq!(keeper.put(b"other", value(5), None).await.unwrap().version, 1);
+    assert_eq!(&keeper.get(b"k").await.unwrap().value[..], &value(4)[..]);
+    keeper.shutdown().await;
+}
+
+/// After a group commit, the next group waits (up to `group_linger`) for the writers that commit
+/// answered: a writer whose write was answered and who writes again at once shares the next group
+/// with the write that queued meanwhile, instead of the two paying a commit each. Timing-free: the
+/// first commit is held back by a write transaction the test keeps open, the linger is far longer
+/// than the test, and the test runs on one thread.
+#[tokio::test(flavor = "current_thread")]
+async fn the_next_group_waits_for_the_writers_the_last_commit_answered() {
+    let h = harness(1).await;
+    let (stored, mut blocks) = tokio::sync::watch::channel(0usize);
+    let blobs = Arc::new(CountedBlobs { inner: h.blobs.clone(), stored });
+    let mut cfg = h.config(0);
+    cfg.group_linger = Duration::from_secs(600);
+    let keeper =
+        ShardKeeper::open(cfg, blobs, h.keys.clone(), h.chain.clone(), h.signer.clone()).await.unwrap();
+
+    let (held, is_held) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let keeper = keeper.clone();
+        tokio::task::spawn_blocking(move || {
+            keeper.store().update_state(|_| {
+                held.send(()).unwrap();
+                released.recv().unwrap();
+            })
+        })
+    };
+    is_held.await.unwrap();
+    // Writer A's first write: its blob is stored, its tree commit waits for the lock.
+    let a1 = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(b"a", value(1), None).await })
+    };
+    blocks.wait_for(|n| *n >= 1).await.unwrap();
+    // Writer B's write queues while that commit is held.
+    let b = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move { keeper.put(b"b", value(2), None).await })
+    };
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    let a1 = a1.await.unwrap().unwrap();
+    // A writes again once answered: B's write waited for it.
+    let a2 = keeper.put(b"a", value(3), None).await.unwrap();
+    let b = b.await.unwrap().unwrap();
+    assert_eq!((a2.tree_version, a2.version), (a1.tree_version + 1, 2));
+    assert_eq!(b.tree_version, a2.tree_version);
+    assert_eq!(&keeper.get(b"a").await.unwrap().value[..], &value(3)[..]);
+    assert_eq!(&keeper.get(b"b").await.unwrap().value[..], &value(2)[..]);
+    keeper.shutdown().await;
+}

@@ -53,6 +53,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
 use super::{check_cid, BlobError, BlockStore, Cid, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
@@ -1148,6 +1149,14 @@ impl BlockStore for LocalBlobStore {
             check_cid(cid)?;
         }
         self.blocking(move |inner| inner.write_blocks(&blocks)).await
+    }
+
+    /// Appends and syncs on the calling thread: no hand-off to a blocking task.
+    fn put_blocks_blocking(&self, blocks: Vec<(Cid, Bytes)>, _runtime: &Handle) -> Result<(), BlobError> {
+        for (cid, _) in &blocks {
+            check_cid(cid)?;
+        }
+        self.inner.write_blocks(&blocks)
     }
 
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, BlobError> {

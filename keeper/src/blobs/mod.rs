@@ -31,6 +31,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{stream, StreamExt, TryStreamExt};
 use multihash::Multihash;
 use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
 
 pub use cid::Cid;
 pub use ipfs::{IpfsBlobStore, DEFAULT_IPFS_API};
@@ -147,6 +148,12 @@ pub trait BlockStore: Send + Sync {
             .try_collect::<()>()
             .await
     }
+    /// [`BlockStore::put_blocks`] on the calling thread, which is not a runtime worker: a store
+    /// whose writes are local file I/O does them here; the default drives the async writes on
+    /// `runtime`.
+    fn put_blocks_blocking(&self, blocks: Vec<(Cid, Bytes)>, runtime: &Handle) -> Result<(), BlobError> {
+        runtime.block_on(self.put_blocks(blocks))
+    }
     /// How long one block read may take.
     fn read_timeout(&self) -> Duration;
     /// How many block operations to keep in flight when pipelining.
@@ -162,6 +169,9 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, blob: Bytes) -> Result<Cid, BlobError>;
     /// Stores many blobs with their block writes pipelined; CIDs in input order.
     async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Cid>, BlobError>;
+    /// [`BlobStore::put_many`] on a thread that is not a runtime worker (the writer's committer),
+    /// which waits for the blocks to be durable; async stores run on `runtime`.
+    fn put_many_blocking(&self, blobs: Vec<Bytes>, runtime: &Handle) -> Result<Vec<Cid>, BlobError>;
     /// Reads a blob, checking every block against its CID, each read bounded by a timeout.
     async fn get(&self, cid: &Cid) -> Result<Bytes, BlobError>;
     /// Whether the blob and all its chunks are held.
@@ -211,6 +221,22 @@ fn plan(blob: Bytes) -> Result<Plan, BlobError> {
     }
     let list = Bytes::from(list);
     Ok(Plan { root: raw_cid(&list), blocks, list: Some(list) })
+}
+
+/// The blobs' root CIDs (in input order), their data blocks, and the chunk lists to write after
+/// them.
+type PlannedBlobs = (Vec<Cid>, Vec<(Cid, Bytes)>, Vec<(Cid, Bytes)>);
+
+fn plan_many(blobs: Vec<Bytes>) -> Result<PlannedBlobs, BlobError> {
+    let plans = blobs.into_iter().map(plan).collect::<Result<Vec<_>, _>>()?;
+    let roots = plans.iter().map(|p| p.root).collect();
+    let mut lists = Vec::new();
+    let mut blocks = Vec::new();
+    for plan in plans {
+        blocks.extend(plan.blocks);
+        lists.extend(plan.list.map(|list| (plan.root, list)));
+    }
+    Ok((roots, blocks, lists))
 }
 
 /// A parsed chunk list.
@@ -286,17 +312,21 @@ impl<S: BlockStore + ?Sized> BlobStore for S {
     }
 
     async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Cid>, BlobError> {
-        let plans = blobs.into_iter().map(plan).collect::<Result<Vec<_>, _>>()?;
-        let roots = plans.iter().map(|p| p.root).collect();
-        let mut lists = Vec::new();
-        let mut blocks = Vec::new();
-        for plan in plans {
-            blocks.extend(plan.blocks);
-            lists.extend(plan.list.map(|list| (plan.root, list)));
-        }
+        let (roots, blocks, lists) = plan_many(blobs)?;
         self.put_blocks(blocks).await?;
         // Lists after their chunks: a visible list implies its chunks are durable.
-        self.put_blocks(lists).await?;
+        if !lists.is_empty() {
+            self.put_blocks(lists).await?;
+        }
+        Ok(roots)
+    }
+
+    fn put_many_blocking(&self, blobs: Vec<Bytes>, runtime: &Handle) -> Result<Vec<Cid>, BlobError> {
+        let (roots, blocks, lists) = plan_many(blobs)?;
+        self.put_blocks_blocking(blocks, runtime)?;
+        if !lists.is_empty() {
+            self.put_blocks_blocking(lists, runtime)?;
+        }
         Ok(roots)
     }
 
