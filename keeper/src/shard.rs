@@ -43,8 +43,8 @@ use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{
-    self, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError, StoreOptions,
-    StoreSeal, TreeKeyMode,
+    self, ComputedGroup, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError,
+    StoreOptions, StoreSeal, TreeKeyMode,
 };
 
 /// When a write is acknowledged.
@@ -278,14 +278,40 @@ struct SealedGroup {
     planned: Vec<Planned>,
     /// The puts' sealed values, in request order (taken once stored).
     sealed: Vec<Bytes>,
-    /// Their CIDs, once stored.
-    stored: Option<Vec<Cid>>,
+    /// The group's tree change, once its blobs are stored by the writer (see
+    /// [`ShardKeeper::prepare_ahead`]); else the committer stores them.
+    tree: Option<GroupTree>,
     /// Per sealed value, its SHA-256 when its CID does not name it (a chunked blob).
     hashes: Vec<Option<[u8; 32]>>,
     key_epoch: u32,
     versions: Arc<Versions>,
     expected_root: Option<[u8; 32]>,
 }
+
+/// A group's tree change, its blobs stored.
+enum GroupTree {
+    /// Nothing to write (e.g. only deletes of missing keys).
+    Unchanged,
+    /// Computed while the group before was being written (see [`ShardStore::compute_group`]).
+    Computed(ComputedGroup<Changes>),
+    /// Computed in the commit itself: for a small group a hand-off of its own would cost more than
+    /// the overlap saves.
+    Deferred { changes: Changes, expected_root: Option<[u8; 32]> },
+}
+
+impl GroupTree {
+    fn of(changes: Changes, expected_root: Option<[u8; 32]>) -> Self {
+        if changes.is_empty() {
+            GroupTree::Unchanged
+        } else {
+            GroupTree::Deferred { changes, expected_root }
+        }
+    }
+}
+
+/// Groups of at least this many changes are prepared by the writer (blobs stored, tree computed)
+/// while the group before is written.
+const COMPUTE_AHEAD_MIN_CHANGES: usize = 64;
 
 /// A sealed group handed to the shard's committer thread.
 struct CommitJob {
@@ -443,9 +469,11 @@ pub struct ShardMetrics {
     pub chain_errors: AtomicU64,
     pub blob_errors: AtomicU64,
     /// Time the writer spent per stage, summed over groups (stages of two groups overlap): sealing
-    /// values, storing their blobs (durably), and the tree commit (durably).
+    /// values, storing their blobs (durably), computing the new tree (large groups, while the
+    /// group before is written), and the tree commit (durably).
     pub seal_micros_total: AtomicU64,
     pub blob_micros_total: AtomicU64,
+    pub tree_compute_micros_total: AtomicU64,
     pub tree_commit_micros_total: AtomicU64,
 }
 
@@ -1046,13 +1074,13 @@ impl ShardKeeper {
                 }
             }
             // A group sealed while the one before commits (a full group: the writes come faster
-            // than the commits) stores its blobs now, overlapping that commit; otherwise the
-            // committer stores them, one hand-off for both stages.
+            // than the commits), or a large one, is prepared now, overlapping that commit; a small
+            // one goes to the committer whole: one hand-off for its blobs and its tree.
             let overlapped = committing.is_some();
             let seal = async {
                 let sealed = keeper.seal_group(group, overlay.clone()).await?;
-                if overlapped {
-                    keeper.store_blobs(sealed).await
+                if overlapped || sealed.planned.len() >= COMPUTE_AHEAD_MIN_CHANGES {
+                    keeper.prepare_ahead(sealed).await
                 } else {
                     Ok(sealed)
                 }
@@ -1141,11 +1169,10 @@ impl ShardKeeper {
     /// into the tree durably and acknowledges its writes; the error message if it failed, in which
     /// case each of its writes was answered with the error.
     fn store_and_commit(&self, sealed: SealedGroup, runtime: &tokio::runtime::Handle) -> Result<(), String> {
-        let SealedGroup {
-            group, outcomes, planned, sealed, stored, hashes, key_epoch, expected_root, ..
-        } = sealed;
-        let stored = match stored {
-            Some(cids) => Ok(cids),
+        let SealedGroup { group, outcomes, planned, sealed, tree, hashes, key_epoch, expected_root, .. } =
+            sealed;
+        let tree = match tree {
+            Some(tree) => tree,
             None => {
                 let storing = Instant::now();
                 let stored = if sealed.is_empty() {
@@ -1156,29 +1183,31 @@ impl ShardKeeper {
                 self.metrics
                     .blob_micros_total
                     .fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
-                if stored.is_ok() {
-                    failpoint::hit(Step::WriterAfterBlobs);
+                match stored
+                    .map_err(KeeperError::from)
+                    .and_then(|cids| leaves(planned, cids, hashes, key_epoch))
+                {
+                    Ok(changes) => {
+                        failpoint::hit(Step::WriterAfterBlobs);
+                        GroupTree::of(changes, expected_root)
+                    }
+                    Err(e) => {
+                        if let KeeperError::Blob(_) = &e {
+                            self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        return Err(self.fail_group(group, e));
+                    }
                 }
-                stored
             }
         };
-        let changes =
-            match stored.map_err(KeeperError::from).and_then(|cids| leaves(planned, cids, hashes, key_epoch))
-            {
-                Ok(changes) => changes,
-                Err(e) => {
-                    if let KeeperError::Blob(_) = &e {
-                        self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Err(self.fail_group(group, e));
-                }
-            };
         let n = group.len() as u64;
         let committing = Instant::now();
-        let committed = if changes.is_empty() {
-            self.store.state()
-        } else {
-            self.store.commit_group(&changes, expected_root)
+        let committed = match tree {
+            GroupTree::Unchanged => self.store.state(),
+            GroupTree::Computed(computed) => self.store.write_group(computed),
+            GroupTree::Deferred { changes, expected_root } => {
+                self.store.commit_group(&changes, expected_root)
+            }
         };
         self.metrics
             .tree_commit_micros_total
@@ -1216,8 +1245,10 @@ impl ShardKeeper {
         Ok(())
     }
 
-    /// Stores a sealed group's blobs (durably) from the writer, while the group before it commits.
-    async fn store_blobs(
+    /// From the writer, while the group before commits: stores a sealed group's blobs (durably)
+    /// and, for a large group, computes its tree on top of that group's (see
+    /// [`ShardStore::compute_group`]); the committer then only writes it.
+    async fn prepare_ahead(
         &self,
         mut sealed: SealedGroup,
     ) -> Result<SealedGroup, (Vec<WriteRequest>, KeeperError)> {
@@ -1225,17 +1256,40 @@ impl ShardKeeper {
         let blobs = std::mem::take(&mut sealed.sealed);
         let stored = if blobs.is_empty() { Ok(Vec::new()) } else { self.blobs.put_many(blobs).await };
         self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
-        match stored {
-            Ok(cids) => {
-                failpoint::hit(Step::WriterAfterBlobs);
-                sealed.stored = Some(cids);
-                Ok(sealed)
+        let planned = std::mem::take(&mut sealed.planned);
+        let hashes = std::mem::take(&mut sealed.hashes);
+        let key_epoch = sealed.key_epoch;
+        let changes =
+            match stored.map_err(KeeperError::from).and_then(|cids| leaves(planned, cids, hashes, key_epoch))
+            {
+                Ok(changes) => changes,
+                Err(e) => {
+                    if let KeeperError::Blob(_) = &e {
+                        self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Err((sealed.group, e));
+                }
+            };
+        failpoint::hit(Step::WriterAfterBlobs);
+        let expected_root = sealed.expected_root;
+        let tree = if changes.len() < COMPUTE_AHEAD_MIN_CHANGES {
+            GroupTree::of(changes, expected_root)
+        } else {
+            let store = self.store.clone();
+            let computing = Instant::now();
+            let computed =
+                tokio::task::spawn_blocking(move || store.compute_group(changes, expected_root)).await;
+            self.metrics
+                .tree_compute_micros_total
+                .fetch_add(computing.elapsed().as_micros() as u64, Ordering::Relaxed);
+            match computed {
+                Ok(Ok(computed)) => GroupTree::Computed(computed),
+                Ok(Err(e)) => return Err((sealed.group, e.into())),
+                Err(e) => return Err((sealed.group, KeeperError::Store(StoreError::Io(e.into())))),
             }
-            Err(e) => {
-                self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-                Err((sealed.group, e.into()))
-            }
-        }
+        };
+        sealed.tree = Some(tree);
+        Ok(sealed)
     }
 
     /// Computes the group's versions (on top of `overlay`, the group still committing) and seals
@@ -1253,7 +1307,7 @@ impl ShardKeeper {
                     outcomes,
                     planned,
                     sealed,
-                    stored: None,
+                    tree: None,
                     hashes,
                     key_epoch,
                     versions: Arc::new(versions),
