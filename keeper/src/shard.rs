@@ -96,7 +96,8 @@ pub struct ShardConfig {
     /// After a group commit, how long the next group may wait for the writers that commit just
     /// answered (they usually write again at once) before it closes: one group of all the busy
     /// writers instead of two alternating halves, each paying the blob and tree syncs. It waits
-    /// only for as many writes as that group and the ones queued meanwhile held; zero: no wait.
+    /// only until as many writes as that commit answered were queued after its answer; a lone
+    /// writer never waits. Zero: no wait.
     pub group_linger: Duration,
     /// Most bytes (keys and values) of writes queued and not yet answered; past it writes are
     /// refused ([`KeeperError::QueueFull`]) instead of buffered without bound.
@@ -232,6 +233,8 @@ struct WriteRequest {
     reply: oneshot::Sender<Result<WriteReceipt, KeeperError>>,
     /// Counted in the shard's queued bytes until the writer is done with the request.
     _queued: QueuedBytes,
+    /// When it was queued: a writer answered at some instant writes again only after it.
+    queued_at: Instant,
 }
 
 /// A write's share of the shard's queued bytes, released when the request is dropped (answered,
@@ -313,16 +316,34 @@ impl GroupTree {
 /// while the group before is written.
 const COMPUTE_AHEAD_MIN_CHANGES: usize = 64;
 
+/// What the group after a commit waits for (see [`ShardConfig::group_linger`]).
+struct Awaited {
+    /// Writes the commit answered.
+    writers: usize,
+    answered_at: Instant,
+    /// Closes the group even if fewer of them wrote again.
+    until: Instant,
+}
+
+impl Awaited {
+    /// After a successful commit of `writers` writes; nothing after a failed one or with no linger.
+    fn after(outcome: Result<Instant, String>, writers: usize, linger: Duration) -> Option<Self> {
+        let answered_at = outcome.ok().filter(|_| !linger.is_zero())?;
+        Some(Awaited { writers, answered_at, until: Instant::now() + linger })
+    }
+}
+
 /// A sealed group handed to the shard's committer thread.
 struct CommitJob {
     keeper: Arc<ShardKeeper>,
     sealed: SealedGroup,
     /// The group's outcome for the writer: the error message if it was not committed.
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<Instant, String>>,
 }
 
 /// The group before, storing its blobs and committing while the next one is sealed.
-type InFlightCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+/// Its outcome: when its writes were answered, or the error message.
+type InFlightCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Instant, String>> + Send>>;
 
 /// An acknowledged write: durable locally, and with [`Durability::Chain`] anchored on-chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -958,7 +979,7 @@ impl ShardKeeper {
         }
         let (reply, answer) = oneshot::channel();
         self.writes
-            .send(WriteRequest { op, expected_root, reply, _queued: share })
+            .send(WriteRequest { op, expected_root, reply, _queued: share, queued_at: Instant::now() })
             .await
             .map_err(|_| KeeperError::ShuttingDown)?;
         answer.await.map_err(|_| KeeperError::ShuttingDown)?
@@ -986,10 +1007,11 @@ impl ShardKeeper {
         let mut deferred: Option<WriteRequest> = None;
         let mut committing: Option<InFlightCommit> = None;
         let mut overlay: Arc<Versions> = Arc::default();
-        // Writes of the group committing, and after it is done, how many writes the next group
-        // waits for (up to `linger`): the writers it answered, who likely write again at once.
+        // Writes of the group committing; once it is answered, how many writes the next group
+        // waits for (up to `linger`): the writers it answered, who likely write again at once,
+        // recognised by being queued after the answer.
         let mut committing_len = 0usize;
-        let mut awaited: Option<(usize, Instant)> = None;
+        let mut awaited: Option<Awaited> = None;
         let Some(linger) = keeper.upgrade().map(|k| k.cfg.group_linger) else { return };
         loop {
             let first = match deferred.take() {
@@ -997,10 +1019,10 @@ impl ShardKeeper {
                 None => {
                     let next = match committing.as_mut() {
                         Some(commit) => tokio::select! {
-                            _ = commit => {
+                            outcome = commit => {
                                 committing = None;
                                 overlay = Arc::default();
-                                awaited = Some((committing_len, Instant::now() + linger));
+                                awaited = Awaited::after(outcome, committing_len, linger);
                                 continue;
                             }
                             req = rx.recv() => req,
@@ -1026,13 +1048,13 @@ impl ShardKeeper {
                 // While the previous group commits, let this one fill until that commit is done:
                 // started on the first arrival, a group under moderate load would hold about one
                 // write and pay the blob store's and the tree's syncs alone.
-                let mut previous_done = false;
+                let mut previous = None;
                 if let Some(commit) = committing.as_mut() {
                     while group.len() < keeper.cfg.max_group && deferred.is_none() {
                         tokio::select! {
                             biased;
-                            _ = &mut *commit => {
-                                previous_done = true;
+                            outcome = &mut *commit => {
+                                previous = Some(outcome);
                                 break;
                             }
                             req = rx.recv() => match req {
@@ -1043,23 +1065,29 @@ impl ShardKeeper {
                         }
                     }
                 }
-                if previous_done {
+                if let Some(outcome) = previous {
                     // Its writes are in the store now: versions come from there, not the overlay.
                     committing = None;
                     overlay = Arc::default();
-                    awaited = Some((committing_len + group.len(), Instant::now() + linger));
+                    awaited = Awaited::after(outcome, committing_len, linger);
                 }
                 take_ready(&mut rx, &mut group, &mut deferred, keeper.cfg.max_group);
                 // The writers the previous group just answered send their next writes as soon as
                 // their replies reach them: waiting for them (briefly) makes one group of all busy
                 // writers, not two alternating halves that each pay the blob and tree syncs.
-                if let Some((want, until)) = awaited.take() {
-                    let want = want.min(keeper.cfg.max_group);
-                    while group.len() < want && deferred.is_none() {
+                if let Some(awaited) = awaited.take() {
+                    let mut returned = group.iter().filter(|r| r.queued_at >= awaited.answered_at).count();
+                    while returned < awaited.writers
+                        && group.len() < keeper.cfg.max_group
+                        && deferred.is_none()
+                    {
                         tokio::select! {
-                            _ = tokio::time::sleep_until(until.into()) => break,
+                            _ = tokio::time::sleep_until(awaited.until.into()) => break,
                             req = rx.recv() => match req {
-                                Some(req) if req.expected_root.is_none() => group.push(req),
+                                Some(req) if req.expected_root.is_none() => {
+                                    returned += usize::from(req.queued_at >= awaited.answered_at);
+                                    group.push(req);
+                                }
                                 Some(req) => deferred = Some(req),
                                 None => break,
                             },
@@ -1087,11 +1115,11 @@ impl ShardKeeper {
             };
             let (sealed, previous) = match committing.take() {
                 Some(commit) => tokio::join!(seal, commit),
-                None => (seal.await, Ok(())),
+                None => (seal.await, Ok(Instant::now())),
             };
             overlay = Arc::default();
             let sealed = match (sealed, previous) {
-                (Ok(sealed), Ok(())) => sealed,
+                (Ok(sealed), Ok(_)) => sealed,
                 (Ok(sealed), Err(message)) => {
                     // Its versions were counted on top of the group that just failed.
                     let error = || {
@@ -1168,7 +1196,11 @@ impl ShardKeeper {
     /// On the committer thread: stores a sealed group's blobs (durably), then commits its leaves
     /// into the tree durably and acknowledges its writes; the error message if it failed, in which
     /// case each of its writes was answered with the error.
-    fn store_and_commit(&self, sealed: SealedGroup, runtime: &tokio::runtime::Handle) -> Result<(), String> {
+    fn store_and_commit(
+        &self,
+        sealed: SealedGroup,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Instant, String> {
         let SealedGroup { group, outcomes, planned, sealed, tree, hashes, key_epoch, expected_root, .. } =
             sealed;
         let tree = match tree {
@@ -1229,6 +1261,7 @@ impl ShardKeeper {
             }
             self.uncommitted.fetch_add(written, Ordering::Relaxed) + written >= self.cfg.commit_every_writes
         };
+        let answered_at = Instant::now();
         for (req, version) in group.into_iter().zip(outcomes) {
             let receipt = version.map(|version| WriteReceipt {
                 version,
@@ -1242,7 +1275,7 @@ impl ShardKeeper {
         if anchor_due {
             self.wake_batcher.notify_one();
         }
-        Ok(())
+        Ok(answered_at)
     }
 
     /// From the writer, while the group before commits: stores a sealed group's blobs (durably)
