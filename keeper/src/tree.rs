@@ -2686,15 +2686,21 @@ mod tests {
             .collect()
     }
 
+    /// A store under test, a second store for the same groups committed one after the other,
+    /// and the groups ([`three_rounds`]).
+    fn store_and_serial_twin() -> (tempfile::TempDir, ShardStore, ShardStore, Vec<Vec<KeyedLeaf>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("store.redb"));
+        let serial = open_store(&dir.path().join("serial.redb"));
+        (dir, store, serial, three_rounds())
+    }
+
     /// The writer computes a group's tree while the group before is still being written: on
     /// top of that group's nodes in memory. Written in order, they give the tree, records and
     /// proofs of one commit after the other.
     #[test]
     fn a_group_computed_on_an_unwritten_group_writes_the_same_tree() {
-        let dir = tempfile::tempdir().unwrap();
-        let ahead = open_store(&dir.path().join("ahead.redb"));
-        let serial = open_store(&dir.path().join("serial.redb"));
-        let rounds = three_rounds();
+        let (_dir, ahead, serial, rounds) = store_and_serial_twin();
         let expected =
             [serial.commit_group(&rounds[0], None).unwrap(), serial.commit_group(&rounds[1], None).unwrap()];
         let first = ahead.compute_group(rounds[0].as_slice(), None).unwrap();
@@ -2724,10 +2730,7 @@ mod tests {
     /// computed again on the committed tree instead of failing or writing a tree on a wrong base.
     #[test]
     fn a_group_whose_base_was_not_written_is_computed_again_on_the_committed_tree() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_store(&dir.path().join("store.redb"));
-        let serial = open_store(&dir.path().join("serial.redb"));
-        let rounds = three_rounds();
+        let (_dir, store, serial, rounds) = store_and_serial_twin();
         let alone = serial.commit_group(&rounds[1], None).unwrap().root;
         drop(store.compute_group(rounds[0].as_slice(), None).unwrap());
         assert_eq!(
