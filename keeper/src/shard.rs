@@ -250,6 +250,11 @@ impl Drop for QueuedBytes {
     }
 }
 
+/// Bytes of the values a group puts.
+fn value_bytes(group: &[WriteRequest]) -> usize {
+    group.iter().map(|req| if let WriteOp::Put { value, .. } = &req.op { value.len() } else { 0 }).sum()
+}
+
 fn key_of(req: &WriteRequest) -> &Vec<u8> {
     match &req.op {
         WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Rewrap { key, .. } => key,
@@ -313,8 +318,12 @@ impl GroupTree {
 }
 
 /// Groups of at least this many changes are prepared by the writer (blobs stored, tree computed)
-/// while the group before is written.
+/// while the group before is written...
 const COMPUTE_AHEAD_MIN_CHANGES: usize = 64;
+/// ...unless their values average more than this: then sealing and storing them already takes
+/// longer than the tree commit (at 64 KiB, about 300 µs against 40 per write), and computing the
+/// tree in the same stage would only lengthen the longer one.
+const COMPUTE_AHEAD_MAX_VALUE_BYTES: usize = 8 * 1024;
 
 /// What the group after a commit waits for (see [`ShardConfig::group_linger`]).
 struct Awaited {
@@ -1305,7 +1314,9 @@ impl ShardKeeper {
             };
         failpoint::hit(Step::WriterAfterBlobs);
         let expected_root = sealed.expected_root;
-        let tree = if changes.len() < COMPUTE_AHEAD_MIN_CHANGES {
+        let tree = if changes.len() < COMPUTE_AHEAD_MIN_CHANGES
+            || value_bytes(&sealed.group) > changes.len() * COMPUTE_AHEAD_MAX_VALUE_BYTES
+        {
             GroupTree::of(changes, expected_root)
         } else {
             let store = self.store.clone();
