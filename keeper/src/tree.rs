@@ -570,6 +570,11 @@ pub struct ShardStore {
     cache_updates: Mutex<Vec<Arc<ComputedTree>>>,
 }
 
+/// Records a bulk load writes per transaction (and tree version): a transaction holds its dirty
+/// pages, and jmt its whole batch of nodes, in memory until it commits, so a rebuild of 250,000
+/// records in one transaction held hundreds of MiB.
+const BULK_LOAD_PART: usize = 50_000;
+
 /// Rows encoded back to back in one buffer, each ending where `ends` says.
 #[derive(Default)]
 struct EncodedRows {
@@ -1155,46 +1160,82 @@ impl ShardStore {
         }
     }
 
-    /// Fills an empty store with `records` (distinct keys) as its first tree version, in one
-    /// durable transaction: what a rebuild from manifests does. The tree is built in one pass
-    /// from the leaves sorted by position (jmt's batch insert) instead of key by key through the
-    /// verifying reader, which has nothing to verify in an empty tree; the nodes are jmt's own,
+    /// Fills an empty store with `records` (distinct keys): what a rebuild from manifests does.
+    /// The leaves, sorted by position, go in in parts of [`BULK_LOAD_PART`], each one tree version
+    /// and one durable transaction (a rebuild builds beside the live store and renames it in only
+    /// once complete and checked, so a crash between parts loses nothing). Each part is one jmt
+    /// batch insert instead of key by key; the nodes are jmt's own,
     /// so the root is the one inserting the same leaves would give. The caller checks that root
     /// against the chain. No change log is written: the caller marks the result confirmed, and
     /// the next manifest is a checkpoint. A store that is not empty is
     /// [`StoreError::NotEmpty`]; no records is a plain [`ShardStore::commit_group`].
     pub fn bulk_load(&self, records: &[KeyedLeaf]) -> Result<ShardState, StoreError> {
+        self.bulk_load_in_parts(records, BULK_LOAD_PART)
+    }
+
+    /// [`ShardStore::bulk_load`], `part` records (by position) per transaction and tree version.
+    fn bulk_load_in_parts(&self, records: &[KeyedLeaf], part: usize) -> Result<ShardState, StoreError> {
         if records.is_empty() {
             return self.commit_group(records, None);
         }
-        let mut txn = self.db.begin_write().map_err(io)?;
-        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
-        let mut state = self.read_state(&txn)?;
+        let state = self.state()?;
         if state.tree_version != 0 || state.record_count != 0 {
             return Err(StoreError::NotEmpty { version: state.tree_version });
         }
-        let version = 1;
         let mut by_position: Vec<(KeyHash, &KeyedLeaf)> =
             records.iter().map(|record| (self.key_hash(&record.0), record)).collect();
         by_position.sort_unstable_by_key(|(position, _)| *position);
         if by_position.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(corrupt("two records at one tree position"));
         }
+        let mut state = state;
+        for part in by_position.chunks(part.max(1)) {
+            state = self.bulk_load_part(part, state)?;
+        }
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(names) = names.as_mut() {
+            names.extend(records.iter().map(|(key, _)| key.as_slice().into()));
+        }
+        Ok(state)
+    }
+
+    /// Adds one part of a bulk load (sorted by position, after the parts before it) as the next
+    /// tree version, in one durable transaction. The parts before are read back through the
+    /// verifying reader, from the root this load built.
+    fn bulk_load_part(
+        &self,
+        part: &[(KeyHash, &KeyedLeaf)],
+        before: ShardState,
+    ) -> Result<ShardState, StoreError> {
+        let mut txn = self.db.begin_write().map_err(io)?;
+        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
+        let mut state = self.read_state(&txn)?;
+        if (state.tree_version, state.root) != (before.tree_version, before.root) {
+            return Err(forged("the store changed during a bulk load"));
+        }
+        let version = state.tree_version + 1;
         let value_set: Vec<(KeyHash, OwnedValue)> =
-            by_position.iter().map(|(position, (_, leaf))| (*position, leaf.to_bytes())).collect();
-        let (roots, batch) = JellyfishMerkleTree::<_, TreeHasher>::new(&EmptyTree(TxnReader { txn: &txn }))
-            .batch_put_value_sets(vec![value_set], None, version)
-            .map_err(corrupt)?;
+            part.iter().map(|(position, (_, leaf))| (*position, leaf.to_bytes())).collect();
+        let (roots, batch) = if state.tree_version == 0 {
+            JellyfishMerkleTree::<_, TreeHasher>::new(&EmptyTree(TxnReader { txn: &txn }))
+                .batch_put_value_sets(vec![value_set], None, version)
+                .map_err(corrupt)?
+        } else {
+            let cache = NodeCache::default();
+            let reader =
+                VerifyingReader::new(TxnReader { txn: &txn }, state.tree_version, state.root, &cache, 0);
+            JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
+                .batch_put_value_sets(vec![value_set], None, version)
+                .map_err(|e| reader.classify(e))?
+        };
         let root = roots.first().ok_or_else(|| corrupt("the batch insert returned no root"))?;
         write_batch(&txn, &batch)?;
         {
             let mut index = txn.open_table(RECORDS).map_err(corrupt)?;
-            let mut nonces = vec![0u8; NAME_NONCE_LEN * by_position.len()];
+            let mut nonces = vec![0u8; NAME_NONCE_LEN * part.len()];
             OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
             let mut entry = Vec::new();
-            for ((position, (key, leaf)), nonce) in
-                by_position.iter().zip(nonces.chunks_exact(NAME_NONCE_LEN))
-            {
+            for ((position, (key, leaf)), nonce) in part.iter().zip(nonces.chunks_exact(NAME_NONCE_LEN)) {
                 let nonce = nonce.try_into().map_err(|_| io("a nonce of the wrong length"))?;
                 let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
                 entry.clear();
@@ -1206,13 +1247,9 @@ impl ShardStore {
         }
         state.tree_version = version;
         state.root = root.0;
-        state.record_count = records.len() as u64;
+        state.record_count += part.len() as u64;
         self.write_state(&txn, &state)?;
-        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         txn.commit().map_err(io)?;
-        if let Some(names) = names.as_mut() {
-            names.extend(records.iter().map(|(key, _)| key.as_slice().into()));
-        }
         Ok(state)
     }
 
@@ -3146,6 +3183,16 @@ mod tests {
         let mut checkpoint = all_parts(&bulk, true, 1000);
         checkpoint.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(checkpoint, sorted);
+        // In parts (a version each), the same tree and index.
+        let parted = open_store(&dir.path().join("parted.redb"));
+        let in_parts = parted.bulk_load_in_parts(&records, 700).unwrap();
+        assert_eq!((in_parts.root, in_parts.tree_version, in_parts.record_count), (state.root, 5, 3000));
+        drop(parted);
+        let parted = open_store(&dir.path().join("parted.redb"));
+        for (key, leaf) in records.iter().step_by(97) {
+            assert_eq!(parted.prove_against(key, 5, &state.root).unwrap().0.as_ref(), Some(leaf));
+            assert_eq!(parted.record(key).unwrap().unwrap().leaf, *leaf);
+        }
         // Group commits build on the loaded tree (through the verifying reader).
         let next = bulk.commit_group(&[(b"record-5".to_vec(), leaf(9, 9, false))], None).unwrap();
         let expected = grouped.commit_group(&[(b"record-5".to_vec(), leaf(9, 9, false))], None).unwrap();
