@@ -1000,7 +1000,8 @@ impl ShardStore {
         expected_root: Option<[u8; 32]>,
     ) -> Result<ShardState, StoreError> {
         let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
-        let due = self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
+        let due =
+            self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
         self.commit_group_with(changes, expected_root, pending.filter(|_| due))
     }
 
@@ -1370,7 +1371,15 @@ impl ShardStore {
     }
 }
 
-/// [`ShardStore::prune`]'s deletes, in `txn`; how many tree nodes went.
+/// Bytes of an encoded node key that name its version and depth (the version, then the first
+/// byte of the nibble count: a path has at most 64 nibbles).
+const LEVEL_PREFIX: usize = 9;
+
+/// Fewest stale nodes of one level of one version that a prune removes in one scan over their
+/// span rather than one by one.
+const SCAN_RUN_MIN: usize = 16;
+
+/// [`ShardStore::prune`]'s deletes, in `txn`; what went (index entries of stale nodes, values).
 fn prune_in(txn: &redb::WriteTransaction, keep_from: u64) -> Result<Backlog, StoreError> {
     let mut removed = Backlog::default();
     {
@@ -1383,17 +1392,40 @@ fn prune_in(txn: &redb::WriteTransaction, keep_from: u64) -> Result<Backlog, Sto
                 false
             })
             .map_err(io)?;
-        // In table order: consecutive removes land on the same (already copied) pages.
         let mut doomed_keys = StaleNodeKeys(&doomed).collect::<Result<Vec<&[u8]>, _>>()?;
+        removed.nodes = doomed_keys.len() as u64;
         doomed_keys.sort_unstable();
+        doomed_keys.dedup();
         let mut touched_keys = std::collections::BTreeSet::new();
-        for node_key in doomed_keys {
-            if let Some(node) = nodes.remove(node_key).map_err(io)? {
-                if let Some(key_hash) = encoded_leaf_key(node.value()) {
-                    touched_keys.insert(key_hash);
+        // By level of one version (keys sort by version, then depth): a level's stale nodes
+        // lie close together (the top levels go stale whole), and one scan over their span
+        // rewrites each page once, where removing them one by one rebuilds a page per node.
+        let mut rest = &doomed_keys[..];
+        while let Some(first) = rest.first() {
+            let level = &first[..first.len().min(LEVEL_PREFIX)];
+            let (run, tail) = rest.split_at(rest.iter().take_while(|k| k.starts_with(level)).count());
+            rest = tail;
+            if run.len() < SCAN_RUN_MIN {
+                for node_key in run {
+                    if let Some(node) = nodes.remove(*node_key).map_err(io)? {
+                        touched_keys.extend(encoded_leaf_key(node.value()));
+                    }
                 }
+                continue;
             }
-            removed.nodes += 1;
+            let mut next = 0;
+            nodes
+                .retain_in::<&[u8], _>(run[0]..=run[run.len() - 1], |key, node| {
+                    while run.get(next).is_some_and(|doomed| *doomed < key) {
+                        next += 1;
+                    }
+                    if run.get(next) != Some(&key) {
+                        return true;
+                    }
+                    touched_keys.extend(encoded_leaf_key(node));
+                    false
+                })
+                .map_err(io)?;
         }
         txn.open_table(CHANGES).map_err(corrupt)?.retain_in(..=keep_from, |_, _| false).map_err(io)?;
         // A leaf can move to a new node key and keep its old value, so a value is only
@@ -2378,7 +2410,11 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Op {
-        Write { key: u8, tag: u8, tombstone: bool },
+        Write {
+            key: u8,
+            tag: u8,
+            tombstone: bool,
+        },
         Prune,
         /// A prune handed to the group commits (lands with the sweep).
         PruneLater,
@@ -2609,6 +2645,66 @@ mod tests {
             assert_eq!(found, Some(leaf(20, 19, false)));
             assert!(verify_record_proof(&root, store.key_hash(&[k + 1]), found.as_ref(), &proof));
         }
+    }
+
+    /// The encoded keys of every node reachable from the root of `version`.
+    fn reachable_nodes(store: &ShardStore, version: u64, into: &mut std::collections::BTreeSet<Vec<u8>>) {
+        let txn = store.db.begin_read().unwrap();
+        let nodes = txn.open_table(NODES).unwrap();
+        let root_path = jmt::storage::NibblePath::try_from_slice(&[0u8; 12]).unwrap();
+        let mut todo = vec![NodeKey::new(version, root_path)];
+        while let Some(key) = todo.pop() {
+            let encoded = encode_node_key(&key).as_slice().to_vec();
+            let node = Node::try_from_slice(nodes.get(encoded.as_slice()).unwrap().unwrap().value()).unwrap();
+            into.insert(encoded);
+            if let Node::Internal(internal) = node {
+                let (depth, packed) = node_path(&key);
+                for (nibble, child) in internal.children_unsorted() {
+                    let path = with_nibble(packed, depth, u8::from(nibble));
+                    let len = usize::from(depth + 1).div_ceil(2);
+                    let borsh =
+                        [&u64::from(depth + 1).to_le_bytes()[..], &(len as u32).to_le_bytes(), &path[..len]]
+                            .concat();
+                    let path = jmt::storage::NibblePath::try_from_slice(&borsh).unwrap();
+                    todo.push(NodeKey::new(child.version, path));
+                }
+            }
+        }
+    }
+
+    /// A prune leaves exactly the nodes the kept roots reach, whether it removed a level's stale
+    /// nodes in one scan (large groups: long runs) or one by one (a few keys rewritten).
+    #[test]
+    fn a_prune_keeps_exactly_the_nodes_of_the_kept_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        for round in 0..8u16 {
+            let mut changes: Vec<KeyedLeaf> = if round % 2 == 0 {
+                (0..400u16)
+                    .map(|i| ((round * 400 + i).to_le_bytes().to_vec(), leaf(1, i as u8, false)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            changes.extend(
+                (0..5u16).map(|i| (i.to_le_bytes().to_vec(), leaf(u64::from(round) + 2, round as u8, false))),
+            );
+            store.commit_group(&changes, None).unwrap();
+        }
+        let mut kept = std::collections::BTreeSet::new();
+        for version in 5..=8 {
+            reachable_nodes(&store, version, &mut kept);
+        }
+        store.prune(5).unwrap();
+        let txn = store.db.begin_read().unwrap();
+        let stored: std::collections::BTreeSet<Vec<u8>> = txn
+            .open_table(NODES)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|item| item.unwrap().0.value().to_vec())
+            .collect();
+        assert_eq!(stored, kept);
     }
 
     fn rows<K: redb::Key + 'static, V: redb::Value + 'static>(
