@@ -538,12 +538,15 @@ type NameIndex = std::collections::BTreeSet<Box<[u8]>>;
 pub const DEFAULT_STORE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Stale tree nodes a store lets pile up before a prune handed to the group commits runs (see
-/// [`ShardStore::prune_with_next_group`]), unless configured. Nodes of one version go stale
+/// [`ShardStore::prune_with_next_group`]), unless configured. The nodes of one version go stale
 /// across many later groups, and a prune rewrites every page it deletes from: pruning after every
-/// confirmed update rewrote the same old pages again and again (3.3 µs CPU per pruned node and
-/// 4.5 µs per write more in the commit, 60,000 writes of 1 KiB); in sweeps of 16 Ki nodes, 2.6
-/// µs per node and 0.2 µs. The nodes held meanwhile: at most about 8 MiB (a node row is 520
-/// bytes on average in that run, a full internal node 850).
+/// confirmed update rewrote the same old pages again and again. Measured (write-path bench, 60,000
+/// new keys of 1 KiB in groups of about 500, CPU): pruning after every update cost 3.1 µs per
+/// pruned node and 13.3 µs per write in the commit (8 µs without prunes); in sweeps of 16 Ki
+/// nodes 1.7 µs and 8.8 µs; of 64 Ki, 1.2 µs and 7.5 µs. What a sweep of 16 Ki holds back: node
+/// rows of about 370 bytes on average (6 MiB; at most 14 MiB, were every one a full internal
+/// node of 840 bytes) and, through [`SWEEP_VALUE_WEIGHT`], the blobs of at most 1 Ki replaced
+/// values.
 pub const DEFAULT_PRUNE_SWEEP_NODES: u64 = 16 * 1024;
 
 /// How a store uses memory and disk.
@@ -562,10 +565,10 @@ impl Default for StoreOptions {
     }
 }
 
-/// A superseded value weighs as this many stale nodes in the sweep's trigger: its blob (up to a
-/// whole record) stays on disk until a prune, so overwrites sweep about as often as they did
-/// before sweeps (every 1,024 overwrites at the default), while the nodes of new keys' writes
-/// pile up to the full sweep.
+/// A replaced value weighs as this many stale nodes in the sweep's trigger: its blob (up to a
+/// whole record) stays on disk until a prune, so overwrites sweep once 1 Ki replaced values wait
+/// (at the default sweep: about what one on-chain update's writes replace), while new keys'
+/// writes, which replace no value, let nodes pile up to the full sweep.
 const SWEEP_VALUE_WEIGHT: u64 = 16;
 
 /// What waits for a prune: stale tree nodes listed in the stale index, and replaced values.
