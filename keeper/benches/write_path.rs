@@ -534,10 +534,11 @@ async fn main() {
         let per_write = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64 / n as f64;
         let groups = m.groups.load(Ordering::Relaxed);
         report.notes.push(format!(
-            "(c) {}: where the writer's time went, per write (stages of consecutive groups overlap): seal {:.1} µs, blob store (SHA-256 for the CID, append, fdatasync, index) {:.1} µs, tree commit (JMT, index, fsync) {:.1} µs; wall time {:.1} µs per write; {groups} groups of {:.0} writes on average",
+            "(c) {}: where the writer's time went, per write (stages of consecutive groups overlap): seal {:.1} µs, blob store (SHA-256 for the CID, append, fdatasync, index) {:.1} µs, tree computed ahead (JMT) {:.1} µs, tree commit (index, nodes, fsync) {:.1} µs; wall time {:.1} µs per write; {groups} groups of {:.0} writes on average",
             size_name(len),
             per_write(&m.seal_micros_total),
             per_write(&m.blob_micros_total),
+            per_write(&m.tree_compute_micros_total),
             per_write(&m.tree_commit_micros_total),
             1e6 / c.per_sec(),
             n as f64 / groups.max(1) as f64,

@@ -39,8 +39,8 @@ use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{
-    self, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError, StoreOptions,
-    StoreSeal, TreeKeyMode,
+    self, ComputedGroup, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError,
+    StoreOptions, StoreSeal, TreeKeyMode,
 };
 
 /// When a write is acknowledged.
@@ -255,10 +255,23 @@ type Changes = Vec<(Vec<u8>, RecordLeaf)>;
 struct PreparedGroup {
     group: Vec<WriteRequest>,
     outcomes: Outcomes,
-    changes: Changes,
+    tree: GroupTree,
     versions: Arc<Versions>,
-    expected_root: Option<[u8; 32]>,
 }
+
+/// A prepared group's tree change.
+enum GroupTree {
+    /// Nothing to write (e.g. only deletes of missing keys).
+    Unchanged,
+    /// Computed while the group before was being written (see [`ShardStore::compute_group`]).
+    Computed(ComputedGroup<Changes>),
+    /// Small groups compute their tree in the commit's own blocking call: a hand-off of its own
+    /// would cost more than the overlap saves.
+    Deferred { changes: Changes, expected_root: Option<[u8; 32]> },
+}
+
+/// Groups of at least this many changes compute their tree while the group before is written.
+const COMPUTE_AHEAD_MIN_CHANGES: usize = 64;
 
 /// The tree commit of the group before, running while the next one is prepared.
 type InFlightCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
@@ -408,9 +421,11 @@ pub struct ShardMetrics {
     pub chain_errors: AtomicU64,
     pub blob_errors: AtomicU64,
     /// Time the writer spent per stage, summed over groups (stages of two groups overlap): sealing
-    /// values, storing their blobs (durably), and the tree commit (durably).
+    /// values, storing their blobs (durably), computing the new tree (large groups, while the
+    /// group before is written), and the tree commit (durably).
     pub seal_micros_total: AtomicU64,
     pub blob_micros_total: AtomicU64,
+    pub tree_compute_micros_total: AtomicU64,
     pub tree_commit_micros_total: AtomicU64,
 }
 
@@ -1035,16 +1050,14 @@ impl ShardKeeper {
     /// Commits a prepared group into the tree durably and acknowledges its writes; the error
     /// message if the commit failed.
     async fn commit_prepared(self: Arc<Self>, prepared: PreparedGroup) -> Result<(), String> {
-        let PreparedGroup { group, outcomes, changes, expected_root, .. } = prepared;
+        let PreparedGroup { group, outcomes, tree, .. } = prepared;
         let n = group.len() as u64;
         let store = self.store.clone();
         let committing = Instant::now();
-        let committed = tokio::task::spawn_blocking(move || {
-            if changes.is_empty() {
-                store.state()
-            } else {
-                store.commit_group(&changes, expected_root)
-            }
+        let committed = tokio::task::spawn_blocking(move || match tree {
+            GroupTree::Unchanged => store.state(),
+            GroupTree::Computed(computed) => store.write_group(computed),
+            GroupTree::Deferred { changes, expected_root } => store.commit_group(&changes, expected_root),
         })
         .await
         .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))
@@ -1104,7 +1117,26 @@ impl ShardKeeper {
         match self.prepare_changes(&group, &overlay).await {
             Ok((outcomes, changes, versions)) => {
                 let expected_root = group[0].expected_root;
-                Ok(PreparedGroup { group, outcomes, changes, versions: Arc::new(versions), expected_root })
+                let tree = if changes.is_empty() {
+                    GroupTree::Unchanged
+                } else if changes.len() < COMPUTE_AHEAD_MIN_CHANGES {
+                    GroupTree::Deferred { changes, expected_root }
+                } else {
+                    let store = self.store.clone();
+                    let computing = Instant::now();
+                    let computed =
+                        tokio::task::spawn_blocking(move || store.compute_group(changes, expected_root))
+                            .await;
+                    self.metrics
+                        .tree_compute_micros_total
+                        .fetch_add(computing.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    match computed {
+                        Ok(Ok(computed)) => GroupTree::Computed(computed),
+                        Ok(Err(e)) => return Err((group, e.into())),
+                        Err(e) => return Err((group, KeeperError::Store(StoreError::Io(e.into())))),
+                    }
+                };
+                Ok(PreparedGroup { group, outcomes, tree, versions: Arc::new(versions) })
             }
             Err(e) => {
                 if let KeeperError::Blob(_) = &e {

@@ -33,6 +33,7 @@
 //! Leaf values are [`RecordLeaf`]s: `(version, cid, ciphertext hash, key epoch, tombstone)`, so a
 //! leaf is `H(H(key), H(version ‖ cid ‖ ciphertext hash ‖ …))`. Deletes are tombstones, never
 //! removals: a deleted record's history stays provable and its version keeps increasing.
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -606,6 +607,10 @@ pub struct ShardStore {
     backlog: Mutex<Backlog>,
     /// Where group commits spent their time (see [`CommitTimes`]).
     times: CommitTimes,
+    /// The last computed group, until it is written: the base of the next group's tree.
+    computed: Arc<Mutex<Option<Arc<ComputedTree>>>>,
+    /// Written groups whose top levels are not cached yet (see [`ShardStore::write_group`]).
+    cache_updates: Mutex<Vec<Arc<ComputedTree>>>,
 }
 
 /// Where this store's group commits spent their time since it was opened (for metrics and
@@ -627,7 +632,8 @@ pub enum CommitPhase {
     Wait,
     /// A prune folded into the group's transaction.
     Prune,
-    /// The JMT update (verified node reads, new nodes, hashing).
+    /// Computing the group's tree: verified node reads, new nodes, hashing (see
+    /// [`ShardStore::compute_group`]; it may overlap the previous group's write).
     Tree,
     /// Writing nodes, the stale index, the record index and the change log.
     Write,
@@ -672,6 +678,45 @@ impl CommitTimes {
     pub fn micros(&self, phase: CommitPhase) -> (u64, u64) {
         let i = phase as usize;
         (self.wall[i].load(Ordering::Relaxed), self.cpu[i].load(Ordering::Relaxed))
+    }
+}
+
+/// A group's new tree version, built on `base` (version, root).
+struct ComputedTree {
+    base: (u64, [u8; 32]),
+    version: u64,
+    root: [u8; 32],
+    batch: TreeUpdateBatch,
+}
+
+/// A group whose tree is computed but not written yet (see [`ShardStore::compute_group`]).
+/// Dropped unwritten, it stops being the next group's base.
+pub struct ComputedGroup<C: Borrow<[(Vec<u8>, RecordLeaf)]>> {
+    changes: C,
+    expected_root: Option<[u8; 32]>,
+    positions: Vec<KeyHash>,
+    /// Key hash → hash of its leaf node in the base tree, for every leaf the computation read.
+    authenticated_leaves: foldhash::HashMap<[u8; 32], [u8; 32]>,
+    tree: Arc<ComputedTree>,
+    in_flight: Arc<Mutex<Option<Arc<ComputedTree>>>>,
+    written: bool,
+}
+
+impl<C: Borrow<[(Vec<u8>, RecordLeaf)]>> ComputedGroup<C> {
+    /// The root the group's version will have.
+    pub fn root(&self) -> [u8; 32] {
+        self.tree.root
+    }
+}
+
+impl<C: Borrow<[(Vec<u8>, RecordLeaf)]>> Drop for ComputedGroup<C> {
+    fn drop(&mut self) {
+        if !self.written {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if in_flight.as_ref().is_some_and(|g| Arc::ptr_eq(g, &self.tree)) {
+                *in_flight = None;
+            }
+        }
     }
 }
 
@@ -728,6 +773,8 @@ impl ShardStore {
             pending_prune: Mutex::default(),
             backlog: Mutex::default(),
             times: CommitTimes::default(),
+            computed: Arc::default(),
+            cache_updates: Mutex::default(),
         };
         let state = store.state()?;
         let configured = store.codec.seal.tree.mode();
@@ -1002,69 +1049,54 @@ impl ShardStore {
         changes: &[(Vec<u8>, RecordLeaf)],
         expected_root: Option<[u8; 32]>,
     ) -> Result<ShardState, StoreError> {
-        let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
-        let due =
-            self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
-        self.commit_group_with(changes, expected_root, pending.filter(|_| due))
+        self.write_group(self.compute_group(changes, expected_root)?)
     }
 
-    /// [`ShardStore::commit_group`], first carrying out a prune up to `prune` in its transaction.
-    fn commit_group_with(
+    /// The first half of a group commit, outside the store's single write transaction: the
+    /// group's new tree (nodes, root) computed from authenticated reads. Its base is the tree a
+    /// group computed before it leaves, while that one is still being written (so the next
+    /// group's tree work overlaps the previous group's commit and sync), else the committed tree.
+    /// [`ShardStore::write_group`] stores it, checking that its base is still the committed tree.
+    /// `expected_root`, if given, must equal the base root.
+    pub fn compute_group<C: Borrow<[(Vec<u8>, RecordLeaf)]>>(
         &self,
-        changes: &[(Vec<u8>, RecordLeaf)],
+        changes: C,
         expected_root: Option<[u8; 32]>,
-        prune: Option<u64>,
-    ) -> Result<ShardState, StoreError> {
-        let times = &self.times;
+    ) -> Result<ComputedGroup<C>, StoreError> {
         let started = Stamp::now();
-        let mut txn = self.db.begin_write().map_err(io)?;
-        let mut at = times.add(CommitPhase::Wait, started);
-        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
-        let mut state = self.read_state(&txn)?;
+        // Read before the snapshot: a group written in between is then in the snapshot too, and
+        // no longer the base (its base is not the committed tree any more).
+        let in_flight = self.computed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let snapshot = self.snapshot()?;
+        let state = snapshot.state()?;
+        let base_group = in_flight.filter(|g| g.base == (state.tree_version, state.root));
+        let (base_version, base_root) =
+            base_group.as_ref().map(|g| (g.version, g.root)).unwrap_or((state.tree_version, state.root));
         if let Some(expected) = expected_root {
-            if expected != state.root {
+            if expected != base_root {
                 return Err(StoreError::RootChanged {
                     expected: hex::encode(expected),
-                    current: hex::encode(state.root),
+                    current: hex::encode(base_root),
                 });
             }
         }
-        let mut pruned = Backlog::default();
-        // A prune is no reason to refuse writes: one that fails is dropped (the transaction
-        // rolled back, the group committed without it) and the next confirmed update asks again.
-        if let Some(keep_from) = prune.filter(|k| *k <= state.tree_version) {
-            match prune_in(&txn, keep_from) {
-                Ok(removed) => {
-                    pruned = removed;
-                    at = times.add(CommitPhase::Prune, at);
-                }
-                Err(e) => {
-                    drop(txn);
-                    tracing::warn!(path = %self.path.display(), error = %e, "prune failed; committing the group without it");
-                    self.clear_pending_prune(keep_from);
-                    return self.commit_group_with(changes, expected_root, None);
-                }
-            }
-        }
-        let version = state.tree_version + 1;
-        let positions: Vec<KeyHash> = changes.iter().map(|(key, _)| self.key_hash(key)).collect();
-        // Each written key's index entry before this group (checked against the tree).
-        let mut previous: HashMap<[u8; 32], Option<RecordMeta>> = HashMap::with_capacity(positions.len());
-        // The last change of a key in the group wins in the tree; all are in the index order.
+        let version = base_version + 1;
+        let list = changes.borrow();
+        let positions: Vec<KeyHash> = list.iter().map(|(key, _)| self.key_hash(key)).collect();
+        // The last change of a key in the group wins in the tree.
         let mut value_set: std::collections::BTreeMap<KeyHash, OwnedValue> =
             std::collections::BTreeMap::new();
-        for (position, (_, leaf)) in positions.iter().zip(changes) {
+        for (position, (_, leaf)) in positions.iter().zip(list) {
             value_set.insert(*position, leaf.to_bytes());
         }
-        // Opened once for the group: jmt's reads, then the batch's writes.
-        let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
-        // Held until the group is committed (groups commit one at a time anyway: one redb writer).
+        let nodes = snapshot.txn.open_table(NODES).map_err(corrupt)?;
         let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.apply_cache_updates(&mut cache);
         let (root, batch, authenticated_leaves) = {
             let reader = VerifyingReader::new(
-                GroupNodes { nodes: &nodes },
-                state.tree_version,
-                state.root,
+                GroupNodes { written: base_group.as_deref().map(|g| &g.batch.node_batch), nodes: &nodes },
+                base_version,
+                base_root,
                 &cache,
                 positions.len(),
             );
@@ -1082,19 +1114,88 @@ impl ShardStore {
             };
             (root, batch, reader.into_authenticated_leaves())
         };
-        at = times.add(CommitPhase::Tree, at);
-        write_node_batch(&mut nodes, &batch.node_batch)?;
-        drop(nodes);
-        write_stale_index(&txn, &batch)?;
+        drop(cache);
+        self.times.add(CommitPhase::Tree, started);
+        let tree = Arc::new(ComputedTree { base: (base_version, base_root), version, root: root.0, batch });
+        *self.computed.lock().unwrap_or_else(|p| p.into_inner()) = Some(tree.clone());
+        Ok(ComputedGroup {
+            changes,
+            expected_root,
+            positions,
+            authenticated_leaves,
+            tree,
+            in_flight: self.computed.clone(),
+            written: false,
+        })
+    }
+
+    /// Stores a computed group (see [`ShardStore::compute_group`]) in one durable transaction,
+    /// with the prune the batcher handed to the next group.
+    pub fn write_group<C: Borrow<[(Vec<u8>, RecordLeaf)]>>(
+        &self,
+        mut group: ComputedGroup<C>,
+    ) -> Result<ShardState, StoreError> {
+        let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        let due =
+            self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
+        self.write_group_with(&mut group, pending.filter(|_| due))
+    }
+
+    /// [`ShardStore::write_group`], first carrying out a prune up to `prune` in its transaction.
+    fn write_group_with<C: Borrow<[(Vec<u8>, RecordLeaf)]>>(
+        &self,
+        group: &mut ComputedGroup<C>,
+        prune: Option<u64>,
+    ) -> Result<ShardState, StoreError> {
+        let times = &self.times;
+        let started = Stamp::now();
+        let mut txn = self.db.begin_write().map_err(io)?;
+        let mut at = times.add(CommitPhase::Wait, started);
+        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
+        let mut state = self.read_state(&txn)?;
+        if (state.tree_version, state.root) != group.tree.base {
+            // Computed on a tree that is not the committed one (the group before was written
+            // without computing ahead, or was not written): computed again on the committed tree.
+            drop(txn);
+            let mut again = self.compute_group(group.changes.borrow(), group.expected_root)?;
+            return self.write_group_with(&mut again, prune);
+        }
+        // A prune is no reason to refuse writes: one that fails is dropped (the transaction
+        // rolled back, the group committed without it) and the next confirmed update asks again.
+        let mut pruned = Backlog::default();
+        if let Some(keep_from) = prune.filter(|k| *k <= state.tree_version) {
+            match prune_in(&txn, keep_from) {
+                Ok(removed) => {
+                    pruned = removed;
+                    at = times.add(CommitPhase::Prune, at);
+                }
+                Err(e) => {
+                    drop(txn);
+                    tracing::warn!(path = %self.path.display(), error = %e, "prune failed; committing the group without it");
+                    self.clear_pending_prune(keep_from);
+                    return self.write_group_with(group, None);
+                }
+            }
+        }
+        let ComputedTree { version, root, ref batch, .. } = *group.tree;
+        let changes = group.changes.borrow();
+        // Each written key's index entry before this group (checked against the tree).
+        let mut previous: HashMap<[u8; 32], Option<RecordMeta>> =
+            HashMap::with_capacity(group.positions.len());
+        {
+            let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
+            write_node_batch(&mut nodes, &batch.node_batch)?;
+        }
+        write_stale_index(&txn, batch)?;
         {
             let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
             // The group's nonces in one read of the system's random source, not one per key.
             let mut nonces = vec![0u8; NAME_NONCE_LEN * changes.len()];
             OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
             let mut entry = Vec::new();
-            let mut changed = Vec::with_capacity(32 * positions.len());
+            let mut changed = Vec::with_capacity(32 * group.positions.len());
             for ((position, (key, leaf)), nonce) in
-                positions.iter().zip(changes).zip(nonces.chunks_exact(NAME_NONCE_LEN))
+                group.positions.iter().zip(changes).zip(nonces.chunks_exact(NAME_NONCE_LEN))
             {
                 let nonce = nonce.try_into().expect("chunks of the nonce length");
                 let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
@@ -1113,7 +1214,7 @@ impl ShardStore {
                 // keys' previous leaves (a key with none was not in the tree). A mismatch aborts
                 // the transaction: nothing of the group is written.
                 let indexed = replaced.map(|m| IndexEntry::decode_meta(m.value())).transpose()?;
-                if authenticated_leaves.get(&position.0)
+                if group.authenticated_leaves.get(&position.0)
                     != indexed.as_ref().map(|m| leaf_node_hash(*position, &m.leaf)).as_ref()
                 {
                     return Err(forged("the record index disagrees with the tree"));
@@ -1134,7 +1235,7 @@ impl ShardStore {
         }
         state.record_count += previous.values().filter(|m| m.is_none()).count() as u64;
         state.tree_version = version;
-        state.root = root.0;
+        state.root = root;
         self.write_state(&txn, &state)?;
         // Held across the commit, so listings see groups in commit order.
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
@@ -1148,15 +1249,35 @@ impl ShardStore {
             values: previous.values().filter(|m| m.is_some()).count() as u64,
         };
         self.count_backlog_change(added, pruned);
+        group.written = true;
         if let Some(keep_from) = prune {
             self.clear_pending_prune(keep_from);
         }
-        // Only once durable: a group that failed may reuse its version for other nodes.
-        cache_new_nodes(&mut cache, &batch.node_batch, root.0);
+        {
+            let mut in_flight = self.computed.lock().unwrap_or_else(|p| p.into_inner());
+            if in_flight.as_ref().is_some_and(|g| Arc::ptr_eq(g, &group.tree)) {
+                *in_flight = None;
+            }
+        }
+        // Only once durable: a group that failed may reuse its version for other nodes. The next
+        // group's computation may hold the cache right now: then it is cached by whoever takes the
+        // cache next, in commit order.
+        self.cache_updates.lock().unwrap_or_else(|p| p.into_inner()).push(group.tree.clone());
+        if let Ok(mut cache) = self.node_cache.try_lock() {
+            self.apply_cache_updates(&mut cache);
+        }
         if let Some(names) = names.as_mut() {
             names.extend(changes.iter().map(|(key, _)| key.as_slice().into()));
         }
         Ok(state)
+    }
+
+    /// Caches the top levels of the groups written since the cache was last updated, in order.
+    fn apply_cache_updates(&self, cache: &mut NodeCache) {
+        let written = std::mem::take(&mut *self.cache_updates.lock().unwrap_or_else(|p| p.into_inner()));
+        for tree in written {
+            cache_new_nodes(cache, &tree.batch.node_batch, tree.root);
+        }
     }
 
     /// Fills an empty store with `records` (distinct keys) as its first tree version, in one
@@ -2061,14 +2182,19 @@ fn encoded_leaf_key(node: &[u8]) -> Option<[u8; 32]> {
     }
 }
 
-/// jmt's node reads in a group commit, from the node table the group then writes its batch to
-/// (opened once, not once per node). A group insert reads no values.
-struct GroupNodes<'a, 't> {
-    nodes: &'a redb::Table<'t, &'static [u8], &'static [u8]>,
+/// jmt's node reads for a group: the nodes of the group computed before it (built in memory and
+/// still being written), then the committed node table of one read snapshot (opened once, not
+/// once per node). A group insert reads no values.
+struct GroupNodes<'a> {
+    written: Option<&'a NodeBatch>,
+    nodes: &'a redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
-impl TreeReader for GroupNodes<'_, '_> {
+impl TreeReader for GroupNodes<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        if let Some(node) = self.written.and_then(|batch| batch.nodes().get(node_key)) {
+            return Ok(Some(node.clone()));
+        }
         let key = encode_node_key(node_key);
         Ok(match self.nodes.get(key.as_slice())? {
             Some(bytes) => Some(Node::try_from_slice(bytes.value())?),
@@ -2842,6 +2968,86 @@ mod tests {
             let reader = VerifyingReader::new(disk, state.tree_version, state.root, &cache, 1);
             assert_eq!(reader.get_node_option(&root_key).unwrap(), Some(root.clone()));
         }
+    }
+
+    /// Groups of 40 keys per round: round 1 writes keys 0..40, round 2 keys 20..60 (20 of them
+    /// overwrites), round 3 keys 50..90.
+    fn three_rounds() -> Vec<Vec<KeyedLeaf>> {
+        [(0..40u8, 1), (20..60u8, 2), (50..90u8, 3)]
+            .into_iter()
+            .map(|(keys, round)| {
+                keys.map(|k| (vec![k], leaf(round, k.wrapping_add(round as u8), false))).collect()
+            })
+            .collect()
+    }
+
+    /// The writer computes a group's tree while the group before is still being written: on
+    /// top of that group's nodes in memory. Written in order, they give the tree, records and
+    /// proofs of one commit after the other.
+    #[test]
+    fn a_group_computed_on_an_unwritten_group_writes_the_same_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let ahead = open_store(&dir.path().join("ahead.redb"));
+        let serial = open_store(&dir.path().join("serial.redb"));
+        let rounds = three_rounds();
+        let expected =
+            [serial.commit_group(&rounds[0], None).unwrap(), serial.commit_group(&rounds[1], None).unwrap()];
+        let first = ahead.compute_group(rounds[0].as_slice(), None).unwrap();
+        let second = ahead.compute_group(rounds[1].as_slice(), None).unwrap();
+        assert_eq!(ahead.state().unwrap().tree_version, 0, "nothing written yet");
+        assert_eq!(second.root(), expected[1].root, "computed on top of the first group");
+        let written = [ahead.write_group(first).unwrap(), ahead.write_group(second).unwrap()];
+        for (written, expected) in written.iter().zip(&expected) {
+            assert_eq!((written.tree_version, written.root), (expected.tree_version, expected.root));
+        }
+        assert_eq!(written[1].record_count, 60);
+        for k in [0u8, 25, 59] {
+            let (found, _) = ahead.prove_against(&[k], 2, &written[1].root).unwrap();
+            let round = if k < 20 { 1 } else { 2 };
+            assert_eq!(found, Some(leaf(round, k.wrapping_add(round as u8), false)));
+        }
+        // The overlap is only for the group right after: a third group computes on the store.
+        let third = ahead.compute_group(rounds[2].as_slice(), None).unwrap();
+        assert_eq!(
+            ahead.write_group(third).unwrap().root,
+            serial.commit_group(&rounds[2], None).unwrap().root
+        );
+    }
+
+    /// A computed group whose base is not what the store holds when it is written (its base was
+    /// dropped unwritten, e.g. its blobs failed; or another group was committed first) is
+    /// computed again on the committed tree instead of failing or writing a tree on a wrong base.
+    #[test]
+    fn a_group_whose_base_was_not_written_is_computed_again_on_the_committed_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("store.redb"));
+        let serial = open_store(&dir.path().join("serial.redb"));
+        let rounds = three_rounds();
+        let alone = serial.commit_group(&rounds[1], None).unwrap().root;
+        drop(store.compute_group(rounds[0].as_slice(), None).unwrap());
+        assert_eq!(
+            store.compute_group(rounds[1].as_slice(), None).unwrap().root(),
+            alone,
+            "not on the dropped group"
+        );
+        let dropped = store.compute_group(rounds[0].as_slice(), None).unwrap();
+        let on_dropped = store.compute_group(rounds[1].as_slice(), None).unwrap();
+        drop(dropped);
+        let state = store.write_group(on_dropped).unwrap();
+        assert_eq!((state.tree_version, state.root), (1, alone));
+        assert_eq!(store.record(&[0]).unwrap(), None, "nothing of the dropped group");
+
+        let late = store.compute_group(rounds[2].as_slice(), None).unwrap();
+        let first = store.commit_group(&rounds[0], None).unwrap();
+        assert_eq!(first.root, serial.commit_group(&rounds[0], None).unwrap().root);
+        let state = store.write_group(late).unwrap();
+        assert_eq!(state.tree_version, 3);
+        assert_eq!(state.root, serial.commit_group(&rounds[2], None).unwrap().root);
+
+        // A root expected before the group is still checked against the committed one.
+        let stale = store.compute_group(rounds[0].as_slice(), Some(state.root)).unwrap();
+        store.commit_group(&rounds[1], None).unwrap();
+        assert!(matches!(store.write_group(stale), Err(StoreError::RootChanged { .. })));
     }
 
     /// A prune handed to the next group commit changes nothing until that group commits, and

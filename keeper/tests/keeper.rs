@@ -163,6 +163,22 @@ async fn assert_all_readable(keeper: &ShardKeeper, range: std::ops::Range<usize>
     }
 }
 
+/// Large groups compute their tree while the group before is still being written: every write
+/// of the overlapping groups is acknowledged, readable with its proof, and anchored.
+#[tokio::test]
+async fn overlapping_large_groups_are_all_written_and_anchored() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    write_many(&keeper, 0..2000).await;
+    let metrics = keeper.metrics();
+    assert!(metrics.tree_compute_micros_total.load(Ordering::Relaxed) > 0, "no group was computed ahead");
+    assert!(metrics.groups.load(Ordering::Relaxed) >= 2);
+    assert_all_readable(&keeper, 0..2000).await;
+    keeper.commit().await.unwrap();
+    assert_eq!(keeper.store().state().unwrap().record_count, 2000);
+    assert_eq!(h.chain_shard(0).await.root, keeper.status().unwrap().local_root);
+}
+
 #[tokio::test]
 async fn writes_read_back_with_proofs_pending_then_committed() {
     let h = harness(1).await;
