@@ -3163,6 +3163,39 @@ mod tests {
         assert_eq!(open_sweeping(&path, SWEEP).prune_backlog(), backlog, "counted again at open");
     }
 
+    /// Overwrites sweep sooner: a replaced value counts as [`SWEEP_VALUE_WEIGHT`] stale nodes
+    /// (its blob waits for the prune), so a few overwrites start the sweep long before their
+    /// nodes would, and the replaced values' blobs come out dead.
+    #[test]
+    fn replaced_values_start_a_sweep_before_their_nodes_would() {
+        const SWEEP: u64 = 10 * SWEEP_VALUE_WEIGHT;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_sweeping(&dir.path().join("s.redb"), SWEEP);
+        let round = |version: u64, keys: std::ops::Range<u8>| -> Vec<KeyedLeaf> {
+            keys.map(|k| (vec![k], leaf(version, k.wrapping_add(version as u8 * 50), false))).collect()
+        };
+        store.commit_group(&round(1, 0..30), None).unwrap();
+        store.commit_group(&round(2, 0..9), None).unwrap();
+        store.prune_with_next_group(2);
+        // 9 replaced values (144 < 160) and far fewer stale nodes than the sweep: it waits.
+        assert!(store.prune_backlog().0 < SWEEP);
+        assert_eq!(store.prune_backlog().1, 9);
+        store.commit_group(&round(3, 30..40), None).unwrap();
+        assert!(store.prune_pending());
+        store.commit_group(&round(4, 9..10), None).unwrap();
+        store.prune_with_next_group(3);
+        // The tenth replaced value: the next group carries the sweep out.
+        assert!(store.prune_backlog().0 < SWEEP);
+        store.commit_group(&round(5, 40..41), None).unwrap();
+        assert!(!store.prune_pending());
+        assert_eq!(store.prune_backlog().1, 1, "key 9's version-1 value: replaced at 4 > 3, kept");
+        let mut dead = store.dead_blobs(100).unwrap();
+        dead.sort();
+        let mut expected: Vec<Vec<u8>> = (0..9u8).map(|k| leaf(1, k.wrapping_add(50), false).cid).collect();
+        expected.sort();
+        assert_eq!(dead, expected, "round 1's values of keys 0 to 8");
+    }
+
     /// A prune that fails inside a group commit does not cost the group: the group commits
     /// without it and the request is dropped.
     #[test]
