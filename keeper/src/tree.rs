@@ -632,10 +632,10 @@ pub enum CommitPhase {
     Wait,
     /// A prune folded into the group's transaction.
     Prune,
-    /// Computing the group's tree: verified node reads, new nodes, hashing (see
-    /// [`ShardStore::compute_group`]; it may overlap the previous group's write).
+    /// Computing the group's tree (verified node reads, new nodes, hashing) and encoding its
+    /// rows (see [`ShardStore::compute_group`]; it may overlap the previous group's write).
     Tree,
-    /// Writing nodes, the stale index, the record index and the change log.
+    /// Inserting nodes, the stale index, the record index and the change log.
     Write,
     /// The durable commit (redb's page writes and syncs).
     Commit,
@@ -681,6 +681,20 @@ impl CommitTimes {
     }
 }
 
+/// Rows encoded back to back in one buffer, each ending where `ends` says.
+#[derive(Default)]
+struct EncodedRows {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl EncodedRows {
+    fn rows(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, end)| &self.bytes[start..*end])
+    }
+}
+
 /// A group's new tree version, built on `base` (version, root).
 struct ComputedTree {
     base: (u64, [u8; 32]),
@@ -694,6 +708,8 @@ struct ComputedTree {
 pub struct ComputedGroup<C: Borrow<[(Vec<u8>, RecordLeaf)]>> {
     changes: C,
     expected_root: Option<[u8; 32]>,
+    /// The batch's nodes (in its order), then each change's index entry.
+    rows: EncodedRows,
     positions: Vec<KeyHash>,
     /// Key hash → hash of its leaf node in the base tree, for every leaf the computation read.
     authenticated_leaves: foldhash::HashMap<[u8; 32], [u8; 32]>,
@@ -1115,12 +1131,32 @@ impl ShardStore {
             (root, batch, reader.into_authenticated_leaves())
         };
         drop(cache);
+        // Everything the write transaction stores is encoded here, outside it: the nodes, and
+        // each index entry (its record key sealed under a fresh nonce, its leaf, the version).
+        let mut rows = EncodedRows::default();
+        for node in batch.node_batch.nodes().values() {
+            node.serialize(&mut rows.bytes).map_err(io)?;
+            rows.ends.push(rows.bytes.len());
+        }
+        let mut nonces = vec![0u8; NAME_NONCE_LEN * list.len()];
+        OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
+        for ((position, (key, leaf)), nonce) in
+            positions.iter().zip(list).zip(nonces.chunks_exact(NAME_NONCE_LEN))
+        {
+            let nonce = nonce.try_into().expect("chunks of the nonce length");
+            let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
+            IndexEntryRef { sealed_key: &sealed_key, leaf, tree_version: version }
+                .serialize(&mut rows.bytes)
+                .map_err(io)?;
+            rows.ends.push(rows.bytes.len());
+        }
         self.times.add(CommitPhase::Tree, started);
         let tree = Arc::new(ComputedTree { base: (base_version, base_root), version, root: root.0, batch });
         *self.computed.lock().unwrap_or_else(|p| p.into_inner()) = Some(tree.clone());
         Ok(ComputedGroup {
             changes,
             expected_root,
+            rows,
             positions,
             authenticated_leaves,
             tree,
@@ -1182,28 +1218,19 @@ impl ShardStore {
         // Each written key's index entry before this group (checked against the tree).
         let mut previous: HashMap<[u8; 32], Option<RecordMeta>> =
             HashMap::with_capacity(group.positions.len());
+        let mut rows = group.rows.rows();
         {
             let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
-            write_node_batch(&mut nodes, &batch.node_batch)?;
+            for ((key, _), row) in batch.node_batch.nodes().iter().zip(rows.by_ref()) {
+                nodes.insert(encode_node_key(key).as_slice(), row).map_err(io)?;
+            }
         }
         write_stale_index(&txn, batch)?;
         {
             let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
-            // The group's nonces in one read of the system's random source, not one per key.
-            let mut nonces = vec![0u8; NAME_NONCE_LEN * changes.len()];
-            OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
-            let mut entry = Vec::new();
             let mut changed = Vec::with_capacity(32 * group.positions.len());
-            for ((position, (key, leaf)), nonce) in
-                group.positions.iter().zip(changes).zip(nonces.chunks_exact(NAME_NONCE_LEN))
-            {
-                let nonce = nonce.try_into().expect("chunks of the nonce length");
-                let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
-                entry.clear();
-                IndexEntryRef { sealed_key: &sealed_key, leaf, tree_version: version }
-                    .serialize(&mut entry)
-                    .map_err(io)?;
-                let replaced = records.insert(position.0, entry.as_slice()).map_err(io)?;
+            for (position, entry) in group.positions.iter().zip(rows) {
+                let replaced = records.insert(position.0, entry).map_err(io)?;
                 changed.extend_from_slice(&position.0);
                 if previous.contains_key(&position.0) {
                     continue; // written earlier in this group: what it replaced was checked then
@@ -2981,15 +3008,21 @@ mod tests {
             .collect()
     }
 
+    /// A store under test, a second store for the same groups committed one after the other,
+    /// and the groups ([`three_rounds`]).
+    fn store_and_serial_twin() -> (tempfile::TempDir, ShardStore, ShardStore, Vec<Vec<KeyedLeaf>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("store.redb"));
+        let serial = open_store(&dir.path().join("serial.redb"));
+        (dir, store, serial, three_rounds())
+    }
+
     /// The writer computes a group's tree while the group before is still being written: on
     /// top of that group's nodes in memory. Written in order, they give the tree, records and
     /// proofs of one commit after the other.
     #[test]
     fn a_group_computed_on_an_unwritten_group_writes_the_same_tree() {
-        let dir = tempfile::tempdir().unwrap();
-        let ahead = open_store(&dir.path().join("ahead.redb"));
-        let serial = open_store(&dir.path().join("serial.redb"));
-        let rounds = three_rounds();
+        let (_dir, ahead, serial, rounds) = store_and_serial_twin();
         let expected =
             [serial.commit_group(&rounds[0], None).unwrap(), serial.commit_group(&rounds[1], None).unwrap()];
         let first = ahead.compute_group(rounds[0].as_slice(), None).unwrap();
@@ -3019,10 +3052,7 @@ mod tests {
     /// computed again on the committed tree instead of failing or writing a tree on a wrong base.
     #[test]
     fn a_group_whose_base_was_not_written_is_computed_again_on_the_committed_tree() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_store(&dir.path().join("store.redb"));
-        let serial = open_store(&dir.path().join("serial.redb"));
-        let rounds = three_rounds();
+        let (_dir, store, serial, rounds) = store_and_serial_twin();
         let alone = serial.commit_group(&rounds[1], None).unwrap().root;
         drop(store.compute_group(rounds[0].as_slice(), None).unwrap());
         assert_eq!(
