@@ -19,7 +19,8 @@
 //! append, fdatasync, its index), the writer's version lookup per group, and the batcher: a
 //! manifest per on-chain update (a delta, every 64th a checkpoint of every record), a durable
 //! state write (prepared) and an unsynced one (confirmed) per update on the store's single writer,
-//! the prune after a confirmed update inside the next group's transaction, and `update_shard` on
+//! the prunes after confirmed updates (in sweeps, inside a group's transaction; (a) never prunes,
+//! so its stale nodes pile up: the reports show both stores' backlogs), and `update_shard` on
 //! the in-process bank, whose CPU (baseline "in-process bank") shares this process's cores and is
 //! counted in (c)'s CPU per write.
 //!
