@@ -19,7 +19,8 @@
 //! append, fdatasync, its index), the writer's version lookup per group, and the batcher: a
 //! manifest per on-chain update (a delta, every 64th a checkpoint of every record), a durable
 //! state write (prepared) and an unsynced one (confirmed) per update on the store's single writer,
-//! the prune after a confirmed update inside the next group's transaction, and `update_shard` on
+//! the prunes after confirmed updates (in sweeps, inside a group's transaction; (a) never prunes,
+//! so its stale nodes pile up: the reports show both stores' backlogs), and `update_shard` on
 //! the in-process bank, whose CPU (baseline "in-process bank") shares this process's cores and is
 //! counted in (c)'s CPU per write.
 //!
@@ -27,6 +28,7 @@
 //! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_CRYPTO_MIB, BENCH_OUT, BENCH_DIR,
 //! BENCH_IN_FLIGHT: writes outstanding in (c)/(d), default 1024 = two groups of 512, one for each
 //! stage of the pipelined writer; BENCH_BANK_UPDATES: updates timed for the bank baseline, default 50;
+//! BENCH_PRUNE_SWEEP_NODES: the keepers' prune sweep in stale nodes, default the store's default;
 //! BENCH_PHASES: which parts run, a comma list of `baselines`, `small` (1 KiB runs), `large`
 //! (64 KiB runs), `start` (cold start and rebuild), default all: to profile one part alone).
 //! The JSON report is written next to the Markdown one (`.json`).
@@ -48,7 +50,7 @@ use ironroot_keeper::chain::Chain;
 use ironroot_keeper::crypto::{self, seal, Padding, RecordContext};
 use ironroot_keeper::keys::{AppId, Kek, ShardId};
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
-use ironroot_keeper::tree::{RecordLeaf, ShardStore, StoreSeal};
+use ironroot_keeper::tree::{CommitPhase, RecordLeaf, ShardStore, StoreSeal};
 use redb::TableDefinition;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -286,8 +288,44 @@ async fn blob_store_only(dir: &std::path::Path, blob_len: usize, writes: usize) 
     writes as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Where a store's group commits spent their time, per write: CPU (the committing thread's),
+/// with wall time in brackets.
+fn commit_split(store: &ShardStore, writes: usize) -> String {
+    let t = store.commit_times();
+    let per_write = |us: u64| us as f64 / writes.max(1) as f64;
+    let phases: Vec<String> = CommitPhase::ALL
+        .iter()
+        .map(|phase| {
+            let (wall, cpu) = t.micros(*phase);
+            format!("{phase:?} {:.1} ({:.1})", per_write(cpu), per_write(wall))
+        })
+        .collect();
+    let file_mib = std::fs::metadata(store.path()).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64);
+    let (stale_nodes, replaced_values) = store.prune_backlog();
+    let pruned = t.pruned_nodes.load(Ordering::Relaxed);
+    // A run ends with a backlog its sweeps did not reach: the prune's cost per node times the
+    // stale nodes the run made (pruned or waiting; the store started empty) is what every write
+    // pays in the long run.
+    let prune_cpu_per_node = t.micros(CommitPhase::Prune).1 as f64 / pruned.max(1) as f64;
+    let made_per_write = (pruned + stale_nodes) as f64 / writes.max(1) as f64;
+    format!(
+        "{}; {pruned} nodes pruned, {prune_cpu_per_node:.2} µs CPU each; {made_per_write:.2} stale nodes made per write, so prune amortized {:.1} µs per write; {} tree nodes stored, file {file_mib:.1} MiB; waiting for a prune: {stale_nodes} stale nodes ({:.2} MiB of node rows), {replaced_values} replaced values",
+        phases.join(", "),
+        prune_cpu_per_node * made_per_write,
+        store.node_count().unwrap_or(0),
+        store.stale_node_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
+    )
+}
+
 /// (a) and (b): groups of `GROUP` writes committed straight into a shard store.
-fn store_only(dir: &std::path::Path, len: usize, writes: usize, encrypt: bool, kek: &Kek) -> Run {
+fn store_only(
+    report: &mut Report,
+    dir: &std::path::Path,
+    len: usize,
+    writes: usize,
+    encrypt: bool,
+    kek: &Kek,
+) -> Run {
     let tree_key = ironroot_keeper::tree::TreeKey::keyed(zeroize::Zeroizing::new([8; 32]));
     let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, ShardId(0), tree_key);
     let store = ShardStore::open(dir.join(format!("raw-{len}-{encrypt}.redb")), store_seal).expect("store");
@@ -314,6 +352,13 @@ fn store_only(dir: &std::path::Path, len: usize, writes: usize, encrypt: bool, k
     }
     let name = if encrypt { "(b) store + encryption" } else { "(a) raw local store" };
     let elapsed = start.elapsed();
+    if !encrypt {
+        report.notes.push(format!(
+            "(a) {}: group commit CPU (wall) µs per write: {}",
+            size_name(len),
+            commit_split(&store, writes)
+        ));
+    }
     Run { name: format!("{name}, {}", size_name(len)), writes, elapsed, latencies, cpu: process_cpu() - cpu }
 }
 
@@ -353,6 +398,9 @@ async fn open_keeper(
     cfg.commit_every_writes = 1024;
     // Groups as large as (a)'s; with BENCH_IN_FLIGHT = 2 x GROUP both pipeline stages get one.
     cfg.max_group = GROUP;
+    if let Ok(nodes) = std::env::var("BENCH_PRUNE_SWEEP_NODES") {
+        cfg.store.prune_sweep_nodes = nodes.parse().expect("BENCH_PRUNE_SWEEP_NODES: a node count");
+    }
     cfg.commit_interval = Duration::from_millis(250);
     ShardKeeper::open(cfg, blobs, s.keys.clone(), Arc::new(s.chain.clone()), s.signer.clone())
         .await
@@ -472,14 +520,16 @@ async fn main() {
     }
     let sizes = [(1024usize, writes, phase("small")), (64 * 1024, large_writes, phase("large"))];
     for (len, n) in sizes.into_iter().filter(|(_, _, on)| *on).map(|(len, n, _)| (len, n)) {
-        let a = store_only(dir.path(), len, n, false, &kek);
-        let b = store_only(dir.path(), len, n, true, &kek);
+        let a = store_only(&mut report, dir.path(), len, n, false, &kek);
+        let b = store_only(&mut report, dir.path(), len, n, true, &kek);
         // Shard 0 for local blobs, shard 1 for IPFS: a shard's manifests live in one blob store.
         let s = setup(2).await;
         let local: Arc<dyn BlobStore> =
             Arc::new(LocalBlobStore::open(dir.path().join(format!("blobs-{len}"))).expect("blobs"));
         let keeper = open_keeper(&s, dir.path().join(format!("c-{len}.redb")), ShardId(0), local).await;
         let c = full_path(&keeper, format!("(c) full path, local blobs, {}", size_name(len)), len, n).await;
+        // Before the final commit, whose prune (of its own) empties the backlog.
+        let c_split = commit_split(keeper.store(), n);
         keeper.commit().await.expect("final commit");
         let m = keeper.metrics();
         let per_write = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64 / n as f64;
@@ -493,6 +543,11 @@ async fn main() {
             per_write(&m.tree_commit_micros_total),
             1e6 / c.per_sec(),
             n as f64 / groups.max(1) as f64,
+        ));
+        report.notes.push(format!(
+            "(c) {}: group commit CPU (wall) µs per write: {}",
+            size_name(len),
+            c_split
         ));
         let status = keeper.status().expect("status");
         report.notes.push(format!(

@@ -90,6 +90,7 @@ impl Node {
             max_queued_bytes: self.config.max_queued_bytes,
             store: StoreOptions {
                 cache_bytes: (self.config.store_cache_mib as usize).saturating_mul(1024 * 1024),
+                ..StoreOptions::default()
             },
             durability: self.config.durability,
             max_unanchored_writes: self.config.max_unanchored_writes,
