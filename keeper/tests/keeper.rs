@@ -641,49 +641,17 @@ fn write_location(at: &ironroot_keeper::blobs::BlockLocation, bytes: &[u8]) {
     std::fs::OpenOptions::new().write(true).open(&at.path).unwrap().write_all_at(bytes, at.offset).unwrap();
 }
 
-/// A blob store whose writes fail on demand (a full disk, an unreachable IPFS node).
-struct FailingBlobs {
-    inner: Arc<LocalBlobStore>,
-    fail: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl ironroot_keeper::blobs::BlockStore for FailingBlobs {
-    async fn put_block(&self, cid: &cid::Cid, block: Bytes) -> Result<(), ironroot_keeper::blobs::BlobError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(ironroot_keeper::blobs::BlobError::Io {
-                op: "write",
-                path: "injected".into(),
-                source: std::io::Error::from_raw_os_error(28), // ENOSPC
-            });
-        }
-        self.inner.put_block(cid, block).await
-    }
-    async fn get_block(&self, cid: &cid::Cid) -> Result<Bytes, ironroot_keeper::blobs::BlobError> {
-        self.inner.get_block(cid).await
-    }
-    async fn has_block(&self, cid: &cid::Cid) -> Result<bool, ironroot_keeper::blobs::BlobError> {
-        self.inner.has_block(cid).await
-    }
-    async fn pin_block(&self, cid: &cid::Cid) -> Result<(), ironroot_keeper::blobs::BlobError> {
-        self.inner.pin_block(cid).await
-    }
-    fn read_timeout(&self) -> Duration {
-        self.inner.read_timeout()
-    }
-}
-
 #[tokio::test]
 async fn a_failed_blob_write_acknowledges_nothing_and_changes_nothing() {
     let h = harness(1).await;
-    let blobs = Arc::new(FailingBlobs { inner: h.blobs.clone(), fail: false.into() });
+    let blobs = HookedBlobs::new(h.blobs.clone());
     let keeper =
         ShardKeeper::open(h.config(0), blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
             .await
             .unwrap();
     write_many(&keeper, 0..5).await;
     let before = keeper.status().unwrap();
-    blobs.fail.store(true, Ordering::SeqCst);
+    blobs.disk_full.store(true, Ordering::SeqCst);
     let failed = keeper.put(b"key-99", value(99), None).await;
     assert!(matches!(failed, Err(KeeperError::Blob(_))), "{failed:?}");
     // A failed manifest upload stops a commit before anything is sent or recorded as pending.
@@ -691,7 +659,7 @@ async fn a_failed_blob_write_acknowledges_nothing_and_changes_nothing() {
     let after = keeper.status().unwrap();
     assert_eq!((after.local_root, after.record_count, after.pending_seq), (before.local_root, 5, None));
     assert!(matches!(keeper.get(b"key-99").await, Err(KeeperError::NotFound)));
-    blobs.fail.store(false, Ordering::SeqCst);
+    blobs.disk_full.store(false, Ordering::SeqCst);
     keeper.put(b"key-99", value(99), None).await.unwrap();
     keeper.commit().await.unwrap();
     assert_all_readable(&keeper, 0..5).await;
@@ -938,44 +906,13 @@ async fn an_oversized_value_fails_alone_in_a_busy_group() {
     assert_all_readable(&keeper, 0..64).await;
 }
 
-/// A blob store that holds back large blocks until released: stalls the writer on one group
-/// while later requests queue behind it, so the next group's contents are known.
-struct GatedBlobs {
-    inner: Arc<LocalBlobStore>,
-    open: tokio::sync::watch::Receiver<bool>,
-}
-
-#[async_trait]
-impl ironroot_keeper::blobs::BlockStore for GatedBlobs {
-    async fn put_block(&self, cid: &cid::Cid, block: Bytes) -> Result<(), ironroot_keeper::blobs::BlobError> {
-        if block.len() > 30_000 {
-            let mut open = self.open.clone();
-            let _ = open.wait_for(|o| *o).await;
-        }
-        self.inner.put_block(cid, block).await
-    }
-    async fn get_block(&self, cid: &cid::Cid) -> Result<Bytes, ironroot_keeper::blobs::BlobError> {
-        self.inner.get_block(cid).await
-    }
-    async fn has_block(&self, cid: &cid::Cid) -> Result<bool, ironroot_keeper::blobs::BlobError> {
-        self.inner.has_block(cid).await
-    }
-    async fn pin_block(&self, cid: &cid::Cid) -> Result<(), ironroot_keeper::blobs::BlobError> {
-        self.inner.pin_block(cid).await
-    }
-    fn read_timeout(&self) -> Duration {
-        self.inner.read_timeout()
-    }
-}
-
 /// Key rotation racing a write of the same key: the rewrap (of the version it read) and the newer
 /// put land in one group, rewrap first. The newer write must win; before the fix the rewrap was
 /// applied last and silently reverted the key to its older value.
 #[tokio::test]
 async fn a_rewrap_in_the_same_group_as_a_newer_write_never_overwrites_it() {
     let h = harness(1).await;
-    let (release, open) = tokio::sync::watch::channel(false);
-    let blobs = Arc::new(GatedBlobs { inner: h.blobs.clone(), open });
+    let blobs = HookedBlobs::closed_above(h.blobs.clone(), 30_000, false);
     let keeper =
         ShardKeeper::open(h.config(0), blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
             .await
@@ -1000,7 +937,7 @@ async fn a_rewrap_in_the_same_group_as_a_newer_write_never_overwrites_it() {
         tokio::spawn(async move { keeper.put(b"rotated", Bytes::from_static(b"new"), None).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    release.send(true).unwrap();
+    blobs.open.send_replace(true);
     stall.await.unwrap().unwrap();
     let acknowledged = newer.await.unwrap().unwrap();
     rewrap.await.unwrap().unwrap();
@@ -1408,12 +1345,12 @@ async fn blobs_no_kept_root_names_are_released_after_a_confirmed_commit() {
 #[tokio::test]
 async fn queued_bytes_are_capped_per_shard() {
     let h = harness(1).await;
-    let (release, open) = tokio::sync::watch::channel(false);
-    let blobs = Arc::new(GatedBlobs { inner: h.blobs.clone(), open });
+    let blobs = HookedBlobs::closed_above(h.blobs.clone(), 30_000, false);
     let mut cfg = h.config(0);
     cfg.max_queued_bytes = 100_000;
-    let keeper =
-        ShardKeeper::open(cfg, blobs, h.keys.clone(), h.chain.clone(), h.signer.clone()).await.unwrap();
+    let keeper = ShardKeeper::open(cfg, blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
+        .await
+        .unwrap();
     let large = |byte: u8| Bytes::from(vec![byte; 40_000]);
     let spawn_put = |key: &'static [u8], value: Bytes| {
         let keeper = keeper.clone();
@@ -1431,7 +1368,7 @@ async fn queued_bytes_are_capped_per_shard() {
     assert_eq!(keeper.status().unwrap().queued_bytes, 80_011, "a refused write is not counted");
     // Small writes still fit under the cap.
     let small = spawn_put(b"small", Bytes::from_static(b"fits"));
-    release.send(true).unwrap();
+    blobs.open.send_replace(true);
     for task in [stalled, queued, small] {
         task.await.unwrap().unwrap();
     }
@@ -1453,31 +1390,22 @@ async fn queued_bytes_are_capped_per_shard() {
     assert_eq!(keeper.get(b"second").await.unwrap().value, vec![2u8; 40_000]);
 }
 
-/// A blob store that counts the blocks it stored, so a test can wait for a group's blobs.
-struct CountedBlobs {
-    inner: Arc<LocalBlobStore>,
-    stored: tokio::sync::watch::Sender<usize>,
-}
-
-#[async_trait]
-impl ironroot_keeper::blobs::BlockStore for CountedBlobs {
-    async fn put_block(&self, cid: &cid::Cid, block: Bytes) -> Result<(), ironroot_keeper::blobs::BlobError> {
-        self.inner.put_block(cid, block).await?;
-        self.stored.send_modify(|n| *n += 1);
-        Ok(())
-    }
-    async fn get_block(&self, cid: &cid::Cid) -> Result<Bytes, ironroot_keeper::blobs::BlobError> {
-        self.inner.get_block(cid).await
-    }
-    async fn has_block(&self, cid: &cid::Cid) -> Result<bool, ironroot_keeper::blobs::BlobError> {
-        self.inner.has_block(cid).await
-    }
-    async fn pin_block(&self, cid: &cid::Cid) -> Result<(), ironroot_keeper::blobs::BlobError> {
-        self.inner.pin_block(cid).await
-    }
-    fn read_timeout(&self) -> Duration {
-        self.inner.read_timeout()
-    }
+/// Holds the shard store's write lock on a blocking thread (a tree commit waits for it) until the
+/// returned sender sends; returns once it is held.
+async fn hold_store_write_lock(
+    keeper: &Arc<ShardKeeper>,
+) -> (tokio::task::JoinHandle<Result<(), StoreError>>, std::sync::mpsc::Sender<()>) {
+    let (held, is_held) = tokio::sync::oneshot::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let keeper = keeper.clone();
+    let holder = tokio::task::spawn_blocking(move || {
+        keeper.store().update_state(|_| {
+            held.send(()).unwrap();
+            released.recv().unwrap();
+        })
+    });
+    is_held.await.unwrap();
+    (holder, release)
 }
 
 /// While one group's tree commit is in flight, the next group keeps taking writes until that
@@ -1488,8 +1416,8 @@ impl ironroot_keeper::blobs::BlockStore for CountedBlobs {
 async fn the_next_group_fills_while_a_commit_is_in_flight() {
     const LATER: usize = 40;
     let h = harness(1).await;
-    let (stored, mut blocks) = tokio::sync::watch::channel(0usize);
-    let blobs = Arc::new(CountedBlobs { inner: h.blobs.clone(), stored });
+    let blobs = HookedBlobs::new(h.blobs.clone());
+    let mut blocks = blobs.stored.subscribe();
     let keeper = ShardKeeper::open(h.config(0), blobs, h.keys.clone(), h.chain.clone(), h.signer.clone())
         .await
         .unwrap();
@@ -1497,18 +1425,7 @@ async fn the_next_group_fills_while_a_commit_is_in_flight() {
     let groups_before = keeper.metrics().groups.load(Ordering::Relaxed);
 
     // Hold the store's write lock: the first group's tree commit waits for it.
-    let (held, is_held) = tokio::sync::oneshot::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let keeper = keeper.clone();
-        tokio::task::spawn_blocking(move || {
-            keeper.store().update_state(|_| {
-                held.send(()).unwrap();
-                released.recv().unwrap();
-            })
-        })
-    };
-    is_held.await.unwrap();
+    let (holder, release) = hold_store_write_lock(&keeper).await;
 
     // The first group: one write, whose blob is stored; its commit then waits for the lock.
     let first = {
@@ -1558,23 +1475,59 @@ async fn assert_all_readable_later(keeper: &ShardKeeper, n: usize) {
     }
 }
 
-/// A blob store whose writes wait at a gate the test opens; the next `fail_next` writes to start
-/// fail (an `EIO` from the sync) once through it.
-struct SyncGatedBlobs {
+/// The test's blob store: writes fail while `disk_full` is set (a full disk, an unreachable IPFS
+/// node); it counts the blocks it was asked to store and stored; its writes of blocks longer than
+/// `gate_above` bytes wait at a gate the test can close (stalling the writer on one group while
+/// later requests queue behind it); the next `fail_next` writes to start fail (an `EIO` from the
+/// sync) once through it.
+struct HookedBlobs {
     inner: Arc<LocalBlobStore>,
+    disk_full: std::sync::atomic::AtomicBool,
+    gate_above: usize,
     /// Writes started (waiting at the gate or past it).
     entered: tokio::sync::watch::Sender<usize>,
+    /// Blocks stored.
+    stored: tokio::sync::watch::Sender<usize>,
     open: tokio::sync::watch::Sender<bool>,
     fail_next: std::sync::atomic::AtomicUsize,
 }
 
+impl HookedBlobs {
+    /// An open gate for every block over `inner`.
+    fn new(inner: Arc<LocalBlobStore>) -> Arc<Self> {
+        Self::closed_above(inner, 0, true)
+    }
+
+    /// A gate (closed unless `open`) for blocks longer than `gate_above` bytes over `inner`.
+    fn closed_above(inner: Arc<LocalBlobStore>, gate_above: usize, open: bool) -> Arc<Self> {
+        Arc::new(HookedBlobs {
+            inner,
+            disk_full: false.into(),
+            gate_above,
+            entered: tokio::sync::watch::channel(0).0,
+            stored: tokio::sync::watch::channel(0).0,
+            open: tokio::sync::watch::channel(open).0,
+            fail_next: 0.into(),
+        })
+    }
+}
+
 #[async_trait]
-impl ironroot_keeper::blobs::BlockStore for SyncGatedBlobs {
+impl ironroot_keeper::blobs::BlockStore for HookedBlobs {
     async fn put_block(&self, cid: &cid::Cid, block: Bytes) -> Result<(), ironroot_keeper::blobs::BlobError> {
+        if self.disk_full.load(Ordering::SeqCst) {
+            return Err(ironroot_keeper::blobs::BlobError::Io {
+                op: "write",
+                path: "injected".into(),
+                source: std::io::Error::from_raw_os_error(28), // ENOSPC
+            });
+        }
         let fail =
             self.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         self.entered.send_modify(|n| *n += 1);
-        self.open.subscribe().wait_for(|open| *open).await.expect("gate kept");
+        if block.len() > self.gate_above {
+            self.open.subscribe().wait_for(|open| *open).await.expect("gate kept");
+        }
         if fail {
             return Err(ironroot_keeper::blobs::BlobError::Io {
                 op: "fdatasync",
@@ -1582,7 +1535,9 @@ impl ironroot_keeper::blobs::BlockStore for SyncGatedBlobs {
                 source: std::io::Error::from_raw_os_error(5), // EIO
             });
         }
-        self.inner.put_block(cid, block).await
+        self.inner.put_block(cid, block).await?;
+        self.stored.send_modify(|n| *n += 1);
+        Ok(())
     }
     async fn get_block(&self, cid: &cid::Cid) -> Result<Bytes, ironroot_keeper::blobs::BlobError> {
         self.inner.get_block(cid).await
@@ -1606,9 +1561,8 @@ impl ironroot_keeper::blobs::BlockStore for SyncGatedBlobs {
 #[tokio::test(flavor = "current_thread")]
 async fn a_failed_blob_sync_fails_its_group_and_the_group_sealed_on_top_of_it() {
     let h = harness(1).await;
-    let (entered, mut started) = tokio::sync::watch::channel(0usize);
-    let (open, _) = tokio::sync::watch::channel(true);
-    let blobs = Arc::new(SyncGatedBlobs { inner: h.blobs.clone(), entered, open, fail_next: 0.into() });
+    let blobs = HookedBlobs::new(h.blobs.clone());
+    let mut started = blobs.entered.subscribe();
     let mut cfg = h.config(0);
     // The second group is full (so sealed) while the first still commits.
     cfg.max_group = 2;
@@ -1677,25 +1631,14 @@ async fn a_failed_blob_sync_fails_its_group_and_the_group_sealed_on_top_of_it() 
 #[tokio::test(flavor = "current_thread")]
 async fn the_next_group_waits_for_the_writers_the_last_commit_answered() {
     let h = harness(1).await;
-    let (stored, mut blocks) = tokio::sync::watch::channel(0usize);
-    let blobs = Arc::new(CountedBlobs { inner: h.blobs.clone(), stored });
+    let blobs = HookedBlobs::new(h.blobs.clone());
+    let mut blocks = blobs.stored.subscribe();
     let mut cfg = h.config(0);
     cfg.group_linger = Duration::from_secs(600);
     let keeper =
         ShardKeeper::open(cfg, blobs, h.keys.clone(), h.chain.clone(), h.signer.clone()).await.unwrap();
 
-    let (held, is_held) = tokio::sync::oneshot::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let keeper = keeper.clone();
-        tokio::task::spawn_blocking(move || {
-            keeper.store().update_state(|_| {
-                held.send(()).unwrap();
-                released.recv().unwrap();
-            })
-        })
-    };
-    is_held.await.unwrap();
+    let (holder, release) = hold_store_write_lock(&keeper).await;
     // Writer A's first write: its blob is stored, its tree commit waits for the lock.
     let a1 = {
         let keeper = keeper.clone();
