@@ -36,6 +36,8 @@ pub struct AppSettings {
     pub commit_every_writes: u64,
     pub commit_interval: std::time::Duration,
     pub max_group: usize,
+    /// See [`ShardConfig::group_linger`].
+    pub group_linger: std::time::Duration,
     /// Most bytes of writes queued per shard (see [`ShardConfig`]).
     pub max_queued_bytes: u64,
     /// Memory settings of every shard's local store.
@@ -59,6 +61,7 @@ impl Default for AppSettings {
             commit_every_writes: 1024,
             commit_interval: std::time::Duration::from_millis(500),
             max_group: 1024,
+            group_linger: std::time::Duration::from_millis(1),
             max_queued_bytes: 256 * 1024 * 1024,
             store: StoreOptions::default(),
             durability: Durability::Local,
@@ -128,6 +131,7 @@ impl AppKeeper {
         cfg.commit_every_writes = self.settings.commit_every_writes;
         cfg.commit_interval = self.settings.commit_interval;
         cfg.max_group = self.settings.max_group;
+        cfg.group_linger = self.settings.group_linger;
         cfg.max_queued_bytes = self.settings.max_queued_bytes;
         cfg.store = self.settings.store;
         cfg.durability = self.settings.durability;

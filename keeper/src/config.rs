@@ -61,6 +61,8 @@ pub struct Config {
     pub commit_every_writes: u64,
     pub commit_interval_ms: u64,
     pub max_group: usize,
+    /// After a group commit, how long the next group waits for the writers it answered (ms).
+    pub group_linger_ms: u64,
     /// Most bytes of writes queued per shard; past it writes get 503 QUEUE_FULL.
     pub max_queued_bytes: u64,
     /// Page cache of each shard's local store (MiB): what the store keeps in the keeper's
@@ -144,6 +146,7 @@ impl Default for Config {
             commit_every_writes: 1024,
             commit_interval_ms: 500,
             max_group: 1024,
+            group_linger_ms: 1,
             max_queued_bytes: 256 * 1024 * 1024,
             store_cache_mib: (crate::tree::DEFAULT_STORE_CACHE_BYTES / (1024 * 1024)) as u64,
             max_body_bytes: 9 * 1024 * 1024,
@@ -325,9 +328,12 @@ mod tests {
 
     #[test]
     fn file_then_environment() {
-        let mut cfg: Config =
-            toml::from_str("listen = \"0.0.0.0:1\"\napp_id = \"ab\"\ncommit_every_writes = 7").unwrap();
+        let mut cfg: Config = toml::from_str(
+            "listen = \"0.0.0.0:1\"\napp_id = \"ab\"\ncommit_every_writes = 7\ngroup_linger_ms = 3",
+        )
+        .unwrap();
         assert_eq!((cfg.listen.as_str(), cfg.commit_every_writes, cfg.max_group), ("0.0.0.0:1", 7, 1024));
+        assert_eq!(cfg.group_linger_ms, 3);
         cfg.apply_env(|name| match name {
             "IRONROOT_BATCH_SIZE" => Some("99".into()),
             "IRONROOT_IPFS_API" => Some("http://127.0.0.1:5101".into()),

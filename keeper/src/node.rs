@@ -87,6 +87,7 @@ impl Node {
             commit_every_writes: self.config.commit_every_writes,
             commit_interval: self.config.commit_interval(),
             max_group: self.config.max_group,
+            group_linger: std::time::Duration::from_millis(self.config.group_linger_ms),
             max_queued_bytes: self.config.max_queued_bytes,
             store: StoreOptions {
                 cache_bytes: (self.config.store_cache_mib as usize).saturating_mul(1024 * 1024),
