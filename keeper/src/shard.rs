@@ -1642,6 +1642,14 @@ impl ShardKeeper {
             };
             match this.commit_and_prune(prune).await {
                 Ok(CommitOutcome::Committed { .. }) if prune == Prune::Later => deferred_prunes += 1,
+                // A quiet interval: nothing was written since the last update, so no group will
+                // carry out the prune waiting for one; its stale nodes and dead blobs go now.
+                Ok(CommitOutcome::NothingToCommit) if !woken => {
+                    deferred_prunes = 0;
+                    if let Err(e) = this.prune_when_idle().await {
+                        tracing::warn!(shard = %this.cfg.shard, error = %e, "idle prune failed; the next group carries it out");
+                    }
+                }
                 Ok(_) => deferred_prunes = 0,
                 // The chain refused the update and does not hold it: retrying cannot help, and
                 // acknowledging more writes would only grow what cannot be anchored.
@@ -1653,6 +1661,20 @@ impl ShardKeeper {
             }
             last_attempt = Instant::now();
         }
+    }
+
+    /// Carries out a prune that waits for the next group commit, then releases the blobs it found
+    /// dead (its transaction is durable when it returns).
+    async fn prune_when_idle(&self) -> Result<(), KeeperError> {
+        if !self.store.prune_pending() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.prune_pending_now())
+            .await
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+        self.release_dead_blobs().await?;
+        Ok(())
     }
 
     /// Whether an update should go out now rather than at the end of the interval: a full batch

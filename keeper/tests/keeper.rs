@@ -1346,6 +1346,32 @@ async fn switching_the_tree_key_mode_fails_closed() {
     assert_all_readable(&keeper, 0..10).await;
 }
 
+/// The batcher hands its prunes to the next group commit, which carries one out once its backlog
+/// is a sweep's worth. When writes stop below that, the prune does not wait for them: after a
+/// quiet interval the batcher carries it out on its own, and the overwritten values' blobs go.
+#[tokio::test]
+async fn a_prune_waiting_for_a_group_runs_once_writes_stop() {
+    let h = harness(1).await;
+    let mut cfg = h.config(0);
+    cfg.commit_interval = Duration::from_millis(50);
+    let keeper = h.open_with(cfg).await.unwrap();
+    let cid_of = |leaf: &ironroot_keeper::tree::RecordLeaf| cid::Cid::try_from(leaf.cid.as_slice()).unwrap();
+    write_many(&keeper, 0..50).await;
+    let first = cid_of(&keeper.get(b"key-7").await.unwrap().leaf);
+    write_many(&keeper, 0..50).await;
+    let current = cid_of(&keeper.get(b"key-7").await.unwrap().leaf);
+    let pruned = async {
+        while h.blobs.has(&first).await.unwrap() || keeper.store().prune_backlog() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), pruned).await.expect("pruned without another write");
+    assert!(!keeper.store().prune_pending());
+    assert!(h.blobs.has(&current).await.unwrap());
+    assert_eq!(h.chain_shard(0).await.root, keeper.status().unwrap().local_root);
+    assert_all_readable(&keeper, 0..50).await;
+}
+
 /// Blobs are collected: once an update is confirmed, the blobs of record versions that no kept
 /// root names (overwritten or deleted at or before the confirmed root) are released to the blob
 /// store, which drops them and compacts its segments. Blobs the confirmed root or a newer local
