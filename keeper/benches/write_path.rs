@@ -665,7 +665,7 @@ async fn main() {
             std::array::from_fn(|i| writer_after[i] - writer_before[i]);
         let per_write = |v: u64| v as f64 / n as f64;
         report.notes.push(format!(
-            "(c) {}: where the writer's time went, per write (stages of consecutive groups overlap): seal {:.1} µs, blob store (SHA-256 for the CID, append, fdatasync, index) {:.1} µs, tree computed ahead (JMT) {:.1} µs, tree commit (index, nodes, fsync) {:.1} µs; wall time {:.1} µs per write; {groups} groups of {:.0} writes on average",
+            "(c) {}: where the writer's time went, per write (stages of consecutive groups overlap, and a large group stores its blobs and computes its tree at the same time): seal {:.1} µs, blob store (SHA-256 for the CID, append, fdatasync, index) {:.1} µs, tree computed ahead (JMT) {:.1} µs, tree commit (index, nodes, fsync) {:.1} µs; wall time {:.1} µs per write; {groups} groups of {:.0} writes on average",
             size_name(len),
             per_write(seal_us),
             per_write(blob_us),
