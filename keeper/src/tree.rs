@@ -1564,6 +1564,11 @@ impl ShardStore {
         let Some(keep_from) = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner()) else {
             return Ok(0);
         };
+        // Nothing stale is stored: no transaction (and sync) for nothing.
+        if self.prune_backlog() == (0, 0) {
+            self.clear_pending_prune(keep_from);
+            return Ok(0);
+        }
         let removed = self.prune(keep_from)?;
         self.clear_pending_prune(keep_from);
         Ok(removed)

@@ -38,6 +38,24 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The shard stores' bytes once the daemon has stopped writing them: after a quiet interval its
+/// batcher carries out the prune the last update left waiting, so two reads must agree.
+fn settled_store_bytes(data_dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let read = || -> Vec<(PathBuf, Vec<u8>)> {
+        store_files(data_dir).into_iter().map(|f| (f.clone(), std::fs::read(&f).unwrap())).collect()
+    };
+    let mut last = read();
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = read();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the daemon kept writing its stores");
+}
+
 fn store_files(data_dir: &Path) -> Vec<PathBuf> {
     let dir = data_dir.join(hex::encode(APP_ID));
     std::fs::read_dir(dir)
@@ -150,8 +168,7 @@ async fn every_subcommand_against_a_localnet() {
 
     // A second process on the live stores: `recover` and `export` fail with STORE_IN_USE and
     // change nothing (no quarantine, no rebuild); the daemon keeps serving.
-    let before: Vec<(PathBuf, Vec<u8>)> =
-        store_files(&data_dir).into_iter().map(|f| (f.clone(), std::fs::read(&f).unwrap())).collect();
+    let before = settled_store_bytes(&data_dir);
     for args in [&["recover"][..], &["export", dir.path().join("live.irbk").to_str().unwrap()][..]] {
         let out = Command::new(env!("CARGO_BIN_EXE_ironroot-keeper"))
             .arg("--config")
