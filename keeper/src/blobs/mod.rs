@@ -35,7 +35,9 @@ use tokio::runtime::Handle;
 
 pub use cid::Cid;
 pub use ipfs::{IpfsBlobStore, DEFAULT_IPFS_API};
-pub use local::{BlockLocation, Compaction, LocalBlobStore, Recovery, SpaceUsage, SyncCounts};
+pub use local::{
+    BlockLocation, Compaction, LocalBlobStore, Recovery, SpaceUsage, SyncCounts, PREALLOCATE_LEN,
+};
 
 /// Multicodec of raw binary blocks.
 pub const RAW_CODEC: u64 = 0x55;
