@@ -62,7 +62,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
-use super::{check_cid, BlobError, BlockStore, Cid, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
+use super::{check_cid, BlobError, BlockStore, Cid, DurableWait, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
 
 /// Where a block is: segment, offset of the block's bytes, length.
 type Location = (u64, u64, u32);
@@ -401,6 +401,19 @@ impl Inner {
     /// its index entries are committed. Blocks the index holds are skipped unless `relocate`
     /// (compaction's copies of blocks it holds elsewhere).
     fn write_group(&self, blocks: &[NewBlock<'_>], relocate: bool) -> Result<(), BlobError> {
+        match self.append_group(blocks, relocate)? {
+            Some(outcome) => self.wait_durable(&outcome),
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of [`Inner::write_group`]: appends the group and returns what
+    /// [`Inner::wait_durable`] waits for (`None`: every block was held already).
+    fn append_group(
+        &self,
+        blocks: &[NewBlock<'_>],
+        relocate: bool,
+    ) -> Result<Option<Arc<Outcome>>, BlobError> {
         if let Some((_, block)) = blocks.iter().find(|(_, b)| b.len() > MAX_BLOCK_LEN) {
             return Err(BlobError::TooLarge { len: block.len(), max: MAX_BLOCK_LEN });
         }
@@ -414,7 +427,7 @@ impl Inner {
             // removed before this group is answered.
             let fresh = self.fresh_blocks(blocks, relocate)?;
             if fresh.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
             if writer.len >= self.segment_len {
                 self.roll(&mut writer)?;
@@ -445,7 +458,7 @@ impl Inner {
             writer.unsynced.push(appended);
             outcome
         };
-        self.wait_durable(&outcome)
+        Ok(Some(outcome))
     }
 
     /// The blocks of a group to append: each digest once and, unless `relocate`, only if the index
@@ -1246,6 +1259,24 @@ impl BlockStore for LocalBlobStore {
             check_cid(cid)?;
         }
         self.inner.write_blocks(&blocks)
+    }
+
+    /// Appends on the calling thread; the wait syncs (as the leader, or behind the leader whose
+    /// sync covers the group).
+    fn stage_blocks_blocking(
+        &self,
+        blocks: Vec<(Cid, Bytes)>,
+        _runtime: &Handle,
+    ) -> Result<Option<DurableWait>, BlobError> {
+        for (cid, _) in &blocks {
+            check_cid(cid)?;
+        }
+        let items: Vec<NewBlock<'_>> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
+        let Some(outcome) = self.inner.append_group(&items, false)? else {
+            return Ok(None);
+        };
+        let inner = self.inner.clone();
+        Ok(Some(Box::new(move || inner.wait_durable(&outcome))))
     }
 
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, BlobError> {
