@@ -202,15 +202,12 @@ pub enum RebuildError {
     RootMismatch { rebuilt: String, chain: String, mode: TreeKeyMode },
 }
 
-/// Rebuilds that may run in this process at once: one per core. They are CPU-bound (decrypting
-/// manifests, hashing, building the tree), so more would not finish sooner, and each holds its
-/// shard's records and, while jmt builds it, its whole tree in memory (a few hundred bytes per
-/// record): four shards of 250,000 records rebuilt side by side on two cores held over a gigabyte.
+/// Rebuilds that may run in this process at once: one. Each holds its shard's records and, while
+/// jmt builds a part, that part's tree and dirty pages in memory: two side by side (one per core)
+/// peaked at 372 MiB for four shards of 250,000 records, above the keeper's 300 MiB budget.
 fn rebuild_permits() -> &'static tokio::sync::Semaphore {
     static REBUILDS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    REBUILDS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
-    })
+    REBUILDS.get_or_init(|| tokio::sync::Semaphore::new(1))
 }
 
 /// Builds a fresh store beside `path` from the manifest chain the on-chain shard names, in one

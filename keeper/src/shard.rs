@@ -1227,9 +1227,7 @@ impl ShardKeeper {
                     tree
                 }
                 Err(e) => {
-                    if let KeeperError::Blob(_) = &e {
-                        self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-                    }
+                    let e = self.blob_failed(e);
                     return Err(self.fail_group(group, e));
                 }
             },
@@ -1318,51 +1316,77 @@ impl ShardKeeper {
 
     /// From the writer, while the group before commits: stores a sealed group's blobs (durably)
     /// and, for a large group, computes its tree on top of that group's (see
-    /// [`ShardStore::compute_group`]); the committer then only writes it.
+    /// [`ShardStore::compute_group`]) while its blobs are written: the leaves need only the blobs'
+    /// CIDs, which hashing gives before anything is stored. The committer then only writes the
+    /// tree, and gets the group only once its blobs are durable.
     async fn prepare_ahead(
         &self,
         mut sealed: SealedGroup,
     ) -> Result<SealedGroup, (Vec<WriteRequest>, KeeperError)> {
-        let storing = Instant::now();
+        let compute_ahead = sealed.planned.len() >= COMPUTE_AHEAD_MIN_CHANGES
+            && value_bytes(&sealed.group) <= sealed.planned.len() * COMPUTE_AHEAD_MAX_VALUE_BYTES;
         let blobs = std::mem::take(&mut sealed.sealed);
-        let stored = if blobs.is_empty() { Ok(Vec::new()) } else { self.blobs.put_many(blobs).await };
-        self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
         let planned = std::mem::take(&mut sealed.planned);
         let hashes = std::mem::take(&mut sealed.hashes);
         let key_epoch = sealed.key_epoch;
-        let changes =
-            match stored.map_err(KeeperError::from).and_then(|cids| leaves(planned, cids, hashes, key_epoch))
-            {
-                Ok(changes) => changes,
-                Err(e) => {
-                    if let KeeperError::Blob(_) = &e {
-                        self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Err((sealed.group, e));
+        let expected_root = sealed.expected_root;
+        let storing = Instant::now();
+        let planned_blobs = match blobs::PlannedBlobs::new(blobs) {
+            Ok(planned_blobs) => planned_blobs,
+            Err(e) => return Err((sealed.group, self.blob_failed(e.into()))),
+        };
+        let changes = match leaves(planned, planned_blobs.cids().to_vec(), hashes, key_epoch) {
+            Ok(changes) => changes,
+            Err(e) => return Err((sealed.group, self.blob_failed(e))),
+        };
+        let store_blobs = async {
+            let stored = if planned_blobs.cids().is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.blobs.put_planned(planned_blobs).await
+            };
+            self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
+            stored
+        };
+        let (stored, tree) = if compute_ahead {
+            let store = self.store.clone();
+            let compute = async {
+                let computing = Instant::now();
+                let computed =
+                    tokio::task::spawn_blocking(move || store.compute_group(changes, expected_root)).await;
+                self.metrics
+                    .tree_compute_micros_total
+                    .fetch_add(computing.elapsed().as_micros() as u64, Ordering::Relaxed);
+                match computed {
+                    Ok(Ok(computed)) => Ok(GroupTree::Computed(computed)),
+                    Ok(Err(e)) => Err(KeeperError::from(e)),
+                    Err(e) => Err(KeeperError::Store(StoreError::Io(e.into()))),
                 }
             };
-        failpoint::hit(Step::WriterAfterBlobs);
-        let expected_root = sealed.expected_root;
-        let tree = if changes.len() < COMPUTE_AHEAD_MIN_CHANGES
-            || value_bytes(&sealed.group) > changes.len() * COMPUTE_AHEAD_MAX_VALUE_BYTES
-        {
-            GroupTree::of(changes, expected_root)
+            tokio::join!(store_blobs, compute)
         } else {
-            let store = self.store.clone();
-            let computing = Instant::now();
-            let computed =
-                tokio::task::spawn_blocking(move || store.compute_group(changes, expected_root)).await;
-            self.metrics
-                .tree_compute_micros_total
-                .fetch_add(computing.elapsed().as_micros() as u64, Ordering::Relaxed);
-            match computed {
-                Ok(Ok(computed)) => GroupTree::Computed(computed),
-                Ok(Err(e)) => return Err((sealed.group, e.into())),
-                Err(e) => return Err((sealed.group, KeeperError::Store(StoreError::Io(e.into())))),
-            }
+            (store_blobs.await, Ok(GroupTree::of(changes, expected_root)))
         };
+        // A tree computed for blobs that were not stored is dropped unwritten (and stops being the
+        // next group's base); blobs stored for a tree that failed are dead, like any failed group's.
+        if let Err(e) = stored {
+            return Err((sealed.group, self.blob_failed(e.into())));
+        }
+        let tree = match tree {
+            Ok(tree) => tree,
+            Err(e) => return Err((sealed.group, e)),
+        };
+        failpoint::hit(Step::WriterAfterBlobs);
         sealed.tree = Some(tree);
         Ok(sealed)
+    }
+
+    /// Counts a failed blob store write; `e` back.
+    fn blob_failed(&self, e: KeeperError) -> KeeperError {
+        if let KeeperError::Blob(_) = &e {
+            self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        e
     }
 
     /// Computes the group's versions (on top of `overlay`, the group still committing) and seals
@@ -1645,6 +1669,14 @@ impl ShardKeeper {
             };
             match this.commit_and_prune(prune).await {
                 Ok(CommitOutcome::Committed { .. }) if prune == Prune::Later => deferred_prunes += 1,
+                // A quiet interval: nothing was written since the last update, so no group will
+                // carry out the prune waiting for one; its stale nodes and dead blobs go now.
+                Ok(CommitOutcome::NothingToCommit) if !woken => {
+                    deferred_prunes = 0;
+                    if let Err(e) = this.prune_when_idle().await {
+                        tracing::warn!(shard = %this.cfg.shard, error = %e, "idle prune failed; the next group carries it out");
+                    }
+                }
                 Ok(_) => deferred_prunes = 0,
                 // The chain refused the update and does not hold it: retrying cannot help, and
                 // acknowledging more writes would only grow what cannot be anchored.
@@ -1656,6 +1688,20 @@ impl ShardKeeper {
             }
             last_attempt = Instant::now();
         }
+    }
+
+    /// Carries out a prune that waits for the next group commit, then releases the blobs it found
+    /// dead (its transaction is durable when it returns).
+    async fn prune_when_idle(&self) -> Result<(), KeeperError> {
+        if !self.store.prune_pending() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.prune_pending_now())
+            .await
+            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
+        self.release_dead_blobs().await?;
+        Ok(())
     }
 
     /// Whether an update should go out now rather than at the end of the interval: a full batch

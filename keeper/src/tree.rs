@@ -1464,6 +1464,18 @@ impl ShardStore {
         Ok(removed.nodes as usize)
     }
 
+    /// Carries out the prune waiting for a group commit (see
+    /// [`ShardStore::prune_with_next_group`]) now, in a durable transaction of its own: for when
+    /// writes have stopped, so no group would. How many nodes it removed (0 if none waited).
+    pub fn prune_pending_now(&self) -> Result<usize, StoreError> {
+        let Some(keep_from) = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return Ok(0);
+        };
+        let removed = self.prune(keep_from)?;
+        self.clear_pending_prune(keep_from);
+        Ok(removed)
+    }
+
     /// Keeps the backlog in step with a durable transaction that listed `added` and pruned
     /// `removed`.
     fn count_backlog_change(&self, added: Backlog, removed: Backlog) {

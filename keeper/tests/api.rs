@@ -364,6 +364,19 @@ async fn health_status_metrics_openapi_and_admin_operations() {
     assert!(metrics.contains("ironroot_written_bytes_total 1000"));
     assert!(metrics.contains("ironroot_chain_commits_total{shard=\"0\"} 1"));
     assert!(metrics.contains("ironroot_queued_bytes{shard=\"0\"} 0"), "{metrics}");
+    // The writer's stage times and the prune backlog, per shard.
+    let value_of = |line_start: &str| -> u64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("{line_start}: {metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value_of("ironroot_write_stage_microseconds_total{shard=\"0\",stage=\"tree_commit\"}") > 0);
+    assert!(value_of("ironroot_write_stage_microseconds_total{shard=\"0\",stage=\"blobs\"}") > 0);
+    // The commit pruned what the rewrites left stale: nothing waits for a sweep.
+    assert_eq!(value_of("ironroot_prune_backlog_nodes{shard=\"0\"}"), 0);
+    assert_eq!(value_of("ironroot_prune_backlog_values{shard=\"1\"}"), 0);
     let spec: Value =
         d.client.get(format!("{}/openapi.json", d.url)).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/v1/apps/{app}/records/{key}"]["put"].is_object());

@@ -179,6 +179,69 @@ async fn overlapping_large_groups_are_all_written_and_anchored() {
     assert_eq!(h.chain_shard(0).await.root, keeper.status().unwrap().local_root);
 }
 
+/// A large group's tree is computed while its blobs are stored (its leaves need only the CIDs).
+/// If the blobs then fail, the computed tree is dropped: no write is acknowledged, nothing is in
+/// the store, and the next group is computed on the committed tree, not on the dropped one (the
+/// keys only the failed group wrote stay absent, provably). Timing-free: the blobs wait at a gate
+/// until the tree is computed.
+#[tokio::test(flavor = "current_thread")]
+async fn a_group_whose_blobs_fail_while_its_tree_is_computed_writes_nothing() {
+    let h = harness(1).await;
+    let blobs = HookedBlobs::new(h.blobs.clone());
+    let keeper =
+        ShardKeeper::open(h.config(0), blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
+            .await
+            .unwrap();
+    write_many(&keeper, 0..5).await;
+    let before = keeper.status().unwrap();
+    let metrics = keeper.metrics();
+
+    blobs.open.send_replace(false);
+    blobs.fail_next.store(1, Ordering::SeqCst);
+    // 100 writes queued before the writer runs (one thread): one group, large enough to be
+    // computed ahead.
+    let failed = {
+        let keeper = keeper.clone();
+        tokio::spawn(async move {
+            let writes = (100..200).map(|i| {
+                let keeper = keeper.clone();
+                async move { keeper.put(format!("key-{i}").as_bytes(), value(i), None).await }
+            });
+            futures::future::join_all(writes).await
+        })
+    };
+    let computed = async {
+        while metrics.tree_compute_micros_total.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), computed)
+        .await
+        .expect("the tree is computed while the group's blobs wait at the gate");
+    assert_eq!(*blobs.stored.borrow(), 5, "no blob of the group is stored yet");
+    blobs.open.send_replace(true);
+    let results = failed.await.unwrap();
+    // The group's first write gets the blob error, the others its message.
+    assert!(matches!(results[0], Err(KeeperError::Blob(_))), "{:?}", results[0]);
+    assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.to_string().contains("injected"))));
+    let after = keeper.status().unwrap();
+    assert_eq!((after.local_root, after.record_count), (before.local_root, 5));
+
+    // Another large group, of only some of those keys.
+    write_many(&keeper, 100..170).await;
+    assert_eq!(keeper.get(b"key-100").await.unwrap().leaf.version, 1);
+    assert_eq!(keeper.store().state().unwrap().record_count, 75);
+    for absent in [b"key-170".as_slice(), b"key-199"] {
+        let proof = keeper.proof(absent).await.unwrap();
+        assert!(proof.leaf.is_none());
+        assert!(verify_read(&proof.root, &keeper.key_hash(absent), None, &proof.proof));
+    }
+    assert_all_readable(&keeper, 0..5).await;
+    assert_all_readable(&keeper, 100..170).await;
+    keeper.commit().await.unwrap();
+    assert_eq!(h.chain_shard(0).await.root, keeper.status().unwrap().local_root);
+}
+
 #[tokio::test]
 async fn writes_read_back_with_proofs_pending_then_committed() {
     let h = harness(1).await;
@@ -1281,6 +1344,32 @@ async fn switching_the_tree_key_mode_fails_closed() {
     let keeper = h.open(0).await;
     assert!(matches!(keeper.startup(), Startup::Rebuilt { .. }), "{:?}", keeper.startup());
     assert_all_readable(&keeper, 0..10).await;
+}
+
+/// The batcher hands its prunes to the next group commit, which carries one out once its backlog
+/// is a sweep's worth. When writes stop below that, the prune does not wait for them: after a
+/// quiet interval the batcher carries it out on its own, and the overwritten values' blobs go.
+#[tokio::test]
+async fn a_prune_waiting_for_a_group_runs_once_writes_stop() {
+    let h = harness(1).await;
+    let mut cfg = h.config(0);
+    cfg.commit_interval = Duration::from_millis(50);
+    let keeper = h.open_with(cfg).await.unwrap();
+    let cid_of = |leaf: &ironroot_keeper::tree::RecordLeaf| cid::Cid::try_from(leaf.cid.as_slice()).unwrap();
+    write_many(&keeper, 0..50).await;
+    let first = cid_of(&keeper.get(b"key-7").await.unwrap().leaf);
+    write_many(&keeper, 0..50).await;
+    let current = cid_of(&keeper.get(b"key-7").await.unwrap().leaf);
+    let pruned = async {
+        while h.blobs.has(&first).await.unwrap() || keeper.store().prune_backlog() != (0, 0) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), pruned).await.expect("pruned without another write");
+    assert!(!keeper.store().prune_pending());
+    assert!(h.blobs.has(&current).await.unwrap());
+    assert_eq!(h.chain_shard(0).await.root, keeper.status().unwrap().local_root);
+    assert_all_readable(&keeper, 0..50).await;
 }
 
 /// Blobs are collected: once an update is confirmed, the blobs of record versions that no kept

@@ -111,12 +111,8 @@ pub(super) async fn status(State(state): State<ApiState>) -> Json<StatusResponse
 pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let m = &state.metrics;
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, values: Vec<(String, u64)>| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
-        for (labels, v) in values {
-            out.push_str(&format!("{name}{labels} {v}\n"));
-        }
-    };
+    let mut counter =
+        |name: &str, help: &str, values: Vec<(String, u64)>| family(&mut out, name, "counter", help, values);
     counter(
         "ironroot_writes_total",
         "Records written through the API.",
@@ -179,6 +175,48 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         "Blob store (IPFS or local) failures.",
         per_shard(&|m| m.blob_errors.load(Ordering::Relaxed)),
     );
+    // Where the writer's time goes; stages of consecutive groups overlap, so they do not add up to
+    // wall time.
+    let stages = [
+        ("seal", per_shard(&|m| m.seal_micros_total.load(Ordering::Relaxed))),
+        ("blobs", per_shard(&|m| m.blob_micros_total.load(Ordering::Relaxed))),
+        ("tree_compute", per_shard(&|m| m.tree_compute_micros_total.load(Ordering::Relaxed))),
+        ("tree_commit", per_shard(&|m| m.tree_commit_micros_total.load(Ordering::Relaxed))),
+    ];
+    counter(
+        "ironroot_write_stage_microseconds_total",
+        "Time the shard writer spent per stage: sealing values, storing blobs durably, computing a \
+         large group's tree ahead, the durable tree commit.",
+        stages
+            .into_iter()
+            .flat_map(|(stage, values)| {
+                values.into_iter().map(move |(labels, v)| {
+                    (format!("{},stage=\"{stage}\"}}", labels.trim_end_matches('}')), v)
+                })
+            })
+            .collect(),
+    );
+    let stores: Vec<(ShardId, (u64, u64))> = slots
+        .iter()
+        .filter_map(|(id, s)| s.as_ref().ok().map(|k| (*id, k.store().prune_backlog())))
+        .collect();
+    let backlog = |f: fn((u64, u64)) -> u64| -> Vec<(String, u64)> {
+        stores.iter().map(|(id, backlog)| (format!("{{shard=\"{id}\"}}"), f(*backlog))).collect()
+    };
+    family(
+        &mut out,
+        "ironroot_prune_backlog_nodes",
+        "gauge",
+        "Stale tree nodes stored, waiting for the next prune sweep.",
+        backlog(|(nodes, _)| nodes),
+    );
+    family(
+        &mut out,
+        "ironroot_prune_backlog_values",
+        "gauge",
+        "Replaced values whose blobs wait for the next prune sweep.",
+        backlog(|(_, values)| values),
+    );
     // The rollback window: what an operator restoring an older store could make vanish.
     let statuses: Vec<(ShardId, crate::shard::ShardStatus)> = slots
         .iter()
@@ -206,6 +244,14 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         provider_metrics(&mut out, &p);
     }
     ([("content-type", "text/plain; version=0.0.4")], out)
+}
+
+/// One metric family in Prometheus text: its help, type and one line per label set.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, values: Vec<(String, u64)>) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+    for (labels, v) in values {
+        out.push_str(&format!("{name}{labels} {v}\n"));
+    }
 }
 
 /// The provider role's stake, open obligations and answers.

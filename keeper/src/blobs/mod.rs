@@ -205,6 +205,8 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, blob: Bytes) -> Result<Cid, BlobError>;
     /// Stores many blobs with their block writes pipelined; CIDs in input order.
     async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Cid>, BlobError>;
+    /// [`BlobStore::put_many`] of blobs already hashed; their CIDs in input order.
+    async fn put_planned(&self, blobs: PlannedBlobs) -> Result<Vec<Cid>, BlobError>;
     /// [`BlobStore::put_many`] on a thread that is not a runtime worker (the writer's committer),
     /// in two steps: the blobs are written now (their CIDs known), and [`StagedBlobs::durable`]
     /// waits until they are durable (see [`BlockStore::stage_blocks_blocking`]); async stores run
@@ -261,20 +263,35 @@ fn plan(blob: Bytes) -> Result<Plan, BlobError> {
     Ok(Plan { root: raw_cid(&list), blocks, list: Some(list) })
 }
 
-/// The blobs' root CIDs (in input order), their data blocks, and the chunk lists to write after
-/// them.
-type PlannedBlobs = (Vec<Cid>, Vec<(Cid, Bytes)>, Vec<(Cid, Bytes)>);
+/// Blobs laid out in blocks, their CIDs computed (hashed) before anything is stored, so a caller
+/// can use the CIDs while the blocks are written (see [`BlobStore::put_planned`]).
+pub struct PlannedBlobs {
+    /// The blobs' root CIDs, in input order.
+    roots: Vec<Cid>,
+    /// Data blocks: the blobs themselves, or their chunks.
+    blocks: Vec<(Cid, Bytes)>,
+    /// The chunk lists, to write after the chunks.
+    lists: Vec<(Cid, Bytes)>,
+}
 
-fn plan_many(blobs: Vec<Bytes>) -> Result<PlannedBlobs, BlobError> {
-    let plans = blobs.into_iter().map(plan).collect::<Result<Vec<_>, _>>()?;
-    let roots = plans.iter().map(|p| p.root).collect();
-    let mut lists = Vec::new();
-    let mut blocks = Vec::new();
-    for plan in plans {
-        blocks.extend(plan.blocks);
-        lists.extend(plan.list.map(|list| (plan.root, list)));
+impl PlannedBlobs {
+    /// Splits each blob into blocks and hashes them.
+    pub fn new(blobs: Vec<Bytes>) -> Result<Self, BlobError> {
+        let plans = blobs.into_iter().map(plan).collect::<Result<Vec<_>, _>>()?;
+        let roots = plans.iter().map(|p| p.root).collect();
+        let mut lists = Vec::new();
+        let mut blocks = Vec::new();
+        for plan in plans {
+            blocks.extend(plan.blocks);
+            lists.extend(plan.list.map(|list| (plan.root, list)));
+        }
+        Ok(Self { roots, blocks, lists })
     }
-    Ok((roots, blocks, lists))
+
+    /// The blobs' CIDs, in input order.
+    pub fn cids(&self) -> &[Cid] {
+        &self.roots
+    }
 }
 
 /// A parsed chunk list.
@@ -350,7 +367,11 @@ impl<S: BlockStore + ?Sized> BlobStore for S {
     }
 
     async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Cid>, BlobError> {
-        let (roots, blocks, lists) = plan_many(blobs)?;
+        self.put_planned(PlannedBlobs::new(blobs)?).await
+    }
+
+    async fn put_planned(&self, blobs: PlannedBlobs) -> Result<Vec<Cid>, BlobError> {
+        let PlannedBlobs { roots, blocks, lists } = blobs;
         self.put_blocks(blocks).await?;
         // Lists after their chunks: a visible list implies its chunks are durable.
         if !lists.is_empty() {
@@ -360,7 +381,7 @@ impl<S: BlockStore + ?Sized> BlobStore for S {
     }
 
     fn stage_many_blocking(&self, blobs: Vec<Bytes>, runtime: &Handle) -> Result<StagedBlobs, BlobError> {
-        let (cids, blocks, lists) = plan_many(blobs)?;
+        let PlannedBlobs { roots: cids, blocks, lists } = PlannedBlobs::new(blobs)?;
         if lists.is_empty() {
             let wait = self.stage_blocks_blocking(blocks, runtime)?;
             return Ok(StagedBlobs { cids, wait });
