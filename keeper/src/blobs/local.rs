@@ -733,6 +733,7 @@ impl Inner {
         let file = OpenOptions::new()
             .create(true)
             .write(true)
+            .truncate(false)
             .read(true)
             .open(&path)
             .map_err(|e| io_error("create", &path, e))?;
@@ -1230,6 +1231,7 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
     let file = OpenOptions::new()
         .create(true)
         .write(true)
+        .truncate(false)
         .read(true)
         .open(&path)
         .map_err(|e| io_error("open", &path, e))?;
