@@ -28,7 +28,10 @@
 //! (env: BENCH_WRITES, BENCH_LARGE_WRITES, BENCH_START_RECORDS, BENCH_CRYPTO_MIB, BENCH_OUT, BENCH_DIR,
 //! BENCH_IN_FLIGHT: writes outstanding in (c)/(d), default 1024 = two groups of 512, one for each
 //! stage of the pipelined writer; BENCH_BANK_UPDATES: updates timed for the bank baseline, default 50;
-//! BENCH_PRUNE_SWEEP_NODES: the keepers' prune sweep in stale nodes, default the store's default;
+//! BENCH_PRUNE_SWEEP_NODES: the stores' prune sweep in stale nodes, BENCH_STORE_CACHE_MIB: their page
+//! cache, default the store's defaults;
+//! BENCH_PREFILL: records the 1 KiB runs' stores hold before the run, default 0; BENCH_COUNT_GROUPS:
+//! groups after (a) whose dirtied pages are counted by table, default 4;
 //! BENCH_PHASES: which parts run, a comma list of `baselines`, `small` (1 KiB runs), `large`
 //! (64 KiB runs), `start` (cold start and rebuild), default all: to profile one part alone).
 //! The JSON report is written next to the Markdown one (`.json`).
@@ -50,7 +53,9 @@ use ironroot_keeper::chain::Chain;
 use ironroot_keeper::crypto::{self, seal, Padding, RecordContext};
 use ironroot_keeper::keys::{AppId, Kek, ShardId};
 use ironroot_keeper::shard::{ShardConfig, ShardKeeper};
-use ironroot_keeper::tree::{CommitPhase, RecordLeaf, ShardStore, StoreSeal};
+use ironroot_keeper::tree::{
+    CommitPhase, GroupPart, RecordLeaf, ShardStore, StoreLock, StoreOptions, StoreSeal,
+};
 use redb::TableDefinition;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -288,29 +293,72 @@ async fn blob_store_only(dir: &std::path::Path, blob_len: usize, writes: usize) 
     writes as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Where a store's group commits spent their time, per write: CPU (the committing thread's),
-/// with wall time in brackets.
-fn commit_split(store: &ShardStore, writes: usize) -> String {
-    let t = store.commit_times();
+/// A store's commit counters at one moment (see [`ShardStore::commit_times`]), to take a run's
+/// share of them when the store was filled before it.
+#[derive(Clone, Copy, Default)]
+struct CommitCounters {
+    /// Per [`CommitPhase`]: wall, CPU microseconds.
+    phases: [(u64, u64); CommitPhase::ALL.len()],
+    /// Per [`GroupPart`]: CPU microseconds, pages.
+    parts: [(u64, u64); GroupPart::ALL.len()],
+    pruned: u64,
+    /// Stale nodes waiting for a prune.
+    stale: u64,
+}
+
+impl CommitCounters {
+    fn of(store: &ShardStore) -> Self {
+        let t = store.commit_times();
+        CommitCounters {
+            phases: CommitPhase::ALL.map(|p| t.micros(p)),
+            parts: GroupPart::ALL.map(|p| t.part(p)),
+            pruned: t.pruned_nodes.load(Ordering::Relaxed),
+            stale: store.prune_backlog().0,
+        }
+    }
+}
+
+/// The process's I/O so far (/proc/self/io): read syscalls (a page redb's cache misses is one
+/// `pread`) and bytes passed to write syscalls (redb's page flushes).
+fn process_io() -> (u64, u64) {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        io.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+    };
+    (field("syscr:"), field("wchar:"))
+}
+
+/// Where a store's group commits spent their time, per write, since `before`: CPU (the
+/// committing thread's), with wall time in brackets; the write phase and the prune split by the
+/// tables they write.
+fn commit_split(store: &ShardStore, writes: usize, before: &CommitCounters) -> String {
+    let now = CommitCounters::of(store);
     let per_write = |us: u64| us as f64 / writes.max(1) as f64;
     let phases: Vec<String> = CommitPhase::ALL
         .iter()
-        .map(|phase| {
-            let (wall, cpu) = t.micros(*phase);
-            format!("{phase:?} {:.1} ({:.1})", per_write(cpu), per_write(wall))
+        .zip(now.phases.iter().zip(&before.phases))
+        .map(|(phase, ((wall, cpu), (wall0, cpu0)))| {
+            format!("{phase:?} {:.1} ({:.1})", per_write(cpu - cpu0), per_write(wall - wall0))
         })
+        .collect();
+    let parts: Vec<String> = GroupPart::ALL
+        .iter()
+        .zip(now.parts.iter().zip(&before.parts))
+        .map(|(part, ((cpu, _), (cpu0, _)))| format!("{part:?} {:.1}", per_write(cpu - cpu0)))
         .collect();
     let file_mib = std::fs::metadata(store.path()).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64);
     let (stale_nodes, replaced_values) = store.prune_backlog();
-    let pruned = t.pruned_nodes.load(Ordering::Relaxed);
+    let pruned = now.pruned - before.pruned;
     // A run ends with a backlog its sweeps did not reach: the prune's cost per node times the
-    // stale nodes the run made (pruned or waiting; the store started empty) is what every write
-    // pays in the long run.
-    let prune_cpu_per_node = t.micros(CommitPhase::Prune).1 as f64 / pruned.max(1) as f64;
-    let made_per_write = (pruned + stale_nodes) as f64 / writes.max(1) as f64;
+    // stale nodes the run made (pruned, or waiting beyond what waited before it) is what every
+    // write pays in the long run.
+    let prune_cpu = now.phases[CommitPhase::Prune as usize].1 - before.phases[CommitPhase::Prune as usize].1;
+    let prune_cpu_per_node = prune_cpu as f64 / pruned.max(1) as f64;
+    let made_per_write = (pruned + stale_nodes).saturating_sub(before.stale) as f64 / writes.max(1) as f64;
     format!(
-        "{}; {pruned} nodes pruned, {prune_cpu_per_node:.2} µs CPU each; {made_per_write:.2} stale nodes made per write, so prune amortized {:.1} µs per write; {} tree nodes stored, file {file_mib:.1} MiB; waiting for a prune: {stale_nodes} stale nodes ({:.2} MiB of node rows), {replaced_values} replaced values",
+        "{}; CPU by part: {}; {pruned} nodes pruned, {prune_cpu_per_node:.2} µs CPU each; {made_per_write:.2} stale nodes made per write, so prune amortized {:.1} µs per write; {} tree nodes stored, file {file_mib:.1} MiB; waiting for a prune: {stale_nodes} stale nodes ({:.2} MiB of node rows), {replaced_values} replaced values",
         phases.join(", "),
+        parts.join(", "),
         prune_cpu_per_node * made_per_write,
         store.node_count().unwrap_or(0),
         store.stale_node_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
@@ -328,9 +376,20 @@ fn store_only(
 ) -> Run {
     let tree_key = ironroot_keeper::tree::TreeKey::keyed(zeroize::Zeroizing::new([8; 32]));
     let store_seal = StoreSeal::new(zeroize::Zeroizing::new([7; 32]), APP, ShardId(0), tree_key);
-    let store = ShardStore::open(dir.join(format!("raw-{len}-{encrypt}.redb")), store_seal).expect("store");
+    let path = dir.join(format!("raw-{len}-{encrypt}.redb"));
+    let lock = StoreLock::acquire(&path).expect("store lock");
+    let store = ShardStore::open_locked_with(&path, store_seal, lock, store_options()).expect("store");
+    let prefill = prefill_records(len);
+    for chunk_start in (0..prefill).step_by(GROUP) {
+        let changes: Vec<_> = (chunk_start..(chunk_start + GROUP).min(prefill))
+            .map(|i| (format!("prefill-{i}").into_bytes(), leaf(i, 1)))
+            .collect();
+        store.commit_group(&changes, None).expect("prefill");
+    }
+    let counters = CommitCounters::of(&store);
     let value = vec![0x5Au8; len];
     let mut latencies = Vec::new();
+    let (reads, written) = process_io();
     let cpu = process_cpu();
     let start = Instant::now();
     for chunk_start in (0..writes).step_by(GROUP) {
@@ -352,14 +411,68 @@ fn store_only(
     }
     let name = if encrypt { "(b) store + encryption" } else { "(a) raw local store" };
     let elapsed = start.elapsed();
+    let cpu = process_cpu() - cpu;
+    let (reads_after, written_after) = process_io();
     if !encrypt {
+        let per_write = |n: u64| n as f64 / writes.max(1) as f64;
         report.notes.push(format!(
-            "(a) {}: group commit CPU (wall) µs per write: {}",
+            "(a) {} on a store of {prefill} records: group commit CPU (wall) µs per write: {}; per write {:.2} page reads from the OS (redb cache misses) and {:.0} bytes written",
             size_name(len),
-            commit_split(&store, writes)
+            commit_split(&store, writes, &counters),
+            per_write(reads_after - reads),
+            per_write(written_after - written),
         ));
+        report.notes.push(format!("(a) {}: {}", size_name(len), dirty_pages(&store, writes)));
     }
-    Run { name: format!("{name}, {}", size_name(len)), writes, elapsed, latencies, cpu: process_cpu() - cpu }
+    Run { name: format!("{name}, {}", size_name(len)), writes, elapsed, latencies, cpu }
+}
+
+/// The stores' options: the defaults, or BENCH_PRUNE_SWEEP_NODES (stale nodes per prune sweep)
+/// and BENCH_STORE_CACHE_MIB (redb's page cache per store).
+fn store_options() -> StoreOptions {
+    let mut options = StoreOptions::default();
+    if let Ok(nodes) = std::env::var("BENCH_PRUNE_SWEEP_NODES") {
+        options.prune_sweep_nodes = nodes.parse().expect("BENCH_PRUNE_SWEEP_NODES: a node count");
+    }
+    options.cache_bytes = env("BENCH_STORE_CACHE_MIB", options.cache_bytes >> 20) << 20;
+    options
+}
+
+/// Records the 1 KiB stores hold before their runs (BENCH_PREFILL, default none): a keeper's
+/// shards hold far more than one run writes, and the record index's pages a group dirties and
+/// the page cache's misses grow with the store.
+fn prefill_records(len: usize) -> usize {
+    if len == 1024 {
+        env("BENCH_PREFILL", 0)
+    } else {
+        0
+    }
+}
+
+/// Pages each part of a group commit dirties per write, counted over a few more groups (counting
+/// walks every table, so it is kept out of the timed run).
+fn dirty_pages(store: &ShardStore, after: usize) -> String {
+    let groups = env("BENCH_COUNT_GROUPS", 4);
+    let before = CommitCounters::of(store);
+    store.count_dirty_pages(true);
+    for g in 0..groups {
+        let changes: Vec<_> = (0..GROUP)
+            .map(|i| {
+                let n = after + g * GROUP + i;
+                (format!("counted-{n}").into_bytes(), leaf(n, 1))
+            })
+            .collect();
+        store.commit_group(&changes, None).expect("counted group");
+    }
+    store.count_dirty_pages(false);
+    let now = CommitCounters::of(store);
+    let writes = (groups * GROUP).max(1) as f64;
+    let parts: Vec<String> = GroupPart::ALL
+        .iter()
+        .zip(now.parts.iter().zip(&before.parts))
+        .map(|(part, ((_, pages), (_, pages0)))| format!("{part:?} {:.2}", (pages - pages0) as f64 / writes))
+        .collect();
+    format!("4 KiB pages dirtied per write, by part ({groups} groups of {GROUP}): {}", parts.join(", "))
 }
 
 /// The in-process bank's CPU, which (c) pays on the same cores (a real cluster runs it elsewhere):
@@ -398,9 +511,7 @@ async fn open_keeper(
     cfg.commit_every_writes = 1024;
     // Groups as large as (a)'s; with BENCH_IN_FLIGHT = 2 x GROUP both pipeline stages get one.
     cfg.max_group = GROUP;
-    if let Ok(nodes) = std::env::var("BENCH_PRUNE_SWEEP_NODES") {
-        cfg.store.prune_sweep_nodes = nodes.parse().expect("BENCH_PRUNE_SWEEP_NODES: a node count");
-    }
+    cfg.store = store_options();
     cfg.commit_interval = Duration::from_millis(250);
     ShardKeeper::open(cfg, blobs, s.keys.clone(), Arc::new(s.chain.clone()), s.signer.clone())
         .await
@@ -527,27 +638,47 @@ async fn main() {
         let local: Arc<dyn BlobStore> =
             Arc::new(LocalBlobStore::open(dir.path().join(format!("blobs-{len}"))).expect("blobs"));
         let keeper = open_keeper(&s, dir.path().join(format!("c-{len}.redb")), ShardId(0), local).await;
+        let prefill = prefill_records(len);
+        if prefill > 0 {
+            full_path(&keeper, "prefill".into(), len, prefill).await;
+        }
+        let counters = CommitCounters::of(keeper.store());
+        let writer_counters = |m: &ironroot_keeper::shard::ShardMetrics| {
+            [
+                &m.seal_micros_total,
+                &m.blob_micros_total,
+                &m.tree_compute_micros_total,
+                &m.tree_commit_micros_total,
+                &m.groups,
+            ]
+            .map(|v| v.load(Ordering::Relaxed))
+        };
+        let writer_before = writer_counters(keeper.metrics());
+        let (reads, written) = process_io();
         let c = full_path(&keeper, format!("(c) full path, local blobs, {}", size_name(len)), len, n).await;
+        let (reads_after, written_after) = process_io();
         // Before the final commit, whose prune (of its own) empties the backlog.
-        let c_split = commit_split(keeper.store(), n);
+        let c_split = commit_split(keeper.store(), n, &counters);
         keeper.commit().await.expect("final commit");
-        let m = keeper.metrics();
-        let per_write = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64 / n as f64;
-        let groups = m.groups.load(Ordering::Relaxed);
+        let writer_after = writer_counters(keeper.metrics());
+        let [seal_us, blob_us, compute_us, commit_us, groups] =
+            std::array::from_fn(|i| writer_after[i] - writer_before[i]);
+        let per_write = |v: u64| v as f64 / n as f64;
         report.notes.push(format!(
-            "(c) {}: where the writer's time went, per write (stages of consecutive groups overlap): seal {:.1} µs, blob store (SHA-256 for the CID, append, fdatasync, index) {:.1} µs, tree computed ahead (JMT) {:.1} µs, tree commit (index, nodes, fsync) {:.1} µs; wall time {:.1} µs per write; {groups} groups of {:.0} writes on average",
+            "(c) {}: where the writer's time went, per write (stages of consecutive groups overlap, and a large group stores its blobs and computes its tree at the same time): seal {:.1} µs, blob store (SHA-256 for the CID, append, fdatasync, index) {:.1} µs, tree computed ahead (JMT) {:.1} µs, tree commit (index, nodes, fsync) {:.1} µs; wall time {:.1} µs per write; {groups} groups of {:.0} writes on average",
             size_name(len),
-            per_write(&m.seal_micros_total),
-            per_write(&m.blob_micros_total),
-            per_write(&m.tree_compute_micros_total),
-            per_write(&m.tree_commit_micros_total),
+            per_write(seal_us),
+            per_write(blob_us),
+            per_write(compute_us),
+            per_write(commit_us),
             1e6 / c.per_sec(),
             n as f64 / groups.max(1) as f64,
         ));
         report.notes.push(format!(
-            "(c) {}: group commit CPU (wall) µs per write: {}",
+            "(c) {} on a store of {prefill} records: group commit CPU (wall) µs per write: {c_split}; per write {:.2} read syscalls and {:.0} bytes written (the blob store's too)",
             size_name(len),
-            c_split
+            per_write(reads_after - reads),
+            per_write(written_after - written),
         ));
         let status = keeper.status().expect("status");
         report.notes.push(format!(

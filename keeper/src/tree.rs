@@ -34,7 +34,6 @@
 //! leaf is `H(H(key), H(version ‖ cid ‖ ciphertext hash ‖ …))`. Deletes are tombstones, never
 //! removals: a deleted record's history stays provable and its version keeps increasing.
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -304,33 +303,53 @@ impl StoreSeal {
 
     /// Seals a record key for the index: nonce ‖ AES-256-GCM(len ‖ key ‖ zero padding), under
     /// `nonce` (random, fresh for every sealing).
+    #[cfg(test)]
     fn seal_name(
         &self,
         position: &[u8; 32],
         name: &[u8],
         nonce: [u8; NAME_NONCE_LEN],
     ) -> Result<Vec<u8>, StoreError> {
+        let mut sealed = Vec::with_capacity(sealed_name_len(name.len()));
+        self.seal_name_into(&self.name_cipher(), position, name, nonce, &mut sealed)?;
+        Ok(sealed)
+    }
+
+    /// The cipher that seals record keys (one per group: its key schedule is not redone per key).
+    fn name_cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(self.names.as_ref().into())
+    }
+
+    /// [`StoreSeal::seal_name`] under `cipher` (from [`StoreSeal::name_cipher`]), appended to
+    /// `out`: encrypted in place in the row's own buffer, no plaintext copy left.
+    fn seal_name_into(
+        &self,
+        cipher: &Aes256Gcm,
+        position: &[u8; 32],
+        name: &[u8],
+        nonce: [u8; NAME_NONCE_LEN],
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
         let len = u16::try_from(name.len()).map_err(|_| io("record key longer than 65535 bytes"))?;
-        let padded = (2 + name.len()).div_ceil(NAME_BUCKET) * NAME_BUCKET;
-        // Encrypted in place in the row's own buffer: one allocation, no plaintext copy left.
-        let mut sealed = Vec::with_capacity(NAME_NONCE_LEN + padded + NAME_TAG_LEN);
-        sealed.extend_from_slice(&nonce);
-        sealed.extend_from_slice(&len.to_le_bytes());
-        sealed.extend_from_slice(name);
-        sealed.resize(NAME_NONCE_LEN + padded, 0);
+        let start = out.len();
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(name);
+        out.resize(start + sealed_name_len(name.len()) - NAME_TAG_LEN, 0);
         let aad = self.name_aad(position);
-        let tag = Aes256Gcm::new(self.names.as_ref().into()).encrypt_in_place_detached(
+        let tag = cipher.encrypt_in_place_detached(
             Nonce::from_slice(&nonce),
             &aad,
-            &mut sealed[NAME_NONCE_LEN..],
+            &mut out[start + NAME_NONCE_LEN..],
         );
         match tag {
             Ok(tag) => {
-                sealed.extend_from_slice(&tag);
-                Ok(sealed)
+                out.extend_from_slice(&tag);
+                Ok(())
             }
             Err(_) => {
-                sealed.zeroize();
+                out[start..].zeroize();
+                out.truncate(start);
                 Err(io("sealing a record key failed"))
             }
         }
@@ -457,6 +476,28 @@ impl RecordLeaf {
     }
 }
 
+/// Bytes of a sealed record key of `name_len` bytes: nonce, the padded length and key, tag.
+fn sealed_name_len(name_len: usize) -> usize {
+    NAME_NONCE_LEN + (2 + name_len).div_ceil(NAME_BUCKET) * NAME_BUCKET + NAME_TAG_LEN
+}
+
+/// Appends a record index entry (an [`IndexEntry`]'s Borsh) to `out`, its record key sealed
+/// straight into it.
+fn encode_index_entry(
+    seal: &StoreSeal,
+    cipher: &Aes256Gcm,
+    (position, name, nonce): (&[u8; 32], &[u8], [u8; NAME_NONCE_LEN]),
+    leaf: &RecordLeaf,
+    tree_version: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let sealed_len = u32::try_from(sealed_name_len(name.len())).map_err(io)?;
+    out.extend_from_slice(&sealed_len.to_le_bytes());
+    seal.seal_name_into(cipher, position, name, nonce, out)?;
+    leaf.serialize(out).map_err(io)?;
+    tree_version.serialize(out).map_err(io)
+}
+
 /// The record index entry: the leaf plus the JMT version that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct RecordMeta {
@@ -469,14 +510,6 @@ pub struct RecordMeta {
 struct IndexEntry {
     sealed_key: Vec<u8>,
     meta: RecordMeta,
-}
-
-/// [`IndexEntry`]'s encoding, written from borrowed parts (no copy of the leaf per write).
-#[derive(BorshSerialize)]
-struct IndexEntryRef<'a> {
-    sealed_key: &'a [u8],
-    leaf: &'a RecordLeaf,
-    tree_version: u64,
 }
 
 impl IndexEntry {
@@ -628,6 +661,33 @@ pub struct CommitTimes {
     pub pruned_nodes: std::sync::atomic::AtomicU64,
     wall: [std::sync::atomic::AtomicU64; CommitPhase::COUNT],
     cpu: [std::sync::atomic::AtomicU64; CommitPhase::COUNT],
+    /// The prune's and the write phase's CPU microseconds (this thread's) per [`GroupPart`].
+    part_cpu: [std::sync::atomic::AtomicU64; GroupPart::COUNT],
+    /// Pages each [`GroupPart`] dirtied (copied on write, split or added), counted only while
+    /// [`ShardStore::count_dirty_pages`] is on: counting walks every table.
+    part_pages: [std::sync::atomic::AtomicU64; GroupPart::COUNT],
+    count_pages: std::sync::atomic::AtomicBool,
+}
+
+/// The parts of a group's transaction before its commit, by the tables they write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupPart {
+    /// A prune folded into the group (stale index, nodes, change log, superseded values).
+    Prune,
+    /// The group's new tree nodes (keyed by version, then path: appended).
+    Nodes,
+    /// The stale-node index row.
+    Stale,
+    /// The record index entries (keyed by tree position: scattered).
+    Records,
+    /// Superseded values, the change-log row and the state row.
+    Rest,
+}
+
+impl GroupPart {
+    const COUNT: usize = 5;
+    pub const ALL: [GroupPart; GroupPart::COUNT] =
+        [GroupPart::Prune, GroupPart::Nodes, GroupPart::Stale, GroupPart::Records, GroupPart::Rest];
 }
 
 /// The phases of a group commit.
@@ -683,6 +743,37 @@ impl CommitTimes {
     pub fn micros(&self, phase: CommitPhase) -> (u64, u64) {
         let i = phase as usize;
         (self.wall[i].load(Ordering::Relaxed), self.cpu[i].load(Ordering::Relaxed))
+    }
+
+    /// CPU microseconds spent in `part`, and the pages it dirtied while they were counted.
+    pub fn part(&self, part: GroupPart) -> (u64, u64) {
+        let i = part as usize;
+        (self.part_cpu[i].load(Ordering::Relaxed), self.part_pages[i].load(Ordering::Relaxed))
+    }
+
+    /// Adds the CPU time since `since` (and, if counted, the pages allocated since `pages`) to
+    /// `part`; now.
+    fn add_part(
+        &self,
+        part: GroupPart,
+        txn: &redb::WriteTransaction,
+        (since, pages): (Stamp, u64),
+    ) -> Result<(Stamp, u64), StoreError> {
+        let now = Stamp::now();
+        let i = part as usize;
+        self.part_cpu[i].fetch_add(now.cpu.saturating_sub(since.cpu).as_micros() as u64, Ordering::Relaxed);
+        let allocated = self.allocated_pages(txn)?;
+        self.part_pages[i].fetch_add(allocated.saturating_sub(pages), Ordering::Relaxed);
+        Ok((Stamp::now(), allocated))
+    }
+
+    /// Pages allocated in the file (each page a transaction dirties is a fresh copy; a committed
+    /// one is freed only after the commit), or 0 when pages are not counted.
+    fn allocated_pages(&self, txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
+        if !self.count_pages.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        Ok(txn.stats().map_err(io)?.allocated_pages())
     }
 }
 
@@ -1104,12 +1195,9 @@ impl ShardStore {
         let version = base_version + 1;
         let list = changes.borrow();
         let positions: Vec<KeyHash> = list.iter().map(|(key, _)| self.key_hash(key)).collect();
-        // The last change of a key in the group wins in the tree.
-        let mut value_set: std::collections::BTreeMap<KeyHash, OwnedValue> =
-            std::collections::BTreeMap::new();
-        for (position, (_, leaf)) in positions.iter().zip(list) {
-            value_set.insert(*position, leaf.to_bytes());
-        }
+        // In group order: jmt's batch insert sorts the set by key, the last change of a key winning.
+        let value_set: Vec<(KeyHash, OwnedValue)> =
+            positions.iter().zip(list).map(|(position, (_, leaf))| (*position, leaf.to_bytes())).collect();
         let nodes = snapshot.txn.open_table(NODES).map_err(corrupt)?;
         let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
         self.apply_cache_updates(&mut cache);
@@ -1129,7 +1217,7 @@ impl ShardStore {
                 tree.put_value_set(std::iter::empty(), version).map_err(|e| reader.classify(e))?
             } else {
                 let (roots, batch) = tree
-                    .batch_put_value_sets(vec![value_set.into_iter().collect()], None, version)
+                    .batch_put_value_sets(vec![value_set], None, version)
                     .map_err(|e| reader.classify(e))?;
                 (roots[0], batch)
             };
@@ -1145,14 +1233,13 @@ impl ShardStore {
         }
         let mut nonces = vec![0u8; NAME_NONCE_LEN * list.len()];
         OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
+        let seal = &self.codec.seal;
+        let cipher = seal.name_cipher();
         for ((position, (key, leaf)), nonce) in
             positions.iter().zip(list).zip(nonces.chunks_exact(NAME_NONCE_LEN))
         {
             let nonce = nonce.try_into().expect("chunks of the nonce length");
-            let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
-            IndexEntryRef { sealed_key: &sealed_key, leaf, tree_version: version }
-                .serialize(&mut rows.bytes)
-                .map_err(io)?;
+            encode_index_entry(seal, &cipher, (&position.0, key, nonce), leaf, version, &mut rows.bytes)?;
             rows.ends.push(rows.bytes.len());
         }
         self.times.add(CommitPhase::Tree, started);
@@ -1204,11 +1291,13 @@ impl ShardStore {
         // A prune is no reason to refuse writes: one that fails is dropped (the transaction
         // rolled back, the group committed without it) and the next confirmed update asks again.
         let mut pruned = Backlog::default();
+        let mut part = (at, times.allocated_pages(&txn)?);
         if let Some(keep_from) = prune.filter(|k| *k <= state.tree_version) {
             match prune_in(&txn, keep_from) {
                 Ok(removed) => {
                     pruned = removed;
                     at = times.add(CommitPhase::Prune, at);
+                    part = times.add_part(GroupPart::Prune, &txn, part)?;
                 }
                 Err(e) => {
                     drop(txn);
@@ -1221,8 +1310,8 @@ impl ShardStore {
         let ComputedTree { version, root, ref batch, .. } = *group.tree;
         let changes = group.changes.borrow();
         // Each written key's index entry before this group (checked against the tree).
-        let mut previous: HashMap<[u8; 32], Option<RecordMeta>> =
-            HashMap::with_capacity(group.positions.len());
+        let mut previous: foldhash::HashMap<[u8; 32], Option<RecordMeta>> =
+            foldhash::HashMap::with_capacity_and_hasher(group.positions.len(), Default::default());
         let mut rows = group.rows.rows();
         {
             let mut nodes = txn.open_table(NODES).map_err(corrupt)?;
@@ -1230,7 +1319,9 @@ impl ShardStore {
                 nodes.insert(encode_node_key(key).as_slice(), row).map_err(io)?;
             }
         }
+        part = times.add_part(GroupPart::Nodes, &txn, part)?;
         write_stale_index(&txn, batch)?;
+        part = times.add_part(GroupPart::Stale, &txn, part)?;
         {
             let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
             let mut changed = Vec::with_capacity(32 * group.positions.len());
@@ -1253,6 +1344,8 @@ impl ShardStore {
                 }
                 previous.insert(position.0, indexed);
             }
+            drop(records);
+            part = times.add_part(GroupPart::Records, &txn, part)?;
             let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
             for (position, meta) in &previous {
                 if let Some(meta) = meta {
@@ -1269,6 +1362,7 @@ impl ShardStore {
         state.tree_version = version;
         state.root = root;
         self.write_state(&txn, &state)?;
+        times.add_part(GroupPart::Rest, &txn, part)?;
         // Held across the commit, so listings see groups in commit order.
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         at = times.add(CommitPhase::Write, at);
@@ -1388,13 +1482,12 @@ impl ShardStore {
             let mut nonces = vec![0u8; NAME_NONCE_LEN * part.len()];
             OsRng.try_fill_bytes(&mut nonces).map_err(io)?;
             let mut entry = Vec::new();
+            let seal = &self.codec.seal;
+            let cipher = seal.name_cipher();
             for ((position, (key, leaf)), nonce) in part.iter().zip(nonces.chunks_exact(NAME_NONCE_LEN)) {
                 let nonce = nonce.try_into().map_err(|_| io("a nonce of the wrong length"))?;
-                let sealed_key = self.codec.seal.seal_name(&position.0, key, nonce)?;
                 entry.clear();
-                IndexEntryRef { sealed_key: &sealed_key, leaf, tree_version: version }
-                    .serialize(&mut entry)
-                    .map_err(io)?;
+                encode_index_entry(seal, &cipher, (&position.0, key, nonce), leaf, version, &mut entry)?;
                 index.insert(position.0, entry.as_slice()).map_err(io)?;
             }
         }
@@ -1530,6 +1623,12 @@ impl ShardStore {
     /// Where this store's group commits spent their time.
     pub fn commit_times(&self) -> &CommitTimes {
         &self.times
+    }
+
+    /// Counts the pages each part of a group commit dirties (see [`CommitTimes::part`]); slow
+    /// (every count walks every table), for measurements.
+    pub fn count_dirty_pages(&self, on: bool) {
+        self.times.count_pages.store(on, Ordering::Relaxed);
     }
 
     /// Whether a prune waits for the next group commit (see [`ShardStore::prune_with_next_group`]).
@@ -2367,7 +2466,7 @@ pub fn verify_record_proof(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
 
     use proptest::prelude::*;
 
@@ -2951,6 +3050,37 @@ mod tests {
         assert_eq!(delta, expected, "versions 5 to 7, each key once");
     }
 
+    /// While asked to, a group commit counts the pages each part dirties: new keys write node,
+    /// stale-index and record-index pages, a prune frees and rewrites node pages; otherwise
+    /// nothing is counted (counting walks every table).
+    #[test]
+    fn dirty_pages_are_counted_by_part_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        // Sweeps of 0: a prune handed to the next group runs with it.
+        let store = open_sweeping(&dir.path().join("s.redb"), 0);
+        let group = |round: u16| -> Vec<_> {
+            (0..300u16).map(|k| ((round * 1000 + k).to_le_bytes().to_vec(), leaf(1, 1, false))).collect()
+        };
+        store.commit_group(&group(1), None).unwrap();
+        store.commit_group(&group(2), None).unwrap();
+        let pages = |part| store.commit_times().part(part).1;
+        assert!(GroupPart::ALL.iter().all(|p| pages(*p) == 0));
+        store.count_dirty_pages(true);
+        store.commit_group(&group(3), None).unwrap();
+        for part in [GroupPart::Nodes, GroupPart::Stale, GroupPart::Records, GroupPart::Rest] {
+            assert!(pages(part) > 0, "{part:?}");
+        }
+        assert_eq!(pages(GroupPart::Prune), 0);
+        store.prune_with_next_group(3);
+        store.commit_group(&group(4), None).unwrap();
+        assert!(pages(GroupPart::Prune) > 0);
+        assert!(store.commit_times().pruned_nodes.load(Ordering::Relaxed) > 0);
+        store.count_dirty_pages(false);
+        let counted = GroupPart::ALL.map(pages);
+        store.commit_group(&group(5), None).unwrap();
+        assert_eq!(GroupPart::ALL.map(pages), counted);
+    }
+
     /// A stale-index row cut short, or a change-log row that is not whole positions, is a
     /// corrupt store, not a silent skip.
     #[test]
@@ -3503,19 +3633,23 @@ mod tests {
         }
     }
 
-    /// An index entry written from borrowed parts is an [`IndexEntry`]'s Borsh, and its meta reads
-    /// alone; a cut entry is corrupt.
+    /// An index entry encoded with its key sealed in place is an [`IndexEntry`]'s Borsh (after
+    /// whatever the buffer held), and its meta reads alone; a cut entry is corrupt.
     #[test]
     fn an_index_entry_reads_whole_or_meta_alone() {
+        let seal = seal(3);
         let meta = RecordMeta { leaf: leaf(4, 2, false), tree_version: 9 };
-        let mut bytes = Vec::new();
-        IndexEntryRef { sealed_key: &[5; 44], leaf: &meta.leaf, tree_version: 9 }
-            .serialize(&mut bytes)
+        let name = &b"a record key"[..];
+        let position = seal.tree.hash(name).0;
+        let nonce = [6u8; NAME_NONCE_LEN];
+        let mut bytes = vec![1, 2, 3];
+        encode_index_entry(&seal, &seal.name_cipher(), (&position, name, nonce), &meta.leaf, 9, &mut bytes)
             .unwrap();
-        assert_eq!(
-            bytes,
-            borsh::to_vec(&IndexEntry { sealed_key: vec![5; 44], meta: meta.clone() }).unwrap()
-        );
+        assert_eq!(bytes[..3], [1, 2, 3]);
+        let bytes = bytes.split_off(3);
+        let sealed_key = seal.seal_name(&position, name, nonce).unwrap();
+        assert_eq!(bytes, borsh::to_vec(&IndexEntry { sealed_key, meta: meta.clone() }).unwrap());
+        assert_eq!(seal.open_name(&position, &IndexEntry::decode(&bytes).unwrap().sealed_key).unwrap(), name);
         assert_eq!(IndexEntry::decode(&bytes).unwrap().meta, meta);
         assert_eq!(IndexEntry::decode_meta(&bytes).unwrap(), meta);
         for cut in [2, 30, bytes.len() - 1] {
