@@ -1214,32 +1214,23 @@ impl ShardKeeper {
             sealed;
         let tree = match tree {
             Some(tree) => tree,
-            None => {
-                let storing = Instant::now();
-                let stored = if sealed.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    self.blobs.put_many_blocking(sealed, runtime)
-                };
-                self.metrics
-                    .blob_micros_total
-                    .fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
-                match stored
-                    .map_err(KeeperError::from)
-                    .and_then(|cids| leaves(planned, cids, hashes, key_epoch))
-                {
-                    Ok(changes) => {
-                        failpoint::hit(Step::WriterAfterBlobs);
-                        GroupTree::of(changes, expected_root)
-                    }
-                    Err(e) => {
-                        if let KeeperError::Blob(_) = &e {
-                            self.metrics.blob_errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        return Err(self.fail_group(group, e));
-                    }
+            None => match self.store_blobs_computing_tree(
+                sealed,
+                planned,
+                hashes,
+                key_epoch,
+                expected_root,
+                runtime,
+            ) {
+                Ok(tree) => {
+                    failpoint::hit(Step::WriterAfterBlobs);
+                    tree
                 }
-            }
+                Err(e) => {
+                    let e = self.blob_failed(e);
+                    return Err(self.fail_group(group, e));
+                }
+            },
         };
         let n = group.len() as u64;
         let committing = Instant::now();
@@ -1285,6 +1276,42 @@ impl ShardKeeper {
             self.wake_batcher.notify_one();
         }
         Ok(answered_at)
+    }
+
+    /// On the committer thread: writes a group's blobs, computes its tree, then waits until the
+    /// blobs are durable and returns the tree change. Computing between the append and the wait
+    /// gives a sync another shard's committer runs meanwhile the time to cover this group's blobs
+    /// (then this one syncs nothing); the tree is written only after they are durable, so an index
+    /// entry never becomes durable before its bytes.
+    fn store_blobs_computing_tree(
+        &self,
+        sealed: Vec<Bytes>,
+        planned: Vec<Planned>,
+        hashes: Vec<Option<[u8; 32]>>,
+        key_epoch: u32,
+        expected_root: Option<[u8; 32]>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<GroupTree, KeeperError> {
+        let storing = Instant::now();
+        let staged =
+            if sealed.is_empty() { None } else { Some(self.blobs.stage_many_blocking(sealed, runtime)?) };
+        let cids = staged.as_ref().map_or_else(Vec::new, |s| s.cids().to_vec());
+        let changes = leaves(planned, cids, hashes, key_epoch)?;
+        let computing = Instant::now();
+        let tree = if changes.is_empty() {
+            GroupTree::Unchanged
+        } else {
+            GroupTree::Computed(self.store.compute_group(changes, expected_root)?)
+        };
+        let computed = computing.elapsed();
+        if let Some(staged) = staged {
+            staged.durable()?;
+        }
+        self.metrics.tree_compute_micros_total.fetch_add(computed.as_micros() as u64, Ordering::Relaxed);
+        self.metrics
+            .blob_micros_total
+            .fetch_add(storing.elapsed().saturating_sub(computed).as_micros() as u64, Ordering::Relaxed);
+        Ok(tree)
     }
 
     /// From the writer, while the group before commits: stores a sealed group's blobs (durably)

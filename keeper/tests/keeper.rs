@@ -8,7 +8,7 @@ use app_roots::UpdateShardArgs;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
-use ironroot_keeper::blobs::{BlobStore, LocalBlobStore};
+use ironroot_keeper::blobs::{BlobError, BlobStore, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, UpdateReceipt};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile, ShardId};
 use ironroot_keeper::recovery::Startup;
@@ -1710,6 +1710,60 @@ async fn a_failed_blob_sync_fails_its_group_and_the_group_sealed_on_top_of_it() 
     assert_eq!(keeper.put(b"other", value(5), None).await.unwrap().version, 1);
     assert_eq!(&keeper.get(b"k").await.unwrap().value[..], &value(4)[..]);
     keeper.shutdown().await;
+}
+
+/// The shards of a keeper share the local blob store's syncs: one `fdatasync` covers the groups
+/// of every shard appended before it. When it fails, it fails exactly those groups, in each shard
+/// (their trees unchanged), and not the writes made durable before it; the next writes commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_shared_blob_sync_fails_the_groups_of_every_shard_it_covered() {
+    let h = harness(2).await;
+    let shards = [h.open(0).await, h.open(1).await];
+    for (shard, keeper) in shards.iter().enumerate() {
+        keeper.put(b"kept", value(shard), None).await.unwrap();
+    }
+    let before: Vec<_> = shards.iter().map(|k| k.status().unwrap()).collect();
+    let syncs_before = h.blobs.sync_counts();
+
+    // The next sync waits until both shards' groups are appended, then fails with EIO.
+    h.blobs.hold_next_sync(2, true);
+    let writes: Vec<_> = shards
+        .iter()
+        .enumerate()
+        .map(|(shard, keeper)| {
+            let keeper = keeper.clone();
+            tokio::spawn(async move { keeper.put(b"lost", value(10 + shard), None).await })
+        })
+        .collect();
+    for write in writes {
+        match write.await.unwrap() {
+            Err(KeeperError::Blob(BlobError::Io { op: "fdatasync", source, .. })) => {
+                assert_eq!(source.raw_os_error(), Some(libc::EIO), "{source}");
+            }
+            other => panic!("every group the failed sync covered fails, got {other:?}"),
+        }
+    }
+    let syncs = h.blobs.sync_counts();
+    assert_eq!((syncs.syncs - syncs_before.syncs, syncs.groups - syncs_before.groups), (1, 0), "{syncs:?}");
+    for (shard, keeper) in shards.iter().enumerate() {
+        let after = keeper.status().unwrap();
+        assert_eq!(
+            (after.local_root, after.tree_version),
+            (before[shard].local_root, before[shard].tree_version)
+        );
+        assert!(matches!(keeper.get(b"lost").await, Err(KeeperError::NotFound)));
+        assert_eq!(&keeper.get(b"kept").await.unwrap().value[..], &value(shard)[..]);
+    }
+
+    // The store is not broken: each shard's next write commits and reads back.
+    for (shard, keeper) in shards.iter().enumerate() {
+        let receipt = keeper.put(b"lost", value(20 + shard), None).await.unwrap();
+        assert_eq!((receipt.version, receipt.tree_version), (1, before[shard].tree_version + 1));
+        assert_eq!(&keeper.get(b"lost").await.unwrap().value[..], &value(20 + shard)[..]);
+    }
+    for keeper in shards {
+        keeper.shutdown().await;
+    }
 }
 
 /// After a group commit, the next group waits (up to `group_linger`) for the writers that commit

@@ -7,7 +7,9 @@ use std::os::unix::fs::FileExt;
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use ironroot_keeper::blobs::{raw_cid, BlobError, BlobStore, Cid, LocalBlobStore, MAX_BLOCK_LEN};
+use ironroot_keeper::blobs::{
+    raw_cid, BlobError, BlobStore, Cid, LocalBlobStore, MAX_BLOCK_LEN, PREALLOCATE_LEN,
+};
 use sha2::{Digest, Sha256};
 
 const CHILD_DIR_ENV: &str = "IRONROOT_PACK_CHILD_DIR";
@@ -33,6 +35,19 @@ fn blob(i: u64) -> Bytes {
     }
     out.truncate(len);
     Bytes::from(out)
+}
+
+/// Asserts that the segment file holds `records` bytes and only zeros (written ahead) after them.
+fn assert_records_then_zeros(path: &std::path::Path, records: u64) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.len() as u64 >= records,
+        "{} holds {} bytes, fewer than {records}",
+        path.display(),
+        bytes.len()
+    );
+    let at = records as usize;
+    assert!(bytes[at..].iter().all(|b| *b == 0), "{} holds more than zeros after {records}", path.display());
 }
 
 fn segment_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -117,6 +132,55 @@ async fn a_torn_tail_is_detected_and_truncated_on_open() {
     assert_eq!(store.get(&cids[3]).await.unwrap(), kept[3]);
     let again = store.put(blob(9)).await.unwrap();
     assert_eq!(store.get(&again).await.unwrap(), blob(9));
+}
+
+#[tokio::test]
+async fn appends_overwrite_zeros_written_ahead_which_close_and_reopen_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    let first = store.put_many((0..4).map(blob).collect()).await.unwrap();
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let records = store.space_usage().unwrap().file_bytes;
+    // The file was extended once, ahead of the records; the next groups write into it.
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), PREALLOCATE_LEN);
+    assert_records_then_zeros(&segment, records);
+    let second = store.put_many((5..9).map(blob).collect()).await.unwrap();
+    let records = store.space_usage().unwrap().file_bytes;
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), PREALLOCATE_LEN);
+    assert_records_then_zeros(&segment, records);
+
+    // A clean close cuts the zeros off.
+    drop(store);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), records);
+
+    // After a crash they are still there: the open cuts them off, and they are no torn bytes.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
+    file.write_all(&vec![0u8; 300_000]).unwrap();
+    drop(file);
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().truncated_bytes, 0);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), records);
+    for (cid, i) in first.iter().chain(&second).zip((0..4).chain(5..9)) {
+        assert_eq!(store.get(cid).await.unwrap(), blob(i));
+    }
+
+    // A torn record in front of them is counted, the zeros still are not.
+    let torn = blob(9);
+    let digest: [u8; 32] = Sha256::digest(&torn).into();
+    let mut partial = b"IRBK".to_vec();
+    partial.extend_from_slice(&(torn.len() as u32).to_le_bytes());
+    partial.extend_from_slice(&digest);
+    partial.extend_from_slice(&torn[..torn.len() / 2]);
+    drop(store);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
+    file.write_all(&partial).unwrap();
+    file.write_all(&vec![0u8; 100_000]).unwrap();
+    drop(file);
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    assert_eq!(store.recovery().truncated_bytes, partial.len() as u64);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), records);
+    let later = store.put(blob(10)).await.unwrap();
+    assert_eq!(store.get(&later).await.unwrap(), blob(10));
 }
 
 /// Not a test on its own: the writer the SIGKILL test runs in a child process. It writes groups
@@ -213,8 +277,12 @@ async fn removal_compacts_segments_within_twice_the_live_bytes() {
     assert_eq!(store.remove_blocks(dead_cids[..3].to_vec()).await.unwrap(), 0, "already gone");
     let live_bytes: u64 = live.iter().map(|(_, (_, b))| b.len() as u64 + 40).sum();
     let after = store.space_usage().unwrap();
-    let on_disk: u64 = segment_files(dir.path()).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
-    assert_eq!(on_disk, after.file_bytes);
+    // Sealed segments hold their records only; the active one its records, then zeros written
+    // ahead.
+    let files = segment_files(dir.path());
+    let (active, sealed) = files.split_last().unwrap();
+    let sealed_bytes: u64 = sealed.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    assert_records_then_zeros(active, after.file_bytes - sealed_bytes);
     assert!(after.file_bytes < full.file_bytes / 2, "{after:?} vs {full:?}");
     assert!(
         after.file_bytes <= 2 * live_bytes + segment_len + MAX_BLOCK_LEN as u64,
@@ -394,7 +462,7 @@ async fn a_failed_sync_fails_every_group_it_covered_and_the_next_write_works() {
     let kept_cids = store.put_many(kept.clone()).await.unwrap();
     let usage = store.space_usage().unwrap();
     let segment = segment_files(dir.path()).pop().unwrap();
-    assert_eq!(std::fs::metadata(&segment).unwrap().len(), usage.file_bytes);
+    assert_records_then_zeros(&segment, usage.file_bytes);
 
     // Eight groups appended, then the one sync covering them fails with EIO (the failpoints hook:
     // a real fdatasync error needs a failing device).
@@ -408,7 +476,8 @@ async fn a_failed_sync_fails_every_group_it_covered_and_the_next_write_works() {
             other => panic!("every group of the failed sync fails, got {other:?}"),
         }
     }
-    // Nothing of them is indexed or left in the segment: it is cut back to its last synced byte.
+    // Nothing of them is indexed or left in the segment: it is cut back to its last synced byte
+    // (the zeros written ahead go too).
     for data in &failed {
         assert!(!store.has(&raw_cid(data)).await.unwrap());
         assert!(matches!(store.get(&raw_cid(data)).await, Err(BlobError::NotFound(_))));

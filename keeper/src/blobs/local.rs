@@ -19,6 +19,12 @@
 //! its last durable length, so no later group lands behind them. If it cannot be cut back, writes
 //! fail until the store is reopened (which repairs the tail).
 //!
+//! The active segment is extended ahead of its records with written zeros, a megabyte at a time,
+//! so an append overwrites allocated blocks inside the file's length: its `fdatasync` writes the
+//! group's pages and flushes, without the inode write (and wait) a growing file costs. A clean
+//! close cuts the zeros off; after a crash, the scan on open stops at them like at a torn tail and
+//! cuts them off too (without counting them as torn bytes).
+//!
 //! The leader does not write the index database per sync: the synced groups' entries go to an
 //! in-memory index buffer, which every lookup reads before the database, and the buffer is written
 //! to the database in one durable transaction (keys sorted) every [`CHECKPOINT_COMMITS`] syncs or
@@ -42,7 +48,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, IoSlice, Read, Seek, SeekFrom, Write};
+use std::io::{ErrorKind, IoSlice, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +62,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
-use super::{check_cid, BlobError, BlockStore, Cid, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
+use super::{check_cid, BlobError, BlockStore, Cid, DurableWait, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
 
 /// Where a block is: segment, offset of the block's bytes, length.
 type Location = (u64, u64, u32);
@@ -78,6 +84,11 @@ pub const MAX_BUFFERED_BLOCKS: usize = 16 * 1024;
 /// The index's page cache. redb's default (1 GiB) lets the keeper's memory grow with the number of
 /// blobs; the index is read by digest, so a small cache costs little.
 const INDEX_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// The active segment is extended with this many bytes of written zeros at a time, ahead of the
+/// records: a group's bytes then overwrite allocated blocks inside the file's length, so its
+/// `fdatasync` writes only them (no block allocation, no size change: no inode write and its
+/// wait). Zeros end a segment's scan like a torn tail; a clean close and a reopen cut them off.
+pub const PREALLOCATE_LEN: u64 = 1024 * 1024;
 
 /// Where a block's bytes lie on disk (for inspection and for tests that play the operator).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,6 +177,8 @@ struct Writer {
     id: u64,
     file: Arc<File>,
     len: u64,
+    /// The file's length: past `len` it holds zeros written ahead (see [`PREALLOCATE_LEN`]).
+    allocated: u64,
     /// Groups appended and not yet taken by a leader, in append order.
     unsynced: Vec<Appended>,
     /// Why writes are refused: a failed append or sync whose bytes could not be cut back.
@@ -388,6 +401,19 @@ impl Inner {
     /// its index entries are committed. Blocks the index holds are skipped unless `relocate`
     /// (compaction's copies of blocks it holds elsewhere).
     fn write_group(&self, blocks: &[NewBlock<'_>], relocate: bool) -> Result<(), BlobError> {
+        match self.append_group(blocks, relocate)? {
+            Some(outcome) => self.wait_durable(&outcome),
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of [`Inner::write_group`]: appends the group and returns what
+    /// [`Inner::wait_durable`] waits for (`None`: every block was held already).
+    fn append_group(
+        &self,
+        blocks: &[NewBlock<'_>],
+        relocate: bool,
+    ) -> Result<Option<Arc<Outcome>>, BlobError> {
         if let Some((_, block)) = blocks.iter().find(|(_, b)| b.len() > MAX_BLOCK_LEN) {
             return Err(BlobError::TooLarge { len: block.len(), max: MAX_BLOCK_LEN });
         }
@@ -401,7 +427,7 @@ impl Inner {
             // removed before this group is answered.
             let fresh = self.fresh_blocks(blocks, relocate)?;
             if fresh.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
             if writer.len >= self.segment_len {
                 self.roll(&mut writer)?;
@@ -432,7 +458,7 @@ impl Inner {
             writer.unsynced.push(appended);
             outcome
         };
-        self.wait_durable(&outcome)
+        Ok(Some(outcome))
     }
 
     /// The blocks of a group to append: each digest once and, unless `relocate`, only if the index
@@ -464,19 +490,43 @@ impl Inner {
         Ok(fresh)
     }
 
-    /// Writes `slices` at the end of the active segment (not synced); on failure cuts the segment
-    /// back so no partial record stays in front of the next group.
+    /// Writes `slices` at the end of the active segment's records (not synced), into zeros
+    /// written ahead; on failure cuts the segment back so no partial record stays in front of the
+    /// next group.
     fn append(&self, writer: &mut Writer, slices: &mut [IoSlice<'_>], new_len: u64) -> Result<(), BlobError> {
         let path = self.segment_path(writer.id);
-        if let Err(e) = write_all_vectored(&writer.file, slices) {
+        let written = self.preallocate(writer, new_len).and_then(|()| {
+            write_all_vectored_at(&writer.file, slices, writer.len).map_err(|e| io_error("append", &path, e))
+        });
+        if let Err(e) = written {
             if let Err(cut) = writer.file.set_len(writer.len) {
                 warn!(path = %path.display(), error = %cut, "could not cut a failed append back; writes fail until a reopen repairs it");
                 writer.broken =
                     Some(format!("a failed append could not be cut back ({cut}); reopen the store"));
             }
-            return Err(io_error("append", &path, e));
+            writer.allocated = writer.len;
+            return Err(e);
         }
         writer.len = new_len;
+        Ok(())
+    }
+
+    /// Extends the active segment with written zeros ([`PREALLOCATE_LEN`] at a time, up to the
+    /// segment length) until it holds `until` bytes, and starts writing them back at once, so the next sync does not find
+    /// them all dirty. Not synced itself: the next sync makes the new length durable with the
+    /// group that needs it.
+    fn preallocate(&self, writer: &mut Writer, until: u64) -> Result<(), BlobError> {
+        if until <= writer.allocated {
+            return Ok(());
+        }
+        let path = self.segment_path(writer.id);
+        let from = writer.allocated;
+        // Not past the segment's length: it is sealed there (and its zeros cut off).
+        let to = until.max((from + PREALLOCATE_LEN).min(self.segment_len));
+        let zeros = vec![0u8; (to - from) as usize];
+        writer.file.write_all_at(&zeros, from).map_err(|e| io_error("preallocate", &path, e))?;
+        writer.allocated = to;
+        start_writeback(&writer.file, from, to - from);
         Ok(())
     }
 
@@ -563,6 +613,7 @@ impl Inner {
             for (segment, file, at) in cuts {
                 let cut = file.set_len(at);
                 if segment == writer.id {
+                    writer.allocated = at;
                     match cut {
                         Ok(()) => writer.len = at,
                         Err(e) => {
@@ -654,6 +705,12 @@ impl Inner {
     /// Seals the active segment and starts the next, registered durably before anything goes in
     /// it. The sealed segment's unsynced groups stay queued: their leader syncs it first.
     fn roll(&self, writer: &mut Writer) -> Result<(), BlobError> {
+        // The sealed segment keeps no zeros past its records (its unsynced groups lie before them).
+        if writer.allocated > writer.len {
+            let path = self.segment_path(writer.id);
+            writer.file.set_len(writer.len).map_err(|e| io_error("truncate", &path, e))?;
+            writer.allocated = writer.len;
+        }
         let id = writer.id + 1;
         let (file, path) = self.create_segment(id)?;
         let mut txn = self.db.begin_write().map_err(|e| self.db_error("write index", e))?;
@@ -667,6 +724,7 @@ impl Inner {
         writer.id = id;
         writer.file = Arc::new(file);
         writer.len = 0;
+        writer.allocated = 0;
         Ok(())
     }
 
@@ -674,7 +732,8 @@ impl Inner {
         let path = self.segment_path(id);
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .write(true)
+            .truncate(false)
             .read(true)
             .open(&path)
             .map_err(|e| io_error("create", &path, e))?;
@@ -824,8 +883,18 @@ impl Inner {
 }
 
 impl Drop for Inner {
-    /// A clean close writes the buffered index entries, so the next open has no tail to scan.
+    /// A clean close cuts off the zeros written ahead and writes the buffered index entries, so
+    /// the next open has no tail to scan.
     fn drop(&mut self) {
+        {
+            let mut writer = self.writer();
+            if writer.allocated > writer.len {
+                if let Err(e) = writer.file.set_len(writer.len) {
+                    warn!(segment = writer.id, error = %e, "cutting the zeros written ahead at close failed; the next open cuts them");
+                }
+                writer.allocated = writer.len;
+            }
+        }
         if self.index_buffer().blocks.is_empty() {
             return;
         }
@@ -867,17 +936,47 @@ fn parse_record(bytes: &[u8], at: u64) -> Option<Record> {
     Some(Record { digest, start, len, end: (start + len) as u64 })
 }
 
-fn write_all_vectored(mut file: &File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+/// Writes every slice at `offset` onwards (`pwritev`, at most `IOV_MAX` slices per call).
+fn write_all_vectored_at(
+    file: &File,
+    mut slices: &mut [IoSlice<'_>],
+    mut offset: u64,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const IOV_MAX: usize = 1024;
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        let count = slices.len().min(IOV_MAX);
+        let at = libc::off_t::try_from(offset).map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec`; the first `count` slices are valid
+        // buffers borrowed for the duration of the call.
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), slices.as_ptr().cast(), count as libc::c_int, at) };
+        match n {
+            0 => return Err(ErrorKind::WriteZero.into()),
+            n if n > 0 => {
+                offset += n as u64;
+                IoSlice::advance_slices(&mut slices, n as usize);
+            }
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Starts writing back `len` bytes at `offset` without waiting (`sync_file_range`, a hint: it
+/// makes nothing durable; errors surface at the next sync).
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: a plain system call on an open descriptor.
+    unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 fn sync_dir(dir: &Path) -> Result<(), BlobError> {
@@ -1101,7 +1200,10 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
             }
             let at = start + rel;
             if (tail.len() as u64) > rel {
-                recovery.truncated_bytes += tail.len() as u64 - rel;
+                // Zeros after the last record were written ahead of it (see `PREALLOCATE_LEN`):
+                // cut off, but not a repair. Anything else there is a torn write.
+                let rest = &tail[rel as usize..];
+                recovery.truncated_bytes += rest.iter().rposition(|b| *b != 0).map_or(0, |i| i as u64 + 1);
                 let file =
                     OpenOptions::new().write(true).open(&path).map_err(|e| io_error("open", &path, e))?;
                 file.set_len(at).map_err(|e| io_error("truncate", &path, e))?;
@@ -1128,13 +1230,15 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
     let path = segments_dir.join(segment_name(active));
     let file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .write(true)
+        .truncate(false)
         .read(true)
         .open(&path)
         .map_err(|e| io_error("open", &path, e))?;
     sync_dir(&segments_dir)?;
     let len = file.metadata().map_err(|e| io_error("stat", &path, e))?.len();
-    let writer = Writer { id: active, file: Arc::new(file), len, unsynced: Vec::new(), broken: None };
+    let writer =
+        Writer { id: active, file: Arc::new(file), len, allocated: len, unsynced: Vec::new(), broken: None };
     Ok((writer, recovery))
 }
 
@@ -1157,6 +1261,24 @@ impl BlockStore for LocalBlobStore {
             check_cid(cid)?;
         }
         self.inner.write_blocks(&blocks)
+    }
+
+    /// Appends on the calling thread; the wait syncs (as the leader, or behind the leader whose
+    /// sync covers the group).
+    fn stage_blocks_blocking(
+        &self,
+        blocks: Vec<(Cid, Bytes)>,
+        _runtime: &Handle,
+    ) -> Result<Option<DurableWait>, BlobError> {
+        for (cid, _) in &blocks {
+            check_cid(cid)?;
+        }
+        let items: Vec<NewBlock<'_>> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
+        let Some(outcome) = self.inner.append_group(&items, false)? else {
+            return Ok(None);
+        };
+        let inner = self.inner.clone();
+        Ok(Some(Box::new(move || inner.wait_durable(&outcome))))
     }
 
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, BlobError> {

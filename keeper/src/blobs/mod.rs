@@ -35,7 +35,9 @@ use tokio::runtime::Handle;
 
 pub use cid::Cid;
 pub use ipfs::{IpfsBlobStore, DEFAULT_IPFS_API};
-pub use local::{BlockLocation, Compaction, LocalBlobStore, Recovery, SpaceUsage, SyncCounts};
+pub use local::{
+    BlockLocation, Compaction, LocalBlobStore, Recovery, SpaceUsage, SyncCounts, PREALLOCATE_LEN,
+};
 
 /// Multicodec of raw binary blocks.
 pub const RAW_CODEC: u64 = 0x55;
@@ -154,11 +156,45 @@ pub trait BlockStore: Send + Sync {
     fn put_blocks_blocking(&self, blocks: Vec<(Cid, Bytes)>, runtime: &Handle) -> Result<(), BlobError> {
         runtime.block_on(self.put_blocks(blocks))
     }
+    /// [`BlockStore::put_blocks_blocking`] in two steps: the blocks are written now, and the
+    /// returned wait (if any) returns once they are durable. A store that makes groups of writes
+    /// durable together appends here and syncs in the wait, so whatever the caller does in
+    /// between leaves time for a sync another writer runs to cover them. The default stores them
+    /// durably at once.
+    fn stage_blocks_blocking(
+        &self,
+        blocks: Vec<(Cid, Bytes)>,
+        runtime: &Handle,
+    ) -> Result<Option<DurableWait>, BlobError> {
+        self.put_blocks_blocking(blocks, runtime).map(|()| None)
+    }
     /// How long one block read may take.
     fn read_timeout(&self) -> Duration;
     /// How many block operations to keep in flight when pipelining.
     fn max_in_flight(&self) -> usize {
         16
+    }
+}
+
+/// Returns once blocks a store wrote are durable (see [`BlockStore::stage_blocks_blocking`]).
+pub type DurableWait = Box<dyn FnOnce() -> Result<(), BlobError> + Send>;
+
+/// Blobs written by [`BlobStore::stage_many_blocking`], not yet known to be durable.
+#[must_use = "the blobs are not known to be durable until `durable` returns"]
+pub struct StagedBlobs {
+    cids: Vec<Cid>,
+    wait: Option<DurableWait>,
+}
+
+impl StagedBlobs {
+    /// The blobs' CIDs, in input order.
+    pub fn cids(&self) -> &[Cid] {
+        &self.cids
+    }
+
+    /// Returns once the blobs are durable, or why they are not.
+    pub fn durable(self) -> Result<(), BlobError> {
+        self.wait.map_or(Ok(()), |wait| wait())
     }
 }
 
@@ -172,8 +208,10 @@ pub trait BlobStore: Send + Sync {
     /// [`BlobStore::put_many`] of blobs already hashed; their CIDs in input order.
     async fn put_planned(&self, blobs: PlannedBlobs) -> Result<Vec<Cid>, BlobError>;
     /// [`BlobStore::put_many`] on a thread that is not a runtime worker (the writer's committer),
-    /// which waits for the blocks to be durable; async stores run on `runtime`.
-    fn put_many_blocking(&self, blobs: Vec<Bytes>, runtime: &Handle) -> Result<Vec<Cid>, BlobError>;
+    /// in two steps: the blobs are written now (their CIDs known), and [`StagedBlobs::durable`]
+    /// waits until they are durable (see [`BlockStore::stage_blocks_blocking`]); async stores run
+    /// on `runtime`.
+    fn stage_many_blocking(&self, blobs: Vec<Bytes>, runtime: &Handle) -> Result<StagedBlobs, BlobError>;
     /// Reads a blob, checking every block against its CID, each read bounded by a timeout.
     async fn get(&self, cid: &Cid) -> Result<Bytes, BlobError>;
     /// Whether the blob and all its chunks are held.
@@ -342,13 +380,16 @@ impl<S: BlockStore + ?Sized> BlobStore for S {
         Ok(roots)
     }
 
-    fn put_many_blocking(&self, blobs: Vec<Bytes>, runtime: &Handle) -> Result<Vec<Cid>, BlobError> {
-        let PlannedBlobs { roots, blocks, lists } = PlannedBlobs::new(blobs)?;
-        self.put_blocks_blocking(blocks, runtime)?;
-        if !lists.is_empty() {
-            self.put_blocks_blocking(lists, runtime)?;
+    fn stage_many_blocking(&self, blobs: Vec<Bytes>, runtime: &Handle) -> Result<StagedBlobs, BlobError> {
+        let PlannedBlobs { roots: cids, blocks, lists } = PlannedBlobs::new(blobs)?;
+        if lists.is_empty() {
+            let wait = self.stage_blocks_blocking(blocks, runtime)?;
+            return Ok(StagedBlobs { cids, wait });
         }
-        Ok(roots)
+        // Lists after their chunks are durable: a visible list implies its chunks are.
+        self.put_blocks_blocking(blocks, runtime)?;
+        let wait = self.stage_blocks_blocking(lists, runtime)?;
+        Ok(StagedBlobs { cids, wait })
     }
 
     async fn release(&self, cids: Vec<Cid>) -> Result<u64, BlobError> {
