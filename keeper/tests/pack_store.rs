@@ -181,6 +181,17 @@ async fn appends_overwrite_zeros_written_ahead_which_close_and_reopen_cut_off() 
     assert_eq!(std::fs::metadata(&segment).unwrap().len(), records);
     let later = store.put(blob(10)).await.unwrap();
     assert_eq!(store.get(&later).await.unwrap(), blob(10));
+
+    // A group reaching more than a step past the zeros extends the file itself (its bytes are not
+    // written twice); the zeros go after it.
+    let values: Vec<Bytes> = (1..=8u8).map(|i| Bytes::from(vec![i; 300_000])).collect();
+    let large = store.put_many(values.clone()).await.unwrap();
+    let records = store.space_usage().unwrap().file_bytes;
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), records + PREALLOCATE_LEN);
+    assert_records_then_zeros(&segment, records);
+    for (cid, value) in large.iter().zip(values) {
+        assert_eq!(store.get(cid).await.unwrap(), value);
+    }
 }
 
 /// Not a test on its own: the writer the SIGKILL test runs in a child process. It writes groups

@@ -520,12 +520,17 @@ impl Inner {
             return Ok(());
         }
         let path = self.segment_path(writer.id);
-        let from = writer.allocated;
-        // Not past the segment's length: it is sealed there (and its zeros cut off).
+        // A group longer than a step extends the file itself and the zeros go after it: writing
+        // its bytes twice (zeros, then the records) would cost more than the one inode write it
+        // saves. Not past the segment's length: it is sealed there (and its zeros cut off).
+        let from = if until > writer.allocated + PREALLOCATE_LEN { until } else { writer.allocated };
         let to = until.max((from + PREALLOCATE_LEN).min(self.segment_len));
+        writer.allocated = to;
+        if to == from {
+            return Ok(());
+        }
         let zeros = vec![0u8; (to - from) as usize];
         writer.file.write_all_at(&zeros, from).map_err(|e| io_error("preallocate", &path, e))?;
-        writer.allocated = to;
         start_writeback(&writer.file, from, to - from);
         Ok(())
     }
