@@ -123,6 +123,13 @@ impl Harness {
             .await
     }
 
+    /// A keeper on `cfg` over `blobs` (a hooked store) instead of the harness's own.
+    async fn open_over(&self, cfg: ShardConfig, blobs: &Arc<HookedBlobs>) -> Arc<ShardKeeper> {
+        ShardKeeper::open(cfg, blobs.clone(), self.keys.clone(), self.chain.clone(), self.signer.clone())
+            .await
+            .expect("keeper opens")
+    }
+
     async fn open(&self, shard: u16) -> Arc<ShardKeeper> {
         self.open_with(self.config(shard)).await.expect("keeper opens")
     }
@@ -188,10 +195,7 @@ async fn overlapping_large_groups_are_all_written_and_anchored() {
 async fn a_group_whose_blobs_fail_while_its_tree_is_computed_writes_nothing() {
     let h = harness(1).await;
     let blobs = HookedBlobs::new(h.blobs.clone());
-    let keeper =
-        ShardKeeper::open(h.config(0), blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
-            .await
-            .unwrap();
+    let keeper = h.open_over(h.config(0), &blobs).await;
     write_many(&keeper, 0..5).await;
     let before = keeper.status().unwrap();
     let metrics = keeper.metrics();
@@ -708,10 +712,7 @@ fn write_location(at: &ironroot_keeper::blobs::BlockLocation, bytes: &[u8]) {
 async fn a_failed_blob_write_acknowledges_nothing_and_changes_nothing() {
     let h = harness(1).await;
     let blobs = HookedBlobs::new(h.blobs.clone());
-    let keeper =
-        ShardKeeper::open(h.config(0), blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
-            .await
-            .unwrap();
+    let keeper = h.open_over(h.config(0), &blobs).await;
     write_many(&keeper, 0..5).await;
     let before = keeper.status().unwrap();
     blobs.disk_full.store(true, Ordering::SeqCst);
@@ -976,10 +977,7 @@ async fn an_oversized_value_fails_alone_in_a_busy_group() {
 async fn a_rewrap_in_the_same_group_as_a_newer_write_never_overwrites_it() {
     let h = harness(1).await;
     let blobs = HookedBlobs::closed_above(h.blobs.clone(), 30_000, false);
-    let keeper =
-        ShardKeeper::open(h.config(0), blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
-            .await
-            .unwrap();
+    let keeper = h.open_over(h.config(0), &blobs).await;
     keeper.put(b"rotated", Bytes::from_static(b"old"), None).await.unwrap();
     keeper.rotate_key_epoch().await.unwrap();
 
@@ -1437,9 +1435,7 @@ async fn queued_bytes_are_capped_per_shard() {
     let blobs = HookedBlobs::closed_above(h.blobs.clone(), 30_000, false);
     let mut cfg = h.config(0);
     cfg.max_queued_bytes = 100_000;
-    let keeper = ShardKeeper::open(cfg, blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
-        .await
-        .unwrap();
+    let keeper = h.open_over(cfg, &blobs).await;
     let large = |byte: u8| Bytes::from(vec![byte; 40_000]);
     let spawn_put = |key: &'static [u8], value: Bytes| {
         let keeper = keeper.clone();
@@ -1507,9 +1503,7 @@ async fn the_next_group_fills_while_a_commit_is_in_flight() {
     let h = harness(1).await;
     let blobs = HookedBlobs::new(h.blobs.clone());
     let mut blocks = blobs.stored.subscribe();
-    let keeper = ShardKeeper::open(h.config(0), blobs, h.keys.clone(), h.chain.clone(), h.signer.clone())
-        .await
-        .unwrap();
+    let keeper = h.open_over(h.config(0), &blobs).await;
     assert!(LATER < keeper.config().max_group);
     let groups_before = keeper.metrics().groups.load(Ordering::Relaxed);
 
@@ -1655,9 +1649,7 @@ async fn a_failed_blob_sync_fails_its_group_and_the_group_sealed_on_top_of_it() 
     let mut cfg = h.config(0);
     // The second group is full (so sealed) while the first still commits.
     cfg.max_group = 2;
-    let keeper = ShardKeeper::open(cfg, blobs.clone(), h.keys.clone(), h.chain.clone(), h.signer.clone())
-        .await
-        .unwrap();
+    let keeper = h.open_over(cfg, &blobs).await;
     keeper.put(b"k", value(0), None).await.unwrap();
     let before = keeper.status().unwrap();
     let groups_before = keeper.metrics().groups.load(Ordering::Relaxed);
@@ -1778,8 +1770,7 @@ async fn the_next_group_waits_for_the_writers_the_last_commit_answered() {
     let mut blocks = blobs.stored.subscribe();
     let mut cfg = h.config(0);
     cfg.group_linger = Duration::from_secs(600);
-    let keeper =
-        ShardKeeper::open(cfg, blobs, h.keys.clone(), h.chain.clone(), h.signer.clone()).await.unwrap();
+    let keeper = h.open_over(cfg, &blobs).await;
 
     let (holder, release) = hold_store_write_lock(&keeper).await;
     // Writer A's first write: its blob is stored, its tree commit waits for the lock.

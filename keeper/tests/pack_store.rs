@@ -50,6 +50,16 @@ fn assert_records_then_zeros(path: &std::path::Path, records: u64) {
     assert!(bytes[at..].iter().all(|b| *b == 0), "{} holds more than zeros after {records}", path.display());
 }
 
+/// What a crash mid-append leaves: a record's header and half of its block.
+fn torn_record(block: &[u8]) -> Vec<u8> {
+    let digest: [u8; 32] = Sha256::digest(block).into();
+    let mut partial = b"IRBK".to_vec();
+    partial.extend_from_slice(&(block.len() as u32).to_le_bytes());
+    partial.extend_from_slice(&digest);
+    partial.extend_from_slice(&block[..block.len() / 2]);
+    partial
+}
+
 fn segment_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> =
         std::fs::read_dir(root.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -101,11 +111,7 @@ async fn a_torn_tail_is_detected_and_truncated_on_open() {
 
     // A crash mid-append: a record header and part of its block, then nothing.
     let torn = blob(7);
-    let digest: [u8; 32] = Sha256::digest(&torn).into();
-    let mut partial = b"IRBK".to_vec();
-    partial.extend_from_slice(&(torn.len() as u32).to_le_bytes());
-    partial.extend_from_slice(&digest);
-    partial.extend_from_slice(&torn[..torn.len() / 2]);
+    let partial = torn_record(&torn);
     std::fs::OpenOptions::new().append(true).open(&segment).unwrap().write_all(&partial).unwrap();
 
     let store = LocalBlobStore::open(dir.path()).unwrap();
@@ -165,12 +171,7 @@ async fn appends_overwrite_zeros_written_ahead_which_close_and_reopen_cut_off() 
     }
 
     // A torn record in front of them is counted, the zeros still are not.
-    let torn = blob(9);
-    let digest: [u8; 32] = Sha256::digest(&torn).into();
-    let mut partial = b"IRBK".to_vec();
-    partial.extend_from_slice(&(torn.len() as u32).to_le_bytes());
-    partial.extend_from_slice(&digest);
-    partial.extend_from_slice(&torn[..torn.len() / 2]);
+    let partial = torn_record(&blob(9));
     drop(store);
     let mut file = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
     file.write_all(&partial).unwrap();
