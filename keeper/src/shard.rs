@@ -347,7 +347,15 @@ struct CommitJob {
     keeper: Arc<ShardKeeper>,
     sealed: SealedGroup,
     /// The group's outcome for the writer: the error message if it was not committed.
-    done: oneshot::Sender<Result<Instant, String>>,
+    done: oneshot::Sender<Committed>,
+}
+
+/// What the committer answers the writer: the group's outcome, and its tree once written, which
+/// the writer frees (freeing a large group's nodes and rows would lengthen the committer's
+/// stage, the pipeline's longer one).
+struct Committed {
+    outcome: Result<Instant, String>,
+    written: Option<ComputedGroup<Changes>>,
 }
 
 /// The group before, storing its blobs and committing while the next one is sealed.
@@ -1170,7 +1178,16 @@ impl ShardKeeper {
             return Box::pin(std::future::ready(Err(KeeperError::ShuttingDown.to_string())));
         }
         // A committer that stopped without answering (it panicked) dropped the group's replies too.
-        Box::pin(async move { finished.await.unwrap_or_else(|_| Err(KeeperError::ShuttingDown.to_string())) })
+        Box::pin(async move {
+            match finished.await {
+                Ok(Committed { outcome, written }) => {
+                    // Freed here, in the writer's task.
+                    drop(written);
+                    outcome
+                }
+                Err(_) => Err(KeeperError::ShuttingDown.to_string()),
+            }
+        })
     }
 
     /// The shard's committer thread: stores each group's blobs and commits it to the tree, both
@@ -1178,8 +1195,9 @@ impl ShardKeeper {
     /// its replies go straight to the waiting requests. Stops when the writer drops its queue.
     fn committer_loop(jobs: std::sync::mpsc::Receiver<CommitJob>, runtime: tokio::runtime::Handle) {
         while let Ok(CommitJob { keeper, sealed, done }) = jobs.recv() {
-            let outcome = keeper.store_and_commit(sealed, &runtime);
-            let _ = done.send(outcome);
+            let mut written = None;
+            let outcome = keeper.store_and_commit(sealed, &runtime, &mut written);
+            let _ = done.send(Committed { outcome, written });
         }
     }
 
@@ -1209,6 +1227,7 @@ impl ShardKeeper {
         &self,
         sealed: SealedGroup,
         runtime: &tokio::runtime::Handle,
+        written: &mut Option<ComputedGroup<Changes>>,
     ) -> Result<Instant, String> {
         let SealedGroup { group, outcomes, planned, sealed, tree, hashes, key_epoch, expected_root, .. } =
             sealed;
@@ -1236,7 +1255,15 @@ impl ShardKeeper {
         let committing = Instant::now();
         let committed = match tree {
             GroupTree::Unchanged => self.store.state(),
-            GroupTree::Computed(computed) => self.store.write_group(computed),
+            GroupTree::Computed(mut computed) => {
+                let committed = self.store.write_group(&mut computed);
+                // A group that was not written is dropped here and now: it stops being the
+                // next group's base at once.
+                if committed.is_ok() {
+                    *written = Some(computed);
+                }
+                committed
+            }
             GroupTree::Deferred { changes, expected_root } => {
                 self.store.commit_group(&changes, expected_root)
             }

@@ -1161,7 +1161,7 @@ impl ShardStore {
         changes: &[(Vec<u8>, RecordLeaf)],
         expected_root: Option<[u8; 32]>,
     ) -> Result<ShardState, StoreError> {
-        self.write_group(self.compute_group(changes, expected_root)?)
+        self.write_group(&mut self.compute_group(changes, expected_root)?)
     }
 
     /// The first half of a group commit, outside the store's single write transaction: the
@@ -1258,15 +1258,16 @@ impl ShardStore {
     }
 
     /// Stores a computed group (see [`ShardStore::compute_group`]) in one durable transaction,
-    /// with the prune the batcher handed to the next group.
+    /// with the prune the batcher handed to the next group. The group stays the caller's, so its
+    /// memory can be freed off the committing thread.
     pub fn write_group<C: Borrow<[(Vec<u8>, RecordLeaf)]>>(
         &self,
-        mut group: ComputedGroup<C>,
+        group: &mut ComputedGroup<C>,
     ) -> Result<ShardState, StoreError> {
         let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
         let due =
             self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
-        self.write_group_with(&mut group, pending.filter(|_| due))
+        self.write_group_with(group, pending.filter(|_| due))
     }
 
     /// [`ShardStore::write_group`], first carrying out a prune up to `prune` in its transaction.
@@ -3209,11 +3210,11 @@ mod tests {
         let (_dir, ahead, serial, rounds) = store_and_serial_twin();
         let expected =
             [serial.commit_group(&rounds[0], None).unwrap(), serial.commit_group(&rounds[1], None).unwrap()];
-        let first = ahead.compute_group(rounds[0].as_slice(), None).unwrap();
-        let second = ahead.compute_group(rounds[1].as_slice(), None).unwrap();
+        let mut first = ahead.compute_group(rounds[0].as_slice(), None).unwrap();
+        let mut second = ahead.compute_group(rounds[1].as_slice(), None).unwrap();
         assert_eq!(ahead.state().unwrap().tree_version, 0, "nothing written yet");
         assert_eq!(second.root(), expected[1].root, "computed on top of the first group");
-        let written = [ahead.write_group(first).unwrap(), ahead.write_group(second).unwrap()];
+        let written = [ahead.write_group(&mut first).unwrap(), ahead.write_group(&mut second).unwrap()];
         for (written, expected) in written.iter().zip(&expected) {
             assert_eq!((written.tree_version, written.root), (expected.tree_version, expected.root));
         }
@@ -3224,9 +3225,9 @@ mod tests {
             assert_eq!(found, Some(leaf(round, k.wrapping_add(round as u8), false)));
         }
         // The overlap is only for the group right after: a third group computes on the store.
-        let third = ahead.compute_group(rounds[2].as_slice(), None).unwrap();
+        let mut third = ahead.compute_group(rounds[2].as_slice(), None).unwrap();
         assert_eq!(
-            ahead.write_group(third).unwrap().root,
+            ahead.write_group(&mut third).unwrap().root,
             serial.commit_group(&rounds[2], None).unwrap().root
         );
     }
@@ -3245,23 +3246,23 @@ mod tests {
             "not on the dropped group"
         );
         let dropped = store.compute_group(rounds[0].as_slice(), None).unwrap();
-        let on_dropped = store.compute_group(rounds[1].as_slice(), None).unwrap();
+        let mut on_dropped = store.compute_group(rounds[1].as_slice(), None).unwrap();
         drop(dropped);
-        let state = store.write_group(on_dropped).unwrap();
+        let state = store.write_group(&mut on_dropped).unwrap();
         assert_eq!((state.tree_version, state.root), (1, alone));
         assert_eq!(store.record(&[0]).unwrap(), None, "nothing of the dropped group");
 
-        let late = store.compute_group(rounds[2].as_slice(), None).unwrap();
+        let mut late = store.compute_group(rounds[2].as_slice(), None).unwrap();
         let first = store.commit_group(&rounds[0], None).unwrap();
         assert_eq!(first.root, serial.commit_group(&rounds[0], None).unwrap().root);
-        let state = store.write_group(late).unwrap();
+        let state = store.write_group(&mut late).unwrap();
         assert_eq!(state.tree_version, 3);
         assert_eq!(state.root, serial.commit_group(&rounds[2], None).unwrap().root);
 
         // A root expected before the group is still checked against the committed one.
-        let stale = store.compute_group(rounds[0].as_slice(), Some(state.root)).unwrap();
+        let mut stale = store.compute_group(rounds[0].as_slice(), Some(state.root)).unwrap();
         store.commit_group(&rounds[1], None).unwrap();
-        assert!(matches!(store.write_group(stale), Err(StoreError::RootChanged { .. })));
+        assert!(matches!(store.write_group(&mut stale), Err(StoreError::RootChanged { .. })));
     }
 
     /// A prune handed to the next group commit changes nothing until that group commits, and
