@@ -24,6 +24,8 @@
 //!
 //! Run: `bash scripts/bench.sh` (or `cargo bench -p ironroot-keeper --profile bench-fast --bench http`).
 //! Env: HTTP_SECONDS, HTTP_CONNECTIONS, HTTP_SHARDS, HTTP_BATCH, HTTP_FILL_RECORDS, HTTP_SLOT_MS,
+//! HTTP_PHASES (default `put,batch,get,restart`: the phases to run), HTTP_KEEPER_BIN (the daemon
+//! binary to measure, default this build's: e.g. a copy of a base build, to alternate runs),
 //! HTTP_OUT (default `target/ironroot-results/keeper_http.md`; JSON beside it), HTTP_KEEPER_LOG
 //! (the daemon's `RUST_LOG`, default `error`; e.g. `ironroot_keeper::shard=debug` logs each
 //! on-chain commit's stage times).
@@ -66,6 +68,9 @@ struct Phase {
     note: String,
     /// CPU time of the keeper process during the phase.
     keeper_cpu: Duration,
+    /// Context switches of the keeper's threads during the phase (threads that exited during it
+    /// are not counted).
+    keeper_switches: u64,
     /// The whole machine during the phase: busy and idle CPU seconds (all cores, every process).
     machine_busy: f64,
     machine_idle: f64,
@@ -77,6 +82,8 @@ struct CpuMark {
     keeper: Duration,
     busy: f64,
     idle: f64,
+    /// Context switches of the keeper's live threads (voluntary and not).
+    switches: u64,
 }
 
 impl Phase {
@@ -90,10 +97,15 @@ impl Phase {
     fn cpu_us_per_record(&self) -> f64 {
         self.keeper_cpu.as_secs_f64() * 1e6 / self.records.max(1) as f64
     }
+    /// Keeper context switches per request.
+    fn switches_per_request(&self) -> f64 {
+        self.keeper_switches as f64 / self.requests.max(1) as f64
+    }
     /// The CPU the keeper, the daemon's chain and client, and other processes used since `mark`.
     fn cpu_since(&mut self, daemon: &Daemon, mark: CpuMark) {
         let now = daemon.cpu_mark();
         self.keeper_cpu = now.keeper.saturating_sub(mark.keeper);
+        self.keeper_switches = now.switches.saturating_sub(mark.switches);
         self.machine_busy = now.busy - mark.busy;
         self.machine_idle = now.idle - mark.idle;
     }
@@ -107,6 +119,7 @@ impl Phase {
     fn json(&self) -> Value {
         json!({
             "keeper_cpu_seconds": self.keeper_cpu.as_secs_f64(), "keeper_cpu_us_per_record": self.cpu_us_per_record(),
+            "keeper_context_switches_per_request": self.switches_per_request(),
             "cores_keeper": self.cores().0, "cores_other": self.cores().1, "cores_idle": self.cores().2,
             "name": self.name, "tool": self.tool, "requests": self.requests, "records": self.records,
             "errors": self.errors, "seconds": self.elapsed.as_secs_f64(),
@@ -149,7 +162,8 @@ impl Daemon {
     /// Starts the daemon; returns it with the time from spawn to its first healthy answer.
     async fn start(config: &Path, url: &str, client: &reqwest::Client) -> (Daemon, Duration) {
         let started = Instant::now();
-        let child = Command::new(keeper_bin())
+        let bin = std::env::var("HTTP_KEEPER_BIN").unwrap_or_else(|_| keeper_bin().into());
+        let child = Command::new(bin)
             // Local blobs: bench.sh exports an IPFS node for the write-path bench.
             .env_remove("IRONROOT_IPFS_API")
             .arg("--config")
@@ -190,9 +204,25 @@ impl Daemon {
         Duration::from_micros(ticks * 1_000_000 / per_sec)
     }
 
+    /// Context switches of the daemon's live threads so far (from each thread's
+    /// `/proc/<pid>/task/<tid>/status`).
+    fn context_switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else { return 0 };
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+            .map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
     fn cpu_mark(&self) -> CpuMark {
         let (busy, idle) = machine_cpu_seconds();
-        CpuMark { keeper: self.cpu_time(), busy, idle }
+        CpuMark { keeper: self.cpu_time(), busy, idle, switches: self.context_switches() }
     }
 
     /// SIGINT (graceful: the shards close cleanly) and wait.
@@ -244,6 +274,7 @@ fn wrk(url: &str, script: &Path, args: &[&str], connections: u64, seconds: u64) 
             format!("socket errors: {socket_errors}")
         },
         keeper_cpu: Duration::ZERO,
+        keeper_switches: 0,
         machine_busy: 0.0,
         machine_idle: 0.0,
     })
@@ -345,6 +376,7 @@ async fn ours(
         p99_ms: percentile_ms(&mut latencies, 0.99),
         note: String::new(),
         keeper_cpu: Duration::ZERO,
+        keeper_switches: 0,
         machine_busy: 0.0,
         machine_idle: 0.0,
     }
@@ -445,6 +477,8 @@ async fn main() {
     let batch = env("HTTP_BATCH", 64) as usize;
     let fill = env("HTTP_FILL_RECORDS", 0);
     let slot_ms = env("HTTP_SLOT_MS", 400);
+    let wanted_phases = std::env::var("HTTP_PHASES").unwrap_or_else(|_| "put,batch,get,restart".into());
+    let wanted = |phase: &str| wanted_phases.split(',').any(|p| p.trim() == phase);
     let out = std::env::var("HTTP_OUT").unwrap_or_else(|_| "target/ironroot-results/keeper_http.md".into());
     let dir = tempfile::tempdir().expect("temp dir");
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -466,6 +500,8 @@ async fn main() {
     let mut notes: Vec<String> = Vec::new();
     let named = |mut p: Phase, name: &str| {
         p.name = name.to_string();
+        let switches = format!("{:.1} keeper context switches per request", p.switches_per_request());
+        p.note = if p.note.is_empty() { switches } else { format!("{}; {switches}", p.note) };
         eprintln!(
             "{name} [{}]: {:.0} req/s, {:.0} records/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, keeper CPU {:.1} µs/record; {}",
             p.tool,
@@ -480,74 +516,85 @@ async fn main() {
         p
     };
 
-    // Single PUTs: wrk, then ours.
-    let wrk_path = format!("/v1/apps/{}/records/wrk-", hex::encode(APP_ID));
-    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
-    match wrk(&url, &put_script, &[&wrk_path], connections, seconds) {
-        Some(mut p) => {
-            p.cpu_since(&daemon, cpu);
-            p.note = writer_note(before, writer_counters(&client, &url).await);
-            phases.push(named(p, "PUT 1 KiB, fresh keys"))
+    if wanted("put") {
+        // Single PUTs: wrk, then ours.
+        let wrk_path = format!("/v1/apps/{}/records/wrk-", hex::encode(APP_ID));
+        let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
+        match wrk(&url, &put_script, &[&wrk_path], connections, seconds) {
+            Some(mut p) => {
+                p.cpu_since(&daemon, cpu);
+                p.note = writer_note(before, writer_counters(&client, &url).await);
+                phases.push(named(p, "PUT 1 KiB, fresh keys"))
+            }
+            None => {
+                notes.push("wrk is not installed (scripts/bench.sh installs it): wrk phases skipped".into())
+            }
         }
-        None => notes.push("wrk is not installed (scripts/bench.sh installs it): wrk phases skipped".into()),
+        let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
+        let mut p = ours(&client, &base, Load::Put, connections, seconds, "put").await;
+        p.cpu_since(&daemon, cpu);
+        p.note = writer_note(before, writer_counters(&client, &url).await);
+        phases.push(named(p, "PUT 1 KiB, fresh keys"));
     }
-    let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
-    let mut p = ours(&client, &base, Load::Put, connections, seconds, "put").await;
-    p.cpu_since(&daemon, cpu);
-    p.note = writer_note(before, writer_counters(&client, &url).await);
-    phases.push(named(p, "PUT 1 KiB, fresh keys"));
-
     // Batches, local then chain durability; updates counted from the shards' confirmed seqs, their
     // cost from the fee payer's balance (the keeper's only payer; nothing else spends from it
     // during a phase).
     let mut anchoring = Vec::new();
-    for durability in ["local", "chain"] {
-        commit(&client, &url).await;
-        let (seq_before, _) = chain_updates(&client, &url).await;
-        let lamports_before = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
-        let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
-        let load = Load::Batch { len: batch, durability };
-        let mut p = ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await;
-        p.cpu_since(&daemon, cpu);
-        let after = writer_counters(&client, &url).await;
-        let (seq_after, _) = chain_updates(&client, &url).await;
-        let lamports_after = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
-        let updates = seq_after.saturating_sub(seq_before);
-        let spent = lamports_before.saturating_sub(lamports_after);
-        let per_update = p.records as f64 / updates.max(1) as f64;
-        let sol_per_million = spent as f64 / LAMPORTS_PER_SOL as f64 / p.records.max(1) as f64 * 1e6;
-        p.note = format!(
-            "{updates} update_shard transactions during the phase: {per_update:.0} records per update; \
-             fee payer spent {spent} lamports ({:.0} per update) = {sol_per_million:.4} SOL per million writes; {}",
-            spent as f64 / updates.max(1) as f64,
-            writer_note(before, after)
-        );
-        anchoring.push(json!({
-            "durability": durability, "updates": updates, "records": p.records,
-            "records_per_update": per_update, "lamports_spent": spent,
-            "sol_per_million_writes": sol_per_million,
-        }));
-        phases.push(named(p, &format!("batch write, {batch} x 1 KiB per request, durability {durability}")));
+    if wanted("batch") {
+        for durability in ["local", "chain"] {
+            commit(&client, &url).await;
+            let (seq_before, _) = chain_updates(&client, &url).await;
+            let lamports_before = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
+            let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
+            let load = Load::Batch { len: batch, durability };
+            let mut p =
+                ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await;
+            p.cpu_since(&daemon, cpu);
+            let after = writer_counters(&client, &url).await;
+            let (seq_after, _) = chain_updates(&client, &url).await;
+            let lamports_after = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
+            let updates = seq_after.saturating_sub(seq_before);
+            let spent = lamports_before.saturating_sub(lamports_after);
+            let per_update = p.records as f64 / updates.max(1) as f64;
+            let sol_per_million = spent as f64 / LAMPORTS_PER_SOL as f64 / p.records.max(1) as f64 * 1e6;
+            p.note = format!(
+                "{updates} update_shard transactions during the phase: {per_update:.0} records per update; \
+                 fee payer spent {spent} lamports ({:.0} per update) = {sol_per_million:.4} SOL per million writes; {}",
+                spent as f64 / updates.max(1) as f64,
+                writer_note(before, after)
+            );
+            anchoring.push(json!({
+                "durability": durability, "updates": updates, "records": p.records,
+                "records_per_update": per_update, "lamports_spent": spent,
+                "sol_per_million_writes": sol_per_million,
+            }));
+            phases.push(named(
+                p,
+                &format!("batch write, {batch} x 1 KiB per request, durability {durability}"),
+            ));
+        }
     }
 
-    // Reads of one hot record.
-    let res = client
-        .put(format!("{base}/records/hot"))
-        .body(vec![0x5Au8; VALUE_LEN])
-        .send()
-        .await
-        .expect("hot put");
-    assert!(res.status().is_success(), "hot record: {}", res.status());
-    let hot_path = format!("/v1/apps/{}/records/hot", hex::encode(APP_ID));
-    let cpu = daemon.cpu_mark();
-    if let Some(mut p) = wrk(&url, &get_script, &[&hot_path], connections, seconds) {
+    if wanted("get") {
+        // Reads of one hot record.
+        let res = client
+            .put(format!("{base}/records/hot"))
+            .body(vec![0x5Au8; VALUE_LEN])
+            .send()
+            .await
+            .expect("hot put");
+        assert!(res.status().is_success(), "hot record: {}", res.status());
+        let hot_path = format!("/v1/apps/{}/records/hot", hex::encode(APP_ID));
+        let cpu = daemon.cpu_mark();
+        if let Some(mut p) = wrk(&url, &get_script, &[&hot_path], connections, seconds) {
+            p.cpu_since(&daemon, cpu);
+            phases.push(named(p, "GET of one hot record"));
+        }
+        let cpu = daemon.cpu_mark();
+        let mut p = ours(&client, &base, Load::GetHot, connections, seconds, "get").await;
         p.cpu_since(&daemon, cpu);
         phases.push(named(p, "GET of one hot record"));
     }
-    let cpu = daemon.cpu_mark();
-    let mut p = ours(&client, &base, Load::GetHot, connections, seconds, "get").await;
-    p.cpu_since(&daemon, cpu);
-    phases.push(named(p, "GET of one hot record"));
 
     // More records for the restart and rebuild figures.
     if fill > 0 {
@@ -593,37 +640,42 @@ async fn main() {
     let rss_loaded = daemon.peak_rss_mib();
     daemon.stop();
 
-    // Restart in sync, then rebuild from the chain and manifests after losing the stores.
-    let (daemon, restart) = Daemon::start(&cfg_path, &url, &client).await;
-    let rss_restart = daemon.peak_rss_mib();
-    daemon.stop();
-    let app_dir = data_dir.join(hex::encode(APP_ID));
-    for entry in std::fs::read_dir(&app_dir).expect("store dir") {
-        let path: PathBuf = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "redb") {
-            std::fs::remove_file(&path).expect("remove store");
+    let (mut restart_ms, mut rebuild_seconds) = (None, None);
+    if wanted("restart") {
+        // Restart in sync, then rebuild from the chain and manifests after losing the stores.
+        let (daemon, restart) = Daemon::start(&cfg_path, &url, &client).await;
+        let rss_restart = daemon.peak_rss_mib();
+        daemon.stop();
+        let app_dir = data_dir.join(hex::encode(APP_ID));
+        for entry in std::fs::read_dir(&app_dir).expect("store dir") {
+            let path: PathBuf = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "redb") {
+                std::fs::remove_file(&path).expect("remove store");
+            }
         }
+        let t = Instant::now();
+        run_keeper(&cfg_path, &["recover"]);
+        let rebuild = t.elapsed();
+        let (daemon, restart_after_rebuild) = Daemon::start(&cfg_path, &url, &client).await;
+        let (_, rebuilt_records) = chain_updates(&client, &url).await;
+        daemon.stop();
+        assert_eq!(rebuilt_records, records, "the rebuild restored every record");
+        notes.push(format!(
+            "{records} records in {shards} shards: peak RSS of the keeper process {rss_loaded:.0} MiB after the load phases, {rss_restart:.0} MiB after a restart"
+        ));
+        notes.push(format!(
+            "restart in sync with the chain: {:.1} ms from process start to the first healthy answer ({:.1} ms after the rebuild)",
+            restart.as_secs_f64() * 1e3,
+            restart_after_rebuild.as_secs_f64() * 1e3
+        ));
+        notes.push(format!(
+            "rebuild of {records} records from the chain and manifests (`ironroot-keeper recover`, a new process): {:.2} s = {:.0} records/s",
+            rebuild.as_secs_f64(),
+            records as f64 / rebuild.as_secs_f64()
+        ));
+        restart_ms = Some(restart.as_secs_f64() * 1e3);
+        rebuild_seconds = Some(rebuild.as_secs_f64());
     }
-    let t = Instant::now();
-    run_keeper(&cfg_path, &["recover"]);
-    let rebuild = t.elapsed();
-    let (daemon, restart_after_rebuild) = Daemon::start(&cfg_path, &url, &client).await;
-    let (_, rebuilt_records) = chain_updates(&client, &url).await;
-    daemon.stop();
-    assert_eq!(rebuilt_records, records, "the rebuild restored every record");
-    notes.push(format!(
-        "{records} records in {shards} shards: peak RSS of the keeper process {rss_loaded:.0} MiB after the load phases, {rss_restart:.0} MiB after a restart"
-    ));
-    notes.push(format!(
-        "restart in sync with the chain: {:.1} ms from process start to the first healthy answer ({:.1} ms after the rebuild)",
-        restart.as_secs_f64() * 1e3,
-        restart_after_rebuild.as_secs_f64() * 1e3
-    ));
-    notes.push(format!(
-        "rebuild of {records} records from the chain and manifests (`ironroot-keeper recover`, a new process): {:.2} s = {:.0} records/s",
-        rebuild.as_secs_f64(),
-        records as f64 / rebuild.as_secs_f64()
-    ));
     tokio::task::spawn_blocking(move || net.stop()).await.expect("localnet task").expect("stop the localnet");
     let load_end = load_average();
 
@@ -663,8 +715,8 @@ async fn main() {
         "records": records,
         "anchoring": anchoring,
         "peak_rss_mib": rss_loaded,
-        "restart_ms": restart.as_secs_f64() * 1e3,
-        "rebuild_seconds": rebuild.as_secs_f64(),
+        "restart_ms": restart_ms,
+        "rebuild_seconds": rebuild_seconds,
         "notes": notes,
     });
     let out = Path::new(&out);

@@ -266,6 +266,14 @@ async fn every_error_has_its_status_and_code() {
     )
     .await;
     assert_eq!((code, error_code(&body)), (404, "UNKNOWN_APP"));
+    // The app's own id only as the 64 hex digits it is served under.
+    let (apps, app) = d.base.rsplit_once('/').unwrap();
+    let last_digit_changed = format!("{}{}", &app[..63], if app.ends_with('0') { '1' } else { '0' });
+    for other in [app[..62].to_string(), format!("{app}00"), last_digit_changed, "zz".repeat(32)] {
+        let (code, body) =
+            json_of(d.client.get(format!("{apps}/{other}/records/a")).send().await.unwrap()).await;
+        assert_eq!((code, error_code(&body)), (404, "UNKNOWN_APP"), "app {other}");
+    }
     let (code, body) = json_of(d.client.get(format!("{}/records/nope", d.base)).send().await.unwrap()).await;
     assert_eq!((code, error_code(&body)), (404, "NOT_FOUND"));
     let (code, body) =

@@ -15,8 +15,18 @@ use crate::shard::{Durability, KeeperError};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// Whether `hex_id` is `id` in lowercase hex (the form [`crate::keys::AppId`] displays), compared
+/// without formatting the id on every request.
+fn is_hex_of(hex_id: &str, id: &[u8; 32]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    hex_id.len() == 2 * id.len()
+        && hex_id.as_bytes().chunks_exact(2).zip(id).all(|(pair, byte)| {
+            pair[0] == DIGITS[usize::from(byte >> 4)] && pair[1] == DIGITS[usize::from(byte & 0x0f)]
+        })
+}
+
 fn check_app(state: &ApiState, app: &str) -> Result<(), ApiError> {
-    if app == state.keeper.app.to_string() {
+    if is_hex_of(app, state.keeper.app.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::new(ErrorCode::UnknownApp, format!("this keeper does not serve app {app}")))
