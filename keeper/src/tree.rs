@@ -27,6 +27,17 @@
 //! tree. Reads check their proof against the sealed root before serving. A check that fails is
 //! [`StoreError::Forged`]: the store is treated as lost.
 //!
+//! # The record index: a row per group, merged in bulk
+//!
+//! A group's index entries (position → sealed key and [`RecordMeta`]) are written as one row
+//! keyed by the group's version, sorted by position and sealed (HMAC bound to the version and
+//! the store, checked when the store opens), not inserted at their random positions, which
+//! dirtied about one index page per record. Once enough entries wait
+//! ([`StoreOptions::index_merge_entries`]), a group commit merges the rows into the
+//! position-keyed index in position order in its transaction. Lookups read an in-memory map of
+//! the unmerged positions (rebuilt from the rows at open) first; a read transaction that began
+//! before a merge sees the rows the merge removed, and reads them through a map of its own.
+//!
 //! One process at a time: a lock file beside the database (`<file>.lock`, `flock`), held for the
 //! store's lifetime; a second opener gets [`StoreError::InUse`] and changes nothing.
 //!
@@ -70,11 +81,16 @@ const STALE: TableDefinition<u64, &[u8]> = TableDefinition::new("jmt_stale_by_ve
 /// the merged record index. A group's entries go to [`UNMERGED`] first and are merged in here in
 /// bulk (see [`StoreOptions::index_merge_entries`]).
 const RECORDS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("record_index");
-/// jmt version → that group's record index entries, sorted by position, sealed (see
-/// [`UnmergedRow`]): one row per group, appended, where inserting each entry at its random
-/// position in [`RECORDS`] dirtied about one page per record. An entry here is newer than the
-/// one in [`RECORDS`] at its position, and a newer row's entry newer than an older row's.
+/// jmt version → that group's record index entries ([`IndexEntry`]s back to back, sorted by
+/// position; their directory is the [`UNMERGED_DIRS`] row of the same version): one row per
+/// group, appended, where inserting each entry at its random position in [`RECORDS`] dirtied
+/// about one page per record. An entry here is newer than the one in [`RECORDS`] at its
+/// position, and a newer row's entry newer than an older row's.
 const UNMERGED: TableDefinition<u64, &[u8]> = TableDefinition::new("record_index_unmerged");
+/// jmt version → the directory of that group's [`UNMERGED`] row, sealed (see [`UnmergedDir`]):
+/// apart from the entries, so that opening the store reads and checks 68 bytes per unmerged
+/// entry, not the whole entry.
+const UNMERGED_DIRS: TableDefinition<u64, &[u8]> = TableDefinition::new("record_index_unmerged_dirs");
 /// jmt version → the tree keys (positions, 32 bytes each) that group changed, for manifest
 /// deltas: one row per group.
 const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("change_log_by_version");
@@ -426,39 +442,36 @@ impl StateCodec {
 }
 
 impl StateCodec {
-    /// The [`UNMERGED`] row of group `version`: its entries (position, encoded [`IndexEntry`]),
-    /// sorted by position, one per position, then the row's seal.
+    /// The [`UNMERGED`] row of group `version` and its sealed [`UNMERGED_DIRS`] directory: its
+    /// entries (position, encoded [`IndexEntry`]), sorted by position, one per position.
     fn encode_unmerged_row<'e>(
         &self,
         version: u64,
         entries: impl ExactSizeIterator<Item = (&'e [u8; 32], &'e [u8])> + Clone,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         let count = u32::try_from(entries.len()).map_err(|_| io("too many entries for one row"))?;
-        let bytes: usize = entries.clone().map(|(_, e)| e.len()).sum();
-        let mut row = Vec::with_capacity(4 + entries.len() * UNMERGED_DIR_ENTRY + bytes + MAC_LEN);
-        row.extend_from_slice(&count.to_le_bytes());
-        let mut end = 0usize;
-        for (position, entry) in entries.clone() {
-            end += entry.len();
-            row.extend_from_slice(position);
-            row.extend_from_slice(
-                &u32::try_from(end).map_err(|_| io("an unmerged row over 4 GiB"))?.to_le_bytes(),
-            );
-        }
-        for (_, entry) in entries {
+        let mut dir = Vec::with_capacity(4 + entries.len() * UNMERGED_DIR_ENTRY + MAC_LEN);
+        let mut row = Vec::with_capacity(entries.clone().map(|(_, e)| e.len()).sum());
+        dir.extend_from_slice(&count.to_le_bytes());
+        for (position, entry) in entries {
             row.extend_from_slice(entry);
+            dir.extend_from_slice(position);
+            let end = u32::try_from(row.len()).map_err(|_| io("an unmerged row over 4 GiB"))?;
+            dir.extend_from_slice(&end.to_le_bytes());
+            dir.extend_from_slice(&<Sha256 as sha2::Digest>::digest(entry));
         }
-        let tag = self.seal.mac(UNMERGED_MAC_DOMAIN, &self.store_id, &[&version.to_le_bytes(), &row]);
-        row.extend_from_slice(&tag.finalize().into_bytes());
-        Ok(row)
+        let tag = self.seal.mac(UNMERGED_MAC_DOMAIN, &self.store_id, &[&version.to_le_bytes(), &dir]);
+        dir.extend_from_slice(&tag.finalize().into_bytes());
+        Ok((dir, row))
     }
 
-    /// Checks the seal of the [`UNMERGED`] row stored under `version`: an edited row, or one
-    /// moved to another version or copied from another store, is [`StoreError::Forged`].
-    fn check_unmerged_row(&self, version: u64, row: &[u8]) -> Result<(), StoreError> {
-        let bad = || forged(format!("the unmerged index row of version {version} does not verify"));
-        let split = row.len().checked_sub(MAC_LEN).ok_or_else(bad)?;
-        let (body, tag) = row.split_at(split);
+    /// Checks the seal of the [`UNMERGED_DIRS`] row stored under `version`: an edited directory,
+    /// or one moved to another version or copied from another store, is [`StoreError::Forged`].
+    /// (Each entry is checked against its hash here when it is read.)
+    fn check_unmerged_dir(&self, version: u64, dir: &[u8]) -> Result<(), StoreError> {
+        let bad = || forged(format!("the unmerged index directory of version {version} does not verify"));
+        let split = dir.len().checked_sub(MAC_LEN).ok_or_else(bad)?;
+        let (body, tag) = dir.split_at(split);
         self.seal
             .mac(UNMERGED_MAC_DOMAIN, &self.store_id, &[&version.to_le_bytes(), body])
             .verify_slice(tag)
@@ -466,57 +479,69 @@ impl StateCodec {
     }
 }
 
-/// Bytes of one directory entry of an [`UnmergedRow`]: the position, then where its entry ends.
-const UNMERGED_DIR_ENTRY: usize = 32 + 4;
+/// Bytes of one entry of an [`UnmergedDir`]: the position, where its entry ends in the row, the
+/// entry's SHA-256.
+const UNMERGED_DIR_ENTRY: usize = 32 + 4 + 32;
 
-/// A parsed [`UNMERGED`] row: `count` (u32), a directory of `count` (position, end of its entry
-/// in the entries) sorted by position, the entries (each an encoded [`IndexEntry`]), the seal
-/// (see [`StateCodec::encode_unmerged_row`]). Parsing reads the header only; an entry's bounds
-/// are checked when it is read.
-struct UnmergedRow<'r> {
+/// A parsed [`UNMERGED_DIRS`] row: `count` (u32), `count` × (position, end of its entry in the
+/// [`UNMERGED`] row, SHA-256 of the entry) sorted by position, the seal (see
+/// [`StateCodec::encode_unmerged_row`]). An entry read through it is checked against its hash,
+/// so an edited, moved or swapped entry row is [`StoreError::Forged`] when it is used.
+struct UnmergedDir<'r> {
     directory: &'r [u8],
-    entries: &'r [u8],
 }
 
-impl<'r> UnmergedRow<'r> {
-    fn parse(row: &'r [u8]) -> Result<Self, StoreError> {
-        let bad = || corrupt("an unmerged index row is cut short");
-        let count = row.get(..4).ok_or_else(bad)?;
+impl<'r> UnmergedDir<'r> {
+    fn parse(dir: &'r [u8]) -> Result<Self, StoreError> {
+        let bad = || corrupt("an unmerged index directory is cut short");
+        let count = dir.get(..4).ok_or_else(bad)?;
         let count = u32::from_le_bytes(count.try_into().expect("4 bytes")) as usize;
-        let dir_end = count.checked_mul(UNMERGED_DIR_ENTRY).and_then(|d| d.checked_add(4)).ok_or_else(bad)?;
-        let body_end = row.len().checked_sub(MAC_LEN).ok_or_else(bad)?;
-        if dir_end > body_end {
+        let end = count.checked_mul(UNMERGED_DIR_ENTRY).and_then(|d| d.checked_add(4)).ok_or_else(bad)?;
+        if dir.len().checked_sub(MAC_LEN) != Some(end) {
             return Err(bad());
         }
-        Ok(UnmergedRow { directory: &row[4..dir_end], entries: &row[dir_end..body_end] })
+        Ok(UnmergedDir { directory: &dir[4..end] })
     }
 
     fn len(&self) -> usize {
         self.directory.len() / UNMERGED_DIR_ENTRY
     }
 
+    fn field(&self, i: usize, at: usize, len: usize) -> &'r [u8] {
+        let start = i * UNMERGED_DIR_ENTRY + at;
+        &self.directory[start..start + len]
+    }
+
     fn position(&self, i: usize) -> [u8; 32] {
-        let at = i * UNMERGED_DIR_ENTRY;
-        self.directory[at..at + 32].try_into().expect("32 bytes")
+        self.field(i, 0, 32).try_into().expect("32 bytes")
     }
 
     fn end(&self, i: usize) -> usize {
-        let at = i * UNMERGED_DIR_ENTRY + 32;
-        u32::from_le_bytes(self.directory[at..at + 4].try_into().expect("4 bytes")) as usize
+        u32::from_le_bytes(self.field(i, 32, 4).try_into().expect("4 bytes")) as usize
     }
 
-    /// The bytes of entry `i` within the row's entries.
-    fn entry_range(&self, i: usize) -> Result<std::ops::Range<usize>, StoreError> {
+    /// Where entry `i` lies in a row of `row_len` bytes.
+    fn entry_range(&self, i: usize, row_len: usize) -> Result<std::ops::Range<usize>, StoreError> {
         let start = if i == 0 { 0 } else { self.end(i - 1) };
         let end = self.end(i);
-        if start > end || end > self.entries.len() {
-            return Err(corrupt("an unmerged index row's directory is out of bounds"));
+        if start > end || end > row_len {
+            return Err(forged("an unmerged index entry is not where its directory says"));
         }
         Ok(start..end)
     }
 
-    fn entry(&self, i: usize) -> Result<&'r [u8], StoreError> {
-        Ok(&self.entries[self.entry_range(i)?])
+    /// Where entry `i` lies in `row`, the entry checked against its hash.
+    fn checked_range(&self, i: usize, row: &[u8]) -> Result<std::ops::Range<usize>, StoreError> {
+        let range = self.entry_range(i, row.len())?;
+        if <Sha256 as sha2::Digest>::digest(&row[range.clone()]).as_slice() != self.field(i, 36, 32) {
+            return Err(forged("an unmerged index entry does not match its sealed directory"));
+        }
+        Ok(range)
+    }
+
+    /// Entry `i` of `row`, checked against its hash.
+    fn entry<'e>(&self, i: usize, row: &'e [u8]) -> Result<&'e [u8], StoreError> {
+        Ok(&row[self.checked_range(i, row)?])
     }
 
     /// The index of `position`'s entry, if the row holds one.
@@ -531,11 +556,6 @@ impl<'r> UnmergedRow<'r> {
             }
         }
         None
-    }
-
-    /// Where the entries start in the row's bytes.
-    fn entries_offset(&self, row: &[u8]) -> usize {
-        self.entries.as_ptr() as usize - row.as_ptr() as usize
     }
 }
 
@@ -559,22 +579,25 @@ struct Unmerged {
 }
 
 impl Unmerged {
-    /// Every entry of every row of `rows`, each row's seal checked when `codec` is given.
+    /// Every entry named by the directories `dirs`, each directory's seal checked when `codec`
+    /// is given.
     fn read(
-        rows: &impl ReadableTable<u64, &'static [u8]>,
+        dirs: &impl ReadableTable<u64, &'static [u8]>,
         codec: Option<&StateCodec>,
     ) -> Result<Self, StoreError> {
-        let mut map = Unmerged::default();
-        for item in rows.iter().map_err(io)? {
-            let (version, row) = item.map_err(io)?;
-            let (version, row) = (version.value(), row.value());
+        let mut entries = Vec::new();
+        for item in dirs.iter().map_err(io)? {
+            let (version, dir) = item.map_err(io)?;
+            let (version, dir) = (version.value(), dir.value());
             if let Some(codec) = codec {
-                codec.check_unmerged_row(version, row)?;
+                codec.check_unmerged_dir(version, dir)?;
             }
-            let row = UnmergedRow::parse(row)?;
-            map.entries.extend((0..row.len()).map(|i| (position_prefix(&row.position(i)), version)));
+            let dir = UnmergedDir::parse(dir)?;
+            entries.extend((0..dir.len()).map(|i| (position_prefix(&dir.position(i)), version)));
         }
-        Ok(map)
+        // Built from sorted entries in one pass.
+        entries.sort_unstable();
+        Ok(Unmerged { entries: entries.into_iter().collect(), merged_through: 0 })
     }
 
     /// The versions of the rows that may hold `position`, newest first.
@@ -621,7 +644,7 @@ impl UnmergedLookup {
     fn versions(
         &self,
         position: &[u8; 32],
-        rows: &impl ReadableTable<u64, &'static [u8]>,
+        dirs: &impl ReadableTable<u64, &'static [u8]>,
     ) -> Result<Vec<u64>, StoreError> {
         if let Some(own) = self.own.get() {
             return Ok(own.versions(position));
@@ -632,7 +655,7 @@ impl UnmergedLookup {
                 return Ok(shared.versions(position));
             }
         }
-        let own = Unmerged::read(rows, None)?;
+        let own = Unmerged::read(dirs, None)?;
         Ok(self.own.get_or_init(|| own).versions(position))
     }
 }
@@ -652,21 +675,31 @@ impl FoundEntry<'_> {
     }
 }
 
+/// The record index in a read transaction.
+type ReadIndexView<'l> = IndexView<
+    'l,
+    redb::ReadOnlyTable<[u8; 32], &'static [u8]>,
+    redb::ReadOnlyTable<u64, &'static [u8]>,
+    redb::ReadOnlyTable<u64, &'static [u8]>,
+>;
+
 /// The record index in one transaction: [`RECORDS`] under the [`UNMERGED`] rows.
-struct IndexView<'l, R, U> {
+struct IndexView<'l, R, D, E> {
     records: R,
-    rows: U,
+    dirs: D,
+    entries: E,
     lookup: &'l UnmergedLookup,
 }
 
-impl<'l, R, U> IndexView<'l, R, U>
+impl<'l, R, D, E> IndexView<'l, R, D, E>
 where
     R: ReadableTable<[u8; 32], &'static [u8]>,
-    U: ReadableTable<u64, &'static [u8]>,
+    D: ReadableTable<u64, &'static [u8]>,
+    E: ReadableTable<u64, &'static [u8]>,
 {
     /// The newest entry at `position` in this view.
     fn entry(&self, position: &[u8; 32]) -> Result<Option<FoundEntry<'_>>, StoreError> {
-        self.entry_in(self.lookup.versions(position, &self.rows)?, position)
+        self.entry_in(self.lookup.versions(position, &self.dirs)?, position)
     }
 
     /// [`IndexView::entry`] with the candidate rows' versions (newest first) already looked up.
@@ -676,15 +709,28 @@ where
         position: &[u8; 32],
     ) -> Result<Option<FoundEntry<'_>>, StoreError> {
         for version in versions {
-            let Some(row) = self.rows.get(version).map_err(io)? else { continue };
-            let parsed = UnmergedRow::parse(row.value())?;
-            if let Some(i) = parsed.find(position) {
-                let offset = parsed.entries_offset(row.value());
-                let range = parsed.entry_range(i)?;
-                return Ok(Some(FoundEntry::Unmerged(row, offset + range.start..offset + range.end)));
+            let Some(dir) = self.dirs.get(version).map_err(io)? else { continue };
+            let dir = UnmergedDir::parse(dir.value())?;
+            if let Some(i) = dir.find(position) {
+                return self.unmerged_entry(version, &dir, i).map(Some);
             }
         }
         Ok(self.records.get(position).map_err(io)?.map(FoundEntry::Merged))
+    }
+
+    /// Entry `i` of the row of `version` whose directory is `dir`, checked against its hash.
+    fn unmerged_entry(
+        &self,
+        version: u64,
+        dir: &UnmergedDir,
+        i: usize,
+    ) -> Result<FoundEntry<'_>, StoreError> {
+        let row =
+            self.entries.get(version).map_err(io)?.ok_or_else(|| {
+                forged(format!("the unmerged index entries of version {version} are missing"))
+            })?;
+        let range = dir.checked_range(i, row.value())?;
+        Ok(FoundEntry::Unmerged(row, range))
     }
 
     fn meta(&self, position: &[u8; 32]) -> Result<Option<RecordMeta>, StoreError> {
@@ -956,6 +1002,9 @@ pub struct CommitTimes {
     pub groups: std::sync::atomic::AtomicU64,
     /// Tree nodes the prunes folded into groups deleted.
     pub pruned_nodes: std::sync::atomic::AtomicU64,
+    /// Merges of the record index's unmerged rows, and the entries they wrote.
+    pub index_merges: std::sync::atomic::AtomicU64,
+    pub merged_entries: std::sync::atomic::AtomicU64,
     wall: [std::sync::atomic::AtomicU64; CommitPhase::COUNT],
     cpu: [std::sync::atomic::AtomicU64; CommitPhase::COUNT],
     /// The prune's and the write phase's CPU microseconds (this thread's) per [`GroupPart`].
@@ -1005,7 +1054,8 @@ pub enum CommitPhase {
     /// Computing the group's tree (verified node reads, new nodes, hashing) and encoding its
     /// rows (see [`ShardStore::compute_group`]; it may overlap the previous group's write).
     Tree,
-    /// Inserting nodes, the stale index, the record index and the change log.
+    /// Inserting nodes, the stale index, the record index (with a merge of its unmerged rows,
+    /// when due) and the change log.
     Write,
     /// The durable commit (redb's page writes and syncs).
     Commit,
@@ -1111,8 +1161,8 @@ pub struct ComputedGroup<C: Borrow<[(Vec<u8>, RecordLeaf)]>> {
     expected_root: Option<[u8; 32]>,
     /// The batch's nodes (in its order).
     rows: EncodedRows,
-    /// The group's [`UNMERGED`] row (empty for a group of no changes).
-    unmerged_row: Vec<u8>,
+    /// The group's [`UNMERGED_DIRS`] and [`UNMERGED`] rows (none for a group of no changes).
+    unmerged_row: Option<(Vec<u8>, Vec<u8>)>,
     positions: Vec<KeyHash>,
     /// Key hash → hash of its leaf node in the base tree, for every leaf the computation read.
     authenticated_leaves: foldhash::HashMap<[u8; 32], [u8; 32]>,
@@ -1220,13 +1270,13 @@ impl ShardStore {
     /// (see [`StoreOptions::index_merge_entries`]).
     fn read_unmerged(&self, tree_version: u64) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
-        let rows = txn.open_table(UNMERGED).map_err(corrupt)?;
-        if let Some((version, _)) = rows.last().map_err(io)? {
+        let dirs = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?;
+        if let Some((version, _)) = dirs.last().map_err(io)? {
             if version.value() > tree_version {
                 return Err(forged("an unmerged index row is newer than the sealed tree version"));
             }
         }
-        let map = Unmerged::read(&rows, Some(&self.codec))?;
+        let map = Unmerged::read(&dirs, Some(&self.codec))?;
         *self.unmerged.lock().unwrap_or_else(|p| p.into_inner()) = map;
         Ok(())
     }
@@ -1243,12 +1293,14 @@ impl ShardStore {
             self.codec.seal.open_name(&position.value(), &entry.sealed_key)?;
             return Ok(());
         }
-        let rows = txn.open_table(UNMERGED).map_err(corrupt)?;
-        if let Some((_, row)) = rows.first().map_err(io)? {
-            let parsed = UnmergedRow::parse(row.value())?;
-            if parsed.len() > 0 {
-                let entry = IndexEntry::decode(parsed.entry(0)?)?;
-                self.codec.seal.open_name(&parsed.position(0), &entry.sealed_key)?;
+        let lookup = UnmergedLookup::new(&self.unmerged);
+        let index = Self::index_view(&txn, &lookup)?;
+        if let Some((version, dir)) = index.dirs.first().map_err(io)? {
+            let dir = UnmergedDir::parse(dir.value())?;
+            if dir.len() > 0 {
+                let entry = index.unmerged_entry(version.value(), &dir, 0)?;
+                let entry = IndexEntry::decode(entry.bytes())?;
+                self.codec.seal.open_name(&dir.position(0), &entry.sealed_key)?;
             }
         }
         Ok(())
@@ -1292,12 +1344,15 @@ impl ShardStore {
             built.insert(self.codec.seal.open_name(&position.value(), &entry.sealed_key)?.into());
         }
         // The unmerged rows' keys (a key there may also be in the merged index: it is one name).
-        for item in txn.open_table(UNMERGED).map_err(corrupt)?.iter().map_err(io)? {
-            let (_, row) = item.map_err(io)?;
-            let row = UnmergedRow::parse(row.value())?;
-            for i in 0..row.len() {
-                let entry = IndexEntry::decode(row.entry(i)?)?;
-                built.insert(self.codec.seal.open_name(&row.position(i), &entry.sealed_key)?.into());
+        let lookup = UnmergedLookup::new(&self.unmerged);
+        let index = Self::index_view(&txn, &lookup)?;
+        for item in index.dirs.iter().map_err(io)? {
+            let (version, dir) = item.map_err(io)?;
+            let dir = UnmergedDir::parse(dir.value())?;
+            for i in 0..dir.len() {
+                let entry = index.unmerged_entry(version.value(), &dir, i)?;
+                let entry = IndexEntry::decode(entry.bytes())?;
+                built.insert(self.codec.seal.open_name(&dir.position(i), &entry.sealed_key)?.into());
             }
         }
         Ok(f(names.insert(built)))
@@ -1397,13 +1452,11 @@ impl ShardStore {
     fn index_view<'l>(
         txn: &redb::ReadTransaction,
         lookup: &'l UnmergedLookup,
-    ) -> Result<
-        IndexView<'l, redb::ReadOnlyTable<[u8; 32], &'static [u8]>, redb::ReadOnlyTable<u64, &'static [u8]>>,
-        StoreError,
-    > {
+    ) -> Result<ReadIndexView<'l>, StoreError> {
         Ok(IndexView {
             records: txn.open_table(RECORDS).map_err(corrupt)?,
-            rows: txn.open_table(UNMERGED).map_err(corrupt)?,
+            dirs: txn.open_table(UNMERGED_DIRS).map_err(corrupt)?,
+            entries: txn.open_table(UNMERGED).map_err(corrupt)?,
             lookup,
         })
     }
@@ -1617,10 +1670,14 @@ impl ShardStore {
         order.sort_by(|a, b| positions[*a].cmp(&positions[*b]).then(b.cmp(a)));
         order.dedup_by_key(|i| positions[*i]);
         let unmerged_row = if order.is_empty() {
-            Vec::new()
+            None
         } else {
-            self.codec.encode_unmerged_row(version, order.iter().map(|i| (&positions[*i].0, entries[*i])))?
+            Some(
+                self.codec
+                    .encode_unmerged_row(version, order.iter().map(|i| (&positions[*i].0, entries[*i])))?,
+            )
         };
+
         self.times.add(CommitPhase::Tree, started);
         let tree = Arc::new(ComputedTree { base: (base_version, base_root), version, root: root.0, batch });
         *self.computed.lock().unwrap_or_else(|p| p.into_inner()) = Some(tree.clone());
@@ -1694,9 +1751,9 @@ impl ShardStore {
             let unmerged = self.unmerged.lock().unwrap_or_else(|p| p.into_inner());
             !unmerged.entries.is_empty() && unmerged.entries.len() as u64 >= self.options.index_merge_entries
         };
-        let mut merged_through = None;
+        let mut merged = None;
         if merge_due {
-            merged_through = merge_unmerged(&txn)?;
+            merged = merge_unmerged(&txn)?;
             part = times.add_part(GroupPart::Merge, &txn, part)?;
         }
         let ComputedTree { version, root, ref batch, .. } = *group.tree;
@@ -1723,7 +1780,8 @@ impl ShardStore {
             };
             let index = IndexView {
                 records: txn.open_table(RECORDS).map_err(corrupt)?,
-                rows: txn.open_table(UNMERGED).map_err(corrupt)?,
+                dirs: txn.open_table(UNMERGED_DIRS).map_err(corrupt)?,
+                entries: txn.open_table(UNMERGED).map_err(corrupt)?,
                 lookup: &lookup,
             };
             let mut changed = Vec::with_capacity(32 * group.positions.len());
@@ -1748,11 +1806,12 @@ impl ShardStore {
                 }
                 previous.insert(position.0, indexed);
             }
-            let IndexView { mut rows, .. } = index;
-            if !group.unmerged_row.is_empty() {
-                rows.insert(version, group.unmerged_row.as_slice()).map_err(io)?;
+            let IndexView { mut dirs, mut entries, .. } = index;
+            if let Some((dir, row)) = &group.unmerged_row {
+                dirs.insert(version, dir.as_slice()).map_err(io)?;
+                entries.insert(version, row.as_slice()).map_err(io)?;
             }
-            drop(rows);
+            drop((dirs, entries));
             part = times.add_part(GroupPart::Records, &txn, part)?;
             let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
             for (position, meta) in &previous {
@@ -1781,8 +1840,8 @@ impl ShardStore {
             self.unmerged.lock().unwrap_or_else(|p| p.into_inner()).remove(version, &group.positions);
             return Err(io(e));
         }
-        if let Some(through) = merged_through {
-            self.unmerged.lock().unwrap_or_else(|p| p.into_inner()).merged(through);
+        if let Some(merged) = merged {
+            self.index_merged(merged);
         }
         times.add(CommitPhase::Commit, at);
         times.groups.fetch_add(1, Ordering::Relaxed);
@@ -1989,11 +2048,20 @@ impl ShardStore {
     pub fn merge_index(&self) -> Result<usize, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
-        let rows = txn.open_table(UNMERGED).map_err(corrupt)?.len().map_err(io)? as usize;
-        let Some(through) = merge_unmerged(&txn)? else { return Ok(0) };
+        let rows = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?.len().map_err(io)? as usize;
+        let part = (Stamp::now(), self.times.allocated_pages(&txn)?);
+        let Some(merged) = merge_unmerged(&txn)? else { return Ok(0) };
+        self.times.add_part(GroupPart::Merge, &txn, part)?;
         txn.commit().map_err(io)?;
-        self.unmerged.lock().unwrap_or_else(|p| p.into_inner()).merged(through);
+        self.index_merged(merged);
         Ok(rows)
+    }
+
+    /// Keeps the map and the counters in step with a durable merge.
+    fn index_merged(&self, merged: Merged) {
+        self.unmerged.lock().unwrap_or_else(|p| p.into_inner()).merged(merged.through);
+        self.times.index_merges.fetch_add(1, Ordering::Relaxed);
+        self.times.merged_entries.fetch_add(merged.entries, Ordering::Relaxed);
     }
 
     /// Record index entries waiting in unmerged rows (for tests and benches).
@@ -2186,7 +2254,8 @@ fn prune_in(
         let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
         let index = IndexView {
             records: txn.open_table(RECORDS).map_err(corrupt)?,
-            rows: txn.open_table(UNMERGED).map_err(corrupt)?,
+            dirs: txn.open_table(UNMERGED_DIRS).map_err(corrupt)?,
+            entries: txn.open_table(UNMERGED).map_err(corrupt)?,
             lookup: unmerged,
         };
         let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
@@ -2231,34 +2300,51 @@ fn prune_in(
     Ok(removed)
 }
 
+/// What a merge of the unmerged index rows did.
+#[derive(Clone, Copy)]
+struct Merged {
+    /// The newest row merged.
+    through: u64,
+    /// Entries written to [`RECORDS`] (one per position).
+    entries: u64,
+}
+
 /// Merges every [`UNMERGED`] row into [`RECORDS`] in `txn`, in position order (the newest entry
-/// of a position winning), and deletes the rows; the newest version merged, if any.
-fn merge_unmerged(txn: &redb::WriteTransaction) -> Result<Option<u64>, StoreError> {
+/// of a position winning), and deletes the rows; `None` if there were none.
+fn merge_unmerged(txn: &redb::WriteTransaction) -> Result<Option<Merged>, StoreError> {
+    let mut dirs = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?;
     let mut rows = txn.open_table(UNMERGED).map_err(corrupt)?;
     let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
-    let through = {
+    let merged = {
+        // (version, directory, entries) of every row.
         let mut held = Vec::new();
-        for item in rows.range::<u64>(..).map_err(io)? {
-            let (version, row) = item.map_err(io)?;
-            held.push((version.value(), row));
+        for item in dirs.range::<u64>(..).map_err(io)? {
+            let (version, dir) = item.map_err(io)?;
+            let version = version.value();
+            let row = rows.get(version).map_err(io)?.ok_or_else(|| {
+                forged(format!("the unmerged index entries of version {version} are missing"))
+            })?;
+            held.push((version, dir, row));
         }
-        let Some(through) = held.last().map(|(version, _)| *version) else { return Ok(None) };
+        let Some(through) = held.last().map(|(version, _, _)| *version) else { return Ok(None) };
         // (position, row, entry), the newest row's entry of a position first.
         let mut order: Vec<([u8; 32], u32, u32)> = Vec::new();
-        for (r, (_, row)) in held.iter().enumerate() {
-            let parsed = UnmergedRow::parse(row.value())?;
-            order.extend((0..parsed.len()).map(|i| (parsed.position(i), r as u32, i as u32)));
+        for (r, (_, dir, _)) in held.iter().enumerate() {
+            let dir = UnmergedDir::parse(dir.value())?;
+            order.extend((0..dir.len()).map(|i| (dir.position(i), r as u32, i as u32)));
         }
         order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         order.dedup_by_key(|(position, _, _)| *position);
-        for (position, r, i) in order {
-            let row = UnmergedRow::parse(held[r as usize].1.value())?;
-            records.insert(position, row.entry(i as usize)?).map_err(io)?;
+        for (position, r, i) in &order {
+            let (_, dir, row) = &held[*r as usize];
+            let entry = UnmergedDir::parse(dir.value())?.entry(*i as usize, row.value())?;
+            records.insert(position, entry).map_err(io)?;
         }
-        through
+        Merged { through, entries: order.len() as u64 }
     };
-    rows.retain_in(..=through, |_, _| false).map_err(io)?;
-    Ok(Some(through))
+    dirs.retain_in(..=merged.through, |_, _| false).map_err(io)?;
+    rows.retain_in(..=merged.through, |_, _| false).map_err(io)?;
+    Ok(Some(merged))
 }
 
 /// The records of one manifest, read in parts from one redb read transaction (the state and
@@ -2310,7 +2396,7 @@ impl ManifestRecords {
             }
             None => {
                 if self.unmerged.is_none() {
-                    self.unmerged = Some(unmerged_by_position(&index.rows)?);
+                    self.unmerged = Some(unmerged_by_position(&index.dirs)?);
                 }
                 let unmerged = self.unmerged.as_deref().unwrap_or_default();
                 // The merged index and the unmerged entries, merged by position; an unmerged entry
@@ -2366,17 +2452,16 @@ impl ManifestRecords {
     }
 }
 
-/// Every unmerged entry of `rows` as (position, version of the newest row holding it), sorted
-/// by position.
+/// Every unmerged entry named by the directories `dirs` as (position, version of the newest row
+/// holding it), sorted by position.
 fn unmerged_by_position(
-    rows: &impl ReadableTable<u64, &'static [u8]>,
+    dirs: &impl ReadableTable<u64, &'static [u8]>,
 ) -> Result<Vec<([u8; 32], u64)>, StoreError> {
     let mut all = Vec::new();
-    for item in rows.iter().map_err(io)? {
-        let (version, row) = item.map_err(io)?;
-        let row_bytes = row.value();
-        let parsed = UnmergedRow::parse(row_bytes)?;
-        all.extend((0..parsed.len()).map(|i| (parsed.position(i), version.value())));
+    for item in dirs.iter().map_err(io)? {
+        let (version, dir) = item.map_err(io)?;
+        let dir = UnmergedDir::parse(dir.value())?;
+        all.extend((0..dir.len()).map(|i| (dir.position(i), version.value())));
     }
     // Newest first within a position, then the first of each position kept.
     all.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -2470,6 +2555,7 @@ fn init_tables(db: &Database, seal: &StoreSeal) -> Result<[u8; 16], StoreError> 
         txn.open_table(STALE).map_err(corrupt)?;
         txn.open_table(CHANGES).map_err(corrupt)?;
         txn.open_table(UNMERGED).map_err(corrupt)?;
+        txn.open_table(UNMERGED_DIRS).map_err(corrupt)?;
         let records = txn.open_table(RECORDS).map_err(corrupt)?;
         let mut state = txn.open_table(STATE).map_err(corrupt)?;
         let existing = state.get(STORE_ID_KEY).map_err(io)?.map(|v| v.value().to_vec());
@@ -2963,8 +3049,9 @@ macro_rules! tree_reader {
             ) -> anyhow::Result<Option<OwnedValue>> {
                 // The current value, if it is not newer than asked for; else the latest replaced one.
                 let Some(records) = open(self.txn.open_table(RECORDS))? else { return Ok(None) };
-                let Some(rows) = open(self.txn.open_table(UNMERGED))? else { return Ok(None) };
-                let index = IndexView { records, rows, lookup: self.unmerged };
+                let Some(dirs) = open(self.txn.open_table(UNMERGED_DIRS))? else { return Ok(None) };
+                let Some(entries) = open(self.txn.open_table(UNMERGED))? else { return Ok(None) };
+                let index = IndexView { records, dirs, entries, lookup: self.unmerged };
                 if let Some(meta) = index.meta(&key_hash.0)? {
                     if meta.tree_version <= max_version {
                         return Ok(Some(meta.leaf.to_bytes()));
@@ -4489,6 +4576,7 @@ mod tests {
         assert_eq!(store.unmerged_entries(), 1, "the group merged the 30 entries before it");
         let txn = store.db.begin_read().unwrap();
         assert_eq!(txn.open_table(UNMERGED).unwrap().len().unwrap(), 1);
+        assert_eq!(txn.open_table(UNMERGED_DIRS).unwrap().len().unwrap(), 1);
         assert_eq!(txn.open_table(RECORDS).unwrap().len().unwrap(), 10);
         drop(txn);
         assert_eq!(store.record(&[4]).unwrap().unwrap().leaf, leaf(4, 4, false));
@@ -4496,11 +4584,11 @@ mod tests {
         assert_eq!(store.state().unwrap().record_count, 10);
     }
 
-    /// An unmerged row is sealed to its version and store: one edited (an entry's bytes, its
-    /// directory), moved to another version, or copied from another store fails the open as
-    /// forged, and so does a row newer than the sealed state. An entry rolled back inside a
-    /// row that still verifies cannot be made (the seal covers the row); one rolled back by
-    /// deleting its row is caught by the write that uses it, as in the merged index.
+    /// An unmerged row's directory is sealed to its version and store, and names each entry's
+    /// hash: a directory edited, moved to another version or copied from another store fails
+    /// the open as forged, and so does one newer than the sealed state; an edited, swapped or
+    /// missing entry row is forged when an entry of it is read. An entry rolled back by deleting
+    /// its whole row is caught by the write that uses it, as in the merged index.
     #[test]
     fn a_tampered_moved_or_foreign_unmerged_row_fails_open() {
         let dir = tempfile::tempdir().unwrap();
@@ -4511,52 +4599,62 @@ mod tests {
         drop(store);
         let original = std::fs::read(&path).unwrap();
         let restore = || std::fs::write(&path, &original).unwrap();
-        let row_of = |version: u64| {
-            let db = Database::create(&path).unwrap();
-            let txn = db.begin_read().unwrap();
-            let row = txn.open_table(UNMERGED).unwrap().get(version).unwrap().unwrap().value().to_vec();
-            row
+        type Edit = Box<dyn Fn(&redb::WriteTransaction)>;
+        let edit_row = |table: TableDefinition<'static, u64, &'static [u8]>,
+                        from: u64,
+                        to: u64,
+                        flip: Option<usize>|
+         -> Edit {
+            Box::new(move |txn| {
+                let mut rows = txn.open_table(table).unwrap();
+                let mut row = rows.get(from).unwrap().unwrap().value().to_vec();
+                if let Some(at) = flip {
+                    row[at] ^= 1;
+                }
+                rows.insert(to, row.as_slice()).unwrap();
+            })
         };
-        let edits: Vec<(&str, Box<dyn Fn(&redb::WriteTransaction)>)> = vec![
+        let fails_open: Vec<(&str, Edit)> = vec![
+            ("a directory's position", edit_row(UNMERGED_DIRS, 1, 1, Some(4))),
+            ("a directory's entry hash", edit_row(UNMERGED_DIRS, 2, 2, Some(4 + 36))),
+            ("a directory moved to another version", edit_row(UNMERGED_DIRS, 1, 2, None)),
+            ("a directory newer than the state", edit_row(UNMERGED_DIRS, 2, 3, None)),
+        ];
+        for (what, edit) in &fails_open {
+            edit_raw(&path, edit);
+            assert!(is_forged(ShardStore::open(&path, seal(0))), "{what}");
+            restore();
+        }
+        let fails_use: Vec<(&str, Edit)> = vec![
             (
-                "an entry's byte",
+                "a byte of key 3's entry",
                 Box::new(|txn| {
+                    let dir =
+                        txn.open_table(UNMERGED_DIRS).unwrap().get(2).unwrap().unwrap().value().to_vec();
+                    let dir = UnmergedDir::parse(&dir).unwrap();
+                    let i = dir.find(&tree_key().hash(&[3]).0).unwrap();
                     let mut rows = txn.open_table(UNMERGED).unwrap();
                     let mut row = rows.get(2).unwrap().unwrap().value().to_vec();
-                    let at = row.len() - MAC_LEN - 3;
+                    let at = dir.entry_range(i, row.len()).unwrap().start + 5;
                     row[at] ^= 1;
                     rows.insert(2, row.as_slice()).unwrap();
                 }),
             ),
+            ("the entries of another version", edit_row(UNMERGED, 1, 2, None)),
             (
-                "a directory position",
+                "missing entries",
                 Box::new(|txn| {
-                    let mut rows = txn.open_table(UNMERGED).unwrap();
-                    let mut row = rows.get(1).unwrap().unwrap().value().to_vec();
-                    row[4] ^= 0x80;
-                    rows.insert(1, row.as_slice()).unwrap();
-                }),
-            ),
-            (
-                "the row moved to another version",
-                Box::new(|txn| {
-                    let mut rows = txn.open_table(UNMERGED).unwrap();
-                    let row = rows.get(1).unwrap().unwrap().value().to_vec();
-                    rows.insert(2, row.as_slice()).unwrap();
-                }),
-            ),
-            (
-                "a row newer than the state",
-                Box::new(|txn| {
-                    let mut rows = txn.open_table(UNMERGED).unwrap();
-                    let row = rows.get(2).unwrap().unwrap().value().to_vec();
-                    rows.insert(3, row.as_slice()).unwrap();
+                    txn.open_table(UNMERGED).unwrap().remove(2).unwrap();
                 }),
             ),
         ];
-        for (what, edit) in &edits {
+        for (what, edit) in &fails_use {
             edit_raw(&path, edit);
-            assert!(is_forged(ShardStore::open(&path, seal(0))), "{what}");
+            let store = ShardStore::open(&path, seal(0)).unwrap();
+            assert!(is_forged(store.record(&[3])), "{what}: read");
+            assert!(is_forged(store.commit_group(&[(vec![3], leaf(3, 3, false))], None)), "{what}: write");
+            assert!(is_forged(store.merge_index()), "{what}: merge");
+            drop(store);
             restore();
         }
         // Another store's row of the same version, same app and shard, same keys.
@@ -4565,21 +4663,23 @@ mod tests {
         fill(&other_store, 10, 1);
         fill(&other_store, 10, 2);
         drop(other_store);
-        let foreign = {
+        let foreign: Vec<Vec<u8>> = {
             let db = Database::create(&other).unwrap();
             let txn = db.begin_read().unwrap();
-            let row = txn.open_table(UNMERGED).unwrap().get(2).unwrap().unwrap().value().to_vec();
-            row
+            [UNMERGED_DIRS, UNMERGED]
+                .map(|table| txn.open_table(table).unwrap().get(2).unwrap().unwrap().value().to_vec())
+                .into()
         };
-        assert_ne!(foreign, row_of(2));
         edit_raw(&path, |txn| {
-            txn.open_table(UNMERGED).unwrap().insert(2, foreign.as_slice()).unwrap();
+            txn.open_table(UNMERGED_DIRS).unwrap().insert(2, foreign[0].as_slice()).unwrap();
+            txn.open_table(UNMERGED).unwrap().insert(2, foreign[1].as_slice()).unwrap();
         });
         assert!(is_forged(ShardStore::open(&path, seal(0))), "a foreign row");
         restore();
         // The newest row deleted: its keys fall back to the older entries, and the next write of
         // one of them is refused (the index disagrees with the tree).
         edit_raw(&path, |txn| {
+            txn.open_table(UNMERGED_DIRS).unwrap().remove(2).unwrap();
             txn.open_table(UNMERGED).unwrap().remove(2).unwrap();
         });
         let store = open_store(&path);
