@@ -6,10 +6,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ironroot/target}"
 # Agave's precompiles would otherwise build OpenSSL from source (also set in .cargo/config.toml).
 export OPENSSL_NO_VENDOR=1
 
-# Debian packages: pkg-config and libssl-dev (openssl-sys), curl (the IPFS node script).
+# Debian packages: pkg-config and libssl-dev (openssl-sys), make (jemalloc, the keeper's allocator),
+# curl (the IPFS node script).
 ensure_system_packages() {
   local missing=()
-  for pkg in pkg-config libssl-dev curl; do
+  for pkg in pkg-config libssl-dev make curl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

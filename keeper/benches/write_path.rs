@@ -38,6 +38,9 @@
 #[path = "common/machine.rs"]
 mod machine;
 
+// The daemon's allocator, so the path is measured as the keeper runs it.
+ironroot_keeper::use_keeper_allocator!();
+
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

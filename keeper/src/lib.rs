@@ -1,6 +1,7 @@
 //! Ironroot keeper: the daemon inside the TEE that encrypts records, stores them as
 //! content-addressed blobs, keeps a Merkle tree per shard and anchors its roots on Solana.
 //!
+//! * [`allocator`]: the allocator the keeper's binaries use (jemalloc, tuned for the memory budget).
 //! * [`keys`]: where keys come from ([`keys::KeySource`]: dstack guest agent, or a sealed dev file).
 //! * [`crypto`]: envelope encryption of records and its versioned blob format.
 //! * [`blobs`]: content-addressed blob stores (local directory, IPFS) with CIDs checked on read.
@@ -21,6 +22,7 @@
 //! What only tests, benchmarks and the demo need (the in-process bank, the demo, a mock dstack
 //! agent) lives in the `ironroot-devkit` crate, so the TEE image carries none of it.
 
+pub mod allocator;
 pub mod api;
 pub mod app;
 pub mod backup;

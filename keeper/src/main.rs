@@ -11,6 +11,8 @@ use ironroot_keeper::registration::{register_with_attester_keys, register_with_a
 use ironroot_keeper::verify::{verify_against_chain_in, RecordState};
 use solana_sdk::signature::Signer;
 
+ironroot_keeper::use_keeper_allocator!();
+
 #[derive(Parser)]
 #[command(name = "ironroot-keeper", version, about = "Rollback-proof encrypted storage keeper for TEE apps")]
 struct Cli {

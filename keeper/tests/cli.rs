@@ -215,3 +215,24 @@ async fn every_subcommand_against_a_localnet() {
     assert_eq!(text.matches("Rebuilt").count(), 2, "{text}");
     net.stop().unwrap();
 }
+
+/// The daemon runs on jemalloc with the keeper's options (the memory budget depends on them):
+/// jemalloc itself reports the options it read from the binary when asked to confirm them.
+#[test]
+fn the_binary_allocates_with_jemalloc_and_the_keepers_options() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ironroot-keeper"))
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "confirm_conf:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report = String::from_utf8_lossy(&out.stderr);
+    let expected = std::str::from_utf8(ironroot_keeper::allocator::CONF).unwrap().trim_end_matches('\0');
+    assert!(
+        report.contains(&format!("global variable malloc_conf): \"{expected}\"")),
+        "jemalloc did not report the keeper's options:\n{report}"
+    );
+    for option in expected.split(',') {
+        assert!(report.contains(&format!("Set conf value: {option}")), "{option} not set:\n{report}");
+    }
+}
