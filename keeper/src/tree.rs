@@ -30,9 +30,10 @@
 //! # The record index: a row per group, merged in bulk
 //!
 //! A group's index entries (position → sealed key and [`RecordMeta`]) are written as one row
-//! keyed by the group's version, sorted by position and sealed (HMAC bound to the version and
-//! the store, checked when the store opens), not inserted at their random positions, which
-//! dirtied about one index page per record. Once enough entries wait
+//! keyed by the group's version, sorted by position, with a directory (each entry's position,
+//! extent and SHA-256) sealed by an HMAC bound to the version and the store: directories are
+//! checked when the store opens, entries against their hash when read. They are not inserted at
+//! their random positions, which dirtied about one index page per record. Once enough entries wait
 //! ([`StoreOptions::index_merge_entries`]), a group commit merges the rows into the
 //! position-keyed index in position order in its transaction. Lookups read an in-memory map of
 //! the unmerged positions (rebuilt from the rows at open) first; a read transaction that began
@@ -567,8 +568,8 @@ fn position_prefix(position: &[u8; 32]) -> u64 {
 
 /// Which unmerged rows hold an entry at which position, in memory: (position prefix, version)
 /// for every entry of every [`UNMERGED`] row, built at open from the (sealed) rows, then kept in
-/// step by the group commits and merges. About 16 bytes per entry in a B-tree, bounded by
-/// [`StoreOptions::index_merge_entries`].
+/// step by the group commits and merges. 16 bytes per entry (about 25 with the B-tree's slack),
+/// bounded by [`StoreOptions::index_merge_entries`].
 #[derive(Default)]
 struct Unmerged {
     entries: std::collections::BTreeSet<(u64, u64)>,
@@ -919,7 +920,8 @@ pub struct StoreOptions {
     /// The group commit that finds at least this many record index entries in unmerged rows
     /// merges them into the position-keyed index first (0: every group merges the rows before
     /// it). A merge rewrites each index page once for all its new entries; the unmerged entries
-    /// cost memory (about 16–25 bytes each) and time at open (their rows are read and checked).
+    /// cost memory (about 25 bytes each) and time at open (their directories, 68 bytes per
+    /// entry, are read and checked).
     pub index_merge_entries: u64,
 }
 
