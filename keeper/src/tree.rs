@@ -163,6 +163,12 @@ fn forged(what: impl Into<String>) -> StoreError {
     StoreError::Forged(what.into())
 }
 
+/// A jmt error: the store's own error when a tree read returned one (a forgery stays
+/// [`StoreError::Forged`]), else [`StoreError::Corrupt`].
+fn from_jmt(e: anyhow::Error) -> StoreError {
+    e.downcast::<StoreError>().unwrap_or_else(corrupt)
+}
+
 /// How a record key becomes its position in the shard's tree. Fixed for an app's lifetime: every
 /// root it anchors depends on it.
 #[derive(
@@ -573,10 +579,10 @@ fn position_prefix(position: &[u8; 32]) -> u64 {
 #[derive(Default)]
 struct Unmerged {
     entries: std::collections::BTreeSet<(u64, u64)>,
-    /// Rows up to this version were merged into [`RECORDS`] (and their entries dropped here) by
-    /// this store: a read transaction that began before it still sees some of those rows, and
-    /// then looks them up in its own map (see [`UnmergedLookup`]).
-    merged_through: u64,
+    /// Merges this store made (each dropped the rows it merged from here): a read transaction
+    /// that began before one still sees some of those rows, and then looks them up in its own
+    /// map (see [`UnmergedLookup`]).
+    merges: u64,
 }
 
 impl Unmerged {
@@ -598,7 +604,7 @@ impl Unmerged {
         }
         // Built from sorted entries in one pass.
         entries.sort_unstable();
-        Ok(Unmerged { entries: entries.into_iter().collect(), merged_through: 0 })
+        Ok(Unmerged { entries: entries.into_iter().collect(), merges: 0 })
     }
 
     /// The versions of the rows that may hold `position`, newest first.
@@ -620,7 +626,7 @@ impl Unmerged {
     /// Forgets the rows up to `version`, merged by a durable transaction.
     fn merged(&mut self, version: u64) {
         self.entries.retain(|(_, v)| *v > version);
-        self.merged_through = self.merged_through.max(version);
+        self.merges += 1;
     }
 }
 
@@ -630,7 +636,7 @@ impl Unmerged {
 /// transaction's own rows.
 struct UnmergedLookup {
     shared: Arc<Mutex<Unmerged>>,
-    /// The shared map's `merged_through` read before the transaction began.
+    /// The shared map's `merges` read before the transaction began.
     seen: u64,
     own: std::sync::OnceLock<Unmerged>,
 }
@@ -638,7 +644,7 @@ struct UnmergedLookup {
 impl UnmergedLookup {
     /// Read before beginning the transaction it serves.
     fn new(shared: &Arc<Mutex<Unmerged>>) -> Self {
-        let seen = shared.lock().unwrap_or_else(|p| p.into_inner()).merged_through;
+        let seen = shared.lock().unwrap_or_else(|p| p.into_inner()).merges;
         UnmergedLookup { shared: shared.clone(), seen, own: std::sync::OnceLock::new() }
     }
 
@@ -652,7 +658,7 @@ impl UnmergedLookup {
         }
         {
             let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-            if shared.merged_through == self.seen {
+            if shared.merges == self.seen {
                 return Ok(shared.versions(position));
             }
         }
@@ -1266,8 +1272,9 @@ impl ShardStore {
         Ok(store)
     }
 
-    /// Builds the map of unmerged index entries from the [`UNMERGED`] rows, each row's seal
-    /// checked (an edited, moved or foreign row is [`StoreError::Forged`]), and none newer than
+    /// Builds the map of unmerged index entries from the [`UNMERGED_DIRS`] directories, each
+    /// directory's seal checked (an edited, moved or foreign one is [`StoreError::Forged`]; the
+    /// entries are checked against it when read), and none newer than
     /// the sealed tree version (a group's row commits with its state). Bounded by the merge
     /// (see [`StoreOptions::index_merge_entries`]).
     fn read_unmerged(&self, tree_version: u64) -> Result<(), StoreError> {
@@ -1755,7 +1762,7 @@ impl ShardStore {
         };
         let mut merged = None;
         if merge_due {
-            merged = merge_unmerged(&txn)?;
+            merged = merge_unmerged(&txn, &self.codec, state.tree_version)?;
             part = times.add_part(GroupPart::Merge, &txn, part)?;
         }
         let ComputedTree { version, root, ref batch, .. } = *group.tree;
@@ -1994,7 +2001,7 @@ impl ShardStore {
         let reader = ReadTxnReader { txn: &txn, unmerged: &unmerged };
         let (value, proof) = JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
             .get_with_proof(self.key_hash(key), version)
-            .map_err(corrupt)?;
+            .map_err(from_jmt)?;
         Ok((value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?, proof))
     }
 
@@ -2010,7 +2017,7 @@ impl ShardStore {
         let reader = ReadTxnReader { txn: &txn, unmerged: &unmerged };
         let (value, proof) = JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
             .get_with_proof(KeyHash(key_hash), version)
-            .map_err(corrupt)?;
+            .map_err(from_jmt)?;
         Ok((value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?, proof))
     }
 
@@ -2052,7 +2059,8 @@ impl ShardStore {
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
         let rows = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?.len().map_err(io)? as usize;
         let part = (Stamp::now(), self.times.allocated_pages(&txn)?);
-        let Some(merged) = merge_unmerged(&txn)? else { return Ok(0) };
+        let tree_version = self.read_state(&txn)?.tree_version;
+        let Some(merged) = merge_unmerged(&txn, &self.codec, tree_version)? else { return Ok(0) };
         self.times.add_part(GroupPart::Merge, &txn, part)?;
         txn.commit().map_err(io)?;
         self.index_merged(merged);
@@ -2312,8 +2320,14 @@ struct Merged {
 }
 
 /// Merges every [`UNMERGED`] row into [`RECORDS`] in `txn`, in position order (the newest entry
-/// of a position winning), and deletes the rows; `None` if there were none.
-fn merge_unmerged(txn: &redb::WriteTransaction) -> Result<Option<Merged>, StoreError> {
+/// of a position winning), and deletes the rows; `None` if there were none. Each directory's
+/// seal is checked again, and its version against the store's `tree_version`: a row planted
+/// while the store is open is [`StoreError::Forged`], never merged.
+fn merge_unmerged(
+    txn: &redb::WriteTransaction,
+    codec: &StateCodec,
+    tree_version: u64,
+) -> Result<Option<Merged>, StoreError> {
     let mut dirs = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?;
     let mut rows = txn.open_table(UNMERGED).map_err(corrupt)?;
     let mut records = txn.open_table(RECORDS).map_err(corrupt)?;
@@ -2323,6 +2337,10 @@ fn merge_unmerged(txn: &redb::WriteTransaction) -> Result<Option<Merged>, StoreE
         for item in dirs.range::<u64>(..).map_err(io)? {
             let (version, dir) = item.map_err(io)?;
             let version = version.value();
+            if version > tree_version {
+                return Err(forged("an unmerged index row is newer than the sealed tree version"));
+            }
+            codec.check_unmerged_dir(version, dir.value())?;
             let row = rows.get(version).map_err(io)?.ok_or_else(|| {
                 forged(format!("the unmerged index entries of version {version} are missing"))
             })?;
@@ -2502,7 +2520,7 @@ impl StoreSnapshot<'_> {
         let reader = ReadTxnReader { txn: &self.txn, unmerged: &self.unmerged };
         let (value, proof) = JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
             .get_with_proof(key_hash, version)
-            .map_err(corrupt)?;
+            .map_err(from_jmt)?;
         let leaf = value.map(|v| RecordLeaf::from_bytes(&v)).transpose()?;
         if !verify_record_proof(root, key_hash, leaf.as_ref(), &proof) {
             return Err(forged(format!(
@@ -4591,6 +4609,70 @@ mod tests {
     /// the open as forged, and so does one newer than the sealed state; an edited, swapped or
     /// missing entry row is forged when an entry of it is read. An entry rolled back by deleting
     /// its whole row is caught by the write that uses it, as in the merged index.
+    /// The operator edits the database under a running store: a directory it plants (edited, or
+    /// sealed but newer than the state) is refused by the merge, which changes nothing.
+    #[test]
+    fn a_row_planted_while_the_store_is_open_is_never_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        fill(&store, 10, 1);
+        fill(&store, 10, 2);
+        let read_dir = |version: u64| -> Vec<u8> {
+            let txn = store.db.begin_read().unwrap();
+            let dirs = txn.open_table(UNMERGED_DIRS).unwrap();
+            dirs.get(version).unwrap().unwrap().value().to_vec()
+        };
+        let put_dir = |version: u64, bytes: &[u8]| {
+            let txn = store.db.begin_write().unwrap();
+            txn.open_table(UNMERGED_DIRS).unwrap().insert(version, bytes).unwrap();
+            txn.commit().unwrap();
+        };
+        let original = read_dir(1);
+        let mut edited = original.clone();
+        edited[4] ^= 1;
+        let (newer, _) =
+            store.codec.encode_unmerged_row(3, [(&[7u8; 32], b"entry".as_slice())].into_iter()).unwrap();
+        for (what, version, bytes) in [("an edited directory", 1, edited), ("a newer directory", 3, newer)] {
+            put_dir(version, &bytes);
+            assert!(is_forged(store.merge_index()), "{what}");
+            assert_eq!(read_dir(version), bytes, "{what}: the failed merge changed nothing");
+            assert_eq!(store.unmerged_entries(), 20, "{what}");
+            let txn = store.db.begin_write().unwrap();
+            if version == 1 {
+                txn.open_table(UNMERGED_DIRS).unwrap().insert(1, original.as_slice()).unwrap();
+            } else {
+                txn.open_table(UNMERGED_DIRS).unwrap().remove(version).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        assert_eq!(store.merge_index().unwrap(), 2);
+        assert_eq!(store.record(&[3]).unwrap().map(|m| m.leaf), Some(leaf(2, 2, false)));
+    }
+
+    /// A key written twice in one group: its last write is the one indexed, unmerged and merged.
+    #[test]
+    fn a_key_written_twice_in_a_group_keeps_its_last_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        fill(&store, 5, 1);
+        let changes =
+            vec![(vec![3], leaf(2, 20, false)), (vec![4], leaf(2, 4, false)), (vec![3], leaf(3, 30, false))];
+        let state = store.commit_group(&changes, None).unwrap();
+        for merged in [false, true] {
+            assert_eq!(
+                store.record(&[3]).unwrap().map(|m| m.leaf),
+                Some(leaf(3, 30, false)),
+                "merged: {merged}"
+            );
+            let (proved, _) = store.prove_against(&[3], state.tree_version, &state.root).unwrap();
+            assert_eq!(proved, Some(leaf(3, 30, false)));
+            assert_eq!(store.records_after(None, 10).unwrap().len(), 5);
+            if !merged {
+                assert_eq!(store.merge_index().unwrap(), 2);
+            }
+        }
+    }
+
     #[test]
     fn a_tampered_moved_or_foreign_unmerged_row_fails_open() {
         let dir = tempfile::tempdir().unwrap();
@@ -4598,6 +4680,10 @@ mod tests {
         let store = open_store(&path);
         fill(&store, 10, 1);
         fill(&store, 10, 2);
+        // A directory sealed by this store for a version it never wrote (as one would be that a
+        // restored, older state row leaves behind).
+        let (newer_dir, _) =
+            store.codec.encode_unmerged_row(3, [(&[7u8; 32], b"entry".as_slice())].into_iter()).unwrap();
         drop(store);
         let original = std::fs::read(&path).unwrap();
         let restore = || std::fs::write(&path, &original).unwrap();
@@ -4620,7 +4706,13 @@ mod tests {
             ("a directory's position", edit_row(UNMERGED_DIRS, 1, 1, Some(4))),
             ("a directory's entry hash", edit_row(UNMERGED_DIRS, 2, 2, Some(4 + 36))),
             ("a directory moved to another version", edit_row(UNMERGED_DIRS, 1, 2, None)),
-            ("a directory newer than the state", edit_row(UNMERGED_DIRS, 2, 3, None)),
+            ("a directory moved to a newer version", edit_row(UNMERGED_DIRS, 2, 3, None)),
+            (
+                "a sealed directory newer than the state",
+                Box::new(move |txn| {
+                    txn.open_table(UNMERGED_DIRS).unwrap().insert(3, newer_dir.as_slice()).unwrap();
+                }),
+            ),
         ];
         for (what, edit) in &fails_open {
             edit_raw(&path, edit);
