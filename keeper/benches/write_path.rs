@@ -307,6 +307,9 @@ struct CommitCounters {
     pruned: u64,
     /// Stale nodes waiting for a prune.
     stale: u64,
+    /// Record index merges and the entries they wrote.
+    merges: u64,
+    merged_entries: u64,
 }
 
 impl CommitCounters {
@@ -317,6 +320,8 @@ impl CommitCounters {
             parts: GroupPart::ALL.map(|p| t.part(p)),
             pruned: t.pruned_nodes.load(Ordering::Relaxed),
             stale: store.prune_backlog().0,
+            merges: t.index_merges.load(Ordering::Relaxed),
+            merged_entries: t.merged_entries.load(Ordering::Relaxed),
         }
     }
 }
@@ -358,11 +363,17 @@ fn commit_split(store: &ShardStore, writes: usize, before: &CommitCounters) -> S
     let prune_cpu = now.phases[CommitPhase::Prune as usize].1 - before.phases[CommitPhase::Prune as usize].1;
     let prune_cpu_per_node = prune_cpu as f64 / pruned.max(1) as f64;
     let made_per_write = (pruned + stale_nodes).saturating_sub(before.stale) as f64 / writes.max(1) as f64;
+    // Likewise a run lands a whole number of record index merges (each write leaves one entry to
+    // merge): the merge's cost per entry is what every write pays in the long run.
+    let merge_cpu = now.parts[GroupPart::Merge as usize].0 - before.parts[GroupPart::Merge as usize].0;
+    let (merges, merged) = (now.merges - before.merges, now.merged_entries - before.merged_entries);
+    let merge_cpu_per_entry = merge_cpu as f64 / merged.max(1) as f64;
     format!(
-        "{}; CPU by part: {}; {pruned} nodes pruned, {prune_cpu_per_node:.2} µs CPU each; {made_per_write:.2} stale nodes made per write, so prune amortized {:.1} µs per write; {} tree nodes stored, file {file_mib:.1} MiB; waiting for a prune: {stale_nodes} stale nodes ({:.2} MiB of node rows), {replaced_values} replaced values",
+        "{}; CPU by part: {}; {pruned} nodes pruned, {prune_cpu_per_node:.2} µs CPU each; {made_per_write:.2} stale nodes made per write, so prune amortized {:.1} µs per write; {merges} record index merges of {merged} entries, {merge_cpu_per_entry:.2} µs CPU each (one per write), {} entries unmerged; {} tree nodes stored, file {file_mib:.1} MiB; waiting for a prune: {stale_nodes} stale nodes ({:.2} MiB of node rows), {replaced_values} replaced values",
         phases.join(", "),
         parts.join(", "),
         prune_cpu_per_node * made_per_write,
+        store.unmerged_entries(),
         store.node_count().unwrap_or(0),
         store.stale_node_bytes().unwrap_or(0) as f64 / (1 << 20) as f64,
     )
@@ -467,15 +478,28 @@ fn dirty_pages(store: &ShardStore, after: usize) -> String {
             .collect();
         store.commit_group(&changes, None).expect("counted group");
     }
+    let counted = CommitCounters::of(store);
+    // The record index's merge, counted on its own: every write leaves one entry to merge.
+    let unmerged = store.unmerged_entries();
+    store.merge_index().expect("merge the record index");
     store.count_dirty_pages(false);
     let now = CommitCounters::of(store);
     let writes = (groups * GROUP).max(1) as f64;
     let parts: Vec<String> = GroupPart::ALL
         .iter()
-        .zip(now.parts.iter().zip(&before.parts))
-        .map(|(part, ((_, pages), (_, pages0)))| format!("{part:?} {:.2}", (pages - pages0) as f64 / writes))
+        .filter(|part| **part != GroupPart::Merge)
+        .map(|part| {
+            let i = *part as usize;
+            format!("{part:?} {:.2}", (counted.parts[i].1 - before.parts[i].1) as f64 / writes)
+        })
         .collect();
-    format!("4 KiB pages dirtied per write, by part ({groups} groups of {GROUP}): {}", parts.join(", "))
+    let merge = GroupPart::Merge as usize;
+    let merge_pages = now.parts[merge].1 - counted.parts[merge].1;
+    format!(
+        "4 KiB pages dirtied per write, by part ({groups} groups of {GROUP}): {}; then a merge of the record index's {unmerged} unmerged entries: {merge_pages} pages, {:.2} per entry (per write)",
+        parts.join(", "),
+        merge_pages as f64 / unmerged.max(1) as f64,
+    )
 }
 
 /// The in-process bank's CPU, which (c) pays on the same cores (a real cluster runs it elsewhere):
