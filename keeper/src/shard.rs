@@ -850,7 +850,7 @@ impl ShardKeeper {
 
     /// Stops the background tasks and waits until they are gone, so no task still holds the store
     /// when the keeper is dropped and the database closes cleanly (every acknowledged write is
-    /// durable either way).
+    /// durable either way), then merges the store's record index.
     pub async fn shutdown(&self) {
         let tasks: Vec<_> = self.tasks.lock().await.drain(..).collect();
         for task in tasks {
@@ -861,6 +861,13 @@ impl ShardKeeper {
         let committer = self.committer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(committer) = committer {
             let _ = tokio::task::spawn_blocking(move || committer.join()).await;
+        }
+        // The record index's unmerged rows merged now, so the next start has none to read and
+        // check (after a crash it does, and a later group commit merges them).
+        let store = self.store.clone();
+        let merged = tokio::task::spawn_blocking(move || store.merge_index()).await;
+        if let Err(error) = merged.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+            tracing::warn!(shard = self.cfg.shard.0, %error, "merging the record index at shutdown failed");
         }
     }
 

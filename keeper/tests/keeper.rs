@@ -405,7 +405,10 @@ async fn restart_in_sync_and_after_a_crash_around_the_chain_call() {
     let keeper = h.open(0).await;
     write_many(&keeper, 0..20).await;
     keeper.commit().await.unwrap();
+    assert_eq!(keeper.store().unmerged_entries(), 20);
     keeper.shutdown().await;
+    // A clean stop leaves no record index rows for the next start to read and check.
+    assert_eq!(keeper.store().unmerged_entries(), 0);
     drop(keeper);
     let keeper = h.open(0).await;
     assert_eq!(keeper.startup(), &Startup::InSync { seq: 1 });
