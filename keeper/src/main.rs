@@ -105,6 +105,27 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and systemd send): either stops the daemon
+/// cleanly (requests finish, the shards close and merge their record index).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stop the daemon with SIGINT");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -121,10 +142,7 @@ async fn run() -> anyhow::Result<()> {
             let keeper = node.open_keeper().await?;
             let listener = tokio::net::TcpListener::bind(&node.config.listen).await?;
             eprintln!("ironroot-keeper serving app {} on http://{}", node.app, listener.local_addr()?);
-            node.serve(keeper, listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            node.serve(keeper, listener, stop_signal()).await?;
         }
         Command::BindStake { provider_keypair } => {
             let node = Node::from_config(cfg).await?;

@@ -191,8 +191,13 @@ impl Daemon {
 
     /// SIGINT: a graceful stop.
     pub fn stop(&mut self) {
+        self.stop_with(libc::SIGINT);
+    }
+
+    /// A graceful stop by `signal` (SIGINT or SIGTERM): the daemon exits with success.
+    pub fn stop_with(&mut self, signal: libc::c_int) {
         // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.child.id() as i32, signal) };
         let status = self.child.wait().unwrap();
         assert!(status.success(), "the daemon did not stop cleanly ({status}):\n{}", self.log());
     }
@@ -356,7 +361,8 @@ async fn kill_9_at_every_step_loses_no_acknowledged_write() {
         let mut daemon = Daemon::spawn(&cfg, None);
         daemon.serving().await;
         assert_served_and_anchored(&app, &daemon, &all, step.name()).await;
-        daemon.stop();
+        // What `docker stop` and systemd send: as graceful as SIGINT.
+        daemon.stop_with(libc::SIGTERM);
     }
 
     // During a rebuild: the operator restores an older copy of the stores after more writes
