@@ -945,8 +945,11 @@ impl Default for StoreOptions {
 /// [`StoreOptions::index_merge_entries`]), unless configured. Inserting each group's entries at
 /// their random positions dirtied about 1.3 pages per record at 85,000 records per shard; a
 /// merge of n entries into an index of p pages dirties about p(1 - e^(-n/p)) pages, so per
-/// record about 0.13 at 85,000 records (about 4,200 pages) and 0.36 at 250,000.
-pub const DEFAULT_INDEX_MERGE_ENTRIES: u64 = 32 * 1024;
+/// record about 0.25 at 85,000 records (about 4,200 pages) and 0.55 at 250,000. Filling four
+/// shards with 1 M records peaked at 263–265 MiB RSS with 16 Ki, as without the merge, and at
+/// 288–307 MiB with 32 Ki (the shards, filled alike, merge at about the same time), at the same
+/// CPU per record; 8 Ki merged so often that the full path lost its gain.
+pub const DEFAULT_INDEX_MERGE_ENTRIES: u64 = 16 * 1024;
 
 /// A replaced value weighs as this many stale nodes in the sweep's trigger: its blob (up to a
 /// whole record) stays on disk until a prune, so overwrites sweep once 1 Ki replaced values wait
