@@ -690,6 +690,27 @@ type ReadIndexView<'l> = IndexView<
     redb::ReadOnlyTable<u64, &'static [u8]>,
 >;
 
+/// The record index in a write transaction (its tables open for writing).
+type WriteIndexView<'t, 'l> = IndexView<
+    'l,
+    redb::Table<'t, [u8; 32], &'static [u8]>,
+    redb::Table<'t, u64, &'static [u8]>,
+    redb::Table<'t, u64, &'static [u8]>,
+>;
+
+/// The record index as the write transaction `txn` sees it.
+fn write_index_view<'t, 'l>(
+    txn: &'t redb::WriteTransaction,
+    lookup: &'l UnmergedLookup,
+) -> Result<WriteIndexView<'t, 'l>, StoreError> {
+    Ok(IndexView {
+        records: txn.open_table(RECORDS).map_err(corrupt)?,
+        dirs: txn.open_table(UNMERGED_DIRS).map_err(corrupt)?,
+        entries: txn.open_table(UNMERGED).map_err(corrupt)?,
+        lookup,
+    })
+}
+
 /// The record index in one transaction: [`RECORDS`] under the [`UNMERGED`] rows.
 struct IndexView<'l, R, D, E> {
     records: R,
@@ -1790,12 +1811,7 @@ impl ShardStore {
                 let unmerged = self.unmerged.lock().unwrap_or_else(|p| p.into_inner());
                 group.positions.iter().map(|p| unmerged.versions(&p.0)).collect()
             };
-            let index = IndexView {
-                records: txn.open_table(RECORDS).map_err(corrupt)?,
-                dirs: txn.open_table(UNMERGED_DIRS).map_err(corrupt)?,
-                entries: txn.open_table(UNMERGED).map_err(corrupt)?,
-                lookup: &lookup,
-            };
+            let index = write_index_view(&txn, &lookup)?;
             let mut changed = Vec::with_capacity(32 * group.positions.len());
             for (position, versions) in group.positions.iter().zip(candidates) {
                 changed.extend_from_slice(&position.0);
@@ -2265,12 +2281,7 @@ fn prune_in(
         // garbage once a newer value of the same key exists at or before `keep_from`. The
         // blob of such a value is then referenced by no root the keeper still serves.
         let mut superseded = txn.open_table(SUPERSEDED).map_err(corrupt)?;
-        let index = IndexView {
-            records: txn.open_table(RECORDS).map_err(corrupt)?,
-            dirs: txn.open_table(UNMERGED_DIRS).map_err(corrupt)?,
-            entries: txn.open_table(UNMERGED).map_err(corrupt)?,
-            lookup: unmerged,
-        };
+        let index = write_index_view(txn, unmerged)?;
         let mut dead_blobs = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
         for key_hash in touched_keys {
             // The key's versions up to `keep_from`, oldest first: replaced ones, then the
