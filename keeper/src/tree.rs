@@ -444,7 +444,13 @@ impl StateCodec {
             .mac(STATE_MAC_DOMAIN, &self.store_id, &[body])
             .verify_slice(tag)
             .map_err(|_| forged("the state row's seal does not verify (edited, or from another store)"))?;
-        ShardState::try_from_slice(body).map_err(corrupt)
+        ShardState::try_from_slice(body).or_else(|e| {
+            // A row written before `index_merged_through` (the last field) existed: read as
+            // nothing merged yet.
+            let mut padded = body.to_vec();
+            padded.extend_from_slice(&0u64.to_le_bytes());
+            ShardState::try_from_slice(&padded).map_err(|_| corrupt(e))
+        })
     }
 }
 
@@ -913,6 +919,9 @@ pub struct ShardState {
     pub shard_count: u16,
     /// How record keys map to tree positions, pinned when the store was created.
     pub tree_key_mode: TreeKeyMode,
+    /// The newest group whose record index row was merged (0: none yet): an unmerged row of this
+    /// version or older is a copy put back after its merge.
+    pub index_merged_through: u64,
 }
 
 /// The index's record keys, opened, in key order (for listing; tombstones included).
@@ -1287,10 +1296,10 @@ impl ShardStore {
             if !empty {
                 return Err(StoreError::TreeKeyModeChanged { pinned: state.tree_key_mode, configured });
             }
-            store.put_state(&ShardState { tree_key_mode: configured, ..state })?;
+            store.put_state(&ShardState { tree_key_mode: configured, ..state.clone() })?;
         }
         store.verify_roots()?;
-        store.read_unmerged(state.tree_version)?;
+        store.read_unmerged(&state)?;
         store.check_tree_key()?;
         *store.backlog.lock().unwrap_or_else(|p| p.into_inner()) = store.count_backlog()?;
         Ok(store)
@@ -1298,16 +1307,14 @@ impl ShardStore {
 
     /// Builds the map of unmerged index entries from the [`UNMERGED_DIRS`] directories, each
     /// directory's seal checked (an edited, moved or foreign one is [`StoreError::Forged`]; the
-    /// entries are checked against it when read), and none newer than
-    /// the sealed tree version (a group's row commits with its state). Bounded by the merge
+    /// entries are checked against it when read), and every version between the last merge and
+    /// the sealed tree version (see [`check_unmerged_version`]). Bounded by the merge
     /// (see [`StoreOptions::index_merge_entries`]).
-    fn read_unmerged(&self, tree_version: u64) -> Result<(), StoreError> {
+    fn read_unmerged(&self, state: &ShardState) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
         let dirs = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?;
-        if let Some((version, _)) = dirs.last().map_err(io)? {
-            if version.value() > tree_version {
-                return Err(forged("an unmerged index row is newer than the sealed tree version"));
-            }
+        for end in [dirs.first().map_err(io)?, dirs.last().map_err(io)?].into_iter().flatten() {
+            check_unmerged_version(end.0.value(), state)?;
         }
         let map = Unmerged::read(&dirs, Some(&self.codec))?;
         *self.unmerged.lock().unwrap_or_else(|p| p.into_inner()) = map;
@@ -1786,7 +1793,10 @@ impl ShardStore {
         };
         let mut merged = None;
         if merge_due {
-            merged = merge_unmerged(&txn, &self.codec, state.tree_version)?;
+            merged = merge_unmerged(&txn, &self.codec, &state)?;
+            if let Some(merged) = &merged {
+                state.index_merged_through = merged.through;
+            }
             part = times.add_part(GroupPart::Merge, &txn, part)?;
         }
         let ComputedTree { version, root, ref batch, .. } = *group.tree;
@@ -2078,8 +2088,10 @@ impl ShardStore {
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
         let rows = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?.len().map_err(io)? as usize;
         let part = (Stamp::now(), self.times.allocated_pages(&txn)?);
-        let tree_version = self.read_state(&txn)?.tree_version;
-        let Some(merged) = merge_unmerged(&txn, &self.codec, tree_version)? else { return Ok(0) };
+        let mut state = self.read_state(&txn)?;
+        let Some(merged) = merge_unmerged(&txn, &self.codec, &state)? else { return Ok(0) };
+        state.index_merged_through = merged.through;
+        self.write_state(&txn, &state)?;
         self.times.add_part(GroupPart::Merge, &txn, part)?;
         txn.commit().map_err(io)?;
         self.index_merged(merged);
@@ -2337,10 +2349,25 @@ struct Merged {
 /// of a position winning), and deletes the rows; `None` if there were none. Each directory's
 /// seal is checked again, and its version against the store's `tree_version`: a row planted
 /// while the store is open is [`StoreError::Forged`], never merged.
+/// An unmerged row's version must lie after the last merge and at most at the sealed tree
+/// version (a group's row commits with its state): any other is a row put back or planted.
+fn check_unmerged_version(version: u64, state: &ShardState) -> Result<(), StoreError> {
+    if version > state.tree_version {
+        return Err(forged("an unmerged index row is newer than the sealed tree version"));
+    }
+    if version <= state.index_merged_through {
+        return Err(forged(format!(
+            "the unmerged index row of version {version} was merged already (through {})",
+            state.index_merged_through
+        )));
+    }
+    Ok(())
+}
+
 fn merge_unmerged(
     txn: &redb::WriteTransaction,
     codec: &StateCodec,
-    tree_version: u64,
+    state: &ShardState,
 ) -> Result<Option<Merged>, StoreError> {
     let mut dirs = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?;
     let mut rows = txn.open_table(UNMERGED).map_err(corrupt)?;
@@ -2351,9 +2378,7 @@ fn merge_unmerged(
         for item in dirs.range::<u64>(..).map_err(io)? {
             let (version, dir) = item.map_err(io)?;
             let version = version.value();
-            if version > tree_version {
-                return Err(forged("an unmerged index row is newer than the sealed tree version"));
-            }
+            check_unmerged_version(version, state)?;
             codec.check_unmerged_dir(version, dir.value())?;
             let row = rows.get(version).map_err(io)?.ok_or_else(|| {
                 forged(format!("the unmerged index entries of version {version} are missing"))
@@ -4661,6 +4686,68 @@ mod tests {
         }
         assert_eq!(store.merge_index().unwrap(), 2);
         assert_eq!(store.record(&[3]).unwrap().map(|m| m.leaf), Some(leaf(2, 2, false)));
+    }
+
+    /// The operator keeps a copy of an unmerged row (genuine: sealed by this store for its
+    /// version) and puts it back after the store merged it, so that its older entries would
+    /// shadow the merged, newer ones: opening fails as forged (the sealed state says which
+    /// versions are merged), and under a running store the next merge refuses it.
+    #[test]
+    fn an_unmerged_row_restored_after_its_merge_is_forged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 10, 1);
+        let copied: Vec<Vec<u8>> = {
+            let txn = store.db.begin_read().unwrap();
+            [UNMERGED_DIRS, UNMERGED]
+                .map(|table| txn.open_table(table).unwrap().get(1).unwrap().unwrap().value().to_vec())
+                .into()
+        };
+        fill(&store, 10, 2);
+        assert_eq!(store.merge_index().unwrap(), 2);
+        assert_eq!(store.state().unwrap().index_merged_through, 2);
+        let put_back = |txn: &redb::WriteTransaction| {
+            txn.open_table(UNMERGED_DIRS).unwrap().insert(1, copied[0].as_slice()).unwrap();
+            txn.open_table(UNMERGED).unwrap().insert(1, copied[1].as_slice()).unwrap();
+        };
+        let txn = store.db.begin_write().unwrap();
+        put_back(&txn);
+        txn.commit().unwrap();
+        assert!(is_forged(store.merge_index()), "merged again under a running store");
+        assert_eq!(store.record(&[3]).unwrap().map(|m| m.leaf), Some(leaf(2, 2, false)));
+        drop(store);
+        assert!(is_forged(ShardStore::open(&path, seal(0))), "opened with the restored row");
+        edit_raw(&path, |txn| {
+            txn.open_table(UNMERGED_DIRS).unwrap().remove(1).unwrap();
+            txn.open_table(UNMERGED).unwrap().remove(1).unwrap();
+        });
+        let store = open_store(&path);
+        assert_eq!(store.record(&[3]).unwrap().map(|m| m.leaf), Some(leaf(2, 2, false)));
+    }
+
+    /// A store written before the state sealed `index_merged_through` (its row is that field
+    /// shorter) opens, as merged through nothing, and the next merge records its version.
+    #[test]
+    fn a_state_row_from_before_the_merged_version_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open_store(&path);
+        fill(&store, 10, 1);
+        let state = store.state().unwrap();
+        let mut body = borsh::to_vec(&state).unwrap();
+        body.truncate(body.len() - 8);
+        let tag =
+            store.codec.seal.mac(STATE_MAC_DOMAIN, &store.codec.store_id, &[&body]).finalize().into_bytes();
+        body.extend_from_slice(&tag);
+        drop(store);
+        edit_raw(&path, |txn| {
+            txn.open_table(STATE).unwrap().insert(STATE_KEY, body.as_slice()).unwrap();
+        });
+        let store = open_store(&path);
+        assert_eq!(store.state().unwrap(), state);
+        assert_eq!(store.merge_index().unwrap(), 1);
+        assert_eq!(store.state().unwrap().index_merged_through, 1);
     }
 
     /// A key written twice in one group: its last write is the one indexed, unmerged and merged.
