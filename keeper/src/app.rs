@@ -61,7 +61,7 @@ impl Default for AppSettings {
             commit_every_writes: 1024,
             commit_interval: std::time::Duration::from_millis(500),
             max_group: 1024,
-            group_linger: std::time::Duration::from_millis(1),
+            group_linger: std::time::Duration::ZERO,
             max_queued_bytes: 256 * 1024 * 1024,
             store: StoreOptions::default(),
             durability: Durability::Local,

@@ -146,7 +146,7 @@ impl Default for Config {
             commit_every_writes: 1024,
             commit_interval_ms: 500,
             max_group: 1024,
-            group_linger_ms: 1,
+            group_linger_ms: 0,
             max_queued_bytes: 256 * 1024 * 1024,
             store_cache_mib: (crate::tree::DEFAULT_STORE_CACHE_BYTES / (1024 * 1024)) as u64,
             max_body_bytes: 9 * 1024 * 1024,

@@ -17,8 +17,8 @@
 //! and seals their values, and hands the group to the shard's committer thread, which stores its
 //! blobs durably, commits it as one JMT version in one fsync'd transaction (group commit) and
 //! answers its writes: one hand-off per group, no blocking task per stage. While a group commits,
-//! the next one fills; once it is answered, the next group waits briefly (`group_linger`) for the
-//! writers it answered, so busy writers share one group's syncs. The batcher prepares at most one on-chain
+//! the next one fills; once it is answered, the next group may wait briefly (`group_linger`, off
+//! by default) for the writers it answered, so busy writers share one group's syncs. The batcher prepares at most one on-chain
 //! update at a time per shard and records it durably before sending it, so a crash can only
 //! leave an update to resubmit, never two competing ones.
 use std::collections::{HashMap, VecDeque};
@@ -97,7 +97,10 @@ pub struct ShardConfig {
     /// answered (they usually write again at once) before it closes: one group of all the busy
     /// writers instead of two alternating halves, each paying the blob and tree syncs. It waits
     /// only until as many writes as that commit answered were queued after its answer; a lone
-    /// writer never waits. Zero: no wait.
+    /// writer never waits. Zero (the default): no wait. Measured on 2 cores with 32 connections
+    /// over 4 shards, two alternating groups of about 4 writes, each filling while the other
+    /// commits, gave 7-17 % more single PUTs than one group of about 6.5 with a 1 ms linger, at
+    /// the same CPU per PUT (the linger left the committer idle while the writers came back).
     pub group_linger: Duration,
     /// Most bytes (keys and values) of writes queued and not yet answered; past it writes are
     /// refused ([`KeeperError::QueueFull`]) instead of buffered without bound.
@@ -134,7 +137,7 @@ impl ShardConfig {
             commit_every_writes: 1024,
             commit_interval: Duration::from_millis(500),
             max_group: 1024,
-            group_linger: Duration::from_millis(1),
+            group_linger: Duration::ZERO,
             max_queued_bytes: 256 * 1024 * 1024,
             store: StoreOptions::default(),
             padding: Padding::Buckets,
