@@ -430,15 +430,19 @@ async fn writer_counters(client: &reqwest::Client, url: &str) -> [u64; 4] {
     ]
 }
 
-/// What the writer and the batcher did during a phase, from [`writer_counters`] before and after.
+/// What the writer and the batcher did during a phase, from [`writer_counters`] before and after;
+/// with the writes the shards held before and after it (a write costs more as the stores grow).
 fn writer_note(before: [u64; 4], after: [u64; 4]) -> String {
     let d: Vec<u64> = before.iter().zip(after).map(|(b, a)| a.saturating_sub(*b)).collect();
     format!(
-        "{} group commits of {:.1} writes on average; {} on-chain commits of {:.0} ms on average",
+        "{} group commits of {:.1} writes on average; {} on-chain commits of {:.0} ms on average; \
+         {} writes stored before the phase, {} after",
         d[0],
         d[1] as f64 / d[0].max(1) as f64,
         d[2],
-        d[3] as f64 / d[2].max(1) as f64
+        d[3] as f64 / d[2].max(1) as f64,
+        before[1],
+        after[1]
     )
 }
 
