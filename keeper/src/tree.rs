@@ -2345,10 +2345,6 @@ struct Merged {
     entries: u64,
 }
 
-/// Merges every [`UNMERGED`] row into [`RECORDS`] in `txn`, in position order (the newest entry
-/// of a position winning), and deletes the rows; `None` if there were none. Each directory's
-/// seal is checked again, and its version against the store's `tree_version`: a row planted
-/// while the store is open is [`StoreError::Forged`], never merged.
 /// An unmerged row's version must lie after the last merge and at most at the sealed tree
 /// version (a group's row commits with its state): any other is a row put back or planted.
 fn check_unmerged_version(version: u64, state: &ShardState) -> Result<(), StoreError> {
@@ -2364,6 +2360,11 @@ fn check_unmerged_version(version: u64, state: &ShardState) -> Result<(), StoreE
     Ok(())
 }
 
+/// Merges every [`UNMERGED`] row into [`RECORDS`] in `txn`, in position order (the newest entry
+/// of a position winning), and deletes the rows; `None` if there were none. Each directory's
+/// seal is checked again, and its version against the sealed `state` (see
+/// [`check_unmerged_version`]): a row planted or put back while the store is open is
+/// [`StoreError::Forged`], never merged.
 fn merge_unmerged(
     txn: &redb::WriteTransaction,
     codec: &StateCodec,
@@ -4707,12 +4708,9 @@ mod tests {
         fill(&store, 10, 2);
         assert_eq!(store.merge_index().unwrap(), 2);
         assert_eq!(store.state().unwrap().index_merged_through, 2);
-        let put_back = |txn: &redb::WriteTransaction| {
-            txn.open_table(UNMERGED_DIRS).unwrap().insert(1, copied[0].as_slice()).unwrap();
-            txn.open_table(UNMERGED).unwrap().insert(1, copied[1].as_slice()).unwrap();
-        };
         let txn = store.db.begin_write().unwrap();
-        put_back(&txn);
+        txn.open_table(UNMERGED_DIRS).unwrap().insert(1, copied[0].as_slice()).unwrap();
+        txn.open_table(UNMERGED).unwrap().insert(1, copied[1].as_slice()).unwrap();
         txn.commit().unwrap();
         assert!(is_forged(store.merge_index()), "merged again under a running store");
         assert_eq!(store.record(&[3]).unwrap().map(|m| m.leaf), Some(leaf(2, 2, false)));
