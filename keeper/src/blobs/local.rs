@@ -62,7 +62,10 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use tracing::{debug, info, warn};
 
-use super::{check_cid, BlobError, BlockStore, Cid, DurableWait, DEFAULT_READ_TIMEOUT, MAX_BLOCK_LEN};
+use super::{
+    check_cid, BlobError, BlockStore, Cid, DurableWait, LogPosition, RecordLog, DEFAULT_READ_TIMEOUT,
+    MAX_BLOCK_LEN,
+};
 
 /// Where a block is: segment, offset of the block's bytes, length.
 type Location = (u64, u64, u32);
@@ -72,6 +75,9 @@ const BLOCKS: TableDefinition<[u8; 32], Location> = TableDefinition::new("blocks
 const SEGMENTS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("segments");
 
 const RECORD_MAGIC: &[u8; 4] = b"IRBK";
+/// A log record (see [`RecordLog`]): the same framing as a block, never indexed, dead once
+/// appended (its reader keeps its segment from compaction until it no longer needs it).
+const LOG_MAGIC: &[u8; 4] = b"IRLG";
 /// Bytes before a block in its segment: magic, length, digest.
 pub const RECORD_HEADER_LEN: u64 = 4 + 4 + 32;
 /// By default a segment is sealed and a new one started once it is this long.
@@ -166,6 +172,9 @@ struct Inner {
     synced_groups: AtomicU64,
     /// Open segment files for reads.
     files: RwLock<HashMap<u64, Arc<File>>>,
+    /// Log readers' holds: holder → the oldest log position it still needs; compaction leaves
+    /// that segment and every later one alone.
+    log_holds: Mutex<HashMap<u64, LogPosition>>,
     recovery: Recovery,
     segment_len: u64,
     #[cfg(feature = "failpoints")]
@@ -193,6 +202,8 @@ struct Appended {
     start: u64,
     end: u64,
     entries: Vec<([u8; 32], Location)>,
+    /// Bytes of log records in the group, dead from the start (never indexed).
+    log_bytes: u64,
     outcome: Arc<Outcome>,
 }
 
@@ -313,9 +324,9 @@ fn segment_name(id: u64) -> String {
     format!("{id:016x}.seg")
 }
 
-fn record_header(digest: &[u8; 32], len: usize) -> [u8; RECORD_HEADER_LEN as usize] {
+fn record_header(magic: &[u8; 4], digest: &[u8; 32], len: usize) -> [u8; RECORD_HEADER_LEN as usize] {
     let mut header = [0u8; RECORD_HEADER_LEN as usize];
-    header[..4].copy_from_slice(RECORD_MAGIC);
+    header[..4].copy_from_slice(magic);
     header[4..8].copy_from_slice(&(len as u32).to_le_bytes());
     header[8..].copy_from_slice(digest);
     header
@@ -401,19 +412,21 @@ impl Inner {
     /// its index entries are committed. Blocks the index holds are skipped unless `relocate`
     /// (compaction's copies of blocks it holds elsewhere).
     fn write_group(&self, blocks: &[NewBlock<'_>], relocate: bool) -> Result<(), BlobError> {
-        match self.append_group(blocks, relocate)? {
+        match self.append_group(blocks, relocate, None)?.0 {
             Some(outcome) => self.wait_durable(&outcome),
             None => Ok(()),
         }
     }
 
-    /// The first half of [`Inner::write_group`]: appends the group and returns what
-    /// [`Inner::wait_durable`] waits for (`None`: every block was held already).
+    /// The first half of [`Inner::write_group`]: appends the group, then `log_record` if given,
+    /// and returns what [`Inner::wait_durable`] waits for (`None`: nothing was appended, every
+    /// block was held already) and where the log record went.
     fn append_group(
         &self,
         blocks: &[NewBlock<'_>],
         relocate: bool,
-    ) -> Result<Option<Arc<Outcome>>, BlobError> {
+        log_record: Option<&[u8]>,
+    ) -> Result<(Option<Arc<Outcome>>, Option<LogPosition>), BlobError> {
         if let Some((_, block)) = blocks.iter().find(|(_, b)| b.len() > MAX_BLOCK_LEN) {
             return Err(BlobError::TooLarge { len: block.len(), max: MAX_BLOCK_LEN });
         }
@@ -426,15 +439,19 @@ impl Inner {
             // Checked under the writer lock, which a removal takes too: a block found here is not
             // removed before this group is answered.
             let fresh = self.fresh_blocks(blocks, relocate)?;
-            if fresh.is_empty() {
-                return Ok(None);
+            if fresh.is_empty() && log_record.is_none() {
+                return Ok((None, None));
             }
             if writer.len >= self.segment_len {
                 self.roll(&mut writer)?;
             }
-            let headers: Vec<_> =
-                fresh.iter().map(|(digest, block)| record_header(digest, block.len())).collect();
-            let mut slices = Vec::with_capacity(2 * fresh.len());
+            let headers: Vec<_> = fresh
+                .iter()
+                .map(|(digest, block)| record_header(RECORD_MAGIC, digest, block.len()))
+                .collect();
+            let log_header = log_record
+                .map(|record| record_header(LOG_MAGIC, &Sha256::digest(record).into(), record.len()));
+            let mut slices = Vec::with_capacity(2 * fresh.len() + 2);
             let mut entries = Vec::with_capacity(fresh.len());
             let mut offset = writer.len;
             for ((digest, block), header) in fresh.iter().zip(&headers) {
@@ -442,6 +459,15 @@ impl Inner {
                 slices.push(IoSlice::new(block));
                 entries.push((*digest, (writer.id, offset + RECORD_HEADER_LEN, block.len() as u32)));
                 offset += RECORD_HEADER_LEN + block.len() as u64;
+            }
+            let mut log_at = None;
+            let mut log_bytes = 0;
+            if let (Some(record), Some(header)) = (log_record, &log_header) {
+                slices.push(IoSlice::new(header));
+                slices.push(IoSlice::new(record));
+                log_at = Some((writer.id, offset));
+                log_bytes = RECORD_HEADER_LEN + record.len() as u64;
+                offset += log_bytes;
             }
             let start = writer.len;
             self.append(&mut writer, &mut slices, offset)?;
@@ -453,12 +479,13 @@ impl Inner {
                 start,
                 end: writer.len,
                 entries,
+                log_bytes,
                 outcome: outcome.clone(),
             };
             writer.unsynced.push(appended);
-            outcome
+            (outcome, log_at)
         };
-        Ok(Some(outcome))
+        Ok((Some(outcome.0), outcome.1))
     }
 
     /// The blocks of a group to append: each digest once and, unless `relocate`, only if the index
@@ -653,8 +680,9 @@ impl Inner {
                     buffer.segments.entry(segment).or_default().1 += RECORD_HEADER_LEN + u64::from(len);
                 }
             }
-            let end = &mut buffer.segments.entry(appended.segment).or_default().0;
-            *end = (*end).max(appended.end);
+            let segment = buffer.segments.entry(appended.segment).or_default();
+            segment.0 = segment.0.max(appended.end);
+            segment.1 += appended.log_bytes;
         }
         buffer.syncs += 1;
         buffer.syncs >= CHECKPOINT_COMMITS || buffer.blocks.len() >= MAX_BUFFERED_BLOCKS
@@ -814,9 +842,11 @@ impl Inner {
             let _flushing = self.flushing.lock().unwrap_or_else(|p| p.into_inner());
             self.flush_buffer()?;
         }
+        // A log reader's records are not copied (they are not indexed): their segments stay.
+        let held_from = self.log_holds.lock().unwrap_or_else(|p| p.into_inner()).values().map(|p| p.0).min();
         let mut report = Compaction::default();
         for (id, indexed, dead) in self.segment_stats()? {
-            if id >= active || indexed == 0 || dead * 2 < indexed {
+            if id >= active || held_from.is_some_and(|h| id >= h) || indexed == 0 || dead * 2 < indexed {
                 continue;
             }
             let moved = self.compact_segment(id)?;
@@ -873,6 +903,66 @@ impl Inner {
         Ok(live.len() as u64)
     }
 
+    /// Appends the whole log records of segment `id` from `start` on to `out`, reading the file a
+    /// few megabytes at a time; blocks are skipped by their length (not hashed), the first bytes
+    /// that are not a whole record end the segment (its tail, or a torn write).
+    fn log_records_in(
+        &self,
+        id: u64,
+        start: u64,
+        out: &mut Vec<(LogPosition, Vec<u8>)>,
+    ) -> Result<(), BlobError> {
+        const CHUNK: usize = 4 * 1024 * 1024;
+        let path = self.segment_path(id);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            // Lost by the operator: its records are gone, like its blocks.
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("open", &path, e)),
+        };
+        let len = file.metadata().map_err(|e| io_error("stat", &path, e))?.len();
+        // `buf` holds the file's bytes from `base` on.
+        let (mut base, mut buf, mut at) = (start, Vec::new(), 0usize);
+        loop {
+            let header = buf.get(at..at + RECORD_HEADER_LEN as usize);
+            let body_len = header.and_then(|h| {
+                let len = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes")) as usize;
+                (matches!(&h[..4], m if m == RECORD_MAGIC || m == LOG_MAGIC) && len <= MAX_BLOCK_LEN)
+                    .then_some(len)
+            });
+            let whole = body_len.filter(|l| buf.len() >= at + RECORD_HEADER_LEN as usize + l);
+            match (header, whole) {
+                (Some(_), Some(body_len)) => {
+                    if let Some(record) = parse_record(&buf, at as u64).filter(|r| r.log) {
+                        out.push((
+                            (id, base + at as u64),
+                            buf[record.start..record.start + record.len].to_vec(),
+                        ));
+                    } else if buf[at..at + 4] == *LOG_MAGIC {
+                        break; // a log record whose bytes do not match its digest: torn
+                    }
+                    at += RECORD_HEADER_LEN as usize + body_len;
+                }
+                (Some(_), None) if body_len.is_none() => break,
+                _ => {
+                    // Not enough bytes for the next record: read on, keeping what is left.
+                    let read_from = base + buf.len() as u64;
+                    if read_from >= len {
+                        break;
+                    }
+                    buf.drain(..at);
+                    base += at as u64;
+                    at = 0;
+                    let more = (len - read_from).min(CHUNK.max(MAX_BLOCK_LEN) as u64) as usize;
+                    let old = buf.len();
+                    buf.resize(old + more, 0);
+                    file.read_exact_at(&mut buf[old..], read_from).map_err(|e| io_error("read", &path, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for an armed [`SyncFault`]'s groups; whether this sync is to fail.
     #[cfg(feature = "failpoints")]
     fn hold_for_fault(&self) -> bool {
@@ -913,6 +1003,8 @@ impl Drop for Inner {
 /// One whole, valid record in a segment's bytes.
 #[derive(Clone)]
 struct Record {
+    /// A log record (see [`LOG_MAGIC`]), not a block.
+    log: bool,
     digest: [u8; 32],
     /// Where the block's bytes start.
     start: usize,
@@ -925,9 +1017,11 @@ struct Record {
 fn parse_record(bytes: &[u8], at: u64) -> Option<Record> {
     let at = usize::try_from(at).ok()?;
     let header = bytes.get(at..at.checked_add(RECORD_HEADER_LEN as usize)?)?;
-    if &header[..4] != RECORD_MAGIC {
-        return None;
-    }
+    let log = match &header[..4] {
+        magic if magic == RECORD_MAGIC => false,
+        magic if magic == LOG_MAGIC => true,
+        _ => return None,
+    };
     let len = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
     if len > MAX_BLOCK_LEN {
         return None;
@@ -938,7 +1032,7 @@ fn parse_record(bytes: &[u8], at: u64) -> Option<Record> {
     if <[u8; 32]>::from(Sha256::digest(block)) != digest {
         return None;
     }
-    Some(Record { digest, start, len, end: (start + len) as u64 })
+    Some(Record { log, digest, start, len, end: (start + len) as u64 })
 }
 
 /// Writes every slice at `offset` onwards (`pwritev`, at most `IOV_MAX` slices per call).
@@ -1025,6 +1119,7 @@ impl LocalBlobStore {
             syncs: AtomicU64::new(0),
             synced_groups: AtomicU64::new(0),
             files: RwLock::new(HashMap::new()),
+            log_holds: Mutex::new(HashMap::new()),
             recovery,
             segment_len: segment_len.max(1),
             #[cfg(feature = "failpoints")]
@@ -1193,7 +1288,8 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
             let mut rel = 0u64;
             let mut dead = *dead;
             while let Some(record) = parse_record(&tail, rel) {
-                let held = blocks.get(&record.digest).map_err(|e| db_error("read index", &e))?.is_some();
+                let held = record.log
+                    || blocks.get(&record.digest).map_err(|e| db_error("read index", &e))?.is_some();
                 if held {
                     dead += RECORD_HEADER_LEN + record.len as u64;
                 } else {
@@ -1247,6 +1343,58 @@ fn recover(root: &Path, db: &Database) -> Result<(Writer, Recovery), BlobError> 
     Ok((writer, recovery))
 }
 
+/// The segments are the log: a record goes in the same append (and sync) as its group's blocks.
+impl RecordLog for LocalBlobStore {
+    fn stage_with_record(
+        &self,
+        blocks: Vec<(Cid, Bytes)>,
+        record: &[u8],
+    ) -> Result<(LogPosition, DurableWait), BlobError> {
+        for (cid, _) in &blocks {
+            check_cid(cid)?;
+        }
+        if record.len() > MAX_BLOCK_LEN {
+            return Err(BlobError::TooLarge { len: record.len(), max: MAX_BLOCK_LEN });
+        }
+        let items: Vec<NewBlock<'_>> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
+        let (Some(outcome), Some(at)) = self.inner.append_group(&items, false, Some(record))? else {
+            unreachable!("a group with a log record is always appended");
+        };
+        let inner = self.inner.clone();
+        Ok((at, Box::new(move || inner.wait_durable(&outcome))))
+    }
+
+    fn end(&self) -> LogPosition {
+        let writer = self.inner.writer();
+        (writer.id, writer.len)
+    }
+
+    fn records_from(&self, from: LogPosition) -> Result<Vec<(LogPosition, Vec<u8>)>, BlobError> {
+        let segments: Vec<u64> = {
+            let txn = self.inner.db.begin_read().map_err(|e| self.inner.db_error("read index", e))?;
+            let table = txn.open_table(SEGMENTS).map_err(|e| self.inner.db_error("read index", e))?;
+            let ids = table.range(from.0..).map_err(|e| self.inner.db_error("read index", e))?;
+            ids.map(|entry| entry.map(|(id, _)| id.value()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.inner.db_error("read index", e))?
+        };
+        let mut records = Vec::new();
+        for id in segments {
+            let start = if id == from.0 { from.1 } else { 0 };
+            self.inner.log_records_in(id, start, &mut records)?;
+        }
+        Ok(records)
+    }
+
+    fn hold(&self, holder: u64, from: Option<LogPosition>) {
+        let mut holds = self.inner.log_holds.lock().unwrap_or_else(|p| p.into_inner());
+        match from {
+            Some(from) => holds.insert(holder, from),
+            None => holds.remove(&holder),
+        };
+    }
+}
+
 #[async_trait]
 impl BlockStore for LocalBlobStore {
     async fn put_block(&self, cid: &Cid, block: Bytes) -> Result<(), BlobError> {
@@ -1279,11 +1427,15 @@ impl BlockStore for LocalBlobStore {
             check_cid(cid)?;
         }
         let items: Vec<NewBlock<'_>> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
-        let Some(outcome) = self.inner.append_group(&items, false)? else {
+        let Some(outcome) = self.inner.append_group(&items, false, None)?.0 else {
             return Ok(None);
         };
         let inner = self.inner.clone();
         Ok(Some(Box::new(move || inner.wait_durable(&outcome))))
+    }
+
+    fn record_log(&self) -> Option<Arc<dyn RecordLog>> {
+        Some(Arc::new(self.clone()))
     }
 
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, BlobError> {
@@ -1328,7 +1480,7 @@ mod tests {
     fn records_parse_only_when_whole_and_matching() {
         let block = b"some block bytes";
         let digest: [u8; 32] = Sha256::digest(block).into();
-        let mut bytes = record_header(&digest, block.len()).to_vec();
+        let mut bytes = record_header(RECORD_MAGIC, &digest, block.len()).to_vec();
         bytes.extend_from_slice(block);
         let record = parse_record(&bytes, 0).unwrap();
         assert_eq!((record.start, record.len, record.end), (40, block.len(), bytes.len() as u64));

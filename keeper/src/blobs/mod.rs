@@ -24,6 +24,7 @@
 mod ipfs;
 mod local;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -168,6 +169,10 @@ pub trait BlockStore: Send + Sync {
     ) -> Result<Option<DurableWait>, BlobError> {
         self.put_blocks_blocking(blocks, runtime).map(|()| None)
     }
+    /// The log of records made durable with groups of blocks, if the store keeps one.
+    fn record_log(&self) -> Option<Arc<dyn RecordLog>> {
+        None
+    }
     /// How long one block read may take.
     fn read_timeout(&self) -> Duration;
     /// How many block operations to keep in flight when pipelining.
@@ -178,6 +183,43 @@ pub trait BlockStore: Send + Sync {
 
 /// Returns once blocks a store wrote are durable (see [`BlockStore::stage_blocks_blocking`]).
 pub type DurableWait = Box<dyn FnOnce() -> Result<(), BlobError> + Send>;
+
+/// Where a record lies in a [`RecordLog`]: (segment, offset). Appends go in increasing order.
+pub type LogPosition = (u64, u64);
+
+/// Records appended with a group of blocks and made durable by the same sync, read back after a
+/// restart. Untrusted like the blocks: a reader authenticates what it reads.
+pub trait RecordLog: Send + Sync {
+    /// [`BlockStore::stage_blocks_blocking`] of `blocks` with `record` appended after them in the
+    /// same group; where the record went. The wait returns once both are durable.
+    fn stage_with_record(
+        &self,
+        blocks: Vec<(Cid, Bytes)>,
+        record: &[u8],
+    ) -> Result<(LogPosition, DurableWait), BlobError>;
+    /// A position no record appended after this call precedes.
+    fn end(&self) -> LogPosition;
+    /// The whole records at `from` and after it, in log order, with their positions.
+    fn records_from(&self, from: LogPosition) -> Result<Vec<(LogPosition, Vec<u8>)>, BlobError>;
+    /// Keeps the records from `from` on (`None`: none any more) for `holder`: the store does not
+    /// reclaim their space meanwhile.
+    fn hold(&self, holder: u64, from: Option<LogPosition>);
+}
+
+/// [`BlobStore::stage_many_blocking`] of `blobs` (planned) through `log`, with `record` in the
+/// last group; where the record went.
+pub fn stage_logged_blocking(
+    log: &dyn RecordLog,
+    blobs: PlannedBlobs,
+    record: &[u8],
+) -> Result<(StagedBlobs, LogPosition), BlobError> {
+    let PlannedBlobs { roots: cids, mut blocks, lists } = blobs;
+    // Chunk lists in the same group as their chunks: a group's blocks become visible together,
+    // once its one sync made them all durable.
+    blocks.extend(lists);
+    let (at, wait) = log.stage_with_record(blocks, record)?;
+    Ok((StagedBlobs { cids, wait: Some(wait) }, at))
+}
 
 /// Blobs written by [`BlobStore::stage_many_blocking`], not yet known to be durable.
 #[must_use = "the blobs are not known to be durable until `durable` returns"]
@@ -221,6 +263,8 @@ pub trait BlobStore: Send + Sync {
     /// Gives up blobs (and their chunks) that nothing references any more; how many blocks the
     /// store dropped. A blob already gone is skipped.
     async fn release(&self, cids: Vec<Cid>) -> Result<u64, BlobError>;
+    /// See [`BlockStore::record_log`].
+    fn record_log(&self) -> Option<Arc<dyn RecordLog>>;
 }
 
 /// How one blob is laid out in blocks.
@@ -390,6 +434,10 @@ impl<S: BlockStore + ?Sized> BlobStore for S {
         self.put_blocks_blocking(blocks, runtime)?;
         let wait = self.stage_blocks_blocking(lists, runtime)?;
         Ok(StagedBlobs { cids, wait })
+    }
+
+    fn record_log(&self) -> Option<Arc<dyn RecordLog>> {
+        BlockStore::record_log(self)
     }
 
     async fn release(&self, cids: Vec<Cid>) -> Result<u64, BlobError> {
