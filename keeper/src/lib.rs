@@ -6,6 +6,7 @@
 //! * [`crypto`]: envelope encryption of records and its versioned blob format.
 //! * [`blobs`]: content-addressed blob stores (local directory, IPFS) with CIDs checked on read.
 //! * [`tree`]: the shard's Jellyfish Merkle tree, record index and commit state in one redb file.
+//! * [`group_log`]: the shards' group commits made durable by the blob store's shared sync.
 //! * [`manifest`]: sealed checkpoint/delta manifests that rebuild a shard from chain + blobs.
 //! * [`chain`]: the [`chain::Chain`] seam and its JSON-RPC implementation.
 //! * [`shard`]: one served shard: group-commit write path, reads with proofs, batcher, rotation.
@@ -31,6 +32,7 @@ pub mod chain;
 pub mod config;
 pub mod crypto;
 pub mod failpoint;
+pub mod group_log;
 pub mod keys;
 pub mod manifest;
 pub mod node;

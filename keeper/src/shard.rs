@@ -39,6 +39,7 @@ use crate::blobs::{self, BlobError, BlobStore};
 use crate::chain::{Chain, ChainError, ShardOnChain};
 use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
 use crate::failpoint::{self, Step};
+use crate::group_log::{self, GroupLog, Logged};
 use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
@@ -205,6 +206,15 @@ impl From<StoreError> for KeeperError {
     }
 }
 
+impl From<group_log::LogError> for KeeperError {
+    fn from(e: group_log::LogError) -> Self {
+        match e {
+            group_log::LogError::Blob(e) => KeeperError::Blob(e),
+            group_log::LogError::Store(e) => e.into(),
+        }
+    }
+}
+
 pub const MAX_KEY_LEN: usize = 1024;
 
 fn check_key(key: &[u8]) -> Result<(), KeeperError> {
@@ -297,6 +307,8 @@ struct SealedGroup {
     key_epoch: u32,
     versions: Arc<Versions>,
     expected_root: Option<[u8; 32]>,
+    /// The group's record in the group log, once its blobs are stored with it.
+    logged: Option<Logged>,
 }
 
 /// A group's tree change, its blobs stored.
@@ -516,6 +528,8 @@ pub struct ShardMetrics {
     pub blob_micros_total: AtomicU64,
     pub tree_compute_micros_total: AtomicU64,
     pub tree_commit_micros_total: AtomicU64,
+    /// Group commits that waited for the disk (with the group log, the checkpoints among them).
+    pub durable_commits: AtomicU64,
 }
 
 /// Recently read records: values, decrypted, each with the leaf fields it was opened under, and
@@ -669,6 +683,9 @@ pub struct ShardKeeper {
     chain_waiters: Arc<AtomicU64>,
     /// The committer thread (see [`ShardKeeper::committer_loop`]), joined at shutdown.
     committer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Where groups are logged with their blobs, when the blob store keeps a log: then group
+    /// commits do not wait for the disk (see [`group_log`]).
+    log: Option<GroupLog>,
 }
 
 /// Moves the writes already queued into `group` (up to `max`); a write with an expected root is
@@ -752,6 +769,12 @@ impl ShardKeeper {
             }
             opened => opened?,
         };
+        let record_log = blobs.record_log();
+        if let Some(log) = &record_log {
+            // The groups acknowledged after the store's last durable commit, before anything
+            // reads the store (the chain comparison included).
+            group_log::replay(&store, log.as_ref()).map_err(KeeperError::from)?;
+        }
         let chain_state =
             finalized_view(chain.as_ref(), cfg.app, cfg.shard, cfg.finality_wait, &store).await?;
         let (store, startup) = recovery::reconcile(
@@ -808,12 +831,14 @@ impl ShardKeeper {
             read_cache,
             chain_waiters: Arc::default(),
             committer: std::sync::Mutex::new(None),
+            log: record_log.map(|log| GroupLog::new(log, state.log)),
         });
         let (jobs, queued_jobs) = std::sync::mpsc::channel();
         let runtime = tokio::runtime::Handle::current();
+        let weak = Arc::downgrade(&keeper);
         let committer = std::thread::Builder::new()
             .name(format!("shard-{}-commit", keeper.cfg.shard))
-            .spawn(move || Self::committer_loop(queued_jobs, runtime))
+            .spawn(move || Self::committer_loop(queued_jobs, runtime, weak))
             .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))?;
         *keeper.committer.lock().unwrap_or_else(|p| p.into_inner()) = Some(committer);
         let writer = tokio::spawn(Self::writer_loop(Arc::downgrade(&keeper), rx, jobs));
@@ -864,6 +889,12 @@ impl ShardKeeper {
         let committer = self.committer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(committer) = committer {
             let _ = tokio::task::spawn_blocking(move || committer.join()).await;
+        }
+        // Every group is committed: the log continues past everything in it now.
+        if let Some(log) = &self.log {
+            if let Err(error) = log.checkpoint(&self.store) {
+                tracing::warn!(shard = self.cfg.shard.0, %error, "the group log checkpoint at shutdown failed; the next start replays");
+            }
         }
         // The record index's unmerged rows merged now, so the next start has none to read and
         // check (after a crash it does, and a later group commit merges them).
@@ -1149,6 +1180,9 @@ impl ShardKeeper {
                 (Ok(sealed), Ok(_)) => sealed,
                 (Ok(sealed), Err(message)) => {
                     // Its versions were counted on top of the group that just failed.
+                    if let Some(log) = &keeper.log {
+                        log.failed(sealed.logged.as_ref());
+                    }
                     let error = || {
                         KeeperError::Store(StoreError::Io(
                             format!("not written: the group before it failed to commit: {message}").into(),
@@ -1203,11 +1237,30 @@ impl ShardKeeper {
     /// The shard's committer thread: stores each group's blobs and commits it to the tree, both
     /// durably, then answers its writes, so a group crosses one hand-off (writer to committer) and
     /// its replies go straight to the waiting requests. Stops when the writer drops its queue.
-    fn committer_loop(jobs: std::sync::mpsc::Receiver<CommitJob>, runtime: tokio::runtime::Handle) {
-        while let Ok(CommitJob { keeper, sealed, done }) = jobs.recv() {
-            let mut written = None;
-            let outcome = keeper.store_and_commit(sealed, &runtime, &mut written);
-            let _ = done.send(Committed { outcome, written });
+    /// Idle for [`group_log::IDLE_CHECKPOINT`], it makes the logged commits durable.
+    fn committer_loop(
+        jobs: std::sync::mpsc::Receiver<CommitJob>,
+        runtime: tokio::runtime::Handle,
+        keeper: std::sync::Weak<Self>,
+    ) {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match jobs.recv_timeout(group_log::IDLE_CHECKPOINT) {
+                Ok(CommitJob { keeper, sealed, done }) => {
+                    let mut written = None;
+                    let outcome = keeper.store_and_commit(sealed, &runtime, &mut written);
+                    let _ = done.send(Committed { outcome, written });
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let Some(keeper) = keeper.upgrade() else { return };
+                    if let Some(log) = &keeper.log {
+                        if let Err(error) = log.checkpoint(&keeper.store) {
+                            tracing::warn!(shard = keeper.cfg.shard.0, %error, "group log checkpoint failed");
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
         }
     }
 
@@ -1239,10 +1292,20 @@ impl ShardKeeper {
         runtime: &tokio::runtime::Handle,
         written: &mut Option<ComputedGroup<Changes>>,
     ) -> Result<Instant, String> {
-        let SealedGroup { group, outcomes, planned, sealed, tree, hashes, key_epoch, expected_root, .. } =
-            sealed;
-        let tree = match tree {
-            Some(tree) => tree,
+        let SealedGroup {
+            group,
+            outcomes,
+            planned,
+            sealed,
+            tree,
+            hashes,
+            key_epoch,
+            expected_root,
+            logged,
+            ..
+        } = sealed;
+        let (tree, logged) = match tree {
+            Some(tree) => (tree, logged),
             None => match self.store_blobs_computing_tree(
                 sealed,
                 planned,
@@ -1251,9 +1314,9 @@ impl ShardKeeper {
                 expected_root,
                 runtime,
             ) {
-                Ok(tree) => {
+                Ok(stored) => {
                     failpoint::hit(Step::WriterAfterBlobs);
-                    tree
+                    stored
                 }
                 Err(e) => {
                     let e = self.blob_failed(e);
@@ -1263,27 +1326,18 @@ impl ShardKeeper {
         };
         let n = group.len() as u64;
         let committing = Instant::now();
-        let committed = match tree {
-            GroupTree::Unchanged => self.store.state(),
-            GroupTree::Computed(mut computed) => {
-                let committed = self.store.write_group(&mut computed);
-                // A group that was not written is dropped here and now: it stops being the
-                // next group's base at once.
-                if committed.is_ok() {
-                    *written = Some(computed);
-                }
-                committed
-            }
-            GroupTree::Deferred { changes, expected_root } => {
-                self.store.commit_group(&changes, expected_root)
-            }
-        };
+        let committed = self.write_tree(tree, logged.as_ref(), group.len(), written);
         self.metrics
             .tree_commit_micros_total
             .fetch_add(committing.elapsed().as_micros() as u64, Ordering::Relaxed);
         let state = match committed {
             Ok(state) => state,
-            Err(e) => return Err(self.fail_group(group, e.into())),
+            Err(e) => {
+                if let Some(log) = &self.log {
+                    log.failed(logged.as_ref());
+                }
+                return Err(self.fail_group(group, e.into()));
+            }
         };
         failpoint::hit(Step::WriterAfterTreeCommit);
         // A failed group is counted by `finish_failed`, so each group counts once.
@@ -1315,6 +1369,51 @@ impl ShardKeeper {
         Ok(answered_at)
     }
 
+    /// Commits a group's tree change: through the group log when it was logged (waiting for the
+    /// disk only as the log plans it), else durably. A written tree goes to `written`.
+    fn write_tree(
+        &self,
+        tree: GroupTree,
+        logged: Option<&Logged>,
+        writes: usize,
+        written: &mut Option<ComputedGroup<Changes>>,
+    ) -> Result<ShardState, StoreError> {
+        let mut computed = match tree {
+            GroupTree::Unchanged => return self.store.state(),
+            GroupTree::Computed(computed) => computed,
+            GroupTree::Deferred { changes, expected_root } => match (&self.log, logged) {
+                (Some(_), Some(_)) => self.store.compute_group(changes, expected_root)?,
+                _ => return self.store.commit_group(&changes, expected_root),
+            },
+        };
+        let committed = match (&self.log, logged) {
+            (Some(log), Some(logged)) => {
+                let (cursor, durable) = log.plan_commit(logged, writes);
+                let committed = self.store.write_group_logged(&mut computed, cursor, durable);
+                if committed.is_ok() {
+                    log.committed(logged, writes, durable);
+                    if durable {
+                        self.metrics.durable_commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                committed
+            }
+            _ => {
+                let committed = self.store.write_group(&mut computed);
+                if committed.is_ok() {
+                    self.metrics.durable_commits.fetch_add(1, Ordering::Relaxed);
+                }
+                committed
+            }
+        };
+        // A group that was not written is dropped here and now: it stops being the next
+        // group's base at once.
+        if committed.is_ok() {
+            *written = Some(computed);
+        }
+        committed
+    }
+
     /// On the committer thread: writes a group's blobs, computes its tree, then waits until the
     /// blobs are durable and returns the tree change. Computing between the append and the wait
     /// gives a sync another shard's committer runs meanwhile the time to cover this group's blobs
@@ -1328,27 +1427,51 @@ impl ShardKeeper {
         key_epoch: u32,
         expected_root: Option<[u8; 32]>,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<GroupTree, KeeperError> {
+    ) -> Result<(GroupTree, Option<Logged>), KeeperError> {
         let storing = Instant::now();
-        let staged =
-            if sealed.is_empty() { None } else { Some(self.blobs.stage_many_blocking(sealed, runtime)?) };
-        let cids = staged.as_ref().map_or_else(Vec::new, |s| s.cids().to_vec());
-        let changes = leaves(planned, cids, hashes, key_epoch)?;
+        let (staged, changes, logged) = match &self.log {
+            Some(log) => {
+                // The CIDs first: the group's record (its leaves) goes in the blobs' append.
+                let planned_blobs = blobs::PlannedBlobs::new(sealed)?;
+                let changes = leaves(planned, planned_blobs.cids().to_vec(), hashes, key_epoch)?;
+                if changes.is_empty() {
+                    (None, changes, None)
+                } else {
+                    let (staged, logged) = log.stage(&self.store, planned_blobs, &changes)?;
+                    (Some(staged), changes, Some(logged))
+                }
+            }
+            None => {
+                let staged = if sealed.is_empty() {
+                    None
+                } else {
+                    Some(self.blobs.stage_many_blocking(sealed, runtime)?)
+                };
+                let cids = staged.as_ref().map_or_else(Vec::new, |s| s.cids().to_vec());
+                (staged, leaves(planned, cids, hashes, key_epoch)?, None)
+            }
+        };
         let computing = Instant::now();
         let tree = if changes.is_empty() {
-            GroupTree::Unchanged
+            Ok(GroupTree::Unchanged)
         } else {
-            GroupTree::Computed(self.store.compute_group(changes, expected_root)?)
+            self.store.compute_group(changes, expected_root).map(GroupTree::Computed)
         };
         let computed = computing.elapsed();
-        if let Some(staged) = staged {
-            staged.durable()?;
+        let durable = staged.map_or(Ok(()), |staged| staged.durable());
+        let stored = match (tree, durable) {
+            (Ok(tree), Ok(())) => Ok((tree, logged)),
+            (Err(e), _) => Err(KeeperError::from(e)),
+            (_, Err(e)) => Err(KeeperError::from(e)),
+        };
+        if let (Err(_), Some(log)) = (&stored, &self.log) {
+            log.failed(logged.as_ref());
         }
         self.metrics.tree_compute_micros_total.fetch_add(computed.as_micros() as u64, Ordering::Relaxed);
         self.metrics
             .blob_micros_total
             .fetch_add(storing.elapsed().saturating_sub(computed).as_micros() as u64, Ordering::Relaxed);
-        Ok(tree)
+        stored
     }
 
     /// From the writer, while the group before commits: stores a sealed group's blobs (durably)
@@ -1357,7 +1480,7 @@ impl ShardKeeper {
     /// CIDs, which hashing gives before anything is stored. The committer then only writes the
     /// tree, and gets the group only once its blobs are durable.
     async fn prepare_ahead(
-        &self,
+        self: &Arc<Self>,
         mut sealed: SealedGroup,
     ) -> Result<SealedGroup, (Vec<WriteRequest>, KeeperError)> {
         let compute_ahead = sealed.planned.len() >= COMPUTE_AHEAD_MIN_CHANGES
@@ -1376,11 +1499,31 @@ impl ShardKeeper {
             Ok(changes) => changes,
             Err(e) => return Err((sealed.group, self.blob_failed(e))),
         };
+        // Logged: the group's record goes with its blobs (on a blocking thread: file I/O).
+        let logging = self.log.is_some() && !changes.is_empty();
+        let log_record = logging.then(|| changes.clone());
         let store_blobs = async {
-            let stored = if planned_blobs.cids().is_empty() {
-                Ok(Vec::new())
-            } else {
-                self.blobs.put_planned(planned_blobs).await
+            let stored = match log_record {
+                Some(changes) => {
+                    let keeper = self.clone();
+                    let logged = tokio::task::spawn_blocking(move || {
+                        let log = keeper.log.as_ref().expect("logging only with a log");
+                        let (staged, logged) = log.stage(&keeper.store, planned_blobs, &changes)?;
+                        if let Err(e) = staged.durable() {
+                            log.failed(Some(&logged));
+                            return Err(KeeperError::Blob(e));
+                        }
+                        Ok(logged)
+                    })
+                    .await;
+                    match logged {
+                        Ok(Ok(logged)) => Ok(Some(logged)),
+                        Ok(Err(e)) => Err(e),
+                        Err(e) => Err(KeeperError::Store(StoreError::Io(e.into()))),
+                    }
+                }
+                None if planned_blobs.cids().is_empty() => Ok(None),
+                None => self.blobs.put_planned(planned_blobs).await.map(|_| None).map_err(KeeperError::from),
             };
             self.metrics.blob_micros_total.fetch_add(storing.elapsed().as_micros() as u64, Ordering::Relaxed);
             stored
@@ -1406,15 +1549,22 @@ impl ShardKeeper {
         };
         // A tree computed for blobs that were not stored is dropped unwritten (and stops being the
         // next group's base); blobs stored for a tree that failed are dead, like any failed group's.
-        if let Err(e) = stored {
-            return Err((sealed.group, self.blob_failed(e.into())));
-        }
+        let logged = match stored {
+            Ok(logged) => logged,
+            Err(e) => return Err((sealed.group, self.blob_failed(e))),
+        };
         let tree = match tree {
             Ok(tree) => tree,
-            Err(e) => return Err((sealed.group, e)),
+            Err(e) => {
+                if let Some(log) = &self.log {
+                    log.failed(logged.as_ref());
+                }
+                return Err((sealed.group, e));
+            }
         };
         failpoint::hit(Step::WriterAfterBlobs);
         sealed.tree = Some(tree);
+        sealed.logged = logged;
         Ok(sealed)
     }
 
@@ -1442,6 +1592,7 @@ impl ShardKeeper {
                     planned,
                     sealed,
                     tree: None,
+                    logged: None,
                     hashes,
                     key_epoch,
                     versions: Arc::new(versions),

@@ -107,6 +107,11 @@ const STATE_MAC_DOMAIN: &[u8] = b"ironroot/v1/store-state";
 const UNMERGED_MAC_DOMAIN: &[u8] = b"ironroot/v1/unmerged-index-row";
 /// Derivation label of the key that seals record keys in the index (from the store-sealing key).
 const NAME_KEY_LABEL: &[u8] = b"ironroot/v1/record-name-key";
+/// Derives the key that seals the group log's records from the store-sealing key.
+const GROUP_LOG_KEY_LABEL: &[u8] = b"ironroot/v1/group-log-key";
+/// Associated data of a sealed group log record (with app, shard and store id).
+const GROUP_LOG_AAD_DOMAIN: &[u8] = b"ironroot/v1/group-log";
+const GROUP_LOG_NONCE_LEN: usize = 12;
 const NAME_AAD_DOMAIN: &[u8] = b"ironroot/v1/record-name";
 /// Sealed record keys are padded to a multiple of this, so the file shows only a length bucket.
 const NAME_BUCKET: usize = 32;
@@ -284,6 +289,7 @@ pub struct StoreSeal {
     shard: ShardId,
     tree: TreeKey,
     names: Zeroizing<[u8; 32]>,
+    group_log: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for StoreSeal {
@@ -301,7 +307,11 @@ impl StoreSeal {
             <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
         mac.update(NAME_KEY_LABEL);
         let names = Zeroizing::new(mac.finalize().into_bytes().into());
-        StoreSeal { key, app, shard, tree, names }
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
+        mac.update(GROUP_LOG_KEY_LABEL);
+        let group_log = Zeroizing::new(mac.finalize().into_bytes().into());
+        StoreSeal { key, app, shard, tree, names, group_log }
     }
 
     pub fn app(&self) -> AppId {
@@ -445,11 +455,14 @@ impl StateCodec {
             .verify_slice(tag)
             .map_err(|_| forged("the state row's seal does not verify (edited, or from another store)"))?;
         ShardState::try_from_slice(body).or_else(|e| {
-            // A row written before `index_merged_through` (the last field) existed: read as
-            // nothing merged yet.
+            // A row from a release before the last fields existed: `log` (an option, last) read
+            // as none, `index_merged_through` (before it) as nothing merged yet.
             let mut padded = body.to_vec();
-            padded.extend_from_slice(&0u64.to_le_bytes());
-            ShardState::try_from_slice(&padded).map_err(|_| corrupt(e))
+            padded.push(0);
+            ShardState::try_from_slice(&padded).or_else(|_| {
+                padded.splice(body.len()..body.len(), 0u64.to_le_bytes());
+                ShardState::try_from_slice(&padded).map_err(|_| corrupt(e))
+            })
         })
     }
 }
@@ -922,6 +935,19 @@ pub struct ShardState {
     /// The newest group whose record index row was merged (0: none yet): an unmerged row of this
     /// version or older is a copy put back after its merge.
     pub index_merged_through: u64,
+    /// Where the group log continues this state (`None`: no group was logged since the store was
+    /// created or since a release without the log wrote it). See [`crate::group_log`].
+    pub log: Option<LogCursor>,
+}
+
+/// Where in the group log the groups after a state begin: replay reads the log from `from` and
+/// follows the records chained after `head`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, BorshSerialize, BorshDeserialize)]
+pub struct LogCursor {
+    /// No record of a later group lies before this position.
+    pub from: (u64, u64),
+    /// Digest of the record of the newest group in the state (zeros: none).
+    pub head: [u8; 32],
 }
 
 /// The index's record keys, opened, in key order (for listing; tombstones included).
@@ -1744,27 +1770,82 @@ impl ShardStore {
         let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
         let due =
             self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
-        self.write_group_with(group, pending.filter(|_| due))
+        self.write_group_with(group, pending.filter(|_| due), None)
     }
 
-    /// [`ShardStore::write_group`], first carrying out a prune up to `prune` in its transaction.
+    /// [`ShardStore::write_group`] of a group whose record is in the group log at `cursor`: the
+    /// state records the cursor, and the transaction waits for the disk only if `durable` (the
+    /// log holds the group until a later durable commit covers it; see [`crate::group_log`]).
+    pub fn write_group_logged<C: Borrow<[(Vec<u8>, RecordLeaf)]>>(
+        &self,
+        group: &mut ComputedGroup<C>,
+        cursor: LogCursor,
+        durable: bool,
+    ) -> Result<ShardState, StoreError> {
+        let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
+        let due =
+            self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
+        self.write_group_with(group, pending.filter(|_| due), Some((cursor, durable)))
+    }
+
+    /// Durably records that the state continues at `cursor` in the group log (a checkpoint: every
+    /// group committed before it is durable in the store from here on).
+    pub fn checkpoint_log(&self, cursor: LogCursor) -> Result<ShardState, StoreError> {
+        self.update_state(|state| {
+            state.log = Some(cursor);
+            state.clone()
+        })
+    }
+
+    /// Seals a group log record's body: nonce ‖ AES-256-GCM under the store's group log key,
+    /// bound to the app, the shard and this store.
+    pub fn seal_log_record(&self, body: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; GROUP_LOG_NONCE_LEN];
+        OsRng.try_fill_bytes(&mut nonce).map_err(io)?;
+        let sealed = Aes256Gcm::new(self.codec.seal.group_log.as_ref().into())
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: body, aad: &self.log_aad() })
+            .map_err(|_| io("sealing a group log record failed"))?;
+        Ok([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// Opens a record [`ShardStore::seal_log_record`] sealed for this store; `None` if it does
+    /// not open (another store's, edited, or not a record).
+    pub fn open_log_record(&self, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let (nonce, body) = sealed.split_at_checked(GROUP_LOG_NONCE_LEN)?;
+        Aes256Gcm::new(self.codec.seal.group_log.as_ref().into())
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: &self.log_aad() })
+            .ok()
+            .map(Zeroizing::new)
+    }
+
+    fn log_aad(&self) -> Vec<u8> {
+        let seal = &self.codec.seal;
+        [GROUP_LOG_AAD_DOMAIN, seal.app.as_bytes(), &seal.shard.wire().to_le_bytes(), &self.codec.store_id]
+            .concat()
+    }
+
+    /// [`ShardStore::write_group`], first carrying out a prune up to `prune` in its transaction;
+    /// with `logged`, see [`ShardStore::write_group_logged`].
     fn write_group_with<C: Borrow<[(Vec<u8>, RecordLeaf)]>>(
         &self,
         group: &mut ComputedGroup<C>,
         prune: Option<u64>,
+        logged: Option<(LogCursor, bool)>,
     ) -> Result<ShardState, StoreError> {
         let times = &self.times;
         let started = Stamp::now();
         let mut txn = self.db.begin_write().map_err(io)?;
         let mut at = times.add(CommitPhase::Wait, started);
-        txn.set_durability(redb::Durability::Immediate).map_err(io)?;
+        let durable = logged.is_none_or(|(_, durable)| durable);
+        let durability = if durable { redb::Durability::Immediate } else { redb::Durability::None };
+        txn.set_durability(durability).map_err(io)?;
         let mut state = self.read_state(&txn)?;
         if (state.tree_version, state.root) != group.tree.base {
             // Computed on a tree that is not the committed one (the group before was written
             // without computing ahead, or was not written): computed again on the committed tree.
             drop(txn);
             let mut again = self.compute_group(group.changes.borrow(), group.expected_root)?;
-            return self.write_group_with(&mut again, prune);
+            return self.write_group_with(&mut again, prune, logged);
         }
         // A prune is no reason to refuse writes: one that fails is dropped (the transaction
         // rolled back, the group committed without it) and the next confirmed update asks again.
@@ -1781,7 +1862,7 @@ impl ShardStore {
                     drop(txn);
                     tracing::warn!(path = %self.path.display(), error = %e, "prune failed; committing the group without it");
                     self.clear_pending_prune(keep_from);
-                    return self.write_group_with(group, None);
+                    return self.write_group_with(group, None, logged);
                 }
             }
         }
@@ -1866,6 +1947,9 @@ impl ShardStore {
         state.record_count += previous.values().filter(|m| m.is_none()).count() as u64;
         state.tree_version = version;
         state.root = root;
+        if let Some((cursor, _)) = logged {
+            state.log = Some(cursor);
+        }
         self.write_state(&txn, &state)?;
         times.add_part(GroupPart::Rest, &txn, part)?;
         // Held across the commit, so listings see groups in commit order.
@@ -4728,24 +4812,33 @@ mod tests {
     /// shorter) opens, as merged through nothing, and the next merge records its version.
     #[test]
     fn a_state_row_from_before_the_merged_version_opens() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        let store = open_store(&path);
-        fill(&store, 10, 1);
-        let state = store.state().unwrap();
-        let mut body = borsh::to_vec(&state).unwrap();
-        body.truncate(body.len() - 8);
-        let tag =
-            store.codec.seal.mac(STATE_MAC_DOMAIN, &store.codec.store_id, &[&body]).finalize().into_bytes();
-        body.extend_from_slice(&tag);
-        drop(store);
-        edit_raw(&path, |txn| {
-            txn.open_table(STATE).unwrap().insert(STATE_KEY, body.as_slice()).unwrap();
-        });
-        let store = open_store(&path);
-        assert_eq!(store.state().unwrap(), state);
-        assert_eq!(store.merge_index().unwrap(), 1);
-        assert_eq!(store.state().unwrap().index_merged_through, 1);
+        // Rows of the release before the group log (its `None` byte cut) and of the one before
+        // the merged version too (8 more bytes).
+        for cut in [1, 9] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.redb");
+            let store = open_store(&path);
+            fill(&store, 10, 1);
+            let state = store.state().unwrap();
+            assert_eq!((state.index_merged_through, state.log), (0, None));
+            let mut body = borsh::to_vec(&state).unwrap();
+            body.truncate(body.len() - cut);
+            let tag = store
+                .codec
+                .seal
+                .mac(STATE_MAC_DOMAIN, &store.codec.store_id, &[&body])
+                .finalize()
+                .into_bytes();
+            body.extend_from_slice(&tag);
+            drop(store);
+            edit_raw(&path, |txn| {
+                txn.open_table(STATE).unwrap().insert(STATE_KEY, body.as_slice()).unwrap();
+            });
+            let store = open_store(&path);
+            assert_eq!(store.state().unwrap(), state, "cut {cut}");
+            assert_eq!(store.merge_index().unwrap(), 1);
+            assert_eq!(store.state().unwrap().index_merged_through, 1);
+        }
     }
 
     /// A key written twice in one group: its last write is the one indexed, unmerged and merged.

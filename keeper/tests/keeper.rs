@@ -771,6 +771,7 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         return crash_child(dir.into()).await;
     }
     use std::io::BufRead;
+    let mut replays = Vec::new();
     for (round, kill_after) in [37usize, 400, 1500].into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
@@ -804,8 +805,14 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
         let keys = SealedKeyFile::open_or_create(dir.path().join("root.key")).unwrap();
         let seal = StoreSeal::derive(&keys, AppId(APP_ID), ShardId(0), TreeKeyMode::Keyed).await.unwrap();
         let store = ironroot_keeper::tree::ShardStore::open(dir.path().join("shard.redb"), seal).unwrap();
-        let state = store.state().unwrap();
         let blobs = LocalBlobStore::open(dir.path().join("blobs")).unwrap();
+        // As the keeper's start does: the groups committed after the last durable commit come
+        // back from the group log.
+        let durable = store.state().unwrap().tree_version;
+        let replayed = ironroot_keeper::group_log::replay(&store, &blobs).unwrap();
+        let state = store.state().unwrap();
+        assert_eq!(state.tree_version, durable + replayed, "round {round}");
+        replays.push(replayed);
         let kek = keys.app_kek(&AppId(APP_ID), 0).await.unwrap();
         for key in &acked {
             let (leaf, proof) = store.prove(key.as_bytes(), state.tree_version).unwrap();
@@ -826,6 +833,9 @@ async fn sigkill_during_writes_and_commits_loses_no_acknowledged_write() {
             assert_eq!((p.seq, p.prev_root), (state.confirmed_seq + 1, state.confirmed_root));
         }
     }
+    // Killed while writing, a round finds groups only the log holds (its store commits them
+    // without waiting for the disk).
+    assert!(replays.iter().any(|r| *r > 0), "no round replayed a group: {replays:?}");
 }
 
 /// The operator's tool: rewrites the store's state row while the keeper is down, keeping the old

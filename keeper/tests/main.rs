@@ -4,6 +4,7 @@ mod api;
 mod backup;
 mod cli;
 mod crash;
+mod group_log;
 mod keeper;
 mod lying_rpc;
 mod pack_store;
