@@ -14,9 +14,11 @@
 //! batcher anchoring roots on the in-process bank; (d) (c) with IPFS blobs. Then cold start and
 //! rebuild for a keeper holding N records.
 //!
-//! (a) and (c) commit groups of the same size (512) with the same durability (one fsync'd redb
-//! transaction per group). On top of (a), (c) pays: sealing each value, the blob store (CID hash,
-//! append, fdatasync, its index), the writer's version lookup per group, and the batcher: a
+//! (a) and (c) commit groups of the same size (512), each durable before it is acknowledged: (a)
+//! as one fsync'd redb transaction per group, (c) through the group log (the group's sealed record
+//! goes into its blobs' append and sync; the store syncs at the log's checkpoints, every 4,096
+//! writes here). On top of (a), (c) pays: sealing each value, the blob store (CID hash, append,
+//! fdatasync, its index), the group's log record, the writer's version lookup per group, and the batcher: a
 //! manifest per on-chain update (a delta, every 64th a checkpoint of every record), a durable
 //! state write (prepared) and an unsynced one (confirmed) per update on the store's single writer,
 //! the prunes after confirmed updates (in sweeps, inside a group's transaction; (a) never prunes,

@@ -15,8 +15,8 @@
 //! Write path steps: Writes queue
 //! to a single writer task that takes up to `max_group` of them at a time, computes their versions
 //! and seals their values, and hands the group to the shard's committer thread, which stores its
-//! blobs durably, commits it as one JMT version in one fsync'd transaction (group commit) and
-//! answers its writes: one hand-off per group, no blocking task per stage. While a group commits,
+//! blobs durably, commits it as one JMT version in one transaction (group commit: made durable by
+//! its record in the [`group_log`], synced with the blobs, or by its own sync) and answers its writes: one hand-off per group, no blocking task per stage. While a group commits,
 //! the next one fills; once it is answered, the next group may wait briefly (`group_linger`, off
 //! by default) for the writers it answered, so busy writers share one group's syncs. The batcher prepares at most one on-chain
 //! update at a time per shard and records it durably before sending it, so a crash can only

@@ -44,7 +44,14 @@
 //! segment. A sealed segment whose dead bytes reach half its length is compacted: its live records are
 //! copied to the active segment, the index is switched to the copies durably, then the file is
 //! deleted. So every sealed segment is at least half live, and the files take at most twice the live
-//! bytes plus the active segment.
+//! bytes plus the active segment (and the segments a log reader holds, below).
+//!
+//! # The record log
+//! A group may end with a log record (magic "IRLG", the same framing as a block): appended and
+//! synced with the group's blocks, never indexed, and counted dead at once. [`RecordLog`] reads the
+//! records back from a position (blocks are skipped by length); a reader holds the position of the
+//! oldest record it still needs, and compaction leaves that segment and every later one alone until
+//! it lets go. The keeper's shards log their groups here (see `crate::group_log`).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
