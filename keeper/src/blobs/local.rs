@@ -91,7 +91,7 @@ pub const RECORD_HEADER_LEN: u64 = 4 + 4 + 32;
 pub const DEFAULT_SEGMENT_LEN: u64 = 64 * 1024 * 1024;
 /// Syncs whose index entries are buffered in memory before the buffer is written to the index
 /// database; what a crash loses of them is recovered by scanning on open.
-pub const CHECKPOINT_COMMITS: u32 = 64;
+pub const CHECKPOINT_COMMITS: u32 = 256;
 /// Most index entries buffered in memory (about 80 bytes each) before they are written out.
 pub const MAX_BUFFERED_BLOCKS: usize = 16 * 1024;
 /// The index's page cache. redb's default (1 GiB) lets the keeper's memory grow with the number of
@@ -416,10 +416,10 @@ impl Inner {
     }
 
     /// Appends `blocks` (digest, bytes) as one group and waits until a sync made it durable and
-    /// its index entries are committed. Blocks the index holds are skipped unless `relocate`
-    /// (compaction's copies of blocks it holds elsewhere).
-    fn write_group(&self, blocks: &[NewBlock<'_>], relocate: bool) -> Result<(), BlobError> {
-        match self.append_group(blocks, relocate, None)?.0 {
+    /// its index entries are committed. Blocks the index holds are skipped unless `even_if_held`
+    /// (compaction's copies of blocks it holds elsewhere, or blocks known to be new).
+    fn write_group(&self, blocks: &[NewBlock<'_>], even_if_held: bool) -> Result<(), BlobError> {
+        match self.append_group(blocks, even_if_held, None)?.0 {
             Some(outcome) => self.wait_durable(&outcome),
             None => Ok(()),
         }
@@ -431,7 +431,7 @@ impl Inner {
     fn append_group(
         &self,
         blocks: &[NewBlock<'_>],
-        relocate: bool,
+        even_if_held: bool,
         log_record: Option<&[u8]>,
     ) -> Result<(Option<Arc<Outcome>>, Option<LogPosition>), BlobError> {
         if let Some((_, block)) = blocks.iter().find(|(_, b)| b.len() > MAX_BLOCK_LEN) {
@@ -445,7 +445,7 @@ impl Inner {
             }
             // Checked under the writer lock, which a removal takes too: a block found here is not
             // removed before this group is answered.
-            let fresh = self.fresh_blocks(blocks, relocate)?;
+            let fresh = self.fresh_blocks(blocks, even_if_held)?;
             if fresh.is_empty() && log_record.is_none() {
                 return Ok((None, None));
             }
@@ -495,16 +495,17 @@ impl Inner {
         Ok((Some(outcome.0), outcome.1))
     }
 
-    /// The blocks of a group to append: each digest once and, unless `relocate`, only if the index
-    /// does not hold it (content-addressed: the same bytes are stored once).
+    /// The blocks of a group to append: each digest once and, unless `even_if_held`, only if the
+    /// index does not hold it (content-addressed: the same bytes are stored once; a block stored
+    /// again anyway counts its older copy dead).
     fn fresh_blocks<'a>(
         &self,
         blocks: &[NewBlock<'a>],
-        relocate: bool,
+        even_if_held: bool,
     ) -> Result<Vec<NewBlock<'a>>, BlobError> {
         let mut seen = HashSet::with_capacity(blocks.len());
         let mut fresh = Vec::with_capacity(blocks.len());
-        if relocate {
+        if even_if_held {
             fresh.extend(blocks.iter().filter(|(digest, _)| seen.insert(*digest)));
             return Ok(fresh);
         }
@@ -1364,7 +1365,8 @@ impl RecordLog for LocalBlobStore {
             return Err(BlobError::TooLarge { len: record.len(), max: MAX_BLOCK_LEN });
         }
         let items: Vec<NewBlock<'_>> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
-        let (Some(outcome), Some(at)) = self.inner.append_group(&items, false, Some(record))? else {
+        // Fresh ciphertexts (a new data key and nonce each): not looked up in the index first.
+        let (Some(outcome), Some(at)) = self.inner.append_group(&items, true, Some(record))? else {
             unreachable!("a group with a log record is always appended");
         };
         let inner = self.inner.clone();
