@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use borsh::{BorshDeserialize, BorshSerialize};
 use sha2::{Digest, Sha256};
 
-use crate::blobs::{self, BlobError, LogPosition, PlannedBlobs, RecordLog, StagedBlobs};
+use crate::blobs::{self, BlobError, BlobStore, LogPosition, PlannedBlobs, RecordLog, StagedBlobs};
 use crate::tree::{LogCursor, RecordLeaf, ShardStore, StoreError};
 
 /// A durable commit after at most this many groups committed without one...
@@ -241,6 +241,15 @@ impl GroupLog {
 impl Drop for GroupLog {
     fn drop(&mut self) {
         self.log.hold(self.holder, None);
+    }
+}
+
+/// [`replay`] from `blobs`' log, if it keeps one (how the keeper and its offline commands open a
+/// store: whatever opens it first brings back the groups only the log holds).
+pub fn replay_from(store: &ShardStore, blobs: &dyn BlobStore) -> Result<u64, LogError> {
+    match blobs.record_log() {
+        Some(log) => replay(store, log.as_ref()),
+        None => Ok(0),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::backup::{self, BackupError, ShardSummary};
 use crate::blobs::{BlobError, BlobStore, IpfsBlobStore, LocalBlobStore};
 use crate::chain::{Chain, ChainError, QuorumChain, RpcChain};
 use crate::config::{Config, ConfigError};
+use crate::group_log;
 use crate::keys::{AppId, DstackClient, DstackKeySource, KeyError, KeySource, SealedKeyFile, ShardId};
 use crate::provider::{ProviderSettings, ProviderWatcher, StakeChain};
 use crate::recovery::{self, FailedClosed, Startup};
@@ -215,6 +216,8 @@ impl Node {
                     .map_err(KeeperError::from)?;
             let (store, quarantined) = recovery::open_or_quarantine(&path, seal, self.settings().store)
                 .map_err(KeeperError::from)?;
+            // After a crash, the groups only the group log holds are the store's too.
+            group_log::replay_from(&store, self.services.blobs.as_ref()).map_err(KeeperError::from)?;
             let onchain = finalized_view(
                 self.services.chain.as_ref(),
                 self.app,
@@ -249,7 +252,9 @@ impl Node {
                 StoreSeal::derive(self.services.keys.as_ref(), self.app, id, self.config.tree_key_mode)
                     .await
                     .map_err(KeeperError::from)?;
-            opened.push((id, ShardStore::open(&path, seal).map_err(KeeperError::from)?));
+            let store = ShardStore::open(&path, seal).map_err(KeeperError::from)?;
+            group_log::replay_from(&store, self.services.blobs.as_ref()).map_err(KeeperError::from)?;
+            opened.push((id, store));
         }
         let refs: Vec<(ShardId, &ShardStore)> = opened.iter().map(|(id, s)| (*id, s)).collect();
         Ok(backup::export(self.app, &refs, self.services.blobs.as_ref(), self.services.keys.as_ref(), out)

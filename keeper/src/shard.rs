@@ -769,12 +769,9 @@ impl ShardKeeper {
             }
             opened => opened?,
         };
-        let record_log = blobs.record_log();
-        if let Some(log) = &record_log {
-            // The groups acknowledged after the store's last durable commit, before anything
-            // reads the store (the chain comparison included).
-            group_log::replay(&store, log.as_ref()).map_err(KeeperError::from)?;
-        }
+        // The groups acknowledged after the store's last durable commit, before anything reads
+        // the store (the chain comparison included).
+        group_log::replay_from(&store, blobs.as_ref()).map_err(KeeperError::from)?;
         let chain_state =
             finalized_view(chain.as_ref(), cfg.app, cfg.shard, cfg.finality_wait, &store).await?;
         let (store, startup) = recovery::reconcile(
@@ -808,6 +805,7 @@ impl ShardKeeper {
         let kek = keys.app_kek(&cfg.app, state.key_epoch).await?;
         let (tx, rx) = mpsc::channel(cfg.max_group * 4);
         let read_cache = std::sync::Mutex::new(ReadCache::new(cfg.read_cache_bytes));
+        let log = blobs.record_log().map(|log| GroupLog::new(log, state.log));
         let keeper = Arc::new(ShardKeeper {
             cfg,
             metrics: ShardMetrics::default(),
@@ -831,7 +829,7 @@ impl ShardKeeper {
             read_cache,
             chain_waiters: Arc::default(),
             committer: std::sync::Mutex::new(None),
-            log: record_log.map(|log| GroupLog::new(log, state.log)),
+            log,
         });
         let (jobs, queued_jobs) = std::sync::mpsc::channel();
         let runtime = tokio::runtime::Handle::current();
