@@ -12,13 +12,14 @@
 //! shard) halts the shard's writes with the reason ([`KeeperError::ShardHalted`]); it is not
 //! retried forever while writes keep being acknowledged.
 //!
-//! Write path steps: Writes queue
-//! to a single writer task that takes up to `max_group` of them at a time, computes their versions
-//! and seals their values, and hands the group to the shard's committer thread, which stores its
-//! blobs durably, commits it as one JMT version in one transaction (group commit: made durable by
-//! its record in the [`group_log`], synced with the blobs, or by its own sync) and answers its writes: one hand-off per group, no blocking task per stage. While a group commits,
-//! the next one fills; once it is answered, the next group may wait briefly (`group_linger`, off
-//! by default) for the writers it answered, so busy writers share one group's syncs. The batcher prepares at most one on-chain
+//! Write path steps: Writes queue to a single writer task that takes up to `max_group` of them at
+//! a time, computes their versions and seals their values, and hands the group to the shard's
+//! committer thread, which stores its blobs durably, commits it as one JMT version in one
+//! transaction (group commit: made durable by its record in the [`group_log`], synced with the
+//! blobs, or by its own sync) and answers its writes: one hand-off per group, no blocking task per
+//! stage. While a group commits, the next one fills; once it is answered, the next group may wait
+//! briefly (`group_linger`, off by default) for the writers it answered, so busy writers share one
+//! group's syncs. The batcher prepares at most one on-chain
 //! update at a time per shard and records it durably before sending it, so a crash can only
 //! leave an update to resubmit, never two competing ones.
 use std::collections::{HashMap, VecDeque};
@@ -1232,8 +1233,8 @@ impl ShardKeeper {
         })
     }
 
-    /// The shard's committer thread: stores each group's blobs and commits it to the tree, both
-    /// durably, then answers its writes, so a group crosses one hand-off (writer to committer) and
+    /// The shard's committer thread: stores each group's blobs and commits it to the tree (durably
+    /// with the blobs' sync when logged, see [`group_log`]), then answers its writes, so a group crosses one hand-off (writer to committer) and
     /// its replies go straight to the waiting requests. Stops when the writer drops its queue.
     /// Idle for [`group_log::IDLE_CHECKPOINT`], it makes the logged commits durable.
     fn committer_loop(

@@ -151,6 +151,12 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         per_shard(&|m| m.grouped_writes.load(Ordering::Relaxed)),
     );
     counter(
+        "ironroot_durable_group_commits_total",
+        "Local group commits that synced the shard store (with the group log: its checkpoints; the \
+         others are durable through the log).",
+        per_shard(&|m| m.durable_commits.load(Ordering::Relaxed)),
+    );
+    counter(
         "ironroot_chain_commits_total",
         "Shard updates confirmed on-chain.",
         per_shard(&|m| m.commits.load(Ordering::Relaxed)),
@@ -186,7 +192,7 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     counter(
         "ironroot_write_stage_microseconds_total",
         "Time the shard writer spent per stage: sealing values, storing blobs durably, computing a \
-         large group's tree ahead, the durable tree commit.",
+         large group's tree ahead, the tree commit.",
         stages
             .into_iter()
             .flat_map(|(stage, values)| {
