@@ -303,14 +303,13 @@ impl std::fmt::Debug for StoreSeal {
 
 impl StoreSeal {
     pub fn new(key: Zeroizing<[u8; 32]>, app: AppId, shard: ShardId, tree: TreeKey) -> Self {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
-        mac.update(NAME_KEY_LABEL);
-        let names = Zeroizing::new(mac.finalize().into_bytes().into());
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
-        mac.update(GROUP_LOG_KEY_LABEL);
-        let group_log = Zeroizing::new(mac.finalize().into_bytes().into());
+        let derive = |label: &[u8]| {
+            let mut mac =
+                <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).expect("HMAC accepts any key length");
+            mac.update(label);
+            Zeroizing::new(<[u8; 32]>::from(mac.finalize().into_bytes()))
+        };
+        let (names, group_log) = (derive(NAME_KEY_LABEL), derive(GROUP_LOG_KEY_LABEL));
         StoreSeal { key, app, shard, tree, names, group_log }
     }
 
@@ -1767,10 +1766,15 @@ impl ShardStore {
         &self,
         group: &mut ComputedGroup<C>,
     ) -> Result<ShardState, StoreError> {
+        self.write_group_with(group, self.prune_due(), None)
+    }
+
+    /// The prune a group commit carries out first: the one waiting, once its sweep is due.
+    fn prune_due(&self) -> Option<u64> {
         let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
         let due =
             self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
-        self.write_group_with(group, pending.filter(|_| due), None)
+        pending.filter(|_| due)
     }
 
     /// [`ShardStore::write_group`] of a group whose record is in the group log at `cursor`: the
@@ -1782,10 +1786,7 @@ impl ShardStore {
         cursor: LogCursor,
         durable: bool,
     ) -> Result<ShardState, StoreError> {
-        let pending = *self.pending_prune.lock().unwrap_or_else(|p| p.into_inner());
-        let due =
-            self.backlog.lock().unwrap_or_else(|p| p.into_inner()).sweep_due(self.options.prune_sweep_nodes);
-        self.write_group_with(group, pending.filter(|_| due), Some((cursor, durable)))
+        self.write_group_with(group, self.prune_due(), Some((cursor, durable)))
     }
 
     /// Durably records that the state continues at `cursor` in the group log (a checkpoint: every
