@@ -151,8 +151,7 @@ impl GroupLog {
             borsh::to_vec(&GroupRecordRef { prev, changes }).map_err(|e| StoreError::Io(e.into()))?,
         );
         let sealed = store.seal_log_record(&body)?;
-        let digest: [u8; 32] = Sha256::digest(&sealed).into();
-        let (staged, at) = blobs::stage_logged_blocking(self.log.as_ref(), blobs, &sealed)?;
+        let (staged, at, digest) = blobs::stage_logged_blocking(self.log.as_ref(), blobs, &sealed)?;
         tail.head = digest;
         tail.undurable.push_back((digest, at, false));
         self.hold(&tail);

@@ -163,7 +163,8 @@ async fn compaction_leaves_the_segments_a_log_still_needs() {
         let planned = PlannedBlobs::new(group.to_vec()).unwrap();
         cids.extend_from_slice(planned.cids());
         let record = format!("record after {} blobs", cids.len());
-        let (_, durable) = store.stage_with_record(planned_blocks(group), record.as_bytes()).unwrap();
+        let (_, digest, durable) = store.stage_with_record(planned_blocks(group), record.as_bytes()).unwrap();
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(record.as_bytes())));
         durable().unwrap();
     }
     let segments = store.space_usage().unwrap().segments;

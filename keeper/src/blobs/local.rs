@@ -425,14 +425,15 @@ impl Inner {
         }
     }
 
-    /// The first half of [`Inner::write_group`]: appends the group, then `log_record` if given,
+    /// The first half of [`Inner::write_group`]: appends the group, then `log_record` (bytes,
+    /// SHA-256) if given,
     /// and returns what [`Inner::wait_durable`] waits for (`None`: nothing was appended, every
     /// block was held already) and where the log record went.
     fn append_group(
         &self,
         blocks: &[NewBlock<'_>],
         even_if_held: bool,
-        log_record: Option<&[u8]>,
+        log_record: Option<(&[u8], &[u8; 32])>,
     ) -> Result<(Option<Arc<Outcome>>, Option<LogPosition>), BlobError> {
         if let Some((_, block)) = blocks.iter().find(|(_, b)| b.len() > MAX_BLOCK_LEN) {
             return Err(BlobError::TooLarge { len: block.len(), max: MAX_BLOCK_LEN });
@@ -456,8 +457,8 @@ impl Inner {
                 .iter()
                 .map(|(digest, block)| record_header(RECORD_MAGIC, digest, block.len()))
                 .collect();
-            let log_header = log_record
-                .map(|record| record_header(LOG_MAGIC, &Sha256::digest(record).into(), record.len()));
+            let log_header =
+                log_record.map(|(record, digest)| record_header(LOG_MAGIC, digest, record.len()));
             let mut slices = Vec::with_capacity(2 * fresh.len() + 2);
             let mut entries = Vec::with_capacity(fresh.len());
             let mut offset = writer.len;
@@ -469,7 +470,7 @@ impl Inner {
             }
             let mut log_at = None;
             let mut log_bytes = 0;
-            if let (Some(record), Some(header)) = (log_record, &log_header) {
+            if let (Some((record, _)), Some(header)) = (log_record, &log_header) {
                 slices.push(IoSlice::new(header));
                 slices.push(IoSlice::new(record));
                 log_at = Some((writer.id, offset));
@@ -1357,20 +1358,22 @@ impl RecordLog for LocalBlobStore {
         &self,
         blocks: Vec<(Cid, Bytes)>,
         record: &[u8],
-    ) -> Result<(LogPosition, DurableWait), BlobError> {
+    ) -> Result<(LogPosition, [u8; 32], DurableWait), BlobError> {
         for (cid, _) in &blocks {
             check_cid(cid)?;
         }
         if record.len() > MAX_BLOCK_LEN {
             return Err(BlobError::TooLarge { len: record.len(), max: MAX_BLOCK_LEN });
         }
+        let digest: [u8; 32] = Sha256::digest(record).into();
         let items: Vec<NewBlock<'_>> = blocks.iter().map(|(cid, b)| (digest_of(cid), &b[..])).collect();
         // Fresh ciphertexts (a new data key and nonce each): not looked up in the index first.
-        let (Some(outcome), Some(at)) = self.inner.append_group(&items, true, Some(record))? else {
+        let (Some(outcome), Some(at)) = self.inner.append_group(&items, true, Some((record, &digest)))?
+        else {
             unreachable!("a group with a log record is always appended");
         };
         let inner = self.inner.clone();
-        Ok((at, Box::new(move || inner.wait_durable(&outcome))))
+        Ok((at, digest, Box::new(move || inner.wait_durable(&outcome))))
     }
 
     fn end(&self) -> LogPosition {

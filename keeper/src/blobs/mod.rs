@@ -191,12 +191,12 @@ pub type LogPosition = (u64, u64);
 /// restart. Untrusted like the blocks: a reader authenticates what it reads.
 pub trait RecordLog: Send + Sync {
     /// [`BlockStore::stage_blocks_blocking`] of `blocks` with `record` appended after them in the
-    /// same group; where the record went. The wait returns once both are durable.
+    /// same group; where the record went and its SHA-256. The wait returns once both are durable.
     fn stage_with_record(
         &self,
         blocks: Vec<(Cid, Bytes)>,
         record: &[u8],
-    ) -> Result<(LogPosition, DurableWait), BlobError>;
+    ) -> Result<(LogPosition, [u8; 32], DurableWait), BlobError>;
     /// A position no record appended after this call precedes.
     fn end(&self) -> LogPosition;
     /// The whole records at `from` and after it, in log order, with their positions.
@@ -207,18 +207,18 @@ pub trait RecordLog: Send + Sync {
 }
 
 /// [`BlobStore::stage_many_blocking`] of `blobs` (planned) through `log`, with `record` in the
-/// last group; where the record went.
+/// last group; where the record went and its SHA-256.
 pub fn stage_logged_blocking(
     log: &dyn RecordLog,
     blobs: PlannedBlobs,
     record: &[u8],
-) -> Result<(StagedBlobs, LogPosition), BlobError> {
+) -> Result<(StagedBlobs, LogPosition, [u8; 32]), BlobError> {
     let PlannedBlobs { roots: cids, mut blocks, lists } = blobs;
     // Chunk lists in the same group as their chunks: a group's blocks become visible together,
     // once its one sync made them all durable.
     blocks.extend(lists);
-    let (at, wait) = log.stage_with_record(blocks, record)?;
-    Ok((StagedBlobs { cids, wait: Some(wait) }, at))
+    let (at, digest, wait) = log.stage_with_record(blocks, record)?;
+    Ok((StagedBlobs { cids, wait: Some(wait) }, at, digest))
 }
 
 /// Blobs written by [`BlobStore::stage_many_blocking`], not yet known to be durable.
