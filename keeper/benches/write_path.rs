@@ -395,6 +395,8 @@ fn store_only(
     let path = dir.join(format!("raw-{len}-{encrypt}.redb"));
     let lock = StoreLock::acquire(&path).expect("store lock");
     let store = ShardStore::open_locked_with(&path, store_seal, lock, store_options()).expect("store");
+    // The reports split each group commit's CPU by phase.
+    store.time_commit_cpu(true);
     let prefill = prefill_records(len);
     for chunk_start in (0..prefill).step_by(GROUP) {
         let changes: Vec<_> = (chunk_start..(chunk_start + GROUP).min(prefill))
@@ -667,6 +669,7 @@ async fn main() {
         let local: Arc<dyn BlobStore> =
             Arc::new(LocalBlobStore::open(dir.path().join(format!("blobs-{len}"))).expect("blobs"));
         let keeper = open_keeper(&s, dir.path().join(format!("c-{len}.redb")), ShardId(0), local).await;
+        keeper.store().time_commit_cpu(true);
         let prefill = prefill_records(len);
         if prefill > 0 {
             full_path(&keeper, "prefill".into(), len, prefill).await;

@@ -1040,6 +1040,8 @@ pub struct ShardStore {
     names: Mutex<Option<NameIndex>>,
     /// The top levels of the current tree, as group commits built them (see [`NodeCache`]).
     node_cache: Mutex<NodeCache>,
+    /// The verifying reader's child table, kept between groups (see [`ChildRecords`]).
+    child_records: Mutex<ChildRecords>,
     /// A prune a later group commit carries out (see [`ShardStore::prune_with_next_group`]).
     pending_prune: Mutex<Option<u64>>,
     /// Where the unmerged record index entries are (see [`Unmerged`]).
@@ -1061,7 +1063,8 @@ pub struct ShardStore {
 const BULK_LOAD_PART: usize = 50_000;
 
 /// Where this store's group commits spent their time since it was opened (for metrics and
-/// benches): per [`CommitPhase`], wall and CPU (this thread's) microseconds summed over groups.
+/// benches): per [`CommitPhase`], wall and (when [`ShardStore::time_commit_cpu`] is on) CPU (this
+/// thread's) microseconds summed over groups.
 #[derive(Debug, Default)]
 pub struct CommitTimes {
     /// Groups committed.
@@ -1079,6 +1082,8 @@ pub struct CommitTimes {
     /// [`ShardStore::count_dirty_pages`] is on: counting walks every table.
     part_pages: [std::sync::atomic::AtomicU64; GroupPart::COUNT],
     count_pages: std::sync::atomic::AtomicBool,
+    /// Whether the CPU times are taken (see [`ShardStore::time_commit_cpu`]).
+    time_cpu: std::sync::atomic::AtomicBool,
 }
 
 /// The parts of a group's transaction before its commit, by the tables they write.
@@ -1141,19 +1146,33 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn now() -> Self {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: clock_gettime only writes into the struct passed to it.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        let cpu = if rc == 0 { Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32) } else { Duration::ZERO };
+    /// Now; this thread's CPU time only if `cpu` (reading it is a system call, about a dozen per
+    /// group: over a percent of a small group's commit).
+    fn now(cpu: bool) -> Self {
+        let cpu = if cpu {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: clock_gettime only writes into the struct passed to it.
+            let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            if rc == 0 {
+                Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+            } else {
+                Duration::ZERO
+            }
+        } else {
+            Duration::ZERO
+        };
         Stamp { wall: std::time::Instant::now(), cpu }
     }
 }
 
 impl CommitTimes {
+    fn stamp(&self) -> Stamp {
+        Stamp::now(self.time_cpu.load(Ordering::Relaxed))
+    }
+
     /// Adds the time since `since` to `phase`; now.
     fn add(&self, phase: CommitPhase, since: Stamp) -> Stamp {
-        let now = Stamp::now();
+        let now = self.stamp();
         let i = phase as usize;
         self.wall[i].fetch_add((now.wall - since.wall).as_micros() as u64, Ordering::Relaxed);
         self.cpu[i].fetch_add(now.cpu.saturating_sub(since.cpu).as_micros() as u64, Ordering::Relaxed);
@@ -1180,12 +1199,16 @@ impl CommitTimes {
         txn: &redb::WriteTransaction,
         (since, pages): (Stamp, u64),
     ) -> Result<(Stamp, u64), StoreError> {
-        let now = Stamp::now();
+        let now = self.stamp();
         let i = part as usize;
         self.part_cpu[i].fetch_add(now.cpu.saturating_sub(since.cpu).as_micros() as u64, Ordering::Relaxed);
+        if !self.count_pages.load(Ordering::Relaxed) {
+            return Ok((now, 0));
+        }
         let allocated = self.allocated_pages(txn)?;
         self.part_pages[i].fetch_add(allocated.saturating_sub(pages), Ordering::Relaxed);
-        Ok((Stamp::now(), allocated))
+        // The count's own time goes to no part.
+        Ok((self.stamp(), allocated))
     }
 
     /// Pages allocated in the file (each page a transaction dirties is a fresh copy; a committed
@@ -1305,6 +1328,7 @@ impl ShardStore {
             options,
             names: Mutex::default(),
             node_cache: Mutex::default(),
+            child_records: Mutex::default(),
             pending_prune: Mutex::default(),
             unmerged: Arc::default(),
             backlog: Mutex::default(),
@@ -1661,7 +1685,7 @@ impl ShardStore {
         changes: C,
         expected_root: Option<[u8; 32]>,
     ) -> Result<ComputedGroup<C>, StoreError> {
-        let started = Stamp::now();
+        let started = self.times.stamp();
         // Read before the snapshot: a group written in between is then in the snapshot too, and
         // no longer the base (its base is not the committed tree any more).
         let in_flight = self.computed.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -1687,6 +1711,8 @@ impl ShardStore {
         let nodes = snapshot.txn.open_table(NODES).map_err(corrupt)?;
         let mut cache = self.node_cache.lock().unwrap_or_else(|p| p.into_inner());
         self.apply_cache_updates(&mut cache);
+        let child_records =
+            std::mem::take(&mut *self.child_records.lock().unwrap_or_else(|p| p.into_inner()));
         let (root, batch, authenticated_leaves) = {
             let reader = VerifyingReader::new(
                 GroupNodes { written: base_group.as_deref().map(|g| &g.batch.node_batch), nodes: &nodes },
@@ -1694,6 +1720,7 @@ impl ShardStore {
                 base_root,
                 &cache,
                 positions.len(),
+                child_records,
             );
             let tree = JellyfishMerkleTree::<_, TreeHasher>::new(&reader);
             // One pass over the group (each touched node read, rebuilt and hashed once) rather
@@ -1707,7 +1734,11 @@ impl ShardStore {
                     .map_err(|e| reader.classify(e))?;
                 (roots[0], batch)
             };
-            (root, batch, reader.into_authenticated_leaves())
+            let (leaves, child_records) = reader.into_parts();
+            if let Some(kept) = child_records.recycle() {
+                *self.child_records.lock().unwrap_or_else(|p| p.into_inner()) = kept;
+            }
+            (root, batch, leaves)
         };
         drop(cache);
         // Everything the write transaction stores is encoded here, outside it: the nodes, and
@@ -1834,7 +1865,7 @@ impl ShardStore {
         logged: Option<(LogCursor, bool)>,
     ) -> Result<ShardState, StoreError> {
         let times = &self.times;
-        let started = Stamp::now();
+        let started = times.stamp();
         let mut txn = self.db.begin_write().map_err(io)?;
         let mut at = times.add(CommitPhase::Wait, started);
         let durable = logged.is_none_or(|(_, durable)| durable);
@@ -2077,6 +2108,7 @@ impl ShardStore {
                 state.root,
                 &cache,
                 0,
+                ChildRecords::default(),
             );
             JellyfishMerkleTree::<_, TreeHasher>::new(&reader)
                 .batch_put_value_sets(vec![value_set], None, version)
@@ -2172,7 +2204,7 @@ impl ShardStore {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(redb::Durability::Immediate).map_err(io)?;
         let rows = txn.open_table(UNMERGED_DIRS).map_err(corrupt)?.len().map_err(io)? as usize;
-        let part = (Stamp::now(), self.times.allocated_pages(&txn)?);
+        let part = (self.times.stamp(), self.times.allocated_pages(&txn)?);
         let mut state = self.read_state(&txn)?;
         let Some(merged) = merge_unmerged(&txn, &self.codec, &state)? else { return Ok(0) };
         state.index_merged_through = merged.through;
@@ -2272,6 +2304,12 @@ impl ShardStore {
     /// (every count walks every table), for measurements.
     pub fn count_dirty_pages(&self, on: bool) {
         self.times.count_pages.store(on, Ordering::Relaxed);
+    }
+
+    /// Takes each commit phase's CPU time too (see [`CommitTimes`]): a system call per phase, so
+    /// for benches.
+    pub fn time_commit_cpu(&self, on: bool) {
+        self.times.time_cpu.store(on, Ordering::Relaxed);
     }
 
     /// Whether a prune waits for the next group commit (see [`ShardStore::prune_with_next_group`]).
@@ -2776,7 +2814,54 @@ fn split_nibble(mut packed: [u8; 32], index: u8) -> (usize, [u8; 32]) {
 
 /// What an authenticated internal node records for each of its 16 children: (version, hash), or
 /// `None` where it has no child.
-type ChildRecords = [Option<(u64, [u8; 32])>; 16];
+/// What the authenticated internal nodes of one group's reads record for their children, kept
+/// compact and reused from group to group: a fresh table of 16 slots per node cost a large
+/// allocation per group, whose untouched pages faulted in (with TLB shootdowns) on every group.
+#[derive(Default)]
+struct ChildRecords {
+    /// Path of an internal node → (bitmap of the nibbles it has children at, index of its first
+    /// child's record in `records`).
+    nodes: foldhash::HashMap<NodePath, (u16, u32)>,
+    /// (version, hash) of each child, in nibble order within a node.
+    records: Vec<(u64, [u8; 32])>,
+}
+
+impl ChildRecords {
+    /// Entries a table kept for the next group may hold: a larger one (a restore's single group)
+    /// is dropped, not kept.
+    const KEEP_MAX: usize = 4 * READER_PRESIZE_MAX;
+
+    /// Records a node's children: (nibble, version, hash), in nibble order.
+    fn insert(&mut self, at: NodePath, children: impl Iterator<Item = (u8, u64, [u8; 32])>) {
+        let Ok(first) = u32::try_from(self.records.len()) else { return };
+        let mut present = 0u16;
+        for (nibble, version, hash) in children {
+            present |= 1 << nibble;
+            self.records.push((version, hash));
+        }
+        self.nodes.insert(at, (present, first));
+    }
+
+    /// What the node at `at` records for its child at `nibble`, if it was authenticated.
+    fn get(&self, at: &NodePath, nibble: usize) -> Option<(u64, [u8; 32])> {
+        let (present, first) = *self.nodes.get(at)?;
+        if present & (1 << nibble) == 0 {
+            return None;
+        }
+        let before = (present & ((1u16 << nibble) - 1)).count_ones();
+        self.records.get(first as usize + before as usize).copied()
+    }
+
+    /// Empties the table for the next group, or drops it if it grew past [`Self::KEEP_MAX`].
+    fn recycle(mut self) -> Option<Self> {
+        if self.nodes.capacity() > Self::KEEP_MAX {
+            return None;
+        }
+        self.nodes.clear();
+        self.records.clear();
+        Some(self)
+    }
+}
 
 /// Most entries a verifying reader's maps are sized for up front (they grow past it as needed).
 const READER_PRESIZE_MAX: usize = 4096;
@@ -2792,9 +2877,9 @@ struct VerifyingReader<'c, R> {
     cache: &'c NodeCache,
     /// The sealed version and root (`None`: nothing written yet, the tree is empty).
     root: Option<(u64, [u8; 32])>,
-    /// Path of each authenticated internal node → what it records for its children: one entry
-    /// per internal node read, looked up by its children (not 16 entries per node).
-    internal: Mutex<foldhash::HashMap<NodePath, ChildRecords>>,
+    /// What each authenticated internal node records for its children: one entry per internal
+    /// node read, looked up by its children.
+    internal: Mutex<ChildRecords>,
     /// Key hash → hash of its authenticated leaf node.
     leaves: Mutex<foldhash::HashMap<[u8; 32], [u8; 32]>>,
     /// Set when a read failed verification (the JMT's own error type is `anyhow`).
@@ -2802,19 +2887,24 @@ struct VerifyingReader<'c, R> {
 }
 
 impl<'c, R: TreeReader> VerifyingReader<'c, R> {
-    /// A reader for a group of `keys` writes (sizes its maps: a group reads about two internal
-    /// nodes per key, plus the top levels; capped, as an entry takes about 800 bytes and a
-    /// restore commits a whole backup as one group).
-    fn new(inner: R, version: u64, root: [u8; 32], cache: &'c NodeCache, keys: usize) -> Self {
+    /// A reader for a group of `keys` writes, filling `internal` (empty; kept from an earlier
+    /// group, or new: then sized for about two internal nodes per key plus the top levels,
+    /// capped, as a restore commits a whole backup as one group).
+    fn new(
+        inner: R,
+        version: u64,
+        root: [u8; 32],
+        cache: &'c NodeCache,
+        keys: usize,
+        mut internal: ChildRecords,
+    ) -> Self {
         let presize = |n: usize| n.min(READER_PRESIZE_MAX);
+        internal.nodes.reserve(presize(2 * keys + 300));
         VerifyingReader {
             inner,
             cache,
             root: (version > 0).then_some((version, root)),
-            internal: Mutex::new(foldhash::HashMap::with_capacity_and_hasher(
-                presize(2 * keys + 300),
-                Default::default(),
-            )),
+            internal: Mutex::new(internal),
             leaves: Mutex::new(foldhash::HashMap::with_capacity_and_hasher(
                 presize(keys),
                 Default::default(),
@@ -2827,10 +2917,7 @@ impl<'c, R: TreeReader> VerifyingReader<'c, R> {
     fn remember(&self, at: NodePath, node: &Node, hash: [u8; 32]) {
         match node {
             Node::Internal(internal) => {
-                let mut children: ChildRecords = [None; 16];
-                for (nibble, child) in internal.children_unsorted() {
-                    children[usize::from(u8::from(nibble))] = Some((child.version, child.hash));
-                }
+                let children = internal.children_sorted().map(|(n, c)| (u8::from(n), c.version, c.hash));
                 self.internal.lock().unwrap_or_else(|p| p.into_inner()).insert(at, children);
             }
             Node::Leaf(leaf) => {
@@ -2848,7 +2935,7 @@ impl<'c, R: TreeReader> VerifyingReader<'c, R> {
             Some(parent_depth) => {
                 let (nibble, parent) = split_nibble(packed, parent_depth);
                 let internal = self.internal.lock().unwrap_or_else(|p| p.into_inner());
-                internal.get(&(parent_depth, parent)).and_then(|children| children[nibble])
+                internal.get(&(parent_depth, parent), nibble)
             }
         };
         recorded.filter(|(v, _)| *v == version).map(|(_, hash)| hash)
@@ -2870,9 +2957,11 @@ impl<'c, R: TreeReader> VerifyingReader<'c, R> {
 }
 
 impl<R> VerifyingReader<'_, R> {
-    /// Key hash → hash of its authenticated leaf node, for every leaf read.
-    fn into_authenticated_leaves(self) -> foldhash::HashMap<[u8; 32], [u8; 32]> {
-        self.leaves.into_inner().unwrap_or_else(|p| p.into_inner())
+    /// Key hash → hash of its authenticated leaf node, for every leaf read; and the child table,
+    /// for the next group.
+    fn into_parts(self) -> (foldhash::HashMap<[u8; 32], [u8; 32]>, ChildRecords) {
+        let leaves = self.leaves.into_inner().unwrap_or_else(|p| p.into_inner());
+        (leaves, self.internal.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -3891,6 +3980,46 @@ mod tests {
         assert_eq!(GroupPart::ALL.map(pages), counted);
     }
 
+    /// The child table answers for exactly the children each node recorded, after a recycle too.
+    #[test]
+    fn child_records_name_each_recorded_child_and_no_other() {
+        let mut table = ChildRecords::default();
+        for round in 0..2u8 {
+            let sparse = [(3u8, 30u64, [3 + round; 32]), (7, 70, [7; 32]), (15, 150, [15; 32])];
+            let full: Vec<_> = (0..16u8).map(|n| (n, u64::from(n), [n ^ round; 32])).collect();
+            table.insert((1, [1; 32]), sparse.into_iter());
+            table.insert((0, [0; 32]), full.clone().into_iter());
+            for nibble in 0..16u8 {
+                let expected = sparse.iter().find(|(n, ..)| *n == nibble).map(|(_, v, h)| (*v, *h));
+                assert_eq!(table.get(&(1, [1; 32]), usize::from(nibble)), expected, "{nibble}");
+                let (_, v, h) = full[usize::from(nibble)];
+                assert_eq!(table.get(&(0, [0; 32]), usize::from(nibble)), Some((v, h)));
+            }
+            assert_eq!(table.get(&(2, [1; 32]), 3), None);
+            table = table.recycle().expect("a small table is kept");
+            assert_eq!(table.get(&(1, [1; 32]), 3), None);
+        }
+    }
+
+    /// Commit phases are timed by the wall clock; their CPU time (a system call per stamp) only
+    /// while asked to.
+    #[test]
+    fn commit_cpu_is_timed_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir.path().join("s.redb"));
+        let group = |round: u16| -> Vec<_> {
+            (0..2000u16).map(|k| ([round, k].map(u16::to_le_bytes).concat(), leaf(1, 1, false))).collect()
+        };
+        let cpu = || CommitPhase::ALL.map(|p| store.commit_times().micros(p).1).iter().sum::<u64>();
+        let wall = || store.commit_times().micros(CommitPhase::Tree).0;
+        store.commit_group(&group(1), None).unwrap();
+        assert!(wall() > 0);
+        assert_eq!(cpu(), 0);
+        store.time_commit_cpu(true);
+        store.commit_group(&group(2), None).unwrap();
+        assert!(cpu() > 0);
+    }
+
     /// A stale-index row cut short, or a change-log row that is not whole positions, is a
     /// corrupt store, not a silent skip.
     #[test]
@@ -3970,7 +4099,8 @@ mod tests {
         };
         // Named by the sealed root: served from memory.
         let cache = entry(state.tree_version, state.root, &root);
-        let reader = VerifyingReader::new(NoDisk, state.tree_version, state.root, &cache, 1);
+        let reader =
+            VerifyingReader::new(NoDisk, state.tree_version, state.root, &cache, 1, ChildRecords::default());
         assert_eq!(reader.get_node_option(&root_key).unwrap(), Some(root.clone()));
         // Another node under the root's hash (a poisoned entry), or the right one at another
         // version: not used, the disk is read.
@@ -3978,10 +4108,24 @@ mod tests {
         for cache in
             [entry(state.tree_version, node_hash(&leaf_node), &leaf_node), entry(9, state.root, &root)]
         {
-            let reader = VerifyingReader::new(NoDisk, state.tree_version, state.root, &cache, 1);
+            let reader = VerifyingReader::new(
+                NoDisk,
+                state.tree_version,
+                state.root,
+                &cache,
+                1,
+                ChildRecords::default(),
+            );
             assert!(reader.get_node_option(&root_key).is_err(), "went to the disk");
             let disk = ReadTxnReader { txn: &txn, unmerged: &unmerged };
-            let reader = VerifyingReader::new(disk, state.tree_version, state.root, &cache, 1);
+            let reader = VerifyingReader::new(
+                disk,
+                state.tree_version,
+                state.root,
+                &cache,
+                1,
+                ChildRecords::default(),
+            );
             assert_eq!(reader.get_node_option(&root_key).unwrap(), Some(root.clone()));
         }
     }
