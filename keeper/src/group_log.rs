@@ -110,6 +110,10 @@ struct Tail {
     since: Option<Instant>,
     /// The next commit waits for the disk (the first one, and the one after a failed group).
     force_durable: bool,
+    /// A logged group failed since the last durable commit: its record may be durable, so the
+    /// next checkpoint moves the durable cursor past it even if no commit needs one (a replay
+    /// would otherwise bring back writes that were answered as failed).
+    failed: bool,
 }
 
 impl GroupLog {
@@ -124,6 +128,7 @@ impl GroupLog {
             writes: 0,
             since: None,
             force_durable: true,
+            failed: false,
         };
         GroupLog { log, holder: NEXT_HOLDER.fetch_add(1, Ordering::Relaxed), tail: Mutex::new(tail) }
     }
@@ -183,6 +188,7 @@ impl GroupLog {
             tail.writes = 0;
             tail.since = None;
             tail.force_durable = false;
+            tail.failed = false;
         } else {
             tail.groups += 1;
             tail.writes += writes as u64;
@@ -201,18 +207,19 @@ impl GroupLog {
             if tail.head == logged.digest {
                 tail.head = tail.committed;
             }
+            tail.failed = true;
         }
         tail.force_durable = true;
         self.hold(&tail);
     }
 
     /// A checkpoint of an idle shard, or of one that stops: durably records where the log
-    /// continues, if a commit since the last durable one needs it. Called from the committer
-    /// (no group commits meanwhile).
+    /// continues, if a commit or a failed group since the last durable commit needs it. Called
+    /// from the committer (no group commits meanwhile).
     pub fn checkpoint(&self, store: &ShardStore) -> Result<bool, StoreError> {
         let (cursor, covered) = {
             let tail = self.tail();
-            if !tail.undurable.iter().any(|(_, _, committed)| *committed) {
+            if !tail.failed && !tail.undurable.iter().any(|(_, _, committed)| *committed) {
                 return Ok(false);
             }
             // No record of this shard can land before `end` once the lock is released, and
@@ -232,6 +239,7 @@ impl GroupLog {
         tail.groups = 0;
         tail.writes = 0;
         tail.since = None;
+        tail.failed = false;
         self.hold(&tail);
         Ok(true)
     }

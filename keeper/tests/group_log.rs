@@ -1,7 +1,7 @@
 //! The group log against the machine's operator: groups only the log holds come back in order,
 //! an edited record (even with its checksum fixed up) ends the replay before it, of two records
-//! after the same group the later is followed, and compaction leaves the segments a shard's log
-//! still needs. (Replay after a real SIGKILL is in `keeper.rs`.)
+//! after the same group the later is followed, a failed group stays out once a checkpoint
+//! followed it, and compaction leaves the segments a shard's log still needs. (Replay after a real SIGKILL is in `keeper.rs`.)
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -151,6 +151,28 @@ async fn of_two_records_after_the_same_group_the_later_is_followed() {
     assert_eq!(replay(&o.store, &o.blobs).unwrap(), 1);
     assert!(holds(&o.store, 0) && holds(&o.store, 2));
     assert!(!holds(&o.store, 1));
+}
+
+#[tokio::test]
+async fn a_failed_group_is_not_replayed_once_a_checkpoint_followed_it() {
+    // A group logged durably whose commit then failed (its writes were answered with the
+    // error), with nothing after it: the committer's idle checkpoint moves past its record.
+    let dir = tempfile::tempdir().unwrap();
+    let o = open(dir.path()).await;
+    assert!(commit(&o, 0));
+    let failed = log_only(&o, 1);
+    o.log.failed(Some(&failed));
+    assert!(o.log.checkpoint(&o.store).unwrap(), "a failed group needs a checkpoint");
+    assert!(!o.log.checkpoint(&o.store).unwrap(), "and only one");
+    drop(o);
+
+    let o = open(dir.path()).await;
+    assert_eq!(replay(&o.store, &o.blobs).unwrap(), 0);
+    assert!(holds(&o.store, 0));
+    assert!(!holds(&o.store, 1), "a write answered as failed came back");
+    // The log goes on from the committed group.
+    commit(&o, 2);
+    assert!(holds(&o.store, 0) && holds(&o.store, 2) && !holds(&o.store, 1));
 }
 
 #[tokio::test]
