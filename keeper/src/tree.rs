@@ -2827,9 +2827,10 @@ struct ChildRecords {
 }
 
 impl ChildRecords {
-    /// Entries a table kept for the next group may hold: a larger one (a restore's single group)
-    /// is dropped, not kept.
+    /// Nodes a table kept for the next group may hold room for, and children (40 bytes each: at
+    /// most 2.6 MiB kept per store): a larger one (a very large group's) is dropped, not kept.
     const KEEP_MAX: usize = 4 * READER_PRESIZE_MAX;
+    const KEEP_MAX_RECORDS: usize = 16 * READER_PRESIZE_MAX;
 
     /// Records a node's children: (nibble, version, hash), in nibble order.
     fn insert(&mut self, at: NodePath, children: impl Iterator<Item = (u8, u64, [u8; 32])>) {
@@ -2852,9 +2853,10 @@ impl ChildRecords {
         self.records.get(first as usize + before as usize).copied()
     }
 
-    /// Empties the table for the next group, or drops it if it grew past [`Self::KEEP_MAX`].
+    /// Empties the table for the next group, or drops it if it grew past [`Self::KEEP_MAX`] or
+    /// [`Self::KEEP_MAX_RECORDS`].
     fn recycle(mut self) -> Option<Self> {
-        if self.nodes.capacity() > Self::KEEP_MAX {
+        if self.nodes.capacity() > Self::KEEP_MAX || self.records.capacity() > Self::KEEP_MAX_RECORDS {
             return None;
         }
         self.nodes.clear();
@@ -3999,6 +4001,10 @@ mod tests {
             table = table.recycle().expect("a small table is kept");
             assert_eq!(table.get(&(1, [1; 32]), 3), None);
         }
+        // A table grown past its bounds (a very large group's) is not kept.
+        let mut large = ChildRecords::default();
+        large.records.reserve(ChildRecords::KEEP_MAX_RECORDS + 1);
+        assert!(large.recycle().is_none());
     }
 
     /// Commit phases are timed by the wall clock; their CPU time (a system call per stamp) only
