@@ -1243,6 +1243,8 @@ impl ShardKeeper {
         keeper: std::sync::Weak<Self>,
     ) {
         use std::sync::mpsc::RecvTimeoutError;
+        // Checkpoints failing one after another (a store that cannot be written) log once.
+        let mut failing = false;
         loop {
             match jobs.recv_timeout(group_log::IDLE_CHECKPOINT) {
                 Ok(CommitJob { keeper, sealed, done }) => {
@@ -1253,8 +1255,13 @@ impl ShardKeeper {
                 Err(RecvTimeoutError::Timeout) => {
                     let Some(keeper) = keeper.upgrade() else { return };
                     if let Some(log) = &keeper.log {
-                        if let Err(error) = log.checkpoint(&keeper.store) {
-                            tracing::warn!(shard = keeper.cfg.shard.0, %error, "group log checkpoint failed");
+                        match log.checkpoint(&keeper.store) {
+                            Err(error) if !failing => {
+                                failing = true;
+                                tracing::warn!(shard = keeper.cfg.shard.0, %error, "group log checkpoint failed; retrying while idle (not logged again until one succeeds)");
+                            }
+                            Err(_) => {}
+                            Ok(_) => failing = false,
                         }
                     }
                 }
