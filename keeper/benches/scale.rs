@@ -126,6 +126,35 @@ async fn commit(client: &reqwest::Client, url: &str) {
     assert!(res.status().is_success(), "commit: {}", res.status());
 }
 
+/// The sum over shards of one of the daemon's per-shard Prometheus counters.
+async fn counter_sum(client: &reqwest::Client, url: &str, name: &str) -> u64 {
+    let text =
+        client.get(format!("{url}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    text.lines()
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{')))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+}
+
+/// Bytes of the files under `dir` (recursively) whose names do not end with `.redb`.
+fn bytes_besides_stores(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| {
+                    let path = entry.path();
+                    match entry.metadata() {
+                        Ok(m) if m.is_dir() => bytes_besides_stores(&path),
+                        Ok(m) if path.extension().is_none_or(|e| e != "redb") => m.len(),
+                        _ => 0,
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Per shard: (confirmed seq, local root, on-chain root, records).
 async fn shard_status(client: &reqwest::Client, url: &str) -> Vec<(u64, String, String, u64)> {
     let status: Value = client
@@ -262,6 +291,11 @@ async fn main() {
     let rss_loaded = daemon.peak_rss_mib();
     // From its start: the fill and the final commit (its start-up is milliseconds).
     let fill_cpu_us = daemon.cpu_seconds() * 1e6 / fill as f64;
+    let manifest_entries = counter_sum(&client, &url, "ironroot_manifest_entries_total").await;
+    let manifest_checkpoints = counter_sum(&client, &url, "ironroot_manifest_checkpoints_total").await;
+    let manifests = shard_status(&client, &url).await.iter().map(|s| s.0).sum::<u64>();
+    // The blob store (values and manifests) and the group log: everything but the shard stores.
+    let blob_mib = bytes_besides_stores(&data_dir) as f64 / (1 << 20) as f64;
     daemon.stop();
     eprintln!("filled {fill} records in {:.1} s; peak RSS {rss_loaded:.0} MiB", fill_time.as_secs_f64());
 
@@ -330,6 +364,11 @@ async fn main() {
         ("peak RSS of the keeper process during the fill (VmHWM, MiB)", format!("{rss_loaded:.0}")),
         ("keeper CPU time per record during the fill (µs, user + system)", format!("{fill_cpu_us:.1}")),
         (
+            "manifest entries published during the fill, per record (checkpoints among the manifests)",
+            format!("{:.2} ({manifest_checkpoints} of {manifests})", manifest_entries as f64 / fill as f64),
+        ),
+        ("blob store and group log on disk after the fill (MiB)", format!("{blob_mib:.0}")),
+        (
             "cold start in sync: process start to first healthy answer (ms, median)",
             format!(
                 "{start_median:.1} (runs: {})",
@@ -360,6 +399,10 @@ async fn main() {
         "fill_seconds": fill_time.as_secs_f64(),
         "peak_rss_loaded_mib": rss_loaded,
         "fill_cpu_us_per_record": fill_cpu_us,
+        "manifest_entries_per_record": manifest_entries as f64 / fill as f64,
+        "manifest_checkpoints": manifest_checkpoints,
+        "manifests": manifests,
+        "blob_store_mib": blob_mib,
         "cold_start_ms": starts_ms,
         "peak_rss_after_start_mib": rss_started,
         "first_list_ms": list_ms,

@@ -2,8 +2,9 @@
 //!
 //! Every committed shard update names one manifest. A manifest is either a **checkpoint** (every
 //! record of the shard) or a **delta** (the records changed since the previous manifest, which it
-//! names), so a commit writes only what changed; every [`CHECKPOINT_EVERY`] commits a checkpoint
-//! bounds how far a rebuild must walk back. Entries are stored in parts of at most
+//! names), so a commit writes only what changed; a checkpoint bounds how far a rebuild must walk
+//! back, and comes once the deltas since the last one hold as many entries as it did (see
+//! [`checkpoint_due`]), so its cost per write does not grow with the shard. Entries are stored in parts of at most
 //! [`PART_MAX_ENTRIES`] so no blob grows past the store's limit. The header and every part are
 //! sealed like records (app KEK, AAD naming the app, shard, a reserved key and the seq), so an
 //! operator can neither read nor swap them.
@@ -16,9 +17,13 @@ use cid::Cid;
 use crate::blobs::{BlobError, BlobStore};
 use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
 use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
-use crate::tree::{ManifestRecords, RecordLeaf, StoreError};
+use crate::tree::{ManifestRecords, RecordLeaf, ShardState, StoreError};
 
-pub const CHECKPOINT_EVERY: u32 = 64;
+/// Delta entries that always fit between two checkpoints (a small shard's chain).
+pub const CHECKPOINT_MIN_ENTRIES: u64 = 65_536;
+/// Most deltas in a row: bounds the manifests a rebuild walks (two blob reads each) when commits
+/// are small.
+pub const MAX_DELTAS: u32 = 1024;
 pub const PART_MAX_ENTRIES: usize = 16_384;
 const FORMAT: u8 = 1;
 /// Reserved record keys (a NUL byte cannot start an API record key).
@@ -59,6 +64,19 @@ pub struct ManifestHeader {
 #[derive(BorshSerialize, BorshDeserialize)]
 struct ManifestPart {
     entries: Vec<(Vec<u8>, RecordLeaf)>,
+}
+
+/// Whether the shard's next manifest is a checkpoint: the first one, or once the deltas since
+/// the last checkpoint hold as many entries as it (at least [`CHECKPOINT_MIN_ENTRIES`]), or
+/// [`MAX_DELTAS`] of them. A checkpoint of N records then follows at least N written entries, so
+/// publishing manifests costs at most about two entries per write whatever N is (with a fixed
+/// number of commits between checkpoints it grew with N), and a rebuild reads at most about 2 N
+/// entries.
+pub fn checkpoint_due(state: &ShardState) -> bool {
+    let entries = state.manifest_entries;
+    state.confirmed_manifest.is_empty()
+        || state.deltas_since_checkpoint.saturating_add(1) >= MAX_DELTAS
+        || entries.since_checkpoint >= entries.at_checkpoint.max(CHECKPOINT_MIN_ENTRIES)
 }
 
 /// One commit's manifest header, before it is sealed; its records come from a
@@ -252,6 +270,34 @@ mod tests {
 
     fn leaf(version: u64, tag: u8) -> RecordLeaf {
         RecordLeaf { version, cid: vec![tag; 36], ciphertext_hash: [tag; 32], key_epoch: 0, tombstone: false }
+    }
+
+    /// The first manifest is a checkpoint; later ones are deltas until the deltas' entries reach
+    /// the last checkpoint's records (at least the minimum), or the chain reaches its most deltas.
+    #[test]
+    fn checkpoints_are_due_by_the_entries_published() {
+        let state = |manifest: &[u8], deltas: u32, at_checkpoint: u64, since_checkpoint: u64| ShardState {
+            confirmed_manifest: manifest.to_vec(),
+            deltas_since_checkpoint: deltas,
+            manifest_entries: crate::tree::ManifestEntries { at_checkpoint, since_checkpoint },
+            ..ShardState::default()
+        };
+        assert!(checkpoint_due(&state(b"", 0, 0, 0)), "no manifest yet");
+        assert!(!checkpoint_due(&state(b"cid", 500, 10, 0)));
+        assert!(!checkpoint_due(&state(b"cid", 63, 10, 63)), "64 small commits");
+        assert!(!checkpoint_due(&state(b"cid", 5, 10, CHECKPOINT_MIN_ENTRIES - 1)));
+        assert!(checkpoint_due(&state(b"cid", 5, 10, CHECKPOINT_MIN_ENTRIES)));
+        assert!(!checkpoint_due(&state(b"cid", 5, 1 << 30, (1 << 30) - 1)), "a large shard");
+        assert!(checkpoint_due(&state(b"cid", 5, 1 << 30, 1 << 30)));
+        assert!(!checkpoint_due(&state(b"cid", MAX_DELTAS - 2, 1 << 30, 0)));
+        assert!(checkpoint_due(&state(b"cid", MAX_DELTAS - 1, 1 << 30, 0)), "the longest chain");
+        let mut entries = crate::tree::ManifestEntries::default();
+        entries.published(true, 40);
+        entries.published(false, 3);
+        entries.published(false, 4);
+        assert_eq!((entries.at_checkpoint, entries.since_checkpoint), (40, 7));
+        entries.published(true, 47);
+        assert_eq!((entries.at_checkpoint, entries.since_checkpoint), (47, 0));
     }
 
     /// A checkpoint and a delta published part by part (parts of 7 entries here) load back as

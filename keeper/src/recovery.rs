@@ -263,7 +263,7 @@ pub(crate) fn mark_rebuilt_confirmed(
     state.confirmed_root = chain_state.root;
     state.confirmed_tree_version = state.tree_version;
     state.confirmed_manifest = chain_state.manifest_cid.clone();
-    state.deltas_since_checkpoint = manifest::CHECKPOINT_EVERY;
+    state.deltas_since_checkpoint = manifest::MAX_DELTAS;
     state.key_epoch = state.key_epoch.max(key_epoch);
     store.put_state(&state)
 }

@@ -42,7 +42,7 @@ use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
 use crate::failpoint::{self, Step};
 use crate::group_log::{self, GroupLog, Logged};
 use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
-use crate::manifest::{self, ManifestError, NewManifest, CHECKPOINT_EVERY};
+use crate::manifest::{self, ManifestError, NewManifest};
 use crate::recovery::{self, confirm_pending, FailedClosed, Startup};
 use crate::tree::{
     self, ComputedGroup, PendingUpdate, RecordLeaf, RecordProof, ShardState, ShardStore, StoreError,
@@ -531,6 +531,10 @@ pub struct ShardMetrics {
     pub tree_commit_micros_total: AtomicU64,
     /// Group commits that waited for the disk (with the group log, the checkpoints among them).
     pub durable_commits: AtomicU64,
+    /// Entries of the manifests published (checkpoints and deltas), and the checkpoints among
+    /// them.
+    pub manifest_entries: AtomicU64,
+    pub manifest_checkpoints: AtomicU64,
 }
 
 /// Recently read records: values, decrypted, each with the leaf fields it was opened under, and
@@ -2082,8 +2086,7 @@ impl ShardKeeper {
     /// Publishes the manifest for the current root and records the prepared update durably.
     async fn prepare(&self) -> Result<(PendingUpdate, u64), KeeperError> {
         let state = self.store.state()?;
-        let checkpoint =
-            state.confirmed_manifest.is_empty() || state.deltas_since_checkpoint + 1 >= CHECKPOINT_EVERY;
+        let checkpoint = manifest::checkpoint_due(&state);
         let store = self.store.clone();
         let records = tokio::task::spawn_blocking(move || store.manifest_records(checkpoint))
             .await
@@ -2105,7 +2108,15 @@ impl ShardKeeper {
             checkpoint,
         };
         let recorded = pending.clone();
-        self.update_state_off_runtime(move |s| s.pending = Some(recorded)).await?;
+        self.update_state_off_runtime(move |s| {
+            s.pending = Some(recorded);
+            s.manifest_entries.published(checkpoint, count);
+        })
+        .await?;
+        self.metrics.manifest_entries.fetch_add(count, Ordering::Relaxed);
+        if checkpoint {
+            self.metrics.manifest_checkpoints.fetch_add(1, Ordering::Relaxed);
+        }
         failpoint::hit(Step::BatcherAfterPrepare);
         Ok((pending, count))
     }

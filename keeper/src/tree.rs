@@ -454,14 +454,18 @@ impl StateCodec {
             .verify_slice(tag)
             .map_err(|_| forged("the state row's seal does not verify (edited, or from another store)"))?;
         ShardState::try_from_slice(body).or_else(|e| {
-            // A row from a release before the last fields existed: `log` (an option, last) read
-            // as none, `index_merged_through` (before it) as nothing merged yet.
-            let mut padded = body.to_vec();
-            padded.push(0);
-            ShardState::try_from_slice(&padded).or_else(|_| {
-                padded.splice(body.len()..body.len(), 0u64.to_le_bytes());
-                ShardState::try_from_slice(&padded).map_err(|_| corrupt(e))
-            })
+            // A row from a release before the last fields existed decodes with them at their
+            // defaults: `manifest_entries` (last) zeros, `log` (before it) none,
+            // `index_merged_through` (before that) nothing merged yet. Borsh reads every byte, so
+            // only the padding for the row's release fits.
+            const ENTRIES: &[u8] = &[0; 16];
+            let paddings: [&[&[u8]]; 3] = [&[ENTRIES], &[&[0], ENTRIES], &[&[0; 8], &[0], ENTRIES]];
+            paddings
+                .iter()
+                .find_map(|padding| {
+                    ShardState::try_from_slice(&[&[body][..], padding].concat().concat()).ok()
+                })
+                .ok_or_else(|| corrupt(e))
         })
     }
 }
@@ -937,6 +941,30 @@ pub struct ShardState {
     /// Where the group log continues this state (`None`: no group was logged since the store was
     /// created or since a release without the log wrote it). See [`crate::group_log`].
     pub log: Option<LogCursor>,
+    /// Entries of the manifests published since the last checkpoint, which decide the next one
+    /// (see [`crate::manifest::checkpoint_due`]); zeros in a state from a release before them.
+    pub manifest_entries: ManifestEntries,
+}
+
+/// Entries of the shard's manifest chain: counted as manifests are published (a prepared update
+/// that is never confirmed still counts, which only brings the next checkpoint earlier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, BorshSerialize, BorshDeserialize)]
+pub struct ManifestEntries {
+    /// Records in the last checkpoint.
+    pub at_checkpoint: u64,
+    /// Entries of the deltas published after it.
+    pub since_checkpoint: u64,
+}
+
+impl ManifestEntries {
+    /// Counts a published manifest of `entries` entries.
+    pub fn published(&mut self, checkpoint: bool, entries: u64) {
+        if checkpoint {
+            *self = ManifestEntries { at_checkpoint: entries, since_checkpoint: 0 };
+        } else {
+            self.since_checkpoint = self.since_checkpoint.saturating_add(entries);
+        }
+    }
 }
 
 /// Where in the group log the groups after a state begin: replay reads the log from `from` and
@@ -4959,13 +4987,14 @@ mod tests {
         assert_eq!(store.record(&[3]).unwrap().map(|m| m.leaf), Some(leaf(2, 2, false)));
     }
 
-    /// A store written before the state sealed `index_merged_through` (its row is that field
-    /// shorter) opens, as merged through nothing, and the next merge records its version.
+    /// A store written before the state sealed its later fields (its row is that much shorter)
+    /// opens with them at their defaults, and the next merge records its version.
     #[test]
     fn a_state_row_from_before_the_merged_version_opens() {
-        // Rows of the release before the group log (its `None` byte cut) and of the one before
-        // the merged version too (8 more bytes).
-        for cut in [1, 9] {
+        // Rows of the release before the manifest entry counts (16 bytes cut), of the one before
+        // the group log too (its `None` byte) and of the one before the merged version too (8 more
+        // bytes).
+        for cut in [16, 17, 25] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("s.redb");
             let store = open_store(&path);

@@ -385,6 +385,13 @@ async fn health_status_metrics_openapi_and_admin_operations() {
     // Local blobs: the first group commit after the start syncs the store, the log covers the rest.
     let durable = value_of("ironroot_durable_group_commits_total{shard=\"0\"}");
     assert!(durable >= 1 && durable <= value_of("ironroot_group_commits_total{shard=\"0\"}"), "{metrics}");
+    // Each shard's first manifest is a checkpoint of its records.
+    for shard in 0..2 {
+        assert_eq!(value_of(&format!("ironroot_manifest_checkpoints_total{{shard=\"{shard}\"}}")), 1);
+    }
+    let entries: u64 =
+        (0..2).map(|shard| value_of(&format!("ironroot_manifest_entries_total{{shard=\"{shard}\"}}"))).sum();
+    assert_eq!(entries, 10, "{metrics}");
     // The commit pruned what the rewrites left stale: nothing waits for a sweep.
     assert_eq!(value_of("ironroot_prune_backlog_nodes{shard=\"0\"}"), 0);
     assert_eq!(value_of("ironroot_prune_backlog_values{shard=\"1\"}"), 0);

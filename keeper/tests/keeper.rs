@@ -11,9 +11,12 @@ use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobError, BlobStore, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, UpdateReceipt};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile, ShardId};
+use ironroot_keeper::manifest::CHECKPOINT_MIN_ENTRIES;
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::shard::{verify_read, CommitOutcome, Durability, KeeperError, ShardConfig, ShardKeeper};
-use ironroot_keeper::tree::{public_key_hash, ShardState, StoreError, StoreSeal, TreeKeyMode, EMPTY_ROOT};
+use ironroot_keeper::tree::{
+    public_key_hash, ManifestEntries, ShardState, StoreError, StoreSeal, TreeKeyMode, EMPTY_ROOT,
+};
 use ironroot_sdk::history::onchain_tree_root;
 use ironroot_sdk::registry::TeeKeyStatus;
 use solana_sdk::pubkey::Pubkey;
@@ -397,6 +400,59 @@ async fn batcher_commits_every_n_writes_and_manifests_are_deltas() {
     assert_eq!(records.len(), 120);
     assert_ne!(first.manifest_cid, onchain.manifest_cid);
     assert_all_readable(&keeper, 0..120).await;
+}
+
+/// Checkpoints follow the entries published, not a count of commits: after a checkpoint of N
+/// records the deltas go on until they hold as many entries (at least `CHECKPOINT_MIN_ENTRIES`),
+/// so a large shard is not copied whole every few commits, and a checkpoint still bounds what a
+/// rebuild reads.
+#[tokio::test]
+async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    // Writes `keys`, commits them: (checkpoint?, manifest entries).
+    let write_and_commit = |keys: std::ops::Range<usize>| {
+        let keeper = &keeper;
+        async move {
+            write_many(keeper, keys).await;
+            match keeper.commit().await.unwrap() {
+                CommitOutcome::Committed { checkpoint, entries, .. } => (checkpoint, entries),
+                other => panic!("nothing committed: {other:?}"),
+            }
+        }
+    };
+    let counted = || keeper.store().state().unwrap().manifest_entries;
+    assert_eq!(write_and_commit(0..20).await, (true, 20), "the first manifest");
+    assert_eq!(counted(), ManifestEntries { at_checkpoint: 20, since_checkpoint: 0 });
+    // 70 commits of one write: more than the 64 commits that used to bring a checkpoint.
+    for i in 20..90 {
+        assert_eq!(write_and_commit(i..i + 1).await, (false, 1), "commit of write {i}");
+    }
+    assert_eq!(counted(), ManifestEntries { at_checkpoint: 20, since_checkpoint: 70 });
+    // A long chain of deltas, as a large shard builds one up (the counts live in the sealed state).
+    keeper
+        .store()
+        .update_state(|s| s.manifest_entries.since_checkpoint = CHECKPOINT_MIN_ENTRIES - 1)
+        .unwrap();
+    assert_eq!(write_and_commit(90..91).await, (false, 1), "one entry short");
+    assert_eq!(write_and_commit(91..92).await, (true, 92), "the deltas reached the minimum");
+    assert_eq!(counted(), ManifestEntries { at_checkpoint: 92, since_checkpoint: 0 });
+    // The checkpoint alone holds the shard.
+    let onchain = h.chain_shard(0).await;
+    let (records, head) = ironroot_keeper::manifest::load(
+        h.blobs.as_ref(),
+        h.keys.as_ref(),
+        AppId(APP_ID),
+        ShardId(0),
+        &onchain.manifest_cid,
+        onchain.seq,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(head.checkpoint && head.prev.is_none());
+    assert_eq!((records.len(), onchain.seq), (92, 73));
+    assert_all_readable(&keeper, 0..92).await;
 }
 
 #[tokio::test]

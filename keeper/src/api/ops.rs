@@ -157,6 +157,16 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         per_shard(&|m| m.durable_commits.load(Ordering::Relaxed)),
     );
     counter(
+        "ironroot_manifest_entries_total",
+        "Entries of the manifests published (checkpoints: every record; deltas: the changed ones).",
+        per_shard(&|m| m.manifest_entries.load(Ordering::Relaxed)),
+    );
+    counter(
+        "ironroot_manifest_checkpoints_total",
+        "Manifests published as checkpoints.",
+        per_shard(&|m| m.manifest_checkpoints.load(Ordering::Relaxed)),
+    );
+    counter(
         "ironroot_chain_commits_total",
         "Shard updates confirmed on-chain.",
         per_shard(&|m| m.commits.load(Ordering::Relaxed)),
