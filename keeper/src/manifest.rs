@@ -92,15 +92,31 @@ pub struct NewManifest {
     pub prev: Option<Vec<u8>>,
 }
 
+/// A stored manifest.
+#[derive(Debug)]
+pub struct Published {
+    /// Its header's CID: what the shard update names.
+    pub header: Cid,
+    /// Its parts' CIDs, in order.
+    pub parts: Vec<Vec<u8>>,
+    pub entries: u64,
+}
+
+impl Published {
+    /// Every blob of the manifest: the header, then the parts.
+    pub fn blobs(&self) -> Vec<Vec<u8>> {
+        std::iter::once(self.header.to_bytes()).chain(self.parts.iter().cloned()).collect()
+    }
+}
+
 /// Seals and stores one manifest, its records read, sealed and stored one part at a time (a
-/// checkpoint of a large shard is never in memory whole); returns the header's CID and the number
-/// of entries.
+/// checkpoint of a large shard is never in memory whole).
 pub async fn publish(
     blobs: &dyn BlobStore,
     kek: &Kek,
     manifest: NewManifest,
     records: ManifestRecords,
-) -> Result<(Cid, u64), ManifestError> {
+) -> Result<Published, ManifestError> {
     publish_in_parts(blobs, kek, manifest, records, PART_MAX_ENTRIES).await
 }
 
@@ -110,7 +126,7 @@ async fn publish_in_parts(
     manifest: NewManifest,
     mut records: ManifestRecords,
     part_len: usize,
-) -> Result<(Cid, u64), ManifestError> {
+) -> Result<Published, ManifestError> {
     let NewManifest { app, shard, seq, root, prev } = manifest;
     let scope = SealScope::Shard(shard);
     let checkpoint = prev.is_none();
@@ -147,7 +163,8 @@ async fn publish_in_parts(
     let plain = borsh::to_vec(&header).expect("serialize into Vec");
     let ctx = RecordContext { app, scope, key: HEADER_KEY, version: seq };
     let sealed = crypto::seal(kek, &ctx, &plain, Padding::None)?;
-    Ok((blobs.put(Bytes::from(sealed)).await?, entry_count))
+    let cid = blobs.put(Bytes::from(sealed)).await?;
+    Ok(Published { header: cid, parts: header.parts, entries: entry_count })
 }
 
 /// The next part of `records`, sealed as part number `index`, with its entry count; `None` when
@@ -317,9 +334,11 @@ mod tests {
         let at_checkpoint = store.commit_group(&first, None).unwrap();
         let header = |seq, root, prev| NewManifest { app, shard, seq, root, prev };
         let records = store.manifest_records(true).unwrap();
-        let (checkpoint, count) =
+        let published =
             publish_in_parts(&blobs, &kek, header(1, at_checkpoint.root, None), records, 7).await.unwrap();
-        assert_eq!(count, 40);
+        let checkpoint = published.header;
+        assert_eq!((published.entries, published.parts.len()), (40, 6));
+        assert_eq!(published.blobs()[0], checkpoint.to_bytes());
         let mut state = store.state().unwrap();
         state.confirmed_tree_version = state.tree_version;
         store.put_state(&state).unwrap();
@@ -331,9 +350,10 @@ mod tests {
         let at_delta = store.commit_group(&changes, None).unwrap();
         let records = store.manifest_records(false).unwrap();
         let prev = Some(checkpoint.to_bytes());
-        let (delta, count) =
+        let published =
             publish_in_parts(&blobs, &kek, header(2, at_delta.root, prev), records, 7).await.unwrap();
-        assert_eq!(count, 3);
+        let delta = published.header;
+        assert_eq!(published.entries, 3);
 
         let (loaded, head) =
             load(&blobs, &keys, app, shard, &checkpoint.to_bytes(), 1, |_, _| {}).await.unwrap();
@@ -351,11 +371,12 @@ mod tests {
         state.confirmed_tree_version = state.tree_version;
         store.put_state(&state).unwrap();
         let records = store.manifest_records(false).unwrap();
-        let (empty, count) =
+        let published =
             publish_in_parts(&blobs, &kek, header(3, at_delta.root, Some(delta.to_bytes())), records, 7)
                 .await
                 .unwrap();
-        assert_eq!(count, 0);
+        let empty = published.header;
+        assert_eq!((published.entries, published.blobs().len()), (0, 1));
         let (loaded, head) = load(&blobs, &keys, app, shard, &empty.to_bytes(), 3, |_, _| {}).await.unwrap();
         assert_eq!((head.parts.len(), loaded), (0, expected));
     }

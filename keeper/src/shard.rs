@@ -535,6 +535,8 @@ pub struct ShardMetrics {
     /// them.
     pub manifest_entries: AtomicU64,
     pub manifest_checkpoints: AtomicU64,
+    /// Manifests whose blobs were handed to the dead blobs (see [`ShardStore::retire_manifests`]).
+    pub manifests_retired: AtomicU64,
 }
 
 /// Recently read records: values, decrypted, each with the leaf fields it was opened under, and
@@ -2000,6 +2002,9 @@ impl ShardKeeper {
             a.confirmed_tree_version = state.confirmed_tree_version;
         });
         failpoint::hit(Step::BatcherAfterAnswer);
+        if pending.checkpoint {
+            self.retire_manifests().await;
+        }
         // Roots older than the confirmed one are no longer served: their stale nodes can go, and
         // with them the blobs of record versions no kept root references. (A later prune covers
         // every version before its own confirmed one, so a skipped one loses nothing.)
@@ -2039,19 +2044,6 @@ impl ShardKeeper {
         })
     }
 
-    /// [`ShardStore::update_state`] on a blocking thread: a durable write that waits for the
-    /// writer's group commit to finish (one redb writer at a time) and then for its own sync, which
-    /// would otherwise hold one of the runtime's few worker threads, and the HTTP requests on it.
-    async fn update_state_off_runtime<T: Send + 'static>(
-        &self,
-        change: impl FnOnce(&mut ShardState) -> T + Send + 'static,
-    ) -> Result<T, KeeperError> {
-        let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || store.update_state(change))
-            .await
-            .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??)
-    }
-
     /// Hands the blobs the last prunes found unreachable to the blob store (the local store drops
     /// them and compacts its segments), then forgets them; how many blobs were released.
     pub async fn release_dead_blobs(&self) -> Result<u64, KeeperError> {
@@ -2083,6 +2075,30 @@ impl ShardKeeper {
         }
     }
 
+    /// After a confirmed checkpoint: hands the manifests no state the chain can still show needs
+    /// (those before the newest checkpoint the chain has finalized) to the dead blobs, released
+    /// with the next ones. A failure leaves them for the next checkpoint.
+    async fn retire_manifests(&self) {
+        let finalized = match self.chain.shard_finalized(self.cfg.app.as_bytes(), self.cfg.shard).await {
+            Ok(Some(finalized)) => finalized.seq,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(shard = %self.cfg.shard, error = %e, "reading the finalized shard failed; old manifests are retired after the next checkpoint");
+                return;
+            }
+        };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.retire_manifests(finalized)).await {
+            Ok(Ok(retired)) => {
+                self.metrics.manifests_retired.fetch_add(retired as u64, Ordering::Relaxed);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(shard = %self.cfg.shard, error = %e, "retiring old manifests failed; retried after the next checkpoint");
+            }
+            Err(e) => tracing::warn!(shard = %self.cfg.shard, error = %e, "retiring old manifests panicked"),
+        }
+    }
+
     /// Publishes the manifest for the current root and records the prepared update durably.
     async fn prepare(&self) -> Result<(PendingUpdate, u64), KeeperError> {
         let state = self.store.state()?;
@@ -2097,22 +2113,29 @@ impl ShardKeeper {
         let prev = (!checkpoint).then(|| snapshot.confirmed_manifest.clone());
         let new_manifest =
             NewManifest { app: self.cfg.app, shard: self.cfg.shard, seq, root: snapshot.root, prev };
-        let (cid, count) = manifest::publish(self.blobs.as_ref(), &kek, new_manifest, records).await?;
+        let published = manifest::publish(self.blobs.as_ref(), &kek, new_manifest, records).await?;
         failpoint::hit(Step::BatcherAfterManifest);
+        let count = published.entries;
         let pending = PendingUpdate {
             seq,
             prev_root: snapshot.confirmed_root,
             root: snapshot.root,
             tree_version: snapshot.tree_version,
-            manifest_cid: cid.to_bytes(),
+            manifest_cid: published.header.to_bytes(),
             checkpoint,
         };
         let recorded = pending.clone();
-        self.update_state_off_runtime(move |s| {
-            s.pending = Some(recorded);
-            s.manifest_entries.published(checkpoint, count);
+        let store = self.store.clone();
+        // A durable write waits for the writer's group commit (one redb writer at a time) and then
+        // for its sync: on a blocking thread, not one of the runtime's few workers.
+        tokio::task::spawn_blocking(move || {
+            store.update_state_with_manifest(seq, checkpoint, &published.blobs(), |s| {
+                s.pending = Some(recorded);
+                s.manifest_entries.published(checkpoint, count);
+            })
         })
-        .await?;
+        .await
+        .map_err(|e| KeeperError::Store(StoreError::Io(e.into())))??;
         self.metrics.manifest_entries.fetch_add(count, Ordering::Relaxed);
         if checkpoint {
             self.metrics.manifest_checkpoints.fetch_add(1, Ordering::Relaxed);

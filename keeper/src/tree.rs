@@ -100,6 +100,9 @@ const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// the prune that made them unreachable and deleted once the blob store released them, so a crash
 /// in between loses no garbage.
 const DEAD_BLOBS: TableDefinition<&[u8], ()> = TableDefinition::new("dead_blobs");
+/// Update seq → the blobs of the manifest published for it (see [`encode_manifest_blobs`]), kept
+/// until no state the chain can still show needs them (see [`ShardStore::retire_manifests`]).
+const MANIFEST_BLOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("manifest_blobs_by_seq");
 const STATE_KEY: &str = "shard";
 /// The store's random identity, written once when the store is created.
 const STORE_ID_KEY: &str = "store_id";
@@ -1626,6 +1629,63 @@ impl ShardStore {
         Ok(out)
     }
 
+    /// [`ShardStore::update_state`] that also records the blobs of the manifest published for
+    /// update `seq` (a checkpoint or not), in the same transaction: a prepared update's manifest
+    /// is always known to [`ShardStore::retire_manifests`]. A manifest prepared again for the
+    /// same seq replaces the row (the first one's blobs are then never released).
+    pub fn update_state_with_manifest<T>(
+        &self,
+        seq: u64,
+        checkpoint: bool,
+        blobs: &[Vec<u8>],
+        f: impl FnOnce(&mut ShardState) -> T,
+    ) -> Result<T, StoreError> {
+        let row = encode_manifest_blobs(checkpoint, blobs)?;
+        let txn = self.db.begin_write().map_err(io)?;
+        let mut state = self.read_state(&txn)?;
+        let out = f(&mut state);
+        self.write_state(&txn, &state)?;
+        txn.open_table(MANIFEST_BLOBS).map_err(corrupt)?.insert(seq, row.as_slice()).map_err(io)?;
+        txn.commit().map_err(io)?;
+        Ok(out)
+    }
+
+    /// Hands the blobs of every manifest older than the newest checkpoint at or before
+    /// `finalized_seq` to the dead blobs (released like any other, see
+    /// [`ShardKeeper::release_dead_blobs`](crate::shard::ShardKeeper::release_dead_blobs)), in
+    /// one durable transaction: rebuilding any state from that checkpoint on (every state the
+    /// chain can still show) walks back no further. How many manifests were retired.
+    pub fn retire_manifests(&self, finalized_seq: u64) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write().map_err(io)?;
+        let retired = {
+            let mut table = txn.open_table(MANIFEST_BLOBS).map_err(corrupt)?;
+            let mut keep_from = None;
+            for item in table.range(..=finalized_seq).map_err(io)?.rev() {
+                let (seq, row) = item.map_err(io)?;
+                if decode_manifest_blobs(row.value())?.0 {
+                    keep_from = Some(seq.value());
+                    break;
+                }
+            }
+            let Some(keep_from) = keep_from else { return Ok(0) };
+            let mut retired = Vec::new();
+            for item in table.range(..keep_from).map_err(io)? {
+                let (seq, row) = item.map_err(io)?;
+                retired.push((seq.value(), decode_manifest_blobs(row.value())?.1));
+            }
+            let mut dead = txn.open_table(DEAD_BLOBS).map_err(corrupt)?;
+            for (seq, blobs) in &retired {
+                for cid in blobs {
+                    dead.insert(cid.as_slice(), ()).map_err(io)?;
+                }
+                table.remove(seq).map_err(io)?;
+            }
+            retired.len()
+        };
+        txn.commit().map_err(io)?;
+        Ok(retired)
+    }
+
     /// The records of the next manifest, read part by part from one consistent read (see
     /// [`ManifestRecords`]): every record (`checkpoint`) or the records changed since the
     /// confirmed tree version. Nothing is read until the parts are asked for, so a checkpoint of
@@ -2376,6 +2436,35 @@ impl ShardStore {
             }
         }
         txn.commit().map_err(io)
+    }
+}
+
+/// A [`MANIFEST_BLOBS`] row: 1 for a checkpoint (else 0), then each blob's CID after its length
+/// (u16, little-endian).
+fn encode_manifest_blobs(checkpoint: bool, blobs: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
+    let mut row = vec![u8::from(checkpoint)];
+    for cid in blobs {
+        let len = u16::try_from(cid.len()).map_err(|_| io("a CID over 64 KiB"))?;
+        row.extend_from_slice(&len.to_le_bytes());
+        row.extend_from_slice(cid);
+    }
+    Ok(row)
+}
+
+/// (checkpoint, blobs) of a [`MANIFEST_BLOBS`] row.
+fn decode_manifest_blobs(row: &[u8]) -> Result<(bool, Vec<Vec<u8>>), StoreError> {
+    let bad = || corrupt("a manifest blobs row is malformed");
+    let (&flag, mut rest) = row.split_first().ok_or_else(bad)?;
+    let mut blobs = Vec::new();
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(bad)?;
+        let (cid, tail) = tail.split_at_checked(usize::from(u16::from_le_bytes(*len))).ok_or_else(bad)?;
+        blobs.push(cid.to_vec());
+        rest = tail;
+    }
+    match flag {
+        0 | 1 => Ok((flag == 1, blobs)),
+        _ => Err(bad()),
     }
 }
 
@@ -4985,6 +5074,22 @@ mod tests {
         });
         let store = open_store(&path);
         assert_eq!(store.record(&[3]).unwrap().map(|m| m.leaf), Some(leaf(2, 2, false)));
+    }
+
+    /// A manifest's blobs row reads back as written; a cut or edited one is a typed error, not
+    /// a panic or a wrong list.
+    #[test]
+    fn manifest_blobs_rows_round_trip_and_reject_malformed_ones() {
+        let blobs = vec![vec![1u8; 36], vec![2u8; 40], Vec::new()];
+        let row = encode_manifest_blobs(true, &blobs).unwrap();
+        assert_eq!(decode_manifest_blobs(&row).unwrap(), (true, blobs.clone()));
+        assert_eq!(
+            decode_manifest_blobs(&encode_manifest_blobs(false, &[]).unwrap()).unwrap(),
+            (false, vec![])
+        );
+        for bad in [&row[..row.len() - 1], &row[..2], &[][..], &[2u8][..]] {
+            assert!(matches!(decode_manifest_blobs(bad), Err(StoreError::Corrupt(_))), "{bad:?}");
+        }
     }
 
     /// A store written before the state sealed its later fields (its row is that much shorter)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use app_roots::UpdateShardArgs;
 use async_trait::async_trait;
 use bytes::Bytes;
+use cid::Cid;
 use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobError, BlobStore, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, UpdateReceipt};
@@ -453,6 +454,71 @@ async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one
     assert!(head.checkpoint && head.prev.is_none());
     assert_eq!((records.len(), onchain.seq), (92, 73));
     assert_all_readable(&keeper, 0..92).await;
+}
+
+/// Manifests no state the chain can still show needs are released: once a checkpoint is
+/// final, every manifest before it (headers and parts) goes to the dead blobs and out of the blob
+/// store, while the chain's own manifests still rebuild the shard.
+#[tokio::test]
+async fn manifests_before_a_final_checkpoint_are_released() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    let write_and_commit = |keys: std::ops::Range<usize>| {
+        let keeper = &keeper;
+        async move {
+            write_many(keeper, keys).await;
+            match keeper.commit().await.unwrap() {
+                CommitOutcome::Committed { checkpoint, manifest, seq, .. } => (checkpoint, manifest, seq),
+                other => panic!("nothing committed: {other:?}"),
+            }
+        }
+    };
+    let blobs_of = |manifest: String, seq: u64| {
+        let h = &h;
+        async move {
+            let cid = Cid::try_from(manifest.as_str()).unwrap();
+            let (_, head) = ironroot_keeper::manifest::load(
+                h.blobs.as_ref(),
+                h.keys.as_ref(),
+                AppId(APP_ID),
+                ShardId(0),
+                &cid.to_bytes(),
+                seq,
+                |_, _| {},
+            )
+            .await
+            .unwrap();
+            let parts = head.parts.iter().map(|p| Cid::try_from(p.as_slice()).unwrap());
+            std::iter::once(cid).chain(parts).collect::<Vec<_>>()
+        }
+    };
+    let (checkpoint, first, _) = write_and_commit(0..20).await;
+    assert!(checkpoint);
+    let (checkpoint, delta, _) = write_and_commit(20..25).await;
+    assert!(!checkpoint);
+    let old: Vec<Cid> = [blobs_of(first, 1).await, blobs_of(delta, 2).await].concat();
+    assert_eq!(old.len(), 4, "two headers, one part each");
+    // The next manifest is a checkpoint (the counts say the deltas are long enough).
+    keeper.store().update_state(|s| s.manifest_entries.since_checkpoint = CHECKPOINT_MIN_ENTRIES).unwrap();
+    let (checkpoint, latest, seq) = write_and_commit(25..30).await;
+    assert!(checkpoint);
+    // The bank finalizes at once: the manifests before the new checkpoint went.
+    for cid in &old {
+        assert!(
+            matches!(h.blobs.get(cid).await, Err(BlobError::NotFound(_))),
+            "{cid} of a retired manifest is still stored"
+        );
+    }
+    assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
+    assert!(keeper.store().dead_blobs(16).unwrap().is_empty(), "released, not only marked");
+    for cid in blobs_of(latest, seq).await {
+        h.blobs.get(&cid).await.expect("the current manifest stays");
+    }
+    // A delta after it keeps both (a delta needs its checkpoint).
+    let (checkpoint, _, _) = write_and_commit(30..31).await;
+    assert!(!checkpoint);
+    assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
+    assert_all_readable(&keeper, 0..31).await;
 }
 
 #[tokio::test]

@@ -167,6 +167,11 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
         per_shard(&|m| m.manifest_checkpoints.load(Ordering::Relaxed)),
     );
     counter(
+        "ironroot_manifests_retired_total",
+        "Manifests released as dead blobs once no state the chain can still show needs them.",
+        per_shard(&|m| m.manifests_retired.load(Ordering::Relaxed)),
+    );
+    counter(
         "ironroot_chain_commits_total",
         "Shard updates confirmed on-chain.",
         per_shard(&|m| m.commits.load(Ordering::Relaxed)),
