@@ -324,6 +324,44 @@ async fn removal_compacts_segments_within_twice_the_live_bytes() {
     assert_eq!(store.get(&again).await.unwrap(), blobs[1]);
 }
 
+/// Compaction reads a segment a few megabytes at a time: in segments several times that size,
+/// blocks of up to a megabyte that cross the reads' boundaries are copied whole, and every live
+/// block reads back afterwards.
+#[tokio::test]
+async fn compaction_of_segments_larger_than_its_reads_copies_every_live_block_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment_len = 12 * 1024 * 1024;
+    let store = LocalBlobStore::open_with_segment_len(dir.path(), segment_len).unwrap();
+    let blobs: Vec<Bytes> = (0..48u64)
+        .map(|i| {
+            let len = 700_000 + (i as usize * 7_919) % (MAX_BLOCK_LEN - 700_000);
+            Bytes::from((0..len).map(|j| (i as usize * 31 + j / 4096) as u8).collect::<Vec<u8>>())
+        })
+        .collect();
+    let mut cids = Vec::new();
+    for group in blobs.chunks(4) {
+        cids.extend(store.put_many(group.to_vec()).await.unwrap());
+    }
+    let full = store.space_usage().unwrap();
+    assert!(full.segments >= 3, "{full:?}");
+    let (dead, live): (Vec<_>, Vec<_>) = cids.iter().zip(&blobs).enumerate().partition(|(i, _)| i % 4 != 0);
+    let dead_cids: Vec<_> = dead.iter().map(|(_, (c, _))| **c).collect();
+    store.remove_blocks(dead_cids.clone()).await.unwrap();
+    let after = store.space_usage().unwrap();
+    assert!(after.file_bytes < full.file_bytes / 2, "compacted: {after:?} vs {full:?}");
+    for (_, (cid, data)) in &live {
+        assert_eq!(store.get(cid).await.unwrap(), **data);
+    }
+    for cid in &dead_cids {
+        assert!(matches!(store.get(cid).await, Err(BlobError::NotFound(_))));
+    }
+    drop(store);
+    let store = LocalBlobStore::open_with_segment_len(dir.path(), segment_len).unwrap();
+    for (_, (cid, data)) in &live {
+        assert_eq!(store.get(cid).await.unwrap(), **data, "after a reopen");
+    }
+}
+
 #[tokio::test]
 async fn buffered_index_entries_are_served_and_written_out_at_a_clean_close() {
     let dir = tempfile::tempdir().unwrap();

@@ -866,31 +866,51 @@ impl Inner {
         Ok(report)
     }
 
-    /// Copies the live records of sealed segment `id` to the active one as a group, then drops
-    /// the segment from the index durably and deletes it.
+    /// Copies the live records of sealed segment `id` to the active one, a few megabytes at a time
+    /// (a whole 64 MiB segment in memory would count against the keeper's memory budget), then
+    /// drops the segment from the index durably and deletes it.
     fn compact_segment(&self, id: u64) -> Result<u64, BlobError> {
+        const WINDOW: usize = 4 * 1024 * 1024;
         let path = self.segment_path(id);
-        let mut bytes = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| io_error("read", &path, e))?;
-        let txn = self.db.begin_read().map_err(|e| self.db_error("read index", e))?;
-        let index = txn.open_table(BLOCKS).map_err(|e| self.db_error("read index", e))?;
-        let mut live = Vec::new();
-        let mut at = 0u64;
-        while let Some(record) = parse_record(&bytes, at) {
-            let here =
-                index.get(&record.digest).map_err(|e| self.db_error("read index", e))?.map(|v| v.value());
-            if here == Some((id, at + RECORD_HEADER_LEN, record.len as u32)) {
-                live.push((record.digest, &bytes[record.start..record.start + record.len]));
+        let file = File::open(&path).map_err(|e| io_error("open", &path, e))?;
+        let len = file.metadata().map_err(|e| io_error("stat", &path, e))?.len();
+        let mut buf = Vec::new();
+        let mut moved = 0u64;
+        // File offset of the window: always the start of a record (or of the end).
+        let mut offset = 0u64;
+        loop {
+            // A window holds at least one whole record of the largest size.
+            let want = (len - offset).min(WINDOW.max(RECORD_HEADER_LEN as usize + MAX_BLOCK_LEN) as u64);
+            if want == 0 {
+                break;
             }
-            at = record.end;
-        }
-        drop(index);
-        drop(txn);
-        if !live.is_empty() {
-            // Durable and indexed at the copies once this returns.
-            self.write_group(&live, true)?;
+            buf.resize(want as usize, 0);
+            file.read_exact_at(&mut buf, offset).map_err(|e| io_error("read", &path, e))?;
+            let txn = self.db.begin_read().map_err(|e| self.db_error("read index", e))?;
+            let index = txn.open_table(BLOCKS).map_err(|e| self.db_error("read index", e))?;
+            let mut live = Vec::new();
+            let mut at = 0u64;
+            while let Some(record) = parse_record(&buf, at) {
+                let here =
+                    index.get(&record.digest).map_err(|e| self.db_error("read index", e))?.map(|v| v.value());
+                if here == Some((id, offset + at + RECORD_HEADER_LEN, record.len as u32)) {
+                    live.push((record.digest, &buf[record.start..record.start + record.len]));
+                }
+                at = record.end;
+            }
+            drop(index);
+            drop(txn);
+            if !live.is_empty() {
+                // Durable and indexed at the copies once this returns.
+                self.write_group(&live, true)?;
+                moved += live.len() as u64;
+            }
+            // No whole record at the window's start: the end of the segment's records (its zeros,
+            // or a torn tail).
+            if at == 0 {
+                break;
+            }
+            offset += at;
         }
         // The copies' entries (buffered) become durable in the transaction that drops the segment:
         // after a crash the index never names a deleted segment's copy of a block it moved.
@@ -908,8 +928,8 @@ impl Inner {
         self.files.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
         fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
         sync_dir(&self.segments_dir())?;
-        info!(segment = id, moved = live.len(), "compacted a blob segment");
-        Ok(live.len() as u64)
+        info!(segment = id, moved, "compacted a blob segment");
+        Ok(moved)
     }
 
     /// Appends the whole log records of segment `id` from `start` on to `out`, reading the file a
