@@ -12,11 +12,11 @@ use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
 use ironroot_keeper::blobs::{BlobError, BlobStore, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, UpdateReceipt};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile, ShardId};
-use ironroot_keeper::manifest::CHECKPOINT_MIN_ENTRIES;
+use ironroot_keeper::manifest::{ManifestHeader, CHECKPOINT_MIN_ENTRIES};
 use ironroot_keeper::recovery::Startup;
 use ironroot_keeper::shard::{verify_read, CommitOutcome, Durability, KeeperError, ShardConfig, ShardKeeper};
 use ironroot_keeper::tree::{
-    public_key_hash, ManifestEntries, ShardState, StoreError, StoreSeal, TreeKeyMode, EMPTY_ROOT,
+    public_key_hash, ManifestEntries, RecordLeaf, ShardState, StoreError, StoreSeal, TreeKeyMode, EMPTY_ROOT,
 };
 use ironroot_sdk::history::onchain_tree_root;
 use ironroot_sdk::registry::TeeKeyStatus;
@@ -140,6 +140,26 @@ impl Harness {
 
     async fn chain_shard(&self, shard: u16) -> ShardOnChain {
         self.chain.shard(&APP_ID, ShardId(shard)).await.unwrap().unwrap()
+    }
+
+    /// Shard 0's records as of the manifest `cid` of update `seq`, and that manifest's header.
+    async fn load_manifest(
+        &self,
+        cid: &[u8],
+        seq: u64,
+    ) -> (std::collections::BTreeMap<Vec<u8>, RecordLeaf>, ManifestHeader) {
+        let keys = self.keys.as_ref();
+        ironroot_keeper::manifest::load(
+            self.blobs.as_ref(),
+            keys,
+            AppId(APP_ID),
+            ShardId(0),
+            cid,
+            seq,
+            |_, _| {},
+        )
+        .await
+        .unwrap()
     }
 
     async fn history_root(&self) -> [u8; 32] {
@@ -385,17 +405,7 @@ async fn batcher_commits_every_n_writes_and_manifests_are_deltas() {
     let status = keeper.status().unwrap();
     assert_eq!(status.record_count, 120);
     // The latest manifest is a delta on the first one, and the chain of them rebuilds everything.
-    let (records, head) = ironroot_keeper::manifest::load(
-        h.blobs.as_ref(),
-        h.keys.as_ref(),
-        AppId(APP_ID),
-        ShardId(0),
-        &onchain.manifest_cid,
-        onchain.seq,
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let (records, head) = h.load_manifest(&onchain.manifest_cid, onchain.seq).await;
     assert!(!head.checkpoint && head.prev.is_some());
     assert!(head.entry_count < 120, "a delta holds only what changed: {}", head.entry_count);
     assert_eq!(records.len(), 120);
@@ -440,17 +450,7 @@ async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one
     assert_eq!(counted(), ManifestEntries { at_checkpoint: 92, since_checkpoint: 0 });
     // The checkpoint alone holds the shard.
     let onchain = h.chain_shard(0).await;
-    let (records, head) = ironroot_keeper::manifest::load(
-        h.blobs.as_ref(),
-        h.keys.as_ref(),
-        AppId(APP_ID),
-        ShardId(0),
-        &onchain.manifest_cid,
-        onchain.seq,
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let (records, head) = h.load_manifest(&onchain.manifest_cid, onchain.seq).await;
     assert!(head.checkpoint && head.prev.is_none());
     assert_eq!((records.len(), onchain.seq), (92, 73));
     assert_all_readable(&keeper, 0..92).await;
@@ -477,17 +477,7 @@ async fn manifests_before_a_final_checkpoint_are_released() {
         let h = &h;
         async move {
             let cid = Cid::try_from(manifest.as_str()).unwrap();
-            let (_, head) = ironroot_keeper::manifest::load(
-                h.blobs.as_ref(),
-                h.keys.as_ref(),
-                AppId(APP_ID),
-                ShardId(0),
-                &cid.to_bytes(),
-                seq,
-                |_, _| {},
-            )
-            .await
-            .unwrap();
+            let (_, head) = h.load_manifest(&cid.to_bytes(), seq).await;
             let parts = head.parts.iter().map(|p| Cid::try_from(p.as_slice()).unwrap());
             std::iter::once(cid).chain(parts).collect::<Vec<_>>()
         }
