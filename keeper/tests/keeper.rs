@@ -1,6 +1,6 @@
 //! The keeper core against the real programs (in-process bank) and real blob stores: write path,
 //! proofs, batching, rollback-proof start-up, crash points, key rotation, two keepers at once.
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ const SLOW_CONFIRMATION: Duration = Duration::from_millis(300);
 struct FaultyChain {
     inner: BankChain,
     fault: AtomicU8,
+    /// The highest seq the finalized view reports (a lagging or lying RPC); `u64::MAX`: as is.
+    finalized_cap: AtomicU64,
 }
 
 impl FaultyChain {
@@ -63,6 +65,17 @@ impl Chain for FaultyChain {
     }
     async fn shard(&self, app_id: &[u8; 32], shard: ShardId) -> Result<Option<ShardOnChain>, ChainError> {
         self.inner.shard(app_id, shard).await
+    }
+    async fn shard_finalized(
+        &self,
+        app_id: &[u8; 32],
+        shard: ShardId,
+    ) -> Result<Option<ShardOnChain>, ChainError> {
+        let mut view = self.inner.shard_finalized(app_id, shard).await?;
+        if let Some(view) = &mut view {
+            view.seq = view.seq.min(self.finalized_cap.load(Ordering::SeqCst));
+        }
+        Ok(view)
     }
     async fn tee_status(&self, tee: &Pubkey) -> Result<TeeKeyStatus, ChainError> {
         self.inner.tee_status(tee).await
@@ -103,7 +116,11 @@ struct Harness {
 async fn harness(shards: u16) -> Harness {
     let dev = DevHarness::start(HarnessOptions::new(APP_ID, shards)).await.unwrap();
     let blobs = Arc::new(LocalBlobStore::open(dev.data_dir().join("blobs")).unwrap());
-    let chain = Arc::new(FaultyChain { inner: dev.chain.clone(), fault: AtomicU8::new(0) });
+    let chain = Arc::new(FaultyChain {
+        inner: dev.chain.clone(),
+        fault: AtomicU8::new(0),
+        finalized_cap: AtomicU64::new(u64::MAX),
+    });
     Harness { keys: dev.keys.clone(), signer: dev.signer.clone(), dev, chain, blobs }
 }
 
@@ -458,7 +475,8 @@ async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one
 
 /// Manifests no state the chain can still show needs are released: once a checkpoint is
 /// final, every manifest before it (headers and parts) goes to the dead blobs and out of the blob
-/// store, while the chain's own manifests still rebuild the shard.
+/// store, while the chain's own manifests still rebuild the shard. A checkpoint that is confirmed
+/// but not final yet (a lagging, or lying, finalized view) releases nothing the final state needs.
 #[tokio::test]
 async fn manifests_before_a_final_checkpoint_are_released() {
     let h = harness(1).await;
@@ -482,33 +500,53 @@ async fn manifests_before_a_final_checkpoint_are_released() {
             std::iter::once(cid).chain(parts).collect::<Vec<_>>()
         }
     };
+    let stored = |cids: Vec<Cid>| {
+        let h = &h;
+        async move {
+            let mut held = Vec::new();
+            for cid in cids {
+                match h.blobs.get(&cid).await {
+                    Ok(_) => held.push(true),
+                    Err(BlobError::NotFound(_)) => held.push(false),
+                    Err(e) => panic!("{cid}: {e}"),
+                }
+            }
+            held
+        }
+    };
+    let retired = || keeper.metrics().manifests_retired.load(Ordering::Relaxed);
+    let next_is_checkpoint = || {
+        keeper.store().update_state(|s| s.manifest_entries.since_checkpoint = CHECKPOINT_MIN_ENTRIES).unwrap()
+    };
+
     let (checkpoint, first, _) = write_and_commit(0..20).await;
     assert!(checkpoint);
     let (checkpoint, delta, _) = write_and_commit(20..25).await;
     assert!(!checkpoint);
     let old: Vec<Cid> = [blobs_of(first, 1).await, blobs_of(delta, 2).await].concat();
     assert_eq!(old.len(), 4, "two headers, one part each");
-    // The next manifest is a checkpoint (the counts say the deltas are long enough).
-    keeper.store().update_state(|s| s.manifest_entries.since_checkpoint = CHECKPOINT_MIN_ENTRIES).unwrap();
-    let (checkpoint, latest, seq) = write_and_commit(25..30).await;
+    // The chain finalized only seq 2 (the first checkpoint's generation): a checkpoint at seq 3
+    // releases nothing, since a reorg to seq 2 would rebuild from manifests 1 and 2.
+    h.chain.finalized_cap.store(2, Ordering::SeqCst);
+    next_is_checkpoint();
+    let (checkpoint, second, _) = write_and_commit(25..30).await;
     assert!(checkpoint);
-    // The bank finalizes at once: the manifests before the new checkpoint went.
-    for cid in &old {
-        assert!(
-            matches!(h.blobs.get(cid).await, Err(BlobError::NotFound(_))),
-            "{cid} of a retired manifest is still stored"
-        );
-    }
-    assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
+    assert_eq!((retired(), stored(old.clone()).await), (0, vec![true; 4]));
+    // Final now: the next checkpoint releases everything before it, the one at seq 3 included.
+    h.chain.finalized_cap.store(u64::MAX, Ordering::SeqCst);
+    let second = blobs_of(second, 3).await;
+    next_is_checkpoint();
+    let (checkpoint, latest, seq) = write_and_commit(30..35).await;
+    assert!(checkpoint);
+    assert_eq!(retired(), 3);
+    assert_eq!(stored([old, second].concat()).await, vec![false; 6], "retired manifests' blobs");
     assert!(keeper.store().dead_blobs(16).unwrap().is_empty(), "released, not only marked");
-    for cid in blobs_of(latest, seq).await {
-        h.blobs.get(&cid).await.expect("the current manifest stays");
-    }
+    assert_eq!(stored(blobs_of(latest, seq).await).await, vec![true; 2], "the current manifest");
     // A delta after it keeps both (a delta needs its checkpoint).
-    let (checkpoint, _, _) = write_and_commit(30..31).await;
+    let (checkpoint, _, _) = write_and_commit(35..36).await;
     assert!(!checkpoint);
-    assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
-    assert_all_readable(&keeper, 0..31).await;
+    assert_eq!(retired(), 3);
+    assert_all_readable(&keeper, 0..36).await;
 }
 
 #[tokio::test]
