@@ -4,8 +4,8 @@
 //! record of the shard) or a **delta** (the records changed since the previous manifest, which it
 //! names), so a commit writes only what changed; a checkpoint bounds how far a rebuild must walk
 //! back, and comes once the deltas since the last one hold as many entries as it did (see
-//! [`checkpoint_due`]), so its cost per write does not grow with the shard. Entries are stored in parts of at most
-//! [`PART_MAX_ENTRIES`] so no blob grows past the store's limit. The header and every part are
+//! [`checkpoint_due`]), so its cost per write does not grow with the shard. Entries are stored in
+//! parts of at most [`PART_MAX_ENTRIES`] so no blob grows past the store's limit. The header and every part are
 //! sealed like records (app KEK, AAD naming the app, shard, a reserved key and the seq), so an
 //! operator can neither read nor swap them.
 use std::collections::BTreeMap;

@@ -1604,7 +1604,7 @@ impl ShardStore {
     /// Reads, changes and durably writes the commit state in one transaction, so it never
     /// overwrites a concurrent group commit.
     pub fn update_state<T>(&self, f: impl FnOnce(&mut ShardState) -> T) -> Result<T, StoreError> {
-        self.update_state_with(redb::Durability::Immediate, f)
+        self.update_state_with(redb::Durability::Immediate, f, |_| Ok(()))
     }
 
     /// [`ShardStore::update_state`] without waiting for the disk: the change is visible at once
@@ -1612,19 +1612,22 @@ impl ShardStore {
     /// Only for facts the keeper can learn again after a crash, such as a confirmation the chain
     /// holds (recovery confirms a prepared update the chain shows).
     pub fn update_state_unsynced<T>(&self, f: impl FnOnce(&mut ShardState) -> T) -> Result<T, StoreError> {
-        self.update_state_with(redb::Durability::None, f)
+        self.update_state_with(redb::Durability::None, f, |_| Ok(()))
     }
 
+    /// The state changed by `f`, and whatever `also` writes, in one transaction.
     fn update_state_with<T>(
         &self,
         durability: redb::Durability,
         f: impl FnOnce(&mut ShardState) -> T,
+        also: impl FnOnce(&redb::WriteTransaction) -> Result<(), StoreError>,
     ) -> Result<T, StoreError> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(durability).map_err(io)?;
         let mut state = self.read_state(&txn)?;
         let out = f(&mut state);
         self.write_state(&txn, &state)?;
+        also(&txn)?;
         txn.commit().map_err(io)?;
         Ok(out)
     }
@@ -1641,13 +1644,10 @@ impl ShardStore {
         f: impl FnOnce(&mut ShardState) -> T,
     ) -> Result<T, StoreError> {
         let row = encode_manifest_blobs(checkpoint, blobs)?;
-        let txn = self.db.begin_write().map_err(io)?;
-        let mut state = self.read_state(&txn)?;
-        let out = f(&mut state);
-        self.write_state(&txn, &state)?;
-        txn.open_table(MANIFEST_BLOBS).map_err(corrupt)?.insert(seq, row.as_slice()).map_err(io)?;
-        txn.commit().map_err(io)?;
-        Ok(out)
+        self.update_state_with(redb::Durability::Immediate, f, |txn| {
+            txn.open_table(MANIFEST_BLOBS).map_err(corrupt)?.insert(seq, row.as_slice()).map_err(io)?;
+            Ok(())
+        })
     }
 
     /// Hands the blobs of every manifest older than the newest checkpoint at or before
