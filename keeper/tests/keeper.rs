@@ -198,6 +198,26 @@ async fn write_many(keeper: &ShardKeeper, range: std::ops::Range<usize>) {
     }
 }
 
+/// What one explicit commit published.
+#[derive(Debug, PartialEq)]
+struct Published {
+    checkpoint: bool,
+    entries: u64,
+    manifest: String,
+    seq: u64,
+}
+
+/// Writes `keys` (see [`write_many`]), then commits them.
+async fn write_and_commit(keeper: &ShardKeeper, keys: std::ops::Range<usize>) -> Published {
+    write_many(keeper, keys).await;
+    match keeper.commit().await.unwrap() {
+        CommitOutcome::Committed { checkpoint, entries, manifest, seq, .. } => {
+            Published { checkpoint, entries, manifest, seq }
+        }
+        other => panic!("nothing committed: {other:?}"),
+    }
+}
+
 async fn assert_all_readable(keeper: &ShardKeeper, range: std::ops::Range<usize>) {
     for i in range {
         let read = keeper.get(format!("key-{i}").as_bytes()).await.expect("acknowledged write readable");
@@ -438,23 +458,20 @@ async fn batcher_commits_every_n_writes_and_manifests_are_deltas() {
 async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one() {
     let h = harness(1).await;
     let keeper = h.open(0).await;
-    // Writes `keys`, commits them: (checkpoint?, manifest entries).
-    let write_and_commit = |keys: std::ops::Range<usize>| {
+    // (checkpoint?, manifest entries) of a commit of `keys`.
+    let commit = |keys| {
         let keeper = &keeper;
         async move {
-            write_many(keeper, keys).await;
-            match keeper.commit().await.unwrap() {
-                CommitOutcome::Committed { checkpoint, entries, .. } => (checkpoint, entries),
-                other => panic!("nothing committed: {other:?}"),
-            }
+            let published = write_and_commit(keeper, keys).await;
+            (published.checkpoint, published.entries)
         }
     };
     let counted = || keeper.store().state().unwrap().manifest_entries;
-    assert_eq!(write_and_commit(0..20).await, (true, 20), "the first manifest");
+    assert_eq!(commit(0..20).await, (true, 20), "the first manifest");
     assert_eq!(counted(), ManifestEntries { at_checkpoint: 20, since_checkpoint: 0 });
     // 70 commits of one write: more than the 64 commits that used to bring a checkpoint.
     for i in 20..90 {
-        assert_eq!(write_and_commit(i..i + 1).await, (false, 1), "commit of write {i}");
+        assert_eq!(commit(i..i + 1).await, (false, 1), "commit of write {i}");
     }
     assert_eq!(counted(), ManifestEntries { at_checkpoint: 20, since_checkpoint: 70 });
     // A long chain of deltas, as a large shard builds one up (the counts live in the sealed state).
@@ -462,8 +479,8 @@ async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one
         .store()
         .update_state(|s| s.manifest_entries.since_checkpoint = CHECKPOINT_MIN_ENTRIES - 1)
         .unwrap();
-    assert_eq!(write_and_commit(90..91).await, (false, 1), "one entry short");
-    assert_eq!(write_and_commit(91..92).await, (true, 92), "the deltas reached the minimum");
+    assert_eq!(commit(90..91).await, (false, 1), "one entry short");
+    assert_eq!(commit(91..92).await, (true, 92), "the deltas reached the minimum");
     assert_eq!(counted(), ManifestEntries { at_checkpoint: 92, since_checkpoint: 0 });
     // The checkpoint alone holds the shard.
     let onchain = h.chain_shard(0).await;
@@ -481,16 +498,6 @@ async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one
 async fn manifests_before_a_final_checkpoint_are_released() {
     let h = harness(1).await;
     let keeper = h.open(0).await;
-    let write_and_commit = |keys: std::ops::Range<usize>| {
-        let keeper = &keeper;
-        async move {
-            write_many(keeper, keys).await;
-            match keeper.commit().await.unwrap() {
-                CommitOutcome::Committed { checkpoint, manifest, seq, .. } => (checkpoint, manifest, seq),
-                other => panic!("nothing committed: {other:?}"),
-            }
-        }
-    };
     let blobs_of = |manifest: String, seq: u64| {
         let h = &h;
         async move {
@@ -519,32 +526,35 @@ async fn manifests_before_a_final_checkpoint_are_released() {
         keeper.store().update_state(|s| s.manifest_entries.since_checkpoint = CHECKPOINT_MIN_ENTRIES).unwrap()
     };
 
-    let (checkpoint, first, _) = write_and_commit(0..20).await;
-    assert!(checkpoint);
-    let (checkpoint, delta, _) = write_and_commit(20..25).await;
-    assert!(!checkpoint);
-    let old: Vec<Cid> = [blobs_of(first, 1).await, blobs_of(delta, 2).await].concat();
+    let first = write_and_commit(&keeper, 0..20).await;
+    assert!(first.checkpoint);
+    let delta = write_and_commit(&keeper, 20..25).await;
+    assert!(!delta.checkpoint);
+    let old: Vec<Cid> = [blobs_of(first.manifest, 1).await, blobs_of(delta.manifest, 2).await].concat();
     assert_eq!(old.len(), 4, "two headers, one part each");
     // The chain finalized only seq 2 (the first checkpoint's generation): a checkpoint at seq 3
     // releases nothing, since a reorg to seq 2 would rebuild from manifests 1 and 2.
     h.chain.finalized_cap.store(2, Ordering::SeqCst);
     next_is_checkpoint();
-    let (checkpoint, second, _) = write_and_commit(25..30).await;
-    assert!(checkpoint);
+    let second = write_and_commit(&keeper, 25..30).await;
+    assert!(second.checkpoint);
     assert_eq!((retired(), stored(old.clone()).await), (0, vec![true; 4]));
     // Final now: the next checkpoint releases everything before it, the one at seq 3 included.
     h.chain.finalized_cap.store(u64::MAX, Ordering::SeqCst);
-    let second = blobs_of(second, 3).await;
+    let second = blobs_of(second.manifest, 3).await;
     next_is_checkpoint();
-    let (checkpoint, latest, seq) = write_and_commit(30..35).await;
-    assert!(checkpoint);
+    let latest = write_and_commit(&keeper, 30..35).await;
+    assert!(latest.checkpoint);
     assert_eq!(retired(), 3);
     assert_eq!(stored([old, second].concat()).await, vec![false; 6], "retired manifests' blobs");
     assert!(keeper.store().dead_blobs(16).unwrap().is_empty(), "released, not only marked");
-    assert_eq!(stored(blobs_of(latest, seq).await).await, vec![true; 2], "the current manifest");
+    assert_eq!(
+        stored(blobs_of(latest.manifest, latest.seq).await).await,
+        vec![true; 2],
+        "the current manifest"
+    );
     // A delta after it keeps both (a delta needs its checkpoint).
-    let (checkpoint, _, _) = write_and_commit(35..36).await;
-    assert!(!checkpoint);
+    assert!(!write_and_commit(&keeper, 35..36).await.checkpoint);
     assert_eq!(retired(), 3);
     assert_all_readable(&keeper, 0..36).await;
 }
