@@ -210,6 +210,15 @@ fn parse_cid(bytes: &[u8]) -> Result<Cid, ManifestError> {
         .map_err(|e| ManifestError::Malformed { cid: hex::encode(bytes), reason: e.to_string() })
 }
 
+/// A shard's records as of one manifest, and the manifests read for them.
+pub struct Loaded {
+    pub records: BTreeMap<Vec<u8>, RecordLeaf>,
+    /// The manifest asked for.
+    pub head: ManifestHeader,
+    /// Each manifest read, newest first: (seq, checkpoint, its blobs: header, then parts).
+    pub walked: Vec<(u64, bool, Vec<Vec<u8>>)>,
+}
+
 /// The shard's records as of the manifest `head` (committed with `seq`): walks deltas back to a
 /// checkpoint and applies them oldest first. `progress` hears (manifests read, entries read).
 pub async fn load(
@@ -220,11 +229,12 @@ pub async fn load(
     head: &[u8],
     seq: u64,
     mut progress: impl FnMut(u64, u64),
-) -> Result<(BTreeMap<Vec<u8>, RecordLeaf>, ManifestHeader), ManifestError> {
+) -> Result<Loaded, ManifestError> {
     let mut chain: Vec<ManifestHeader> = Vec::new();
     let mut cursor = Some((head.to_vec(), seq));
     let mut entries_read = 0;
     let mut parts_by_manifest: Vec<Vec<(Vec<u8>, RecordLeaf)>> = Vec::new();
+    let mut walked = Vec::new();
     let scope = SealScope::Shard(shard);
     while let Some((cid_bytes, expected_seq)) = cursor.take() {
         let cid = parse_cid(&cid_bytes)?;
@@ -263,6 +273,8 @@ pub async fn load(
             }
         };
         progress(chain.len() as u64 + 1, entries_read);
+        let blobs_read = std::iter::once(cid_bytes).chain(header.parts.iter().cloned()).collect();
+        walked.push((header.seq, header.checkpoint, blobs_read));
         chain.push(header);
         parts_by_manifest.push(entries);
     }
@@ -272,8 +284,8 @@ pub async fn load(
             records.insert(key, leaf);
         }
     }
-    let head_header = chain.into_iter().next().expect("at least the head manifest");
-    Ok((records, head_header))
+    let head = chain.into_iter().next().expect("at least the head manifest");
+    Ok(Loaded { records, head, walked })
 }
 
 #[cfg(test)]
@@ -337,6 +349,7 @@ mod tests {
         let published =
             publish_in_parts(&blobs, &kek, header(1, at_checkpoint.root, None), records, 7).await.unwrap();
         let checkpoint = published.header;
+        let published_checkpoint = published.blobs();
         assert_eq!((published.entries, published.parts.len()), (40, 6));
         assert_eq!(published.blobs()[0], checkpoint.to_bytes());
         let mut state = store.state().unwrap();
@@ -353,14 +366,18 @@ mod tests {
         let published =
             publish_in_parts(&blobs, &kek, header(2, at_delta.root, prev), records, 7).await.unwrap();
         let delta = published.header;
+        let published_delta = published.blobs();
         assert_eq!(published.entries, 3);
 
-        let (loaded, head) =
+        let Loaded { records: loaded, head, walked } =
             load(&blobs, &keys, app, shard, &checkpoint.to_bytes(), 1, |_, _| {}).await.unwrap();
+        assert_eq!(walked, vec![(1, true, published_checkpoint.clone())]);
         assert!(head.checkpoint && head.prev.is_none());
         assert_eq!((head.parts.len(), head.entry_count, head.root), (6, 40, at_checkpoint.root));
         assert_eq!(loaded, first.iter().cloned().collect());
-        let (loaded, head) = load(&blobs, &keys, app, shard, &delta.to_bytes(), 2, |_, _| {}).await.unwrap();
+        let Loaded { records: loaded, head, walked } =
+            load(&blobs, &keys, app, shard, &delta.to_bytes(), 2, |_, _| {}).await.unwrap();
+        assert_eq!(walked, vec![(2, false, published_delta), (1, true, published_checkpoint)]);
         assert!(!head.checkpoint && head.prev == Some(checkpoint.to_bytes()));
         assert_eq!((head.parts.len(), head.entry_count, head.root), (1, 3, at_delta.root));
         let mut expected: BTreeMap<_, _> = first.into_iter().collect();
@@ -377,7 +394,8 @@ mod tests {
                 .unwrap();
         let empty = published.header;
         assert_eq!((published.entries, published.blobs().len()), (0, 1));
-        let (loaded, head) = load(&blobs, &keys, app, shard, &empty.to_bytes(), 3, |_, _| {}).await.unwrap();
+        let Loaded { records: loaded, head, .. } =
+            load(&blobs, &keys, app, shard, &empty.to_bytes(), 3, |_, _| {}).await.unwrap();
         assert_eq!((head.parts.len(), loaded), (0, expected));
     }
 }

@@ -223,7 +223,7 @@ async fn rebuild(
 ) -> Result<ShardStore, RebuildError> {
     let _permit = rebuild_permits().acquire().await.map_err(|e| StoreError::Io(e.into()))?;
     let (app, shard) = (seal.app(), seal.shard());
-    let (records, head) =
+    let manifest::Loaded { records, head, walked } =
         manifest::load(blobs, keys, app, shard, &chain_state.manifest_cid, chain_state.seq, progress).await?;
     let temp = path.with_extension("rebuild");
     let temp_lock = StoreLock::acquire(&temp)?;
@@ -246,6 +246,8 @@ async fn rebuild(
             mode: store.tree_key_mode(),
         });
     }
+    // The manifests read are the chain's own: released once a later checkpoint is final.
+    store.record_manifests(&walked)?;
     mark_rebuilt_confirmed(&store, state, chain_state, key_epoch)?;
     Ok(store)
 }

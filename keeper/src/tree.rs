@@ -1650,6 +1650,23 @@ impl ShardStore {
         })
     }
 
+    /// Records the blobs of manifests published before this store knew them (those a rebuild
+    /// read: (seq, checkpoint, blobs)), so [`ShardStore::retire_manifests`] releases them too.
+    pub fn record_manifests(&self, manifests: &[(u64, bool, Vec<Vec<u8>>)]) -> Result<(), StoreError> {
+        let rows = manifests
+            .iter()
+            .map(|(seq, checkpoint, blobs)| Ok((*seq, encode_manifest_blobs(*checkpoint, blobs)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let txn = self.db.begin_write().map_err(io)?;
+        {
+            let mut table = txn.open_table(MANIFEST_BLOBS).map_err(corrupt)?;
+            for (seq, row) in &rows {
+                table.insert(seq, row.as_slice()).map_err(io)?;
+            }
+        }
+        txn.commit().map_err(io)
+    }
+
     /// Hands the blobs of every manifest older than the newest checkpoint at or before
     /// `finalized_seq` to the dead blobs (released like any other, see
     /// [`ShardKeeper::release_dead_blobs`](crate::shard::ShardKeeper::release_dead_blobs)), in

@@ -176,7 +176,29 @@ impl Harness {
             |_, _| {},
         )
         .await
+        .map(|loaded| (loaded.records, loaded.head))
         .unwrap()
+    }
+
+    /// The blobs of shard 0's manifest `manifest` (a CID string) of update `seq`: its header,
+    /// then its parts.
+    async fn manifest_blobs(&self, manifest: &str, seq: u64) -> Vec<Cid> {
+        let cid = Cid::try_from(manifest).unwrap();
+        let (_, head) = self.load_manifest(&cid.to_bytes(), seq).await;
+        std::iter::once(cid).chain(head.parts.iter().map(|p| Cid::try_from(p.as_slice()).unwrap())).collect()
+    }
+
+    /// Per CID, whether the blob store holds it.
+    async fn held(&self, cids: &[Cid]) -> Vec<bool> {
+        let mut held = Vec::new();
+        for cid in cids {
+            match self.blobs.get(cid).await {
+                Ok(_) => held.push(true),
+                Err(BlobError::NotFound(_)) => held.push(false),
+                Err(e) => panic!("{cid}: {e}"),
+            }
+        }
+        held
     }
 
     async fn history_root(&self) -> [u8; 32] {
@@ -498,29 +520,6 @@ async fn a_checkpoint_comes_once_the_deltas_hold_as_many_entries_as_the_last_one
 async fn manifests_before_a_final_checkpoint_are_released() {
     let h = harness(1).await;
     let keeper = h.open(0).await;
-    let blobs_of = |manifest: String, seq: u64| {
-        let h = &h;
-        async move {
-            let cid = Cid::try_from(manifest.as_str()).unwrap();
-            let (_, head) = h.load_manifest(&cid.to_bytes(), seq).await;
-            let parts = head.parts.iter().map(|p| Cid::try_from(p.as_slice()).unwrap());
-            std::iter::once(cid).chain(parts).collect::<Vec<_>>()
-        }
-    };
-    let stored = |cids: Vec<Cid>| {
-        let h = &h;
-        async move {
-            let mut held = Vec::new();
-            for cid in cids {
-                match h.blobs.get(&cid).await {
-                    Ok(_) => held.push(true),
-                    Err(BlobError::NotFound(_)) => held.push(false),
-                    Err(e) => panic!("{cid}: {e}"),
-                }
-            }
-            held
-        }
-    };
     let retired = || keeper.metrics().manifests_retired.load(Ordering::Relaxed);
     let next_is_checkpoint = || {
         keeper.store().update_state(|s| s.manifest_entries.since_checkpoint = CHECKPOINT_MIN_ENTRIES).unwrap()
@@ -530,7 +529,8 @@ async fn manifests_before_a_final_checkpoint_are_released() {
     assert!(first.checkpoint);
     let delta = write_and_commit(&keeper, 20..25).await;
     assert!(!delta.checkpoint);
-    let old: Vec<Cid> = [blobs_of(first.manifest, 1).await, blobs_of(delta.manifest, 2).await].concat();
+    let old: Vec<Cid> =
+        [h.manifest_blobs(&first.manifest, 1).await, h.manifest_blobs(&delta.manifest, 2).await].concat();
     assert_eq!(old.len(), 4, "two headers, one part each");
     // The chain finalized only seq 2 (the first checkpoint's generation): a checkpoint at seq 3
     // releases nothing, since a reorg to seq 2 would rebuild from manifests 1 and 2.
@@ -538,18 +538,18 @@ async fn manifests_before_a_final_checkpoint_are_released() {
     next_is_checkpoint();
     let second = write_and_commit(&keeper, 25..30).await;
     assert!(second.checkpoint);
-    assert_eq!((retired(), stored(old.clone()).await), (0, vec![true; 4]));
+    assert_eq!((retired(), h.held(&old).await), (0, vec![true; 4]));
     // Final now: the next checkpoint releases everything before it, the one at seq 3 included.
     h.chain.finalized_cap.store(u64::MAX, Ordering::SeqCst);
-    let second = blobs_of(second.manifest, 3).await;
+    let second = h.manifest_blobs(&second.manifest, 3).await;
     next_is_checkpoint();
     let latest = write_and_commit(&keeper, 30..35).await;
     assert!(latest.checkpoint);
     assert_eq!(retired(), 3);
-    assert_eq!(stored([old, second].concat()).await, vec![false; 6], "retired manifests' blobs");
+    assert_eq!(h.held(&[old, second].concat()).await, vec![false; 6], "retired manifests' blobs");
     assert!(keeper.store().dead_blobs(16).unwrap().is_empty(), "released, not only marked");
     assert_eq!(
-        stored(blobs_of(latest.manifest, latest.seq).await).await,
+        h.held(&h.manifest_blobs(&latest.manifest, latest.seq).await).await,
         vec![true; 2],
         "the current manifest"
     );
@@ -557,6 +557,31 @@ async fn manifests_before_a_final_checkpoint_are_released() {
     assert!(!write_and_commit(&keeper, 35..36).await.checkpoint);
     assert_eq!(retired(), 3);
     assert_all_readable(&keeper, 0..36).await;
+}
+
+/// A store rebuilt from the chain learns the manifests the rebuild read, so the first final
+/// checkpoint after it releases them like its own (a rebuilt store once knew none, and kept them
+/// forever).
+#[tokio::test]
+async fn manifests_a_rebuild_read_are_released_by_the_next_final_checkpoint() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    let first = write_and_commit(&keeper, 0..20).await;
+    let delta = write_and_commit(&keeper, 20..25).await;
+    assert!(first.checkpoint && !delta.checkpoint);
+    let old =
+        [h.manifest_blobs(&first.manifest, 1).await, h.manifest_blobs(&delta.manifest, 2).await].concat();
+    let path = keeper.config().store_path.clone();
+    keeper.shutdown().await;
+    drop(keeper);
+    std::fs::remove_file(&path).unwrap();
+    let keeper = h.open(0).await;
+    assert!(matches!(keeper.startup(), Startup::Rebuilt { chain_seq: 2, .. }), "{:?}", keeper.startup());
+    // The first manifest after a rebuild is a checkpoint, final at once on the bank.
+    assert!(write_and_commit(&keeper, 25..30).await.checkpoint);
+    assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
+    assert_eq!(h.held(&old).await, vec![false; 4]);
+    assert_all_readable(&keeper, 0..30).await;
 }
 
 #[tokio::test]
