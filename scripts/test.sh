@@ -34,6 +34,7 @@ rm -f target/ironroot-results/http-smoke.md target/ironroot-results/http-smoke.j
 HTTP_OUT="$ROOT/target/ironroot-results/http-smoke.md" HTTP_SECONDS=1 HTTP_SHARDS=2 HTTP_BATCH=16 \
   cargo bench --locked --workspace --profile dev --bench http >/dev/null
 grep -q "| PUT 1 KiB, fresh keys | wrk |" target/ironroot-results/http-smoke.md
+grep -q "| batch write, 16 x 1 KiB per request, durability local | wrk |" target/ironroot-results/http-smoke.md
 grep -q '"peak_rss_mib"' target/ironroot-results/http-smoke.json
 echo "== keeper scale bench smoke (fill, restarts, rebuild, values checked; nothing is timed)"
 rm -f target/ironroot-results/scale-smoke.md target/ironroot-results/scale-smoke.json

@@ -6,7 +6,8 @@
 //!   - single 1 KiB PUTs of fresh keys: Debian's `wrk` (Lua script for the bodies), then our own
 //!     Rust client (reqwest), both with p50/p99;
 //!   - batch writes of `HTTP_BATCH` 1 KiB records per request, durability `local`, then `chain`
-//!     (acknowledged only once an on-chain root holding the write is confirmed): records/s, p50/p99
+//!     (acknowledged only once an on-chain root holding the write is confirmed), each with `wrk`
+//!     (Lua script for the JSON bodies), then with ours: records/s, p50/p99
 //!     acknowledgement latency per request, records per `update_shard` transaction, and what the
 //!     anchoring cost: the fee payer's lamports spent during the phase (its balance before and
 //!     after; the keeper's updates are all it pays for then) per million records written;
@@ -464,6 +465,32 @@ function request()
 end
 "#;
 
+const BATCH_SCRIPT: &str = r#"-- Batches of fresh keys (thread id and a counter), each value the same 1 KiB in base64.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  path = args[1]
+  len = tonumber(args[2])
+  durability = args[3]
+  value = args[4]
+  prefix = args[5]
+  counter = 0
+  headers = { ["Content-Type"] = "application/json" }
+end
+function request()
+  local writes = {}
+  for i = 1, len do
+    counter = counter + 1
+    writes[i] = '{"key":"' .. prefix .. tid .. '-' .. counter .. '","value":"' .. value .. '"}'
+  end
+  local body = '{"durability":"' .. durability .. '","writes":[' .. table.concat(writes, ",") .. ']}'
+  return wrk.format("POST", path, headers, body)
+end
+"#;
+
 const GET_SCRIPT: &str = r#"-- One hot record.
 function init(args)
   path = args[1]
@@ -498,7 +525,9 @@ async fn main() {
     let base = format!("{url}/v1/apps/{}", hex::encode(APP_ID));
     let put_script = dir.path().join("put.lua");
     let get_script = dir.path().join("get.lua");
+    let batch_script = dir.path().join("batch.lua");
     std::fs::write(&put_script, PUT_SCRIPT).expect("lua");
+    std::fs::write(&batch_script, BATCH_SCRIPT).expect("lua");
     std::fs::write(&get_script, GET_SCRIPT).expect("lua");
     let mut phases: Vec<Phase> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
@@ -545,16 +574,33 @@ async fn main() {
     // during a phase).
     let mut anchoring = Vec::new();
     if wanted("batch") {
-        for durability in ["local", "chain"] {
+        let batch_path = format!("/v1/apps/{}/batch/write", hex::encode(APP_ID));
+        let value_b64 = B64.encode(vec![0x5Au8; VALUE_LEN]);
+        // Each durability: wrk, then ours.
+        for (durability, tool) in [("local", "wrk"), ("local", "ours"), ("chain", "wrk"), ("chain", "ours")] {
             commit(&client, &url).await;
             let (seq_before, _) = chain_updates(&client, &url).await;
             let lamports_before = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
             let (before, cpu) = (writer_counters(&client, &url).await, daemon.cpu_mark());
-            let load = Load::Batch { len: batch, durability };
-            let mut p =
-                ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await;
+            let mut p = if tool == "wrk" {
+                let (len, prefix) = (batch.to_string(), format!("wrkb-{durability}-"));
+                let args = [batch_path.as_str(), &len, durability, &value_b64, &prefix];
+                let Some(mut p) = wrk(&url, &batch_script, &args, connections, seconds) else { continue };
+                p.records = p.requests * batch as u64;
+                p
+            } else {
+                let load = Load::Batch { len: batch, durability };
+                ours(&client, &base, load, connections, seconds, &format!("batch-{durability}")).await
+            };
             p.cpu_since(&daemon, cpu);
             let after = writer_counters(&client, &url).await;
+            // wrk sees only the status: the writes the shards counted must cover what it reported.
+            let counted = after[1].saturating_sub(before[1]);
+            assert!(
+                counted >= p.records,
+                "{tool} reported {} records written, the shards counted {counted}",
+                p.records
+            );
             let (seq_after, _) = chain_updates(&client, &url).await;
             let lamports_after = rpc.get_balance(&fee_payer).await.expect("fee payer balance");
             let updates = seq_after.saturating_sub(seq_before);
@@ -568,7 +614,7 @@ async fn main() {
                 writer_note(before, after)
             );
             anchoring.push(json!({
-                "durability": durability, "updates": updates, "records": p.records,
+                "durability": durability, "tool": p.tool, "updates": updates, "records": p.records,
                 "records_per_update": per_update, "lamports_spent": spent,
                 "sol_per_million_writes": sol_per_million,
             }));
