@@ -23,9 +23,10 @@ use cid::Cid;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::blobs::BlobStore;
-use crate::chain::Chain;
+use crate::chain::{Chain, ShardOnChain};
 use crate::crypto::{self, Padding, RecordContext, SealScope};
 use crate::keys::{AppId, Kek, KeySource, ShardId};
+use crate::manifest;
 use crate::shard::{KeeperError, MAX_KEY_LEN};
 use crate::tree::{RecordLeaf, ShardStore, StoreError, StoreLock, StoreSeal, TreeKeyMode};
 
@@ -299,8 +300,10 @@ impl Restoring {
         Ok(())
     }
 
-    /// Checks the restored root against the head and the chain and records it as confirmed.
-    async fn finish(self, chain: &dyn Chain, app: AppId) -> Result<Restored, BackupError> {
+    /// Checks the restored root against the head and the chain and records it as confirmed, with
+    /// the manifests a rebuild of the chain's state would read (see [`record_chain_manifests`]).
+    async fn finish(self, to: &Target<'_>) -> Result<Restored, BackupError> {
+        let Target { app, chain, .. } = *to;
         let shard = self.summary.shard;
         let state = self.store.state()?;
         let onchain = chain
@@ -321,9 +324,38 @@ impl Restoring {
             return Err(mismatch(onchain.root, "the chain: the backup is stale or uncommitted"));
         }
         crate::recovery::mark_rebuilt_confirmed(&self.store, state, &onchain, self.key_epoch)?;
+        record_chain_manifests(&self.store, &onchain, to).await;
         drop(self.store);
         Ok(Restored { path: self.path, temp: self.temp, _locks: (self._live, self._temp) })
     }
+}
+
+/// Records in a restored store the manifests the chain's state names (its manifest and the deltas
+/// before it, back to a checkpoint), so they are released once a newer checkpoint is final, as a
+/// rebuilt store's are: the store this one replaces recorded them, and its rows go with it. A
+/// manifest that cannot be read is left to the blob store (the restore itself needs none).
+async fn record_chain_manifests(store: &ShardStore, onchain: &ShardOnChain, to: &Target<'_>) {
+    if onchain.manifest_cid.is_empty() {
+        return;
+    }
+    let shard = store.seal().shard();
+    let walked = manifest::walk(to.blobs, to.keys, to.app, shard, &onchain.manifest_cid, onchain.seq).await;
+    let recorded = walked
+        .map_err(|e| e.to_string())
+        .and_then(|walked| store.record_manifests(&walked).map_err(|e| e.to_string()));
+    if let Err(error) = recorded {
+        tracing::warn!(%shard, %error, "the chain's manifests were not recorded: they are never released");
+    }
+}
+
+/// Where a restore goes: the app, its keys, the chain its roots are checked against, the blob
+/// store its blobs go to.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    app: AppId,
+    keys: &'a dyn KeySource,
+    chain: &'a dyn Chain,
+    blobs: &'a dyn BlobStore,
 }
 
 /// A shard restored beside its live store, waiting for the end of the backup.
@@ -357,15 +389,16 @@ pub async fn import(
         Frame::Head { .. } => return Err(BackupError::Format("backup of another app".into())),
         _ => return Err(BackupError::Format("the first frame is not the head".into())),
     };
+    let to = Target { app, keys, chain, blobs };
     let mut shards =
         Shards { pending: summaries.iter().cloned().collect(), current: None, done: Vec::new(), mode };
     loop {
         match frames.next().await? {
             Frame::Records { shard, entries } => {
-                shards.advance_to(shard, &store_path, keys, chain, app).await?.add(entries, blobs).await?;
+                shards.advance_to(shard, &store_path, &to).await?.add(entries, blobs).await?;
             }
             Frame::Large { shard, key, leaf, len } => {
-                let restoring = shards.advance_to(shard, &store_path, keys, chain, app).await?;
+                let restoring = shards.advance_to(shard, &store_path, &to).await?;
                 let len = usize::try_from(len).unwrap_or(usize::MAX);
                 if len > MAX_BLOB_BYTES {
                     return Err(BackupError::Format(format!(
@@ -392,7 +425,7 @@ pub async fn import(
                         frames.index - 1
                     )));
                 }
-                shards.finish_all(&store_path, keys, chain, app).await?;
+                shards.finish_all(&store_path, &to).await?;
                 break;
             }
             Frame::Head { .. } | Frame::Part(_) => {
@@ -427,24 +460,22 @@ impl Shards {
         &mut self,
         shard: ShardId,
         store_path: &impl Fn(ShardId) -> PathBuf,
-        keys: &dyn KeySource,
-        chain: &dyn Chain,
-        app: AppId,
+        to: &Target<'_>,
     ) -> Result<&mut Restoring, BackupError> {
         while self.current.as_ref().is_none_or(|c| c.summary.shard != shard) {
-            self.finish_current(chain, app).await?;
+            self.finish_current(to).await?;
             let next = self.pending.pop_front().ok_or_else(|| {
                 BackupError::Format(format!("records of shard {shard} out of order or not in the head"))
             })?;
             let path = store_path(next.shard);
-            self.current = Some(Restoring::start(next, path, keys, app, self.mode).await?);
+            self.current = Some(Restoring::start(next, path, to.keys, to.app, self.mode).await?);
         }
         Ok(self.current.as_mut().expect("the loop stops on the current shard"))
     }
 
-    async fn finish_current(&mut self, chain: &dyn Chain, app: AppId) -> Result<(), BackupError> {
+    async fn finish_current(&mut self, to: &Target<'_>) -> Result<(), BackupError> {
         if let Some(done) = self.current.take() {
-            self.done.push(done.finish(chain, app).await?);
+            self.done.push(done.finish(to).await?);
         }
         Ok(())
     }
@@ -453,15 +484,13 @@ impl Shards {
     async fn finish_all(
         &mut self,
         store_path: &impl Fn(ShardId) -> PathBuf,
-        keys: &dyn KeySource,
-        chain: &dyn Chain,
-        app: AppId,
+        to: &Target<'_>,
     ) -> Result<(), BackupError> {
-        self.finish_current(chain, app).await?;
+        self.finish_current(to).await?;
         while let Some(next) = self.pending.pop_front() {
             let path = store_path(next.shard);
-            let restoring = Restoring::start(next, path, keys, app, self.mode).await?;
-            self.done.push(restoring.finish(chain, app).await?);
+            let restoring = Restoring::start(next, path, to.keys, to.app, self.mode).await?;
+            self.done.push(restoring.finish(to).await?);
         }
         Ok(())
     }

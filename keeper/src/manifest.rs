@@ -237,20 +237,7 @@ pub async fn load(
     let mut walked = Vec::new();
     let scope = SealScope::Shard(shard);
     while let Some((cid_bytes, expected_seq)) = cursor.take() {
-        let cid = parse_cid(&cid_bytes)?;
-        let ctx = RecordContext { app, scope, key: HEADER_KEY, version: expected_seq };
-        let plain = open_blob(blobs, keys, app, &ctx, &cid).await?;
-        let header = ManifestHeader::try_from_slice(&plain)
-            .map_err(|e| ManifestError::Malformed { cid: cid.to_string(), reason: e.to_string() })?;
-        if header.shard != shard.wire() || header.seq != expected_seq || header.format != FORMAT {
-            return Err(ManifestError::WrongManifest {
-                cid: cid.to_string(),
-                shard,
-                seq: expected_seq,
-                found_shard: header.shard,
-                found_seq: header.seq,
-            });
-        }
+        let (cid, header) = read_header(blobs, keys, app, shard, &cid_bytes, expected_seq).await?;
         let mut entries = Vec::new();
         for (i, part) in header.parts.iter().enumerate() {
             let key = part_key(i);
@@ -261,20 +248,9 @@ pub async fn load(
             entries_read += part.entries.len() as u64;
             entries.extend(part.entries);
         }
-        // A delta's predecessor is the previous commit; sequence numbers step by one.
-        cursor = match (&header.prev, header.checkpoint) {
-            (Some(prev), false) if header.seq > 1 => Some((prev.clone(), header.seq - 1)),
-            (None, true) => None,
-            _ => {
-                return Err(ManifestError::Malformed {
-                    cid: cid.to_string(),
-                    reason: "delta without a predecessor, or checkpoint with one".into(),
-                })
-            }
-        };
+        cursor = predecessor(&cid, &header)?;
         progress(chain.len() as u64 + 1, entries_read);
-        let blobs_read = std::iter::once(cid_bytes).chain(header.parts.iter().cloned()).collect();
-        walked.push((header.seq, header.checkpoint, blobs_read));
+        walked.push(blobs_of(cid_bytes, &header));
         chain.push(header);
         parts_by_manifest.push(entries);
     }
@@ -286,6 +262,71 @@ pub async fn load(
     }
     let head = chain.into_iter().next().expect("at least the head manifest");
     Ok(Loaded { records, head, walked })
+}
+
+/// The manifests a rebuild from `head` (committed with `seq`) would read, newest first, as
+/// [`Loaded::walked`] lists them: their headers only, back to the checkpoint.
+pub async fn walk(
+    blobs: &dyn BlobStore,
+    keys: &dyn KeySource,
+    app: AppId,
+    shard: ShardId,
+    head: &[u8],
+    seq: u64,
+) -> Result<Vec<(u64, bool, Vec<Vec<u8>>)>, ManifestError> {
+    let mut cursor = Some((head.to_vec(), seq));
+    let mut walked = Vec::new();
+    while let Some((cid_bytes, expected_seq)) = cursor.take() {
+        let (cid, header) = read_header(blobs, keys, app, shard, &cid_bytes, expected_seq).await?;
+        cursor = predecessor(&cid, &header)?;
+        walked.push(blobs_of(cid_bytes, &header));
+    }
+    Ok(walked)
+}
+
+/// Opens and checks the header of the manifest committed with `expected_seq`.
+async fn read_header(
+    blobs: &dyn BlobStore,
+    keys: &dyn KeySource,
+    app: AppId,
+    shard: ShardId,
+    cid_bytes: &[u8],
+    expected_seq: u64,
+) -> Result<(Cid, ManifestHeader), ManifestError> {
+    let cid = parse_cid(cid_bytes)?;
+    let ctx = RecordContext { app, scope: SealScope::Shard(shard), key: HEADER_KEY, version: expected_seq };
+    let plain = open_blob(blobs, keys, app, &ctx, &cid).await?;
+    let header = ManifestHeader::try_from_slice(&plain)
+        .map_err(|e| ManifestError::Malformed { cid: cid.to_string(), reason: e.to_string() })?;
+    if header.shard != shard.wire() || header.seq != expected_seq || header.format != FORMAT {
+        return Err(ManifestError::WrongManifest {
+            cid: cid.to_string(),
+            shard,
+            seq: expected_seq,
+            found_shard: header.shard,
+            found_seq: header.seq,
+        });
+    }
+    Ok((cid, header))
+}
+
+/// The manifest before `header` (CID and seq), `None` at a checkpoint. A delta's predecessor is
+/// the previous commit: sequence numbers step by one.
+fn predecessor(cid: &Cid, header: &ManifestHeader) -> Result<Option<(Vec<u8>, u64)>, ManifestError> {
+    match (&header.prev, header.checkpoint) {
+        (Some(prev), false) if header.seq > 1 => Ok(Some((prev.clone(), header.seq - 1))),
+        (None, true) => Ok(None),
+        _ => Err(ManifestError::Malformed {
+            cid: cid.to_string(),
+            reason: "delta without a predecessor, or checkpoint with one".into(),
+        }),
+    }
+}
+
+/// (seq, checkpoint, every blob: the header, then the parts) of a manifest read.
+fn blobs_of(header_cid: Vec<u8>, header: &ManifestHeader) -> (u64, bool, Vec<Vec<u8>>) {
+    let blobs = std::iter::once(header_cid).chain(header.parts.iter().cloned()).collect();
+    (header.seq, header.checkpoint, blobs)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cid::Cid;
 use ironroot_devkit::{BankChain, Harness as DevHarness, HarnessOptions};
+use ironroot_keeper::backup;
 use ironroot_keeper::blobs::{BlobError, BlobStore, LocalBlobStore};
 use ironroot_keeper::chain::{Chain, ChainError, QuorumChain, ShardOnChain, UpdateReceipt};
 use ironroot_keeper::keys::{AppId, KeySource, SealedKeyFile, ShardId};
@@ -578,6 +579,39 @@ async fn manifests_a_rebuild_read_are_released_by_the_next_final_checkpoint() {
     let keeper = h.open(0).await;
     assert!(matches!(keeper.startup(), Startup::Rebuilt { chain_seq: 2, .. }), "{:?}", keeper.startup());
     // The first manifest after a rebuild is a checkpoint, final at once on the bank.
+    assert!(write_and_commit(&keeper, 25..30).await.checkpoint);
+    assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
+    assert_eq!(h.held(&old).await, vec![false; 4]);
+    assert_all_readable(&keeper, 0..30).await;
+}
+
+/// A restore replaces the store that recorded the chain's manifests: the restored store records
+/// them itself (their headers, read back to the checkpoint), so the next final checkpoint releases
+/// them as it does a rebuilt store's.
+#[tokio::test]
+async fn manifests_from_before_a_restore_are_released_by_the_next_final_checkpoint() {
+    let h = harness(1).await;
+    let keeper = h.open(0).await;
+    let first = write_and_commit(&keeper, 0..20).await;
+    let delta = write_and_commit(&keeper, 20..25).await;
+    assert!(first.checkpoint && !delta.checkpoint);
+    let old =
+        [h.manifest_blobs(&first.manifest, 1).await, h.manifest_blobs(&delta.manifest, 2).await].concat();
+    let mut backup = Vec::new();
+    let stores = [(ShardId(0), keeper.store())];
+    backup::export(AppId(APP_ID), &stores, h.blobs.as_ref(), h.keys.as_ref(), &mut backup).await.unwrap();
+    let path = keeper.config().store_path.clone();
+    keeper.shutdown().await;
+    drop(keeper);
+    let (blobs, keys, chain) = (h.blobs.as_ref(), h.keys.as_ref(), h.chain.as_ref());
+    backup::import(AppId(APP_ID), TreeKeyMode::Keyed, backup.as_slice(), blobs, keys, chain, |_| {
+        path.clone()
+    })
+    .await
+    .unwrap();
+    let keeper = h.open(0).await;
+    assert_eq!(keeper.startup(), &Startup::InSync { seq: 2 });
+    // The first manifest after a restore is a checkpoint, final at once on the bank.
     assert!(write_and_commit(&keeper, 25..30).await.checkpoint);
     assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
     assert_eq!(h.held(&old).await, vec![false; 4]);
