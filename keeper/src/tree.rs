@@ -1634,8 +1634,10 @@ impl ShardStore {
 
     /// [`ShardStore::update_state`] that also records the blobs of the manifest published for
     /// update `seq` (a checkpoint or not), in the same transaction: a prepared update's manifest
-    /// is always known to [`ShardStore::retire_manifests`]. A manifest prepared again for the
-    /// same seq replaces the row (the first one's blobs are then never released).
+    /// is always known to [`ShardStore::retire_manifests`]. A seq is prepared once (a prepared
+    /// update is resubmitted until the chain confirms it); a manifest published by a prepare
+    /// whose state write then failed, or that a crash cut short, is never recorded, so its blobs
+    /// are never released.
     pub fn update_state_with_manifest<T>(
         &self,
         seq: u64,
@@ -1650,8 +1652,9 @@ impl ShardStore {
         })
     }
 
-    /// Records the blobs of manifests published before this store knew them (those a rebuild
-    /// read: (seq, checkpoint, blobs)), so [`ShardStore::retire_manifests`] releases them too.
+    /// Records the blobs of manifests published before this store knew them (those a rebuild or
+    /// a restore read: (seq, checkpoint, blobs)), so [`ShardStore::retire_manifests`] releases
+    /// them too.
     pub fn record_manifests(&self, manifests: &[(u64, bool, Vec<Vec<u8>>)]) -> Result<(), StoreError> {
         let rows = manifests
             .iter()
