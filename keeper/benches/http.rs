@@ -447,12 +447,15 @@ fn writer_note(before: [u64; 4], after: [u64; 4]) -> String {
     )
 }
 
-const PUT_SCRIPT: &str = r#"-- Fresh keys per request: thread id and a counter; a 1 KiB body.
-local threads = 0
+/// Numbers wrk's threads (`tid`), for keys no other thread writes; the write scripts start with it.
+const THREAD_IDS: &str = r#"local threads = 0
 function setup(thread)
   threads = threads + 1
   thread:set("tid", threads)
 end
+"#;
+
+const PUT_SCRIPT: &str = r#"-- Fresh keys per request: thread id and a counter; a 1 KiB body.
 function init(args)
   prefix = args[1]
   counter = 0
@@ -466,11 +469,6 @@ end
 "#;
 
 const BATCH_SCRIPT: &str = r#"-- Batches of fresh keys (thread id and a counter), each value the same 1 KiB in base64.
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
 function init(args)
   path = args[1]
   len = tonumber(args[2])
@@ -526,8 +524,8 @@ async fn main() {
     let put_script = dir.path().join("put.lua");
     let get_script = dir.path().join("get.lua");
     let batch_script = dir.path().join("batch.lua");
-    std::fs::write(&put_script, PUT_SCRIPT).expect("lua");
-    std::fs::write(&batch_script, BATCH_SCRIPT).expect("lua");
+    std::fs::write(&put_script, [THREAD_IDS, PUT_SCRIPT].concat()).expect("lua");
+    std::fs::write(&batch_script, [THREAD_IDS, BATCH_SCRIPT].concat()).expect("lua");
     std::fs::write(&get_script, GET_SCRIPT).expect("lua");
     let mut phases: Vec<Phase> = Vec::new();
     let mut notes: Vec<String> = Vec::new();

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use cid::Cid;
 
 use crate::blobs::{BlobError, BlobStore};
+use crate::chain::ShardOnChain;
 use crate::crypto::{self, CryptoError, Padding, RecordContext, SealScope};
 use crate::keys::{AppId, Kek, KeyError, KeySource, ShardId};
 use crate::tree::{ManifestRecords, RecordLeaf, ShardState, StoreError};
@@ -264,17 +265,16 @@ pub async fn load(
     Ok(Loaded { records, head, walked })
 }
 
-/// The manifests a rebuild from `head` (committed with `seq`) would read, newest first, as
+/// The manifests a rebuild of the shard's on-chain state would read, newest first, as
 /// [`Loaded::walked`] lists them: their headers only, back to the checkpoint.
 pub async fn walk(
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     app: AppId,
-    shard: ShardId,
-    head: &[u8],
-    seq: u64,
+    onchain: (ShardId, &ShardOnChain),
 ) -> Result<Vec<(u64, bool, Vec<Vec<u8>>)>, ManifestError> {
-    let mut cursor = Some((head.to_vec(), seq));
+    let (shard, onchain) = onchain;
+    let mut cursor = Some((onchain.manifest_cid.clone(), onchain.seq));
     let mut walked = Vec::new();
     while let Some((cid_bytes, expected_seq)) = cursor.take() {
         let (cid, header) = read_header(blobs, keys, app, shard, &cid_bytes, expected_seq).await?;

@@ -567,22 +567,31 @@ async fn manifests_before_a_final_checkpoint_are_released() {
 async fn manifests_a_rebuild_read_are_released_by_the_next_final_checkpoint() {
     let h = harness(1).await;
     let keeper = h.open(0).await;
-    let first = write_and_commit(&keeper, 0..20).await;
-    let delta = write_and_commit(&keeper, 20..25).await;
-    assert!(first.checkpoint && !delta.checkpoint);
-    let old =
-        [h.manifest_blobs(&first.manifest, 1).await, h.manifest_blobs(&delta.manifest, 2).await].concat();
+    let old = checkpoint_and_delta(&h, &keeper).await;
     let path = keeper.config().store_path.clone();
     keeper.shutdown().await;
     drop(keeper);
     std::fs::remove_file(&path).unwrap();
     let keeper = h.open(0).await;
     assert!(matches!(keeper.startup(), Startup::Rebuilt { chain_seq: 2, .. }), "{:?}", keeper.startup());
-    // The first manifest after a rebuild is a checkpoint, final at once on the bank.
-    assert!(write_and_commit(&keeper, 25..30).await.checkpoint);
+    assert_released_by_the_next_checkpoint(&h, &keeper, &old).await;
+}
+
+/// Commits keys 0..20 (a checkpoint, seq 1) and 20..25 (a delta, seq 2); both manifests' blobs.
+async fn checkpoint_and_delta(h: &Harness, keeper: &ShardKeeper) -> Vec<Cid> {
+    let first = write_and_commit(keeper, 0..20).await;
+    let delta = write_and_commit(keeper, 20..25).await;
+    assert!(first.checkpoint && !delta.checkpoint);
+    [h.manifest_blobs(&first.manifest, 1).await, h.manifest_blobs(&delta.manifest, 2).await].concat()
+}
+
+/// The keeper's next commit (keys 25..30) is a checkpoint, final at once on the bank, and
+/// releases the two manifests of [`checkpoint_and_delta`], whose records stay readable.
+async fn assert_released_by_the_next_checkpoint(h: &Harness, keeper: &ShardKeeper, old: &[Cid]) {
+    assert!(write_and_commit(keeper, 25..30).await.checkpoint);
     assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
-    assert_eq!(h.held(&old).await, vec![false; 4]);
-    assert_all_readable(&keeper, 0..30).await;
+    assert_eq!(h.held(old).await, vec![false; 4]);
+    assert_all_readable(keeper, 0..30).await;
 }
 
 /// A restore replaces the store that recorded the chain's manifests: the restored store records
@@ -592,11 +601,7 @@ async fn manifests_a_rebuild_read_are_released_by_the_next_final_checkpoint() {
 async fn manifests_from_before_a_restore_are_released_by_the_next_final_checkpoint() {
     let h = harness(1).await;
     let keeper = h.open(0).await;
-    let first = write_and_commit(&keeper, 0..20).await;
-    let delta = write_and_commit(&keeper, 20..25).await;
-    assert!(first.checkpoint && !delta.checkpoint);
-    let old =
-        [h.manifest_blobs(&first.manifest, 1).await, h.manifest_blobs(&delta.manifest, 2).await].concat();
+    let old = checkpoint_and_delta(&h, &keeper).await;
     let mut backup = Vec::new();
     let stores = [(ShardId(0), keeper.store())];
     backup::export(AppId(APP_ID), &stores, h.blobs.as_ref(), h.keys.as_ref(), &mut backup).await.unwrap();
@@ -611,11 +616,7 @@ async fn manifests_from_before_a_restore_are_released_by_the_next_final_checkpoi
     .unwrap();
     let keeper = h.open(0).await;
     assert_eq!(keeper.startup(), &Startup::InSync { seq: 2 });
-    // The first manifest after a restore is a checkpoint, final at once on the bank.
-    assert!(write_and_commit(&keeper, 25..30).await.checkpoint);
-    assert_eq!(keeper.metrics().manifests_retired.load(Ordering::Relaxed), 2);
-    assert_eq!(h.held(&old).await, vec![false; 4]);
-    assert_all_readable(&keeper, 0..30).await;
+    assert_released_by_the_next_checkpoint(&h, &keeper, &old).await;
 }
 
 #[tokio::test]
