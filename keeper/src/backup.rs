@@ -339,7 +339,7 @@ async fn record_chain_manifests(store: &ShardStore, onchain: &ShardOnChain, to: 
         return;
     }
     let shard = store.seal().shard();
-    let walked = manifest::walk(to.blobs, to.keys, to.app, (shard, onchain)).await;
+    let walked = manifest::walk(to.blobs, to.keys, to.app, shard, onchain).await;
     let recorded = walked
         .map_err(|e| e.to_string())
         .and_then(|walked| store.record_manifests(&walked).map_err(|e| e.to_string()));

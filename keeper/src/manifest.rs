@@ -271,9 +271,9 @@ pub async fn walk(
     blobs: &dyn BlobStore,
     keys: &dyn KeySource,
     app: AppId,
-    onchain: (ShardId, &ShardOnChain),
+    shard: ShardId,
+    onchain: &ShardOnChain,
 ) -> Result<Vec<(u64, bool, Vec<Vec<u8>>)>, ManifestError> {
-    let (shard, onchain) = onchain;
     let mut cursor = Some((onchain.manifest_cid.clone(), onchain.seq));
     let mut walked = Vec::new();
     while let Some((cid_bytes, expected_seq)) = cursor.take() {
